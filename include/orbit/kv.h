@@ -1,0 +1,261 @@
+/*
+ * The provider contract, as callers see it.
+ *
+ * An orbit_kv is an open store: one provider (memory, rocksdb, and later
+ * etcd, tikv) behind one set of calls. Every data model and the server use
+ * only these calls, so the provider behind them can change without the
+ * application changing. Keys and values are byte strings; keys are ordered
+ * by unsigned byte-wise comparison (memcmp, then length).
+ *
+ * Threads: an orbit_kv may be used from many threads at once. An orbit_txn,
+ * an orbit_iter and an orbit_batch belong to one thread at a time. An
+ * orbit_snapshot may be read from many threads at once.
+ *
+ * Ownership: every *_open / *_new / *_begin has exactly one matching
+ * close / free / commit-or-rollback. Pointers passed in are borrowed for the
+ * duration of the call only, except where a comment says otherwise (the
+ * asynchronous path). Pointers handed out by iterators and value callbacks
+ * are borrowed and live as long as stated at each function.
+ *
+ * Return codes: see orbit/error.h. ORBIT_NOTFOUND (positive) is a normal
+ * outcome of reads, never an error.
+ */
+#ifndef ORBIT_KV_H
+#define ORBIT_KV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "orbit/buf.h"
+#include "orbit/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct orbit_kv orbit_kv;
+typedef struct orbit_txn orbit_txn;
+typedef struct orbit_iter orbit_iter;
+typedef struct orbit_batch orbit_batch;
+typedef struct orbit_snapshot orbit_snapshot;
+
+/* ---- opening -------------------------------------------------------- */
+
+/*
+ * Open a store from a URI: "memory:", "rocksdb:PATH[?k=v&...]" (see
+ * docs/ARCHITECTURE.md for each provider's options). An unknown scheme is
+ * ORBIT_ENOPROVIDER, a malformed URI or unknown option ORBIT_EBADURI /
+ * ORBIT_EINVAL, with the offending part in orbit_last_error_detail().
+ * On success *out owns the store; close it with orbit_kv_close().
+ */
+ORBIT_API int orbit_kv_open(const char *uri, orbit_kv **out);
+
+/* Close the store. Every txn, iterator and snapshot of it must already be
+ * finished. NULL is accepted. */
+ORBIT_API void orbit_kv_close(orbit_kv *kv);
+
+/* ---- capabilities and statistics ------------------------------------ */
+
+typedef enum orbit_provider_type {
+    ORBIT_PROVIDER_MEMORY = 1,      /* in-process, not durable */
+    ORBIT_PROVIDER_EMBEDDED = 2,    /* in-process, durable (RocksDB) */
+    ORBIT_PROVIDER_DISTRIBUTED = 3, /* a remote cluster (etcd, TiKV) */
+} orbit_provider_type;
+
+typedef enum orbit_isolation {
+    /* All reads see one snapshot taken at begin; the transaction fails with
+     * ORBIT_ECONFLICT if another writer changed a key it writes (or read
+     * for update) after that snapshot. The default (zero). */
+    ORBIT_ISO_SNAPSHOT = 0,
+    /* Each read sees the latest committed data; only keys the transaction
+     * writes or reads for update are checked for conflicts. */
+    ORBIT_ISO_READ_COMMITTED = 1,
+    /* Snapshot, plus every key read is checked at commit. Providers that
+     * cannot guarantee it (see capabilities) return ORBIT_ENOTSUP. */
+    ORBIT_ISO_SERIALIZABLE = 2,
+} orbit_isolation;
+
+#define ORBIT_ISO_BIT(level) (1u << (level))
+
+typedef struct orbit_capabilities {
+    orbit_provider_type type;
+    const char *name;                      /* static: "rocksdb", ... */
+    int durable;                           /* acknowledged writes survive a crash */
+    int supports_transactions;
+    int supports_distributed_transactions;
+    int supports_multi_region;
+    int supports_snapshots;
+    int native_async;                      /* orbit_kv_submit overlaps operations */
+    unsigned isolation_levels;             /* mask of ORBIT_ISO_BIT(level) */
+    size_t max_batch_ops;                  /* 0: no limit */
+    size_t max_key_size;                   /* 0: no limit */
+    size_t max_value_size;                 /* 0: no limit */
+} orbit_capabilities;
+
+ORBIT_API void orbit_kv_capabilities(const orbit_kv *kv, orbit_capabilities *out);
+
+/* Counters kept by the contract layer for every provider. Monotonic since
+ * open; read without stopping writers, so fields are individually exact but
+ * not a single atomic picture. */
+typedef struct orbit_kv_stats {
+    uint64_t gets, puts, deletes, batches, scans;
+    uint64_t txns_begun, txns_committed, txns_rolled_back, txns_conflicted;
+    uint64_t keys_read, keys_written, bytes_read, bytes_written;
+    uint64_t errors;
+} orbit_kv_stats;
+
+ORBIT_API void orbit_kv_stats_get(const orbit_kv *kv, orbit_kv_stats *out);
+
+/* ---- snapshots ------------------------------------------------------ */
+
+/* A consistent point-in-time view of the whole store. Release it with
+ * orbit_snapshot_release() before closing the store. */
+ORBIT_API int orbit_kv_snapshot(orbit_kv *kv, orbit_snapshot **out);
+ORBIT_API void orbit_snapshot_release(orbit_snapshot *snap);
+
+typedef struct orbit_read_opts {
+    const orbit_snapshot *snapshot; /* NULL: read the latest data */
+} orbit_read_opts;
+
+/* ---- point operations ----------------------------------------------- */
+
+/*
+ * A borrowing read: fn is called once, on the calling thread, with the
+ * value, which lives only until fn returns (it may point into the
+ * provider's cache). fn must not call back into the same store. If fn
+ * returns non-zero, that value is returned by the get.
+ */
+typedef int (*orbit_value_fn)(void *arg, const uint8_t *val, size_t len);
+
+/* 0: found (fn was called); ORBIT_NOTFOUND; or a negative error.
+ * ro may be NULL. */
+ORBIT_API int orbit_kv_get_with(orbit_kv *kv, const orbit_read_opts *ro,
+                                const uint8_t *key, size_t klen,
+                                orbit_value_fn fn, void *arg);
+
+/* Copying read into the caller's buffer (its contents are replaced).
+ * 0: found; ORBIT_NOTFOUND (out is then empty); or a negative error. */
+ORBIT_API int orbit_kv_get(orbit_kv *kv, const orbit_read_opts *ro,
+                           const uint8_t *key, size_t klen, orbit_buf *out);
+
+ORBIT_API int orbit_kv_put(orbit_kv *kv, const uint8_t *key, size_t klen,
+                           const uint8_t *val, size_t vlen);
+
+/* Deleting an absent key succeeds. */
+ORBIT_API int orbit_kv_del(orbit_kv *kv, const uint8_t *key, size_t klen);
+
+/* ---- atomic write batch --------------------------------------------- */
+
+/* A list of puts and deletes applied all-or-nothing by orbit_kv_write().
+ * The batch copies keys and values. Later entries win over earlier ones on
+ * the same key. */
+ORBIT_API int orbit_batch_new(orbit_batch **out);
+ORBIT_API void orbit_batch_free(orbit_batch *b);
+ORBIT_API void orbit_batch_clear(orbit_batch *b);
+ORBIT_API int orbit_batch_put(orbit_batch *b, const uint8_t *key, size_t klen,
+                              const uint8_t *val, size_t vlen);
+ORBIT_API int orbit_batch_del(orbit_batch *b, const uint8_t *key, size_t klen);
+ORBIT_API size_t orbit_batch_count(const orbit_batch *b);
+
+/* Apply every entry atomically. More entries than the provider's
+ * max_batch_ops is ORBIT_ETOOBIG. The batch is left unchanged. */
+ORBIT_API int orbit_kv_write(orbit_kv *kv, const orbit_batch *b);
+
+/* ---- ordered range scans -------------------------------------------- */
+
+/*
+ * The keys visited are those k with start <= k < end and k starting with
+ * prefix; NULL start / end / prefix leave that side open. Ascending order,
+ * or descending when reverse is set. limit 0 means no limit.
+ */
+typedef struct orbit_scan_opts {
+    const uint8_t *start;
+    size_t start_len;
+    const uint8_t *end;
+    size_t end_len;
+    const uint8_t *prefix;
+    size_t prefix_len;
+    size_t limit;
+    int reverse;
+} orbit_scan_opts;
+
+ORBIT_API int orbit_kv_iter(orbit_kv *kv, const orbit_read_opts *ro,
+                            const orbit_scan_opts *so, orbit_iter **out);
+
+/* 0: *key / *val point at the next entry, borrowed until the next call on
+ * this iterator or its close; ORBIT_NOTFOUND: no more entries; or a
+ * negative error (the iterator can then only be closed). */
+ORBIT_API int orbit_iter_next(orbit_iter *it, const uint8_t **key, size_t *klen,
+                              const uint8_t **val, size_t *vlen);
+ORBIT_API void orbit_iter_close(orbit_iter *it);
+
+/* ---- transactions --------------------------------------------------- */
+
+typedef struct orbit_txn_opts {
+    orbit_isolation isolation; /* zeroed opts or NULL: ORBIT_ISO_SNAPSHOT */
+} orbit_txn_opts;
+
+/*
+ * A transaction sees its own writes. Conflicts are reported as
+ * ORBIT_ECONFLICT (retryable) by a write or get_for_update (pessimistic
+ * providers) or by commit (optimistic ones); after any error the
+ * transaction must be rolled back. Commit and rollback both free the
+ * handle, whatever their outcome.
+ */
+ORBIT_API int orbit_kv_txn_begin(orbit_kv *kv, const orbit_txn_opts *opts,
+                                 orbit_txn **out);
+ORBIT_API int orbit_txn_get_with(orbit_txn *t, const uint8_t *key, size_t klen,
+                                 orbit_value_fn fn, void *arg);
+ORBIT_API int orbit_txn_get(orbit_txn *t, const uint8_t *key, size_t klen,
+                            orbit_buf *out);
+/* Read and claim the key: a concurrent change to it makes this transaction
+ * (or the other writer) fail with ORBIT_ECONFLICT. */
+ORBIT_API int orbit_txn_get_for_update(orbit_txn *t, const uint8_t *key,
+                                       size_t klen, orbit_buf *out);
+ORBIT_API int orbit_txn_put(orbit_txn *t, const uint8_t *key, size_t klen,
+                            const uint8_t *val, size_t vlen);
+ORBIT_API int orbit_txn_del(orbit_txn *t, const uint8_t *key, size_t klen);
+/* A scan that merges the transaction's own writes with its read view. The
+ * iterator must be closed before the transaction finishes. */
+ORBIT_API int orbit_txn_iter(orbit_txn *t, const orbit_scan_opts *so,
+                             orbit_iter **out);
+ORBIT_API int orbit_txn_commit(orbit_txn *t);
+ORBIT_API void orbit_txn_rollback(orbit_txn *t);
+
+/* ---- asynchronous submit / complete --------------------------------- */
+
+typedef enum orbit_op_type {
+    ORBIT_OP_GET = 1,
+    ORBIT_OP_PUT = 2,
+    ORBIT_OP_DEL = 3,
+} orbit_op_type;
+
+typedef struct orbit_kv_op {
+    orbit_op_type type;
+    const uint8_t *key;
+    size_t klen;
+    const uint8_t *val; /* PUT only */
+    size_t vlen;
+    orbit_buf *out;     /* GET only: receives the value */
+    int result;         /* set on completion: 0, ORBIT_NOTFOUND or an error */
+} orbit_kv_op;
+
+/* Called once when every op of a submission has completed. */
+typedef void (*orbit_kv_done_fn)(void *arg, orbit_kv_op *ops, size_t n);
+
+/*
+ * Start n independent operations (not atomic as a group) and return without
+ * waiting where the provider can overlap them (capabilities.native_async):
+ * a remote provider keeps them all in flight at once. done runs exactly once,
+ * on a provider thread or, for in-process providers, on the calling thread
+ * before orbit_kv_submit returns. The caller keeps ops, their keys, values
+ * and out buffers alive until done runs. If orbit_kv_submit returns an
+ * error, done never runs and no op was started.
+ */
+ORBIT_API int orbit_kv_submit(orbit_kv *kv, orbit_kv_op *ops, size_t n,
+                              orbit_kv_done_fn done, void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,15 @@
+/*
+ * Orbit: a multi-model storage layer for actor databases. The umbrella
+ * header: include this, or the one part you use.
+ */
+#ifndef ORBIT_ORBIT_H
+#define ORBIT_ORBIT_H
+
+#include "orbit/error.h"
+#include "orbit/buf.h"
+#include "orbit/kv.h"
+#include "orbit/codec.h"
+#include "orbit/record.h"
+#include "orbit/strings.h"
+
+#endif
