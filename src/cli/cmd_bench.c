@@ -1,0 +1,579 @@
+/*
+ * `orbit bench kv`: what Orbit's full path costs over RocksDB itself.
+ *
+ * One process, one run, three engines on fresh directories with the same
+ * RocksDB settings (those of Orbit's rocksdb provider by default: WAL on,
+ * sync off, a 64 MiB LRU block cache, LZ4, a 10-bit bloom filter):
+ *   raw-db     rocksdb_open + rocksdb_put / rocksdb_get_pinned
+ *   raw-txndb  rocksdb_transactiondb_open (lock timeout 0, as Orbit's
+ *              default) + rocksdb_transactiondb_put / _get_pinned
+ *   orbit      orbit_kv_open("rocksdb:...") + orbit_str_put /
+ *              orbit_str_get_with: contract layer, tuple key encoding,
+ *              record envelope and checksum, on the provider's default
+ *              pessimistic TransactionDB
+ * Orbit's provider runs on a TransactionDB, so raw-txndb is the baseline
+ * with the same settings; raw-db shows what the TransactionDB itself costs.
+ *
+ * Each engine gets the same workload through the same loop (one indirect
+ * call per operation for all three): an untimed warm-up of puts to
+ * separate keys, N puts of "key%010u" in key order with pseudo-random
+ * values, an untimed warm-up of random gets, and N gets in a seeded
+ * shuffled order, each checked to find its value. With --rounds R the
+ * sequence runs R times, rotating which engine goes first, and the median
+ * of each figure is reported. Keys are formatted by hand, not snprintf, so
+ * the harness's own cost stays small next to the engines'.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rocksdb/c.h>
+
+#include "cli/cli.h"
+#include "orbit/provider.h"
+#include "orbit/strings.h"
+
+const char orbit__usage_bench[] =
+    "  orbit bench kv [--keys N] [--value-size B] [--rounds R] [--seed S]\n"
+    "                 [--cache-mb M] [--dir D]\n"
+    "                        raw RocksDB vs Orbit's full path, puts and "
+    "random gets\n";
+
+#define KEY_LEN 13 /* "key" + 10 digits */
+#define POOL_LEN ((size_t)1 << 20)
+#define WARMUP_MAX 10000u
+#define NENGINES 3
+#define MAX_ROUNDS 99
+
+typedef struct bench_conf {
+    uint64_t keys;
+    uint64_t value_size;
+    uint64_t rounds;
+    uint64_t seed;
+    uint64_t cache_mb;
+    const char *dir;
+} bench_conf;
+
+/* ---- the engines ----------------------------------------------------- */
+
+typedef struct engine_state {
+    rocksdb_t *db;
+    rocksdb_transactiondb_t *tdb;
+    rocksdb_readoptions_t *ro;
+    rocksdb_writeoptions_t *wo;
+    orbit_kv *kv;
+    size_t want_len; /* every value read must have this length */
+} engine_state;
+
+typedef struct engine {
+    const char *name;
+    const char *label;
+    int (*open)(engine_state *s, const char *path, const bench_conf *c);
+    int (*put)(engine_state *s, const char *k, size_t kl, const char *v,
+               size_t vl);
+    int (*get)(engine_state *s, const char *k, size_t kl);
+    void (*close)(engine_state *s);
+} engine;
+
+static int raw_fail(const char *what, char *err)
+{
+    fprintf(stderr, "orbit: bench: rocksdb %s: %s\n", what, err);
+    rocksdb_free(err);
+    return -1;
+}
+
+/* The options Orbit's rocksdb provider sets (src/providers/rocksdb/rdb.c),
+ * so the raw baselines measure the same configuration. */
+static rocksdb_options_t *raw_options(const bench_conf *c)
+{
+    rocksdb_options_t *o = rocksdb_options_create();
+    rocksdb_block_based_table_options_t *bbo =
+        rocksdb_block_based_options_create();
+    rocksdb_options_set_create_if_missing(o, 1);
+    rocksdb_options_set_compression(o, rocksdb_lz4_compression);
+    rocksdb_options_set_keep_log_file_num(o, 4);
+    rocksdb_cache_t *cache = NULL;
+    if (c->cache_mb) {
+        cache = rocksdb_cache_create_lru((size_t)c->cache_mb << 20);
+        rocksdb_block_based_options_set_block_cache(bbo, cache);
+    } else {
+        rocksdb_block_based_options_set_no_block_cache(bbo, 1);
+    }
+    rocksdb_block_based_options_set_filter_policy(
+        bbo, rocksdb_filterpolicy_create_bloom(10));
+    rocksdb_options_set_block_based_table_factory(o, bbo);
+    rocksdb_block_based_options_destroy(bbo);
+    if (cache)
+        rocksdb_cache_destroy(cache);
+    return o;
+}
+
+static void raw_io_options(engine_state *s)
+{
+    s->ro = rocksdb_readoptions_create();
+    s->wo = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(s->wo, 0);
+    rocksdb_writeoptions_disable_WAL(s->wo, 0);
+}
+
+static int rawdb_open(engine_state *s, const char *path, const bench_conf *c)
+{
+    rocksdb_options_t *o = raw_options(c);
+    char *err = NULL;
+    s->db = rocksdb_open(o, path, &err);
+    rocksdb_options_destroy(o);
+    if (err)
+        return raw_fail("open", err);
+    raw_io_options(s);
+    return 0;
+}
+
+static int rawdb_put(engine_state *s, const char *k, size_t kl, const char *v,
+                     size_t vl)
+{
+    char *err = NULL;
+    rocksdb_put(s->db, s->wo, k, kl, v, vl, &err);
+    return err ? raw_fail("put", err) : 0;
+}
+
+static int check_len(engine_state *s, size_t len)
+{
+    if (len != s->want_len) {
+        fprintf(stderr, "orbit: bench: read %zu bytes, expected %zu\n", len,
+                s->want_len);
+        return -1;
+    }
+    return 0;
+}
+
+static int rawdb_get(engine_state *s, const char *k, size_t kl)
+{
+    char *err = NULL;
+    rocksdb_pinnableslice_t *ps = rocksdb_get_pinned(s->db, s->ro, k, kl, &err);
+    if (err)
+        return raw_fail("get", err);
+    if (!ps)
+        return ORBIT_NOTFOUND;
+    size_t vl;
+    rocksdb_pinnableslice_value(ps, &vl);
+    rocksdb_pinnableslice_destroy(ps);
+    return check_len(s, vl);
+}
+
+static void raw_close(engine_state *s)
+{
+    if (s->db)
+        rocksdb_close(s->db);
+    if (s->tdb)
+        rocksdb_transactiondb_close(s->tdb);
+    if (s->ro)
+        rocksdb_readoptions_destroy(s->ro);
+    if (s->wo)
+        rocksdb_writeoptions_destroy(s->wo);
+}
+
+static int rawtxn_open(engine_state *s, const char *path, const bench_conf *c)
+{
+    rocksdb_options_t *o = raw_options(c);
+    rocksdb_transactiondb_options_t *tdo =
+        rocksdb_transactiondb_options_create();
+    rocksdb_transactiondb_options_set_default_lock_timeout(tdo, 0);
+    rocksdb_transactiondb_options_set_transaction_lock_timeout(tdo, 0);
+    char *err = NULL;
+    s->tdb = rocksdb_transactiondb_open(o, tdo, path, &err);
+    rocksdb_transactiondb_options_destroy(tdo);
+    rocksdb_options_destroy(o);
+    if (err)
+        return raw_fail("transactiondb open", err);
+    raw_io_options(s);
+    return 0;
+}
+
+static int rawtxn_put(engine_state *s, const char *k, size_t kl,
+                      const char *v, size_t vl)
+{
+    char *err = NULL;
+    rocksdb_transactiondb_put(s->tdb, s->wo, k, kl, v, vl, &err);
+    return err ? raw_fail("transactiondb put", err) : 0;
+}
+
+static int rawtxn_get(engine_state *s, const char *k, size_t kl)
+{
+    char *err = NULL;
+    rocksdb_pinnableslice_t *ps =
+        rocksdb_transactiondb_get_pinned(s->tdb, s->ro, k, kl, &err);
+    if (err)
+        return raw_fail("transactiondb get", err);
+    if (!ps)
+        return ORBIT_NOTFOUND;
+    size_t vl;
+    rocksdb_pinnableslice_value(ps, &vl);
+    rocksdb_pinnableslice_destroy(ps);
+    return check_len(s, vl);
+}
+
+static int orbit_open_engine(engine_state *s, const char *path,
+                             const bench_conf *c)
+{
+    char uri[4096];
+    int n = snprintf(uri, sizeof uri,
+                     "rocksdb:%s?wal=on&sync=off&cache_mb=%llu"
+                     "&compression=lz4",
+                     path, (unsigned long long)c->cache_mb);
+    if (n < 0 || (size_t)n >= sizeof uri) {
+        fprintf(stderr, "orbit: bench: directory name too long\n");
+        return -1;
+    }
+    orbit_error_clear();
+    int rc = orbit_kv_open(uri, &s->kv);
+    if (rc) {
+        orbit__cli_fail(rc, "bench: open %s", uri);
+        return -1;
+    }
+    return 0;
+}
+
+static int orbit_put_engine(engine_state *s, const char *k, size_t kl,
+                            const char *v, size_t vl)
+{
+    int rc = orbit_str_put(s->kv, NULL, (const uint8_t *)k, kl,
+                           (const uint8_t *)v, vl);
+    if (rc) {
+        orbit__cli_fail(rc, "bench: put");
+        return -1;
+    }
+    return 0;
+}
+
+static int take_len(void *arg, const uint8_t *val, size_t len)
+{
+    (void)val;
+    *(size_t *)arg = len;
+    return 0;
+}
+
+static int orbit_get_engine(engine_state *s, const char *k, size_t kl)
+{
+    size_t vl = 0;
+    int rc = orbit_str_get_with(s->kv, NULL, (const uint8_t *)k, kl, take_len,
+                                &vl);
+    if (rc < 0) {
+        orbit__cli_fail(rc, "bench: get");
+        return -1;
+    }
+    if (rc == ORBIT_NOTFOUND)
+        return rc;
+    return check_len(s, vl);
+}
+
+static void orbit_close_engine(engine_state *s)
+{
+    orbit_kv_close(s->kv);
+}
+
+static const engine engines[NENGINES] = {
+    {"raw-db", "raw RocksDB, DB", rawdb_open, rawdb_put, rawdb_get,
+     raw_close},
+    {"raw-txndb", "raw RocksDB, TransactionDB", rawtxn_open, rawtxn_put,
+     rawtxn_get, raw_close},
+    {"orbit", "Orbit (rocksdb provider)", orbit_open_engine,
+     orbit_put_engine, orbit_get_engine, orbit_close_engine},
+};
+
+/* ---- the workload ---------------------------------------------------- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    /* xorshift64*: fast, and deterministic for a given seed. */
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static void make_key(char *out, const char *prefix, uint32_t i)
+{
+    memcpy(out, prefix, 3);
+    for (int d = 12; d >= 3; d--) {
+        out[d] = (char)('0' + i % 10);
+        i /= 10;
+    }
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+typedef struct workload {
+    const bench_conf *c;
+    char *pool;      /* POOL_LEN + value_size pseudo-random bytes */
+    uint32_t *order; /* the shuffled get order */
+    uint32_t warm;   /* warm-up operations per phase */
+} workload;
+
+static const char *value_of(const workload *w, uint32_t i)
+{
+    return w->pool + ((uint64_t)i * 7919u) % POOL_LEN;
+}
+
+typedef struct result {
+    double put_ops, get_ops;
+} result;
+
+static int run_engine(const engine *e, const workload *w, const char *path,
+                      result *r)
+{
+    const bench_conf *c = w->c;
+    engine_state s;
+    memset(&s, 0, sizeof s);
+    s.want_len = (size_t)c->value_size;
+    char key[KEY_LEN];
+    int rc = 0;
+
+    if (e->open(&s, path, c)) {
+        e->close(&s);
+        return -1;
+    }
+    for (uint32_t i = 0; i < w->warm && !rc; i++) {
+        make_key(key, "wrm", i);
+        rc = e->put(&s, key, KEY_LEN, value_of(w, i), s.want_len);
+    }
+    double t0 = now_s();
+    for (uint32_t i = 0; i < c->keys && !rc; i++) {
+        make_key(key, "key", i);
+        rc = e->put(&s, key, KEY_LEN, value_of(w, i), s.want_len);
+    }
+    double t1 = now_s();
+    for (uint32_t i = 0; i < w->warm && !rc; i++) {
+        make_key(key, "key", w->order[(i * 2654435761u) % c->keys]);
+        rc = e->get(&s, key, KEY_LEN);
+    }
+    double t2 = now_s();
+    for (uint32_t i = 0; i < c->keys && !rc; i++) {
+        make_key(key, "key", w->order[i]);
+        rc = e->get(&s, key, KEY_LEN);
+    }
+    double t3 = now_s();
+    e->close(&s);
+    if (rc == ORBIT_NOTFOUND) {
+        fprintf(stderr, "orbit: bench: %s: a key written was not found\n",
+                e->name);
+        return -1;
+    }
+    if (rc)
+        return -1;
+    r->put_ops = (double)c->keys / (t1 - t0);
+    r->get_ops = (double)c->keys / (t3 - t2);
+    return 0;
+}
+
+/* ---- directories ----------------------------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+                    struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Remove a directory tree this command created. */
+static void rm_tree(const char *path)
+{
+    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---- reporting ------------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void report(const bench_conf *c, result (*res)[NENGINES])
+{
+    double med[NENGINES][2];
+    double col[MAX_ROUNDS];
+    for (int e = 0; e < NENGINES; e++) {
+        for (int f = 0; f < 2; f++) {
+            for (uint64_t r = 0; r < c->rounds; r++)
+                col[r] = f ? res[r][e].get_ops : res[r][e].put_ops;
+            med[e][f] = median(col, c->rounds);
+        }
+    }
+
+    printf("\n%-30s %14s %14s\n", "engine", "put ops/s", "get ops/s");
+    for (int e = 0; e < NENGINES; e++)
+        printf("%-30s %14.0f %14.0f\n", engines[e].label, med[e][0],
+               med[e][1]);
+    if (c->rounds > 1)
+        printf("(medians of %llu rounds)\n", (unsigned long long)c->rounds);
+    printf("\nratio Orbit / raw TransactionDB (same settings): put %.3f  "
+           "get %.3f\n",
+           med[2][0] / med[1][0], med[2][1] / med[1][1]);
+    printf("ratio Orbit / raw DB (no transaction layer):     put %.3f  "
+           "get %.3f\n",
+           med[2][0] / med[0][0], med[2][1] / med[0][1]);
+    printf("ratio raw TransactionDB / raw DB:                put %.3f  "
+           "get %.3f\n",
+           med[1][0] / med[0][0], med[1][1] / med[0][1]);
+}
+
+/* ---- the command ----------------------------------------------------- */
+
+static int parse_args(int argc, char **argv, bench_conf *c)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+        uint64_t min, max;
+    } nums[] = {
+        {"keys", offsetof(bench_conf, keys), 1, UINT32_MAX},
+        {"value-size", offsetof(bench_conf, value_size), 1, 1 << 20},
+        {"rounds", offsetof(bench_conf, rounds), 1, MAX_ROUNDS},
+        {"seed", offsetof(bench_conf, seed), 0, UINT64_MAX},
+        {"cache-mb", offsetof(bench_conf, cache_mb), 0, 1 << 20},
+    };
+    for (int i = 2; i < argc;) {
+        const char *v = NULL;
+        int r = orbit__cli_opt(argc, argv, &i, "dir", &v);
+        if (r > 0) {
+            c->dir = v;
+            continue;
+        }
+        size_t k;
+        for (k = 0; r == 0 && k < sizeof nums / sizeof nums[0]; k++) {
+            r = orbit__cli_opt(argc, argv, &i, nums[k].name, &v);
+            if (r > 0)
+                break;
+        }
+        if (r < 0)
+            return orbit__cli_usage(orbit__usage_bench, "%s needs a value",
+                                    argv[i]);
+        if (r == 0)
+            return orbit__cli_usage(orbit__usage_bench,
+                                    "bench kv: unexpected argument %s",
+                                    argv[i]);
+        uint64_t x;
+        if (orbit__cli_parse_u64(v, &x) || x < nums[k].min ||
+            x > nums[k].max)
+            return orbit__cli_usage(orbit__usage_bench,
+                                    "--%s needs a number from %llu to %llu, "
+                                    "got \"%s\"",
+                                    nums[k].name,
+                                    (unsigned long long)nums[k].min,
+                                    (unsigned long long)nums[k].max, v);
+        *(uint64_t *)((char *)c + nums[k].off) = x;
+    }
+    return CLI_OK;
+}
+
+int orbit__cmd_bench(const cli_ctx *ctx, int argc, char **argv)
+{
+    (void)ctx; /* the bench makes its own stores */
+    if (argc < 2 || strcmp(argv[1], "kv") != 0)
+        return orbit__cli_usage(orbit__usage_bench,
+                                "bench needs a workload: kv");
+    bench_conf c = {1000000, 100, 1, 42, 64, NULL};
+    int st = parse_args(argc, argv, &c);
+    if (st)
+        return st;
+    if (!c.dir) {
+        c.dir = getenv("TMPDIR");
+        if (!c.dir || !*c.dir)
+            c.dir = "/tmp";
+    }
+    if (strpbrk(c.dir, "?%")) {
+        fprintf(stderr, "orbit: bench: --dir may not contain '?' or '%%'\n");
+        return CLI_FAIL;
+    }
+
+    workload w = {&c, NULL, NULL, 0};
+    result(*res)[NENGINES] = calloc(c.rounds, sizeof *res);
+    w.pool = malloc(POOL_LEN + c.value_size);
+    w.order = malloc(c.keys * sizeof *w.order);
+    size_t dlen = strlen(c.dir) + 64;
+    char *top = malloc(dlen), *path = malloc(dlen);
+    if (!res || !w.pool || !w.order || !top || !path) {
+        fprintf(stderr, "orbit: bench: out of memory\n");
+        st = CLI_FAIL;
+        goto out;
+    }
+    snprintf(top, dlen, "%s/orbit-bench-XXXXXX", c.dir);
+    if (!mkdtemp(top)) {
+        fprintf(stderr, "orbit: bench: cannot create a directory in %s: %s\n",
+                c.dir, strerror(errno));
+        st = CLI_FAIL;
+        goto out;
+    }
+
+    uint64_t s = c.seed * 2 + 1; /* xorshift needs a non-zero state */
+    for (size_t i = 0; i < POOL_LEN + c.value_size; i++)
+        w.pool[i] = (char)(rng_next(&s) >> 56);
+    for (uint32_t i = 0; i < c.keys; i++)
+        w.order[i] = i;
+    for (uint32_t i = (uint32_t)c.keys - 1; i > 0; i--) {
+        uint32_t j = (uint32_t)(rng_next(&s) % ((uint64_t)i + 1));
+        uint32_t t = w.order[i];
+        w.order[i] = w.order[j];
+        w.order[j] = t;
+    }
+    w.warm = c.keys < WARMUP_MAX ? (uint32_t)c.keys : WARMUP_MAX;
+
+    printf("orbit bench kv: %llu keys, %llu-byte values, %llu round%s, "
+           "seed %llu\n",
+           (unsigned long long)c.keys, (unsigned long long)c.value_size,
+           (unsigned long long)c.rounds, c.rounds == 1 ? "" : "s",
+           (unsigned long long)c.seed);
+    printf("settings (all engines): WAL on, sync off, %llu MiB LRU block "
+           "cache, lz4 compression, bloom filter 10 bits/key\n",
+           (unsigned long long)c.cache_mb);
+    printf("workload: %u warm-up puts, %llu puts in key order, %u warm-up "
+           "gets, %llu gets in shuffled order\n",
+           w.warm, (unsigned long long)c.keys, w.warm,
+           (unsigned long long)c.keys);
+    printf("directory: %s\n", top);
+    fflush(stdout);
+
+    for (uint64_t r = 0; r < c.rounds && !st; r++) {
+        for (int k = 0; k < NENGINES && !st; k++) {
+            int e = (int)((r + (uint64_t)k) % NENGINES);
+            snprintf(path, dlen, "%s/%s-%llu", top, engines[e].name,
+                     (unsigned long long)r);
+            if (run_engine(&engines[e], &w, path, &res[r][e]))
+                st = CLI_FAIL;
+            else
+                printf("round %llu %-10s put %12.0f ops/s  get %12.0f ops/s\n",
+                       (unsigned long long)r + 1, engines[e].name,
+                       res[r][e].put_ops, res[r][e].get_ops);
+            fflush(stdout);
+            rm_tree(path);
+        }
+    }
+    if (!st)
+        report(&c, res);
+    rm_tree(top);
+out:
+    free(res);
+    free(w.pool);
+    free(w.order);
+    free(top);
+    free(path);
+    return st;
+}

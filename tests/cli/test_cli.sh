@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Black-box tests of the `orbit` CLI (src/cli): kv put/get/del/scan with
+# escapes, scan bounds and order, exit statuses (0 ok, 1 failure or missing
+# key, 2 usage), store URI errors, `orbit demo` run twice on one store, and
+# a tiny functional `orbit bench kv` (no speed is ever asserted).
+#
+# Usage: test_cli.sh PATH_TO_ORBIT. Exits non-zero after the first failed
+# check, naming it.
+set -uo pipefail
+
+ORBIT=${1:?usage: test_cli.sh PATH_TO_ORBIT}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/orbit-cli-XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+unset ORBIT_STORE
+STORE="rocksdb:$TMP/db"
+checks=0
+
+fail() {
+  echo "FAIL: $*" >&2
+  if [ -s "$TMP/out" ]; then echo "--- stdout:" >&2; head -50 "$TMP/out" >&2; fi
+  if [ -s "$TMP/err" ]; then echo "--- stderr:" >&2; head -50 "$TMP/err" >&2; fi
+  exit 1
+}
+
+# run EXPECTED_STATUS ARGS...: run orbit on $STORE, capture out/err.
+run() {
+  local want=$1; shift
+  "$ORBIT" --store "$STORE" "$@" >"$TMP/out" 2>"$TMP/err"
+  local got=$?
+  checks=$((checks + 1))
+  [ "$got" -eq "$want" ] || fail "orbit $* exited $got, expected $want"
+}
+
+# expect_out TEXT: stdout is exactly TEXT (plus the final newline).
+expect_out() {
+  local want got
+  want=$(printf '%s' "$1")
+  got=$(cat "$TMP/out")
+  [ "$got" = "$want" ] || fail "stdout was [$got], expected [$want]"
+}
+
+expect_err_has() {
+  grep -qF -- "$1" "$TMP/err" || fail "stderr lacks [$1]"
+}
+
+expect_out_has() {
+  grep -qF -- "$1" "$TMP/out" || fail "stdout lacks [$1]"
+}
+
+# ---- put / get / del round trips ----------------------------------------
+run 0 kv put 'user:1' 'Ada Lovelace'
+run 0 kv get 'user:1';                 expect_out 'Ada Lovelace'
+run 0 kv put 'with space:and:colons' 'a b:c'
+run 0 kv get 'with space:and:colons';  expect_out 'a b:c'
+run 0 kv put 'nul\0key' 'v\0\xff\x01'
+run 0 kv get 'nul\0key';               expect_out 'v\x00\xff\x01'
+run 0 kv get 'nul\x00key';             expect_out 'v\x00\xff\x01'
+run 1 kv get 'nul';                    # a prefix of the key is another key
+run 0 kv put '\xff\xfe' 'back\\slash'
+run 0 kv get '\xFF\xfe';               expect_out 'back\\slash'
+run 0 kv put 'empty' ''
+run 0 kv get 'empty';                  expect_out ''
+run 0 kv put -- '--dashes' 'x'
+run 0 kv get -- '--dashes';            expect_out 'x'
+run 0 kv put 'user:1' 'overwritten'
+run 0 kv get 'user:1';                 expect_out 'overwritten'
+
+# ---- missing keys and deletes -------------------------------------------
+run 1 kv get 'no such key'
+expect_err_has 'not found'
+[ ! -s "$TMP/out" ] || fail "a missing key printed something on stdout"
+run 0 kv del 'user:1'
+run 1 kv get 'user:1'
+run 0 kv del 'user:1'                  # deleting an absent key succeeds
+
+# ---- scans ---------------------------------------------------------------
+STORE="rocksdb:$TMP/scan"
+for k in b a 'c:1' 'c:2' 'c:3' 'd' ; do
+  run 0 kv put "$k" "val-$k"
+done
+run 0 kv put 'c:\x00' 'tab\there'
+run 0 kv scan
+expect_out "$(printf 'a\tval-a\nb\tval-b\nc:\\x00\ttab\\x09here\nc:1\tval-c:1\nc:2\tval-c:2\nc:3\tval-c:3\nd\tval-d')"
+run 0 kv scan --prefix 'c:'
+expect_out "$(printf 'c:\\x00\ttab\\x09here\nc:1\tval-c:1\nc:2\tval-c:2\nc:3\tval-c:3')"
+run 0 kv scan --prefix 'c:' --reverse --limit 2
+expect_out "$(printf 'c:3\tval-c:3\nc:2\tval-c:2')"
+run 0 kv scan --start b --end c:2
+expect_out "$(printf 'b\tval-b\nc:\\x00\ttab\\x09here\nc:1\tval-c:1')"
+run 0 kv scan --start=c:1 --end=d --reverse
+expect_out "$(printf 'c:3\tval-c:3\nc:2\tval-c:2\nc:1\tval-c:1')"
+run 0 kv scan --limit 1
+expect_out "$(printf 'a\tval-a')"
+run 0 kv scan --prefix 'zzz'
+expect_out ''
+run 0 kv scan --prefix 'c:\x00'
+expect_out "$(printf 'c:\\x00\ttab\\x09here')"
+# Every line of a scan unescapes back to the stored key.
+run 0 kv scan --prefix 'c:'
+while IFS=$'\t' read -r k v; do
+  "$ORBIT" --store "$STORE" kv get "$k" >"$TMP/one" 2>/dev/null ||
+    fail "scanned key [$k] does not get back"
+  [ "$(cat "$TMP/one")" = "$v" ] || fail "scanned [$k] has [$v], get says [$(cat "$TMP/one")]"
+done <"$TMP/out"
+
+# ---- usage errors exit 2 ---------------------------------------------------
+run 2
+run 2 frobnicate
+expect_err_has 'unknown command frobnicate'
+run 2 kv
+run 2 kv jump
+run 2 kv put onlykey
+run 2 kv get a b
+run 2 kv get 'bad\q'
+expect_err_has 'bad KEY'
+run 2 kv put k 'bad\x4'
+run 2 kv scan --limit many
+run 2 kv scan --limit
+run 2 kv scan --sideways
+run 2 kv get --nokey
+run 2 --nosuchoption kv get a
+run 2 demo extra
+run 2 bench
+run 2 bench kv --keys 0
+run 2 bench kv --keys
+run 0 help;   expect_out_has 'kv scan'
+run 0 --help; expect_out_has 'kv put KEY VALUE'
+
+# ---- store URI errors exit 1 with a clear message ----------------------------
+STORE="rocksdb:$TMP/db?bogus_option=1"
+run 1 kv get a
+expect_err_has 'bogus_option'
+expect_err_has 'orbit: cannot open store'
+STORE="nosuchprovider:x"
+run 1 kv get a
+expect_err_has 'nosuchprovider'
+STORE="memory:"
+run 1 kv get a                         # a fresh in-memory store is empty
+
+# ---- $ORBIT_STORE and --store= -----------------------------------------------
+ORBIT_STORE="rocksdb:$TMP/env" "$ORBIT" kv put envkey envval >"$TMP/out" 2>"$TMP/err" ||
+  fail "put through \$ORBIT_STORE"
+"$ORBIT" --store="rocksdb:$TMP/env" kv get envkey >"$TMP/out" 2>"$TMP/err" ||
+  fail "get through --store="
+expect_out 'envval'
+
+# ---- demo twice on one store -------------------------------------------------
+STORE="rocksdb:$TMP/demo"
+run 0 demo
+expect_out_has 'committed'
+expect_out_has 'conflict'
+run 0 demo
+expect_out_has 'snapshot'
+run 0 kv get 'demo:greeting';          expect_out 'hello, orbit'
+run 0 kv get 'demo:counter'
+[ "$(cat "$TMP/out")" -gt 0 ] 2>/dev/null || fail "demo:counter is not a positive number"
+
+# ---- bench, functional only ----------------------------------------------------
+run 0 bench kv --keys 2000 --dir "$TMP"
+expect_out_has 'raw RocksDB, DB'
+expect_out_has 'raw RocksDB, TransactionDB'
+expect_out_has 'Orbit (rocksdb provider)'
+expect_out_has 'ratio Orbit / raw TransactionDB (same settings): put'
+expect_out_has 'ratio Orbit / raw DB'
+grep -Eq '^Orbit \(rocksdb provider\) +[0-9]+ +[0-9]+$' "$TMP/out" ||
+  fail "no Orbit put/get figures"
+grep -Eq '^raw RocksDB, TransactionDB +[0-9]+ +[0-9]+$' "$TMP/out" ||
+  fail "no raw put/get figures"
+ls -d "$TMP"/orbit-bench-* >/dev/null 2>&1 && fail "bench left its directory behind"
+
+echo "cli: all $checks checks passed"

@@ -1,0 +1,7 @@
+# Black-box tests of the `orbit` command: a shell script drives the built
+# binary against temporary stores (see tests/cli/test_cli.sh).
+if(TARGET orbit_cli)
+  add_test(NAME cli/kv
+           COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_cli.sh $<TARGET_FILE:orbit_cli>)
+  set_tests_properties(cli/kv PROPERTIES TIMEOUT ${ORBIT_TEST_TIMEOUT})
+endif()
