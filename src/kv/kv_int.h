@@ -9,6 +9,7 @@
 /* Built-in provider tables. */
 extern const orbit_provider orbit__provider_memory;   /* src/kv/memory.c */
 extern const orbit_provider orbit__provider_rocksdb;  /* src/providers/rocksdb/ */
+extern const orbit_provider orbit__provider_etcd;     /* src/providers/etcd/ */
 
 /* NULL-terminated list of the providers registered at start-up
  * (src/providers/builtin.c). */

@@ -8,5 +8,6 @@
 const orbit_provider *const orbit__builtin_providers[] = {
     &orbit__provider_memory,
     &orbit__provider_rocksdb,
+    &orbit__provider_etcd,
     NULL,
 };

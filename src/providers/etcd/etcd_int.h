@@ -1,0 +1,144 @@
+/*
+ * Private to the etcd provider (src/providers/etcd/): the store object, the
+ * guarded-write machinery shared by point writes, batches and transaction
+ * commits, and the read helpers shared by gets, iterators and transactions.
+ *
+ * Keys: a user key k is stored in etcd as NS || k, where NS is the
+ * `namespace` URI option (may be empty). Commit markers (see etcd.c) live
+ * under MARKER_ROOT, outside every namespace (a namespace may not start with
+ * byte FF); with an empty namespace, user keys starting with MARKER_ROOT are
+ * refused and open-ended scans stop before it.
+ */
+#ifndef ORBIT_ETCD_INT_H
+#define ORBIT_ETCD_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "etcd_kv.pb-c.h"
+#include "etcd_rpc.pb-c.h"
+#include "kv/kv_int.h"
+#include "rpc/rpc.h"
+
+#define ETCD_MARKER_ROOT "\xff\xff\xff"
+#define ETCD_MARKER_ROOT_LEN 3
+
+#define ETCD_M_RANGE "/etcdserverpb.KV/Range"
+#define ETCD_M_PUT "/etcdserverpb.KV/Put"
+#define ETCD_M_DELETE "/etcdserverpb.KV/DeleteRange"
+#define ETCD_M_TXN "/etcdserverpb.KV/Txn"
+#define ETCD_M_STATUS "/etcdserverpb.Maintenance/Status"
+
+/* A commit marker slot: one etcd key (MARKER_ROOT client-id "/" no) that a
+ * guarded write updates in the same Txn as its own operations. */
+typedef struct etcd_slot {
+    uint64_t no;
+    int64_t mrev; /* the marker's mod_revision as last seen; 0: absent */
+    struct etcd_slot *next;
+} etcd_slot;
+
+typedef struct etcd {
+    orbit__rpc *rpc;
+    uint8_t *ns;
+    size_t nslen;
+    uint32_t timeout_ms;
+    uint32_t attempt_ms;
+    size_t max_txn_ops;
+    size_t max_request_bytes;
+    size_t page;
+    int serializable;
+    char client_id[33];
+
+    pthread_mutex_t slot_lock;
+    etcd_slot *free_slots;
+    uint64_t next_slot;
+    atomic_uint_fast64_t seq;
+} etcd;
+
+/* One operation of a guarded write; key is a user key (namespaced by the
+ * builder). */
+typedef struct etcd_wop {
+    int del;
+    const uint8_t *key;
+    size_t klen;
+    const uint8_t *val;
+    size_t vlen;
+} etcd_wop;
+
+/* "mod_revision(key) == mod" (mod 0: the key is absent). */
+typedef struct etcd_cmp {
+    const uint8_t *key;
+    size_t klen;
+    int64_t mod;
+} etcd_cmp;
+
+/* A guarded write in the making: built once, then sent (possibly several
+ * times) and interpreted. */
+typedef struct etcd_gw {
+    etcd *e;
+    etcd_slot *slot;
+    uint64_t seq;
+    uint8_t *req;
+    size_t reqlen;
+} etcd_gw;
+
+/* Build the Txn for ops under cmps; takes a slot. ETOOBIG names the limit
+ * (max_txn_ops or max_request_bytes). On error nothing is held. */
+int orbit__etcd_gw_build(etcd *e, const etcd_cmp *cmps, size_t ncmp, const etcd_wop *ops,
+                         size_t nops, etcd_gw *gw);
+/* Turn the transport's outcome into 0, ORBIT_ECONFLICT or an error, and give
+ * the slot back (or retire it when the outcome is unknown). Frees gw. */
+int orbit__etcd_gw_finish(etcd_gw *gw, int rc, const char *detail, const uint8_t *resp,
+                          size_t len);
+/* Build, send (blocking, retried safely) and finish. */
+int orbit__etcd_gw_run(etcd *e, const etcd_cmp *cmps, size_t ncmp, const etcd_wop *ops,
+                       size_t nops);
+
+/* Call options for this store: idempotent calls use the failover budget. */
+void orbit__etcd_call_opts(const etcd *e, int idempotent, orbit__rpc_call_opts *o);
+
+/* ORBIT_EINVAL for a key in the reserved range (no namespace, FF FF FF...). */
+int orbit__etcd_check_key(const etcd *e, const uint8_t *k, size_t kl);
+/* NS || k into out (replaced). 0 or ENOMEM / EINVAL (reserved key). */
+int orbit__etcd_key(const etcd *e, const uint8_t *k, size_t kl, orbit_buf *out);
+
+/* The current revision of the store (a linearizable read). */
+int orbit__etcd_revision(etcd *e, int64_t *rev);
+
+/* Point read of a user key at rev (0: latest). Calls fn with the value when
+ * found; *mod receives the key's mod_revision (0 when absent) if non-NULL;
+ * *hdr_rev the revision the read was served at, if non-NULL. */
+int orbit__etcd_read(etcd *e, int64_t rev, int serializable, const uint8_t *k, size_t kl,
+                     orbit_value_fn fn, void *arg, int64_t *mod, int64_t *hdr_rev);
+
+/* Iterators (etcd_read.c). */
+int orbit__etcd_iter_open(void *self, void *snap, const orbit_range *r, void **it);
+int orbit__etcd_iter_next(void *it, const uint8_t **k, size_t *kl, const uint8_t **v,
+                          size_t *vl);
+void orbit__etcd_iter_close(void *it);
+int orbit__etcd_snapshot_open(void *self, void **snap);
+void orbit__etcd_snapshot_release(void *self, void *snap);
+/* A plain iterator at rev (0: fix at the first page), plus the txn's local
+ * writes merged in when `local` is non-NULL (etcd_txn.c supplies it). */
+typedef struct etcd_local etcd_local;
+int orbit__etcd_iter_make(etcd *e, int64_t rev, const orbit_range *r, etcd_local *local,
+                          void **it);
+/* The local-writes cursor a txn iterator merges (etcd_txn.c). */
+int orbit__etcd_local_peek(etcd_local *l, const uint8_t **k, size_t *kl, const uint8_t **v,
+                           size_t *vl, int *del);
+void orbit__etcd_local_advance(etcd_local *l);
+void orbit__etcd_local_free(etcd_local *l);
+
+/* Transactions (etcd_txn.c). */
+int orbit__etcd_txn_begin(void *self, const orbit_txn_opts *opts, void **txn);
+int orbit__etcd_txn_get(void *txn, const uint8_t *k, size_t kl, int for_update,
+                        orbit_value_fn fn, void *arg);
+int orbit__etcd_txn_put(void *txn, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl);
+int orbit__etcd_txn_del(void *txn, const uint8_t *k, size_t kl);
+int orbit__etcd_txn_iter_open(void *txn, const orbit_range *r, void **it);
+int orbit__etcd_txn_commit(void *txn);
+void orbit__etcd_txn_rollback(void *txn);
+
+#endif

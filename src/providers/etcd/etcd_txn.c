@@ -1,0 +1,472 @@
+/*
+ * Optimistic transactions of the etcd provider.
+ *
+ * begin fixes a revision R with a linearizable read. Writes are buffered
+ * locally (sorted by key, one entry per key) and seen by the transaction's
+ * own reads and iterators. Every key read is recorded with the mod_revision
+ * it had (0 when absent). commit sends one guarded Txn (etcd.c) whose
+ * compares say "nothing changed under me":
+ *
+ *   ORBIT_ISO_SNAPSHOT  reads see revision R. Each written key and each key
+ *                       read for update must still have the mod_revision it
+ *                       had at R; plain reads of unwritten keys are not
+ *                       checked (snapshot isolation allows write skew).
+ *   ORBIT_ISO_READ_COMMITTED
+ *                       reads see the latest data. A key read for update
+ *                       must still have the mod_revision that read saw;
+ *                       any other written key the one it had at R.
+ *
+ * Written keys whose revision at R is not known from a read are looked up
+ * at commit, in one read-only Txn of Range requests at revision R (chunked
+ * by max_txn_ops), so a key deleted after R is a conflict too, not only one
+ * modified or created. A failed compare is ORBIT_ECONFLICT; the whole
+ * transaction is then to be retried by the caller. SERIALIZABLE would also
+ * need range (phantom) validation of scans, which etcd's compares cannot
+ * express for deletions, so it is ORBIT_ENOTSUP.
+ *
+ * A transaction has at most max_txn_ops - 1 written keys and max_txn_ops - 1
+ * checked keys (etcd's --max-txn-ops; ORBIT_ETOOBIG beyond).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "providers/etcd/etcd_int.h"
+
+typedef struct wentry {
+    uint8_t *k;
+    size_t kl;
+    uint8_t *v;
+    size_t vl;
+    int del;
+} wentry;
+
+typedef struct rentry {
+    uint8_t *k;
+    size_t kl;
+    int64_t mod;
+    int for_update;
+} rentry;
+
+typedef struct etcd_txn {
+    etcd *e;
+    orbit_isolation iso;
+    int64_t rev;
+    wentry *w;
+    size_t nw, capw;
+    rentry *r;
+    size_t nr, capr;
+} etcd_txn;
+
+struct etcd_local {
+    wentry *w; /* deep copies, in scan order */
+    size_t n, pos;
+};
+
+static int key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+    int c = memcmp(a, b, al < bl ? al : bl);
+    if (c)
+        return c;
+    return al < bl ? -1 : al > bl;
+}
+
+/* Index of key in t->w (sorted), or the insertion point with *found = 0. */
+static size_t find_w(const etcd_txn *t, const uint8_t *k, size_t kl, int *found)
+{
+    size_t lo = 0, hi = t->nw;
+    *found = 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = key_cmp(t->w[mid].k, t->w[mid].kl, k, kl);
+        if (c == 0) {
+            *found = 1;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The same over the read set t->r. */
+static size_t find_r(const etcd_txn *t, const uint8_t *k, size_t kl, int *found)
+{
+    size_t lo = 0, hi = t->nr;
+    *found = 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = key_cmp(t->r[mid].k, t->r[mid].kl, k, kl);
+        if (c == 0) {
+            *found = 1;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static uint8_t *dup_bytes(const uint8_t *p, size_t n)
+{
+    uint8_t *d = malloc(n ? n : 1);
+    if (d && n)
+        memcpy(d, p, n);
+    return d;
+}
+
+int orbit__etcd_txn_begin(void *self, const orbit_txn_opts *opts, void **out)
+{
+    etcd *e = self;
+    orbit_isolation iso = opts ? opts->isolation : ORBIT_ISO_SNAPSHOT;
+    if (iso != ORBIT_ISO_SNAPSHOT && iso != ORBIT_ISO_READ_COMMITTED)
+        return orbit_error_set(ORBIT_ENOTSUP,
+                               "etcd: isolation level %d is not supported (SNAPSHOT and READ_COMMITTED are)",
+                               (int)iso);
+    etcd_txn *t = calloc(1, sizeof *t);
+    if (!t)
+        return ORBIT_ENOMEM;
+    t->e = e;
+    t->iso = iso;
+    int rc = orbit__etcd_revision(e, &t->rev);
+    if (rc) {
+        free(t);
+        return rc;
+    }
+    *out = t;
+    return ORBIT_OK;
+}
+
+static void txn_free(etcd_txn *t)
+{
+    for (size_t i = 0; i < t->nw; i++) {
+        free(t->w[i].k);
+        free(t->w[i].v);
+    }
+    for (size_t i = 0; i < t->nr; i++)
+        free(t->r[i].k);
+    free(t->w);
+    free(t->r);
+    free(t);
+}
+
+static int record_read(etcd_txn *t, const uint8_t *k, size_t kl, int64_t mod, int for_update)
+{
+    int found;
+    size_t i = find_r(t, k, kl, &found);
+    if (found) {
+        /* The first observation is the one the transaction relied on. */
+        t->r[i].for_update |= for_update;
+        return ORBIT_OK;
+    }
+    if (t->nr == t->capr) {
+        size_t cap = t->capr ? t->capr * 2 : 8;
+        rentry *nr = realloc(t->r, cap * sizeof *nr);
+        if (!nr)
+            return ORBIT_ENOMEM;
+        t->r = nr;
+        t->capr = cap;
+    }
+    uint8_t *kc = dup_bytes(k, kl);
+    if (!kc)
+        return ORBIT_ENOMEM;
+    memmove(&t->r[i + 1], &t->r[i], (t->nr - i) * sizeof *t->r);
+    t->r[i] = (rentry){kc, kl, mod, for_update};
+    t->nr++;
+    return ORBIT_OK;
+}
+
+int orbit__etcd_txn_get(void *p, const uint8_t *k, size_t kl, int for_update, orbit_value_fn fn, void *arg)
+{
+    etcd_txn *t = p;
+    int rc = orbit__etcd_check_key(t->e, k, kl);
+    if (rc)
+        return rc;
+    int found;
+    size_t i = find_w(t, k, kl, &found);
+    if (found) {
+        /* Its own write: already checked at commit as a written key. */
+        if (t->w[i].del)
+            return ORBIT_NOTFOUND;
+        return fn(arg, t->w[i].vl ? t->w[i].v : (const uint8_t *)"", t->w[i].vl);
+    }
+    int64_t mod = 0;
+    int64_t rev = t->iso == ORBIT_ISO_SNAPSHOT ? t->rev : 0;
+    rc = orbit__etcd_read(t->e, rev, t->e->serializable, k, kl, fn, arg, &mod, NULL);
+    if (rc == ORBIT_OK || rc == ORBIT_NOTFOUND) {
+        int rrc = record_read(t, k, kl, mod, for_update);
+        if (rrc)
+            return rrc;
+    }
+    return rc;
+}
+
+static int txn_write(etcd_txn *t, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, int del)
+{
+    int rc = orbit__etcd_check_key(t->e, k, kl);
+    if (rc)
+        return rc;
+    uint8_t *vc = del ? NULL : dup_bytes(v, vl);
+    if (!del && !vc)
+        return ORBIT_ENOMEM;
+    int found;
+    size_t i = find_w(t, k, kl, &found);
+    if (found) {
+        free(t->w[i].v);
+        t->w[i].v = vc;
+        t->w[i].vl = del ? 0 : vl;
+        t->w[i].del = del;
+        return ORBIT_OK;
+    }
+    if (t->nw + 1 > t->e->max_txn_ops - 1) {
+        free(vc);
+        return orbit_error_set(ORBIT_ETOOBIG,
+                               "etcd: a transaction may write at most %zu keys (max_txn_ops=%zu "
+                               "minus the commit marker; etcd --max-txn-ops)",
+                               t->e->max_txn_ops - 1, t->e->max_txn_ops);
+    }
+    if (t->nw == t->capw) {
+        size_t cap = t->capw ? t->capw * 2 : 8;
+        wentry *nw = realloc(t->w, cap * sizeof *nw);
+        if (!nw) {
+            free(vc);
+            return ORBIT_ENOMEM;
+        }
+        t->w = nw;
+        t->capw = cap;
+    }
+    uint8_t *kc = dup_bytes(k, kl);
+    if (!kc) {
+        free(vc);
+        return ORBIT_ENOMEM;
+    }
+    memmove(&t->w[i + 1], &t->w[i], (t->nw - i) * sizeof *t->w);
+    t->w[i] = (wentry){kc, kl, vc, del ? 0 : vl, del};
+    t->nw++;
+    return ORBIT_OK;
+}
+
+int orbit__etcd_txn_put(void *p, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    return txn_write(p, k, kl, v, vl, 0);
+}
+
+int orbit__etcd_txn_del(void *p, const uint8_t *k, size_t kl)
+{
+    return txn_write(p, k, kl, NULL, 0, 1);
+}
+
+/* ---- the local-writes cursor merged by txn iterators ------------------- */
+
+static int in_range(const orbit_range *r, const uint8_t *k, size_t kl)
+{
+    if (r->lo && key_cmp(k, kl, r->lo, r->lo_len) < 0)
+        return 0;
+    if (r->hi && key_cmp(k, kl, r->hi, r->hi_len) >= 0)
+        return 0;
+    return 1;
+}
+
+void orbit__etcd_local_free(etcd_local *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->w[i].k);
+        free(l->w[i].v);
+    }
+    free(l->w);
+    free(l);
+}
+
+int orbit__etcd_local_peek(etcd_local *l, const uint8_t **k, size_t *kl, const uint8_t **v, size_t *vl,
+                           int *del)
+{
+    if (l->pos >= l->n)
+        return ORBIT_NOTFOUND;
+    wentry *w = &l->w[l->pos];
+    *k = w->k;
+    *kl = w->kl;
+    *v = w->v ? w->v : (const uint8_t *)"";
+    *vl = w->vl;
+    *del = w->del;
+    return ORBIT_OK;
+}
+
+void orbit__etcd_local_advance(etcd_local *l)
+{
+    if (l->pos < l->n)
+        l->pos++;
+}
+
+int orbit__etcd_txn_iter_open(void *p, const orbit_range *r, void **it)
+{
+    etcd_txn *t = p;
+    /* A copy, so writes made while the iterator is open cannot move it. */
+    etcd_local *l = calloc(1, sizeof *l);
+    if (!l || !(l->w = calloc(t->nw ? t->nw : 1, sizeof *l->w))) {
+        free(l);
+        return ORBIT_ENOMEM;
+    }
+    for (size_t j = 0; j < t->nw; j++) {
+        wentry *src = &t->w[r->reverse ? t->nw - 1 - j : j];
+        if (!in_range(r, src->k, src->kl))
+            continue;
+        wentry *d = &l->w[l->n];
+        d->k = dup_bytes(src->k, src->kl);
+        d->v = src->del ? NULL : dup_bytes(src->v, src->vl);
+        if (!d->k || (!src->del && !d->v)) {
+            free(d->k);
+            orbit__etcd_local_free(l);
+            return ORBIT_ENOMEM;
+        }
+        d->kl = src->kl;
+        d->vl = src->vl;
+        d->del = src->del;
+        l->n++;
+    }
+    int rc = orbit__etcd_iter_make(t->e, t->iso == ORBIT_ISO_SNAPSHOT ? t->rev : 0, r, l, it);
+    if (rc)
+        orbit__etcd_local_free(l);
+    return rc;
+}
+
+/* ---- commit -------------------------------------------------------------- */
+
+/* mods[i] = mod_revision at t->rev of keys[i] (0: absent then). */
+static int mods_at_rev(etcd_txn *t, const wentry **keys, size_t n, int64_t *mods)
+{
+    etcd *e = t->e;
+    size_t chunk = e->max_txn_ops;
+    for (size_t base = 0; base < n; base += chunk) {
+        size_t m = n - base < chunk ? n - base : chunk;
+        Etcdserverpb__RangeRequest *rq = calloc(m, sizeof *rq);
+        Etcdserverpb__RequestOp *ops = calloc(m, sizeof *ops);
+        Etcdserverpb__RequestOp **opp = calloc(m, sizeof *opp);
+        orbit_buf *kb = calloc(m, sizeof *kb);
+        int rc = (!rq || !ops || !opp || !kb) ? ORBIT_ENOMEM : ORBIT_OK;
+        for (size_t i = 0; !rc && i < m; i++) {
+            rc = orbit__etcd_key(e, keys[base + i]->k, keys[base + i]->kl, &kb[i]);
+            if (rc)
+                break;
+            etcdserverpb__range_request__init(&rq[i]);
+            rq[i].key.data = kb[i].data;
+            rq[i].key.len = kb[i].len;
+            rq[i].revision = t->rev;
+            rq[i].keys_only = 1;
+            etcdserverpb__request_op__init(&ops[i]);
+            ops[i].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_RANGE;
+            ops[i].request_range = &rq[i];
+            opp[i] = &ops[i];
+        }
+        uint8_t *req = NULL;
+        size_t len = 0;
+        if (!rc) {
+            Etcdserverpb__TxnRequest tx = ETCDSERVERPB__TXN_REQUEST__INIT;
+            tx.n_success = m;
+            tx.success = opp;
+            size_t sz = etcdserverpb__txn_request__get_packed_size(&tx);
+            req = malloc(sz ? sz : 1);
+            if (!req)
+                rc = ORBIT_ENOMEM;
+            else
+                len = etcdserverpb__txn_request__pack(&tx, req);
+        }
+        orbit_buf resp = ORBIT_BUF_INIT;
+        if (!rc) {
+            orbit__rpc_call_opts o;
+            orbit__etcd_call_opts(e, 1, &o); /* read-only: safe to resend */
+            rc = orbit__rpc_call(e->rpc, ETCD_M_TXN, req, len, &o, &resp);
+        }
+        if (!rc) {
+            Etcdserverpb__TxnResponse *tr = etcdserverpb__txn_response__unpack(NULL, resp.len, resp.data);
+            if (!tr || tr->n_responses != m) {
+                rc = orbit_error_set(ORBIT_EPROTO, "etcd: cannot decode the commit's revision lookup");
+            } else {
+                for (size_t i = 0; i < m; i++) {
+                    Etcdserverpb__ResponseOp *ro = tr->responses[i];
+                    Etcdserverpb__RangeResponse *rr =
+                        ro->response_case == ETCDSERVERPB__RESPONSE_OP__RESPONSE_RESPONSE_RANGE
+                            ? ro->response_range : NULL;
+                    mods[base + i] = rr && rr->n_kvs ? rr->kvs[0]->mod_revision : 0;
+                }
+            }
+            if (tr)
+                etcdserverpb__txn_response__free_unpacked(tr, NULL);
+        }
+        orbit_buf_release(&resp);
+        free(req);
+        if (kb)
+            for (size_t i = 0; i < m; i++)
+                orbit_buf_release(&kb[i]);
+        free(kb);
+        free(opp);
+        free(ops);
+        free(rq);
+        if (rc)
+            return rc;
+    }
+    return ORBIT_OK;
+}
+
+static int commit(etcd_txn *t)
+{
+    if (t->nw == 0)
+        return ORBIT_OK; /* read-only: nothing to validate under either level */
+    size_t cap = t->nw + t->nr;
+    etcd_cmp *cmps = calloc(cap, sizeof *cmps);
+    etcd_wop *ops = calloc(t->nw, sizeof *ops);
+    const wentry **unknown = calloc(t->nw, sizeof *unknown);
+    size_t *unknown_at = calloc(t->nw, sizeof *unknown_at);
+    int64_t *mods = calloc(t->nw, sizeof *mods);
+    int rc = (!cmps || !ops || !unknown || !unknown_at || !mods) ? ORBIT_ENOMEM : ORBIT_OK;
+    size_t nc = 0, nu = 0;
+    for (size_t i = 0; !rc && i < t->nw; i++) {
+        wentry *w = &t->w[i];
+        ops[i] = (etcd_wop){w->del, w->k, w->kl, w->v, w->vl};
+        int found;
+        size_t j = find_r(t, w->k, w->kl, &found);
+        cmps[nc] = (etcd_cmp){w->k, w->kl, 0};
+        if (found && (t->iso == ORBIT_ISO_SNAPSHOT || t->r[j].for_update)) {
+            cmps[nc].mod = t->r[j].mod;
+        } else {
+            unknown[nu] = w;
+            unknown_at[nu++] = nc;
+        }
+        nc++;
+    }
+    for (size_t j = 0; !rc && j < t->nr; j++) {
+        if (!t->r[j].for_update)
+            continue;
+        int found;
+        (void)find_w(t, t->r[j].k, t->r[j].kl, &found);
+        if (!found)
+            cmps[nc++] = (etcd_cmp){t->r[j].k, t->r[j].kl, t->r[j].mod};
+    }
+    if (!rc && nu)
+        rc = mods_at_rev(t, unknown, nu, mods);
+    for (size_t i = 0; !rc && i < nu; i++)
+        cmps[unknown_at[i]].mod = mods[i];
+    if (!rc)
+        rc = orbit__etcd_gw_run(t->e, cmps, nc, ops, t->nw);
+    free(mods);
+    free(unknown_at);
+    free(unknown);
+    free(ops);
+    free(cmps);
+    return rc;
+}
+
+int orbit__etcd_txn_commit(void *p)
+{
+    etcd_txn *t = p;
+    int rc = commit(t);
+    txn_free(t);
+    return rc;
+}
+
+void orbit__etcd_txn_rollback(void *p)
+{
+    txn_free(p);
+}

@@ -1,0 +1,102 @@
+/*
+ * A unary gRPC client transport shared by Orbit's remote providers (etcd,
+ * later TiKV), on gRPC's core C API.
+ *
+ * One orbit__rpc holds one channel per endpoint and one completion-queue
+ * thread. Calls are asynchronous: orbit__rpc_start() sends a serialized
+ * request and returns at once; many calls may be in flight on one channel;
+ * the completion callback runs on the completion thread. orbit__rpc_call()
+ * is the blocking wrapper for synchronous use.
+ *
+ * Every call has a total deadline (its budget across retries). A failed
+ * attempt is retried, with capped exponential backoff and full jitter, only
+ * when it is safe: a caller marks a call `idempotent` when resending it can
+ * never apply it twice (reads; writes guarded by a compare). An UNAVAILABLE
+ * answer or an attempt timeout also moves the transport to the next
+ * endpoint, so later calls go to a live member. A call that is not
+ * idempotent is never resent: it fails with the translated status.
+ *
+ * gRPC status codes become Orbit codes here, once, with the status text kept
+ * as detail (orbit__rpc_map_status()).
+ *
+ * Threads: every function may be called from any thread, except that
+ * orbit__rpc_call() must not be called from a completion callback (the
+ * callback runs on the thread that would have to complete it).
+ */
+#ifndef ORBIT_RPC_H
+#define ORBIT_RPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "orbit/buf.h"
+
+typedef struct orbit__rpc orbit__rpc;
+
+typedef struct orbit__rpc_config {
+    /* "host:port[,host:port...]"; copied. */
+    const char *endpoints;
+    /* NULL: plaintext. Else a PEM file of CA certificates: the channels use
+     * TLS and verify the server against it. */
+    const char *ca_file;
+    /* HTTP/2 keepalive ping interval and ack timeout; 0 keeps gRPC's
+     * default (no pings). A dead peer behind a silent network is then
+     * noticed within keepalive_ms + keepalive_timeout_ms. */
+    uint32_t keepalive_ms;
+    uint32_t keepalive_timeout_ms;
+} orbit__rpc_config;
+
+/* 0 or ORBIT_EINVAL (no endpoint, unreadable CA file), ORBIT_ENOMEM,
+ * ORBIT_EINTERNAL (gRPC refused a channel). */
+int orbit__rpc_open(const orbit__rpc_config *cfg, orbit__rpc **out);
+
+/* Waits for every call in flight to complete (each is bounded by its own
+ * deadline), then frees everything. Calls started during close fail with
+ * ORBIT_ECLOSED. NULL is accepted. */
+void orbit__rpc_close(orbit__rpc *r);
+
+size_t orbit__rpc_endpoint_count(const orbit__rpc *r);
+/* The i-th endpoint as given ("host:port"), borrowed from r. */
+const char *orbit__rpc_endpoint(const orbit__rpc *r, size_t i);
+
+typedef struct orbit__rpc_call_opts {
+    uint32_t timeout_ms; /* total budget, all attempts included; 0: 5000 */
+    uint32_t attempt_ms; /* per attempt; 0: the whole remaining budget */
+    int idempotent;      /* 1: may be resent after an ambiguous failure */
+    int endpoint;        /* -1: the current endpoint, with failover;
+                          * i >= 0: only endpoint i, never another */
+} orbit__rpc_call_opts;
+
+/*
+ * Completion. rc is 0 or a negative Orbit code; detail is "" or the text
+ * explaining rc. resp[0..len) is the serialized response, borrowed until the
+ * callback returns. Runs once, on the completion thread.
+ */
+typedef void (*orbit__rpc_done_fn)(void *arg, int rc, const char *detail,
+                                   const uint8_t *resp, size_t len);
+
+/*
+ * Start a unary call. method is the full path ("/etcdserverpb.KV/Range")
+ * and must be a string with static lifetime. req is copied before return.
+ * 0: done will run exactly once. An error: done never runs.
+ */
+int orbit__rpc_start(orbit__rpc *r, const char *method, const uint8_t *req,
+                     size_t len, const orbit__rpc_call_opts *o,
+                     orbit__rpc_done_fn done, void *arg);
+
+/* The blocking form: resp's contents are replaced by the response. Returns
+ * 0 or the call's Orbit code, with the detail set on the calling thread. */
+int orbit__rpc_call(orbit__rpc *r, const char *method, const uint8_t *req,
+                    size_t len, const orbit__rpc_call_opts *o, orbit_buf *resp);
+
+/* Translate a gRPC status (grpc_status_code as int) with its message into an
+ * Orbit code. Exposed for tests. */
+int orbit__rpc_map_status(int grpc_code, const char *msg);
+
+/* Backoff before retry number `attempt` (1-based): uniform in
+ * [0, min(cap_ms, base_ms * 2^(attempt-1))] ms, from the caller's seed
+ * state (xorshift). Exposed for tests. */
+uint32_t orbit__rpc_backoff_ms(uint32_t attempt, uint32_t base_ms,
+                               uint32_t cap_ms, uint64_t *seed);
+
+#endif
