@@ -1,0 +1,561 @@
+/*
+ * The etcd provider against a real 3-member cluster (started by this
+ * process through etcd_harness, gone with it): URI options, point
+ * operations, batches and their limits, paginated scans in both directions,
+ * snapshots, optimistic transactions and their conflicts, and the native
+ * asynchronous path. Every case works in its own namespace, so cases never
+ * see each other's keys. Also the transport's pure parts (status mapping,
+ * backoff bounds), which need no cluster.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <grpc/status.h>
+
+#include "etcd_harness.h"
+#include "orbit/kv.h"
+#include "rpc/rpc.h"
+
+static eh_cluster cl;
+static int ns_counter;
+
+static int group_setup(void **state)
+{
+    return eh_start(&cl, 3, 1) == 0 ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    eh_stop(&cl);
+    return 0;
+}
+
+/* Open the cluster in a fresh namespace, with extra options. */
+static orbit_kv *open_ns(const char *extra)
+{
+    char uri[1024];
+    snprintf(uri, sizeof uri, "etcd://%s?namespace=t%d-%d/%s%s", cl.endpoints, (int)getpid(), ++ns_counter,
+             extra ? "&" : "", extra ? extra : "");
+    orbit_kv *kv = NULL;
+    int rc = orbit_kv_open(uri, &kv);
+    if (rc)
+        fprintf(stderr, "open %s: %s (%s)\n", uri, orbit_err_name(rc), orbit_last_error_detail());
+    assert_int_equal(rc, 0);
+    return kv;
+}
+
+#define S(x) (const uint8_t *)(x), strlen(x)
+
+static void check_value(orbit_kv *kv, const orbit_read_opts *ro, const char *k, const char *v)
+{
+    orbit_buf b = ORBIT_BUF_INIT;
+    int rc = orbit_kv_get(kv, ro, S(k), &b);
+    if (v) {
+        assert_int_equal(rc, 0);
+        assert_int_equal(b.len, strlen(v));
+        assert_memory_equal(b.data, v, b.len);
+    } else {
+        assert_int_equal(rc, ORBIT_NOTFOUND);
+    }
+    orbit_buf_release(&b);
+}
+
+/* ---- transport, no cluster ------------------------------------------------ */
+
+static void test_status_mapping(void **state)
+{
+    assert_int_equal(orbit__rpc_map_status(GRPC_STATUS_OK, ""), 0);
+    assert_int_equal(orbit__rpc_map_status(GRPC_STATUS_UNAVAILABLE, "etcdserver: no leader"), ORBIT_EUNAVAIL);
+    assert_int_equal(orbit__rpc_map_status(GRPC_STATUS_DEADLINE_EXCEEDED, ""), ORBIT_ETIMEDOUT);
+    assert_int_equal(orbit__rpc_map_status(GRPC_STATUS_RESOURCE_EXHAUSTED,
+                                           "grpc: received message larger than max (3 vs. 2)"),
+                     ORBIT_ETOOBIG);
+    assert_int_equal(orbit__rpc_map_status(GRPC_STATUS_RESOURCE_EXHAUSTED, "etcdserver: too many requests"),
+                     ORBIT_EBUSY);
+    assert_int_equal(orbit__rpc_map_status(GRPC_STATUS_INVALID_ARGUMENT, "etcdserver: request is too large"),
+                     ORBIT_ETOOBIG);
+    assert_int_equal(orbit__rpc_map_status(GRPC_STATUS_INVALID_ARGUMENT,
+                                           "etcdserver: too many operations in txn request"),
+                     ORBIT_ETOOBIG);
+    assert_int_equal(orbit__rpc_map_status(GRPC_STATUS_INVALID_ARGUMENT, "etcdserver: key is not provided"),
+                     ORBIT_EINVAL);
+    assert_int_equal(orbit__rpc_map_status(GRPC_STATUS_UNIMPLEMENTED, ""), ORBIT_ENOTSUP);
+    assert_int_equal(orbit__rpc_map_status(GRPC_STATUS_INTERNAL, "x"), ORBIT_EIO);
+    assert_true(orbit_err_retryable(orbit__rpc_map_status(GRPC_STATUS_UNAVAILABLE, "")));
+}
+
+static void test_backoff_bounds(void **state)
+{
+    uint64_t seed = 42;
+    uint32_t max_seen = 0;
+    for (uint32_t attempt = 1; attempt <= 12; attempt++) {
+        uint32_t ceil = 20u << (attempt - 1);
+        if (ceil > 500 || attempt > 6)
+            ceil = 500;
+        for (int i = 0; i < 200; i++) {
+            uint32_t w = orbit__rpc_backoff_ms(attempt, 20, 500, &seed);
+            assert_true(w <= ceil);
+            if (w > max_seen)
+                max_seen = w;
+        }
+    }
+    /* full jitter spreads over the range, it does not sit at one value */
+    assert_true(max_seen > 250);
+}
+
+static void test_unreachable_endpoint(void **state)
+{
+    /* Port 1 on loopback refuses connections: open fails within its budget. */
+    orbit_kv *kv = NULL;
+    int rc = orbit_kv_open("etcd://127.0.0.1:1?timeout_ms=800", &kv);
+    assert_true(rc == ORBIT_EUNAVAIL || rc == ORBIT_ETIMEDOUT);
+    assert_null(kv);
+    assert_true(strlen(orbit_last_error_detail()) > 0);
+}
+
+/* ---- URI --------------------------------------------------------------- */
+
+static void test_uri_options(void **state)
+{
+    char uri[1024];
+    orbit_kv *kv = NULL;
+    snprintf(uri, sizeof uri, "etcd://%s?bogus=1", cl.endpoints);
+    assert_int_equal(orbit_kv_open(uri, &kv), ORBIT_EINVAL);
+    snprintf(uri, sizeof uri, "etcd://%s?read=sometimes", cl.endpoints);
+    assert_int_equal(orbit_kv_open(uri, &kv), ORBIT_EINVAL);
+    snprintf(uri, sizeof uri, "etcd://%s?max_txn_ops=1", cl.endpoints);
+    assert_int_equal(orbit_kv_open(uri, &kv), ORBIT_EINVAL);
+
+    kv = open_ns("read=serializable&max_txn_ops=64&timeout_ms=3000");
+    orbit_capabilities caps;
+    orbit_kv_capabilities(kv, &caps);
+    assert_int_equal(caps.type, ORBIT_PROVIDER_DISTRIBUTED);
+    assert_string_equal(caps.name, "etcd");
+    assert_int_equal(caps.max_batch_ops, 63);
+    assert_true(caps.native_async && caps.supports_snapshots && caps.durable);
+    assert_true(caps.supports_distributed_transactions);
+    assert_int_equal(caps.isolation_levels,
+                     ORBIT_ISO_BIT(ORBIT_ISO_SNAPSHOT) | ORBIT_ISO_BIT(ORBIT_ISO_READ_COMMITTED));
+    assert_int_equal(orbit_kv_put(kv, S("k"), S("v")), 0);
+    check_value(kv, NULL, "k", "v"); /* a serializable read of our own write via one member */
+    orbit_kv_close(kv);
+}
+
+/* ---- point operations, batches ----------------------------------------- */
+
+static void test_point_ops(void **state)
+{
+    orbit_kv *kv = open_ns(NULL);
+    check_value(kv, NULL, "a", NULL);
+    assert_int_equal(orbit_kv_put(kv, S("a"), S("1")), 0);
+    check_value(kv, NULL, "a", "1");
+    assert_int_equal(orbit_kv_put(kv, S("a"), S("2")), 0);
+    check_value(kv, NULL, "a", "2");
+    assert_int_equal(orbit_kv_put(kv, S("empty"), NULL, 0), 0);
+    check_value(kv, NULL, "empty", "");
+    assert_int_equal(orbit_kv_del(kv, S("a")), 0);
+    check_value(kv, NULL, "a", NULL);
+    assert_int_equal(orbit_kv_del(kv, S("never")), 0);
+    /* binary keys and values, including NUL and 0xff bytes */
+    const uint8_t k[] = {0, 0xff, 1, 0};
+    const uint8_t v[] = {0xff, 0, 0xfe};
+    assert_int_equal(orbit_kv_put(kv, k, sizeof k, v, sizeof v), 0);
+    orbit_buf b = ORBIT_BUF_INIT;
+    assert_int_equal(orbit_kv_get(kv, NULL, k, sizeof k, &b), 0);
+    assert_int_equal(b.len, sizeof v);
+    assert_memory_equal(b.data, v, sizeof v);
+    orbit_buf_release(&b);
+
+    /* namespaces are disjoint */
+    orbit_kv *other = open_ns(NULL);
+    check_value(other, NULL, "empty", NULL);
+    orbit_kv_close(other);
+    orbit_kv_close(kv);
+}
+
+static void test_batch(void **state)
+{
+    orbit_kv *kv = open_ns(NULL);
+    assert_int_equal(orbit_kv_put(kv, S("gone"), S("x")), 0);
+    orbit_batch *b = NULL;
+    assert_int_equal(orbit_batch_new(&b), 0);
+    assert_int_equal(orbit_batch_put(b, S("k1"), S("first")), 0);
+    assert_int_equal(orbit_batch_put(b, S("k2"), S("v2")), 0);
+    assert_int_equal(orbit_batch_put(b, S("k1"), S("second")), 0); /* later wins */
+    assert_int_equal(orbit_batch_del(b, S("gone")), 0);
+    assert_int_equal(orbit_batch_put(b, S("k3"), S("v3")), 0);
+    assert_int_equal(orbit_batch_del(b, S("k3")), 0);
+    assert_int_equal(orbit_kv_write(kv, b), 0);
+    check_value(kv, NULL, "k1", "second");
+    check_value(kv, NULL, "k2", "v2");
+    check_value(kv, NULL, "gone", NULL);
+    check_value(kv, NULL, "k3", NULL);
+
+    /* max_batch_ops = 127 by default: 127 goes through, 128 is ETOOBIG */
+    orbit_batch_clear(b);
+    char key[32];
+    for (int i = 0; i < 127; i++) {
+        snprintf(key, sizeof key, "bulk%03d", i);
+        assert_int_equal(orbit_batch_put(b, S(key), S("v")), 0);
+    }
+    assert_int_equal(orbit_kv_write(kv, b), 0);
+    assert_int_equal(orbit_batch_put(b, S("one-more"), S("v")), 0);
+    assert_int_equal(orbit_kv_write(kv, b), ORBIT_ETOOBIG);
+    check_value(kv, NULL, "one-more", NULL);
+    orbit_batch_free(b);
+    orbit_kv_close(kv);
+}
+
+static void test_too_big(void **state)
+{
+    orbit_kv *kv = open_ns("max_request_bytes=65536");
+    size_t n = 70000;
+    uint8_t *big = calloc(1, n);
+    assert_non_null(big);
+    int rc = orbit_kv_put(kv, S("big"), big, n);
+    assert_int_equal(rc, ORBIT_ETOOBIG);
+    assert_non_null(strstr(orbit_last_error_detail(), "max_request_bytes=65536"));
+    /* under the limit it is stored and read back whole */
+    assert_int_equal(orbit_kv_put(kv, S("fits"), big, 60000), 0);
+    orbit_buf b = ORBIT_BUF_INIT;
+    assert_int_equal(orbit_kv_get(kv, NULL, S("fits"), &b), 0);
+    assert_int_equal(b.len, 60000);
+    orbit_buf_release(&b);
+    orbit_kv_close(kv);
+
+    /* the server's own default limit (1.5 MiB) when the URI does not lower it */
+    kv = open_ns(NULL);
+    uint8_t *huge = calloc(1, 2u << 20);
+    assert_non_null(huge);
+    rc = orbit_kv_put(kv, S("huge"), huge, 2u << 20);
+    assert_int_equal(rc, ORBIT_ETOOBIG);
+    assert_non_null(strstr(orbit_last_error_detail(), "max_request_bytes"));
+    orbit_capabilities caps;
+    orbit_kv_capabilities(kv, &caps);
+    assert_int_equal(orbit_kv_put(kv, S("max"), huge, caps.max_value_size), 0);
+    free(huge);
+    free(big);
+    orbit_kv_close(kv);
+}
+
+/* ---- scans ------------------------------------------------------------- */
+
+static void fill(orbit_kv *kv, int n)
+{
+    char k[16], v[16];
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof k, "k%02d", i);
+        snprintf(v, sizeof v, "v%d", i);
+        assert_int_equal(orbit_kv_put(kv, S(k), S(v)), 0);
+    }
+}
+
+/* Scan and compare with the expected key indexes. */
+static void expect_scan(orbit_kv *kv, const orbit_read_opts *ro, const orbit_scan_opts *so, const int *want,
+                        int nwant)
+{
+    orbit_iter *it = NULL;
+    assert_int_equal(orbit_kv_iter(kv, ro, so, &it), 0);
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    int got = 0, rc;
+    while ((rc = orbit_iter_next(it, &k, &kl, &v, &vl)) == 0) {
+        char ek[16], ev[16];
+        assert_true(got < nwant);
+        snprintf(ek, sizeof ek, "k%02d", want[got]);
+        snprintf(ev, sizeof ev, "v%d", want[got]);
+        assert_int_equal(kl, strlen(ek));
+        assert_memory_equal(k, ek, kl);
+        assert_int_equal(vl, strlen(ev));
+        assert_memory_equal(v, ev, vl);
+        got++;
+    }
+    assert_int_equal(rc, ORBIT_NOTFOUND);
+    assert_int_equal(got, nwant);
+    orbit_iter_close(it);
+}
+
+static void test_scans(void **state)
+{
+    orbit_kv *kv = open_ns("page_size=3"); /* many pages for few keys */
+    fill(kv, 10);
+    int all[10], rev[10];
+    for (int i = 0; i < 10; i++) {
+        all[i] = i;
+        rev[i] = 9 - i;
+    }
+    orbit_scan_opts so;
+    memset(&so, 0, sizeof so);
+    expect_scan(kv, NULL, &so, all, 10);
+    so.reverse = 1;
+    expect_scan(kv, NULL, &so, rev, 10);
+
+    memset(&so, 0, sizeof so);
+    so.start = (const uint8_t *)"k03";
+    so.start_len = 3;
+    so.end = (const uint8_t *)"k08";
+    so.end_len = 3;
+    int mid[] = {3, 4, 5, 6, 7};
+    expect_scan(kv, NULL, &so, mid, 5);
+    so.reverse = 1;
+    int midr[] = {7, 6, 5, 4, 3};
+    expect_scan(kv, NULL, &so, midr, 5);
+    so.limit = 2;
+    int midr2[] = {7, 6};
+    expect_scan(kv, NULL, &so, midr2, 2);
+
+    memset(&so, 0, sizeof so);
+    so.prefix = (const uint8_t *)"k0";
+    so.prefix_len = 2;
+    so.reverse = 1;
+    int pre[] = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0};
+    expect_scan(kv, NULL, &so, pre, 10);
+    so.prefix = (const uint8_t *)"x";
+    so.prefix_len = 1;
+    expect_scan(kv, NULL, &so, NULL, 0);
+    orbit_kv_close(kv);
+}
+
+static void test_snapshot(void **state)
+{
+    orbit_kv *kv = open_ns("page_size=2");
+    fill(kv, 5);
+    orbit_snapshot *snap = NULL;
+    assert_int_equal(orbit_kv_snapshot(kv, &snap), 0);
+    assert_int_equal(orbit_kv_put(kv, S("k00"), S("changed")), 0);
+    assert_int_equal(orbit_kv_del(kv, S("k01")), 0);
+    assert_int_equal(orbit_kv_put(kv, S("k05"), S("v5")), 0);
+    orbit_read_opts ro = {snap};
+    check_value(kv, &ro, "k00", "v0");
+    check_value(kv, &ro, "k01", "v1");
+    check_value(kv, &ro, "k05", NULL);
+    check_value(kv, NULL, "k00", "changed");
+    orbit_scan_opts so;
+    memset(&so, 0, sizeof so);
+    int at_snap[] = {0, 1, 2, 3, 4};
+    expect_scan(kv, &ro, &so, at_snap, 5);
+    orbit_snapshot_release(snap);
+    orbit_kv_close(kv);
+}
+
+/* ---- transactions ------------------------------------------------------ */
+
+static void txn_expect(orbit_txn *t, const char *k, const char *v)
+{
+    orbit_buf b = ORBIT_BUF_INIT;
+    int rc = orbit_txn_get(t, S(k), &b);
+    if (v) {
+        assert_int_equal(rc, 0);
+        assert_int_equal(b.len, strlen(v));
+        assert_memory_equal(b.data, v, b.len);
+    } else {
+        assert_int_equal(rc, ORBIT_NOTFOUND);
+    }
+    orbit_buf_release(&b);
+}
+
+static void test_txn_basics(void **state)
+{
+    orbit_kv *kv = open_ns("page_size=2");
+    fill(kv, 4);
+    orbit_txn *t = NULL;
+    assert_int_equal(orbit_kv_txn_begin(kv, NULL, &t), 0);
+    txn_expect(t, "k00", "v0");
+    assert_int_equal(orbit_txn_put(t, S("k00"), S("v0")), 0);
+    assert_int_equal(orbit_txn_put(t, S("k10"), S("v10")), 0);
+    assert_int_equal(orbit_txn_del(t, S("k02")), 0);
+    txn_expect(t, "k10", "v10");
+    txn_expect(t, "k02", NULL);
+    check_value(kv, NULL, "k10", NULL); /* not visible outside before commit */
+
+    /* the iterator merges own writes, both directions */
+    orbit_scan_opts so;
+    memset(&so, 0, sizeof so);
+    orbit_iter *it = NULL;
+    const char *fwd[] = {"k00", "k01", "k03", "k10"};
+    for (int dir = 0; dir < 2; dir++) {
+        so.reverse = dir;
+        assert_int_equal(orbit_txn_iter(t, &so, &it), 0);
+        const uint8_t *k, *v;
+        size_t kl, vl;
+        for (int i = 0; i < 4; i++) {
+            const char *want = fwd[dir ? 3 - i : i];
+            assert_int_equal(orbit_iter_next(it, &k, &kl, &v, &vl), 0);
+            assert_int_equal(kl, strlen(want));
+            assert_memory_equal(k, want, kl);
+        }
+        assert_int_equal(orbit_iter_next(it, &k, &kl, &v, &vl), ORBIT_NOTFOUND);
+        orbit_iter_close(it);
+    }
+    assert_int_equal(orbit_txn_commit(t), 0);
+    check_value(kv, NULL, "k10", "v10");
+    check_value(kv, NULL, "k02", NULL);
+
+    /* rollback leaves nothing */
+    assert_int_equal(orbit_kv_txn_begin(kv, NULL, &t), 0);
+    assert_int_equal(orbit_txn_put(t, S("k20"), S("x")), 0);
+    orbit_txn_rollback(t);
+    check_value(kv, NULL, "k20", NULL);
+
+    orbit_txn_opts so_ser = {ORBIT_ISO_SERIALIZABLE};
+    assert_int_equal(orbit_kv_txn_begin(kv, &so_ser, &t), ORBIT_ENOTSUP);
+    orbit_kv_close(kv);
+}
+
+static void test_txn_conflicts(void **state)
+{
+    orbit_kv *kv = open_ns(NULL);
+    assert_int_equal(orbit_kv_put(kv, S("ctr"), S("0")), 0);
+
+    /* two transactions read-modify-write one key: the second commit loses */
+    orbit_txn *a = NULL, *b = NULL;
+    assert_int_equal(orbit_kv_txn_begin(kv, NULL, &a), 0);
+    assert_int_equal(orbit_kv_txn_begin(kv, NULL, &b), 0);
+    txn_expect(a, "ctr", "0");
+    txn_expect(b, "ctr", "0");
+    assert_int_equal(orbit_txn_put(a, S("ctr"), S("1")), 0);
+    assert_int_equal(orbit_txn_put(b, S("ctr"), S("1")), 0);
+    assert_int_equal(orbit_txn_commit(a), 0);
+    assert_int_equal(orbit_txn_commit(b), ORBIT_ECONFLICT);
+    assert_true(orbit_err_retryable(ORBIT_ECONFLICT));
+    check_value(kv, NULL, "ctr", "1");
+
+    /* snapshot isolation: a blind write conflicts with a change after begin */
+    assert_int_equal(orbit_kv_txn_begin(kv, NULL, &a), 0);
+    assert_int_equal(orbit_kv_put(kv, S("ctr"), S("2")), 0);
+    assert_int_equal(orbit_txn_put(a, S("ctr"), S("x")), 0);
+    assert_int_equal(orbit_txn_commit(a), ORBIT_ECONFLICT);
+
+    /* ... and with a delete after begin (not only a modification) */
+    assert_int_equal(orbit_kv_txn_begin(kv, NULL, &a), 0);
+    assert_int_equal(orbit_kv_del(kv, S("ctr")), 0);
+    assert_int_equal(orbit_txn_put(a, S("ctr"), S("y")), 0);
+    assert_int_equal(orbit_txn_commit(a), ORBIT_ECONFLICT);
+    check_value(kv, NULL, "ctr", NULL);
+
+    /* snapshot reads stay at begin; read committed sees the latest */
+    assert_int_equal(orbit_kv_put(kv, S("r"), S("old")), 0);
+    orbit_txn_opts rc_opts = {ORBIT_ISO_READ_COMMITTED};
+    assert_int_equal(orbit_kv_txn_begin(kv, NULL, &a), 0);
+    assert_int_equal(orbit_kv_txn_begin(kv, &rc_opts, &b), 0);
+    assert_int_equal(orbit_kv_put(kv, S("r"), S("new")), 0);
+    txn_expect(a, "r", "old");
+    txn_expect(b, "r", "new");
+    /* a plain read of an unwritten key is not validated under SNAPSHOT */
+    assert_int_equal(orbit_txn_put(a, S("other"), S("1")), 0);
+    assert_int_equal(orbit_txn_commit(a), 0);
+
+    /* read committed: get_for_update claims the key */
+    orbit_buf buf = ORBIT_BUF_INIT;
+    assert_int_equal(orbit_txn_get_for_update(b, S("r"), &buf), 0);
+    assert_int_equal(orbit_kv_put(kv, S("r"), S("newer")), 0);
+    assert_int_equal(orbit_txn_put(b, S("unrelated"), S("1")), 0);
+    assert_int_equal(orbit_txn_commit(b), ORBIT_ECONFLICT);
+    check_value(kv, NULL, "unrelated", NULL);
+    orbit_buf_release(&buf);
+    orbit_kv_close(kv);
+}
+
+/* ---- the asynchronous path --------------------------------------------- */
+
+typedef struct async_wait {
+    pthread_mutex_t m;
+    pthread_cond_t cv;
+    int calls;
+    pthread_t thread;
+} async_wait;
+
+static void on_done(void *arg, orbit_kv_op *ops, size_t n)
+{
+    async_wait *w = arg;
+    pthread_mutex_lock(&w->m);
+    w->calls++;
+    w->thread = pthread_self();
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->m);
+}
+
+static void wait_done(async_wait *w, int calls)
+{
+    pthread_mutex_lock(&w->m);
+    while (w->calls < calls)
+        pthread_cond_wait(&w->cv, &w->m);
+    pthread_mutex_unlock(&w->m);
+}
+
+static void test_submit(void **state)
+{
+    orbit_kv *kv = open_ns(NULL);
+    enum { N = 64 };
+    orbit_kv_op ops[N];
+    char keys[N][16], vals[N][16];
+    orbit_buf outs[N];
+    memset(ops, 0, sizeof ops);
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], "a%02d", i);
+        snprintf(vals[i], sizeof vals[i], "val%d", i);
+        ops[i] = (orbit_kv_op){ORBIT_OP_PUT, (const uint8_t *)keys[i], strlen(keys[i]),
+                               (const uint8_t *)vals[i], strlen(vals[i]), NULL, -99};
+        orbit_buf_init(&outs[i]);
+    }
+    async_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    assert_int_equal(orbit_kv_submit(kv, ops, N, on_done, &w), 0);
+    wait_done(&w, 1);
+    assert_false(pthread_equal(w.thread, pthread_self()));
+    for (int i = 0; i < N; i++)
+        assert_int_equal(ops[i].result, 0);
+
+    for (int i = 0; i < N; i++) {
+        ops[i].type = i % 4 == 3 ? ORBIT_OP_DEL : ORBIT_OP_GET;
+        ops[i].out = &outs[i];
+        ops[i].result = -99;
+    }
+    assert_int_equal(orbit_kv_submit(kv, ops, N, on_done, &w), 0);
+    wait_done(&w, 2);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(ops[i].result, 0);
+        if (ops[i].type == ORBIT_OP_GET) {
+            assert_int_equal(outs[i].len, strlen(vals[i]));
+            assert_memory_equal(outs[i].data, vals[i], outs[i].len);
+        } else {
+            check_value(kv, NULL, keys[i], NULL);
+        }
+    }
+    /* a missing key completes as NOTFOUND; zero ops still complete once */
+    ops[0] = (orbit_kv_op){ORBIT_OP_GET, (const uint8_t *)"zz", 2, NULL, 0, &outs[0], -99};
+    assert_int_equal(orbit_kv_submit(kv, ops, 1, on_done, &w), 0);
+    wait_done(&w, 3);
+    assert_int_equal(ops[0].result, ORBIT_NOTFOUND);
+    assert_int_equal(orbit_kv_submit(kv, ops, 0, on_done, &w), 0);
+    wait_done(&w, 4);
+    for (int i = 0; i < N; i++)
+        orbit_buf_release(&outs[i]);
+    orbit_kv_close(kv);
+}
+
+int main(void)
+{
+    const struct CMUnitTest pure[] = {
+        cmocka_unit_test(test_status_mapping),
+        cmocka_unit_test(test_backoff_bounds),
+        cmocka_unit_test(test_unreachable_endpoint),
+    };
+    const struct CMUnitTest live[] = {
+        cmocka_unit_test(test_uri_options),   cmocka_unit_test(test_point_ops),
+        cmocka_unit_test(test_batch),         cmocka_unit_test(test_too_big),
+        cmocka_unit_test(test_scans),         cmocka_unit_test(test_snapshot),
+        cmocka_unit_test(test_txn_basics),    cmocka_unit_test(test_txn_conflicts),
+        cmocka_unit_test(test_submit),
+    };
+    int fails = cmocka_run_group_tests_name("etcd_transport", pure, NULL, NULL);
+    fails += cmocka_run_group_tests_name("etcd_provider", live, group_setup, group_teardown);
+    return fails ? 1 : 0;
+}
