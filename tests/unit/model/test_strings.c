@@ -1,0 +1,538 @@
+/*
+ * Tests of the plain key-value namespace (src/model/strings.c) on the
+ * "memory:" provider: put/get/get_with/del with awkward keys (':', spaces,
+ * '\0', 0xFF, empty, long), the stored layout (key ("kv", K), a KV record
+ * with the writer's metadata), compression, scans in user-key space checked
+ * against a reference filter (start/end/prefix/limit/reverse), and
+ * corruption: a stored value that is not a valid record, or a key in the
+ * namespace that is not a plain key, is ORBIT_ECORRUPT naming the key.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "orbit/codec.h"
+#include "orbit/kv.h"
+#include "orbit/record.h"
+#include "orbit/strings.h"
+#include "testutil.h"
+
+typedef struct bytes {
+    const char *p;
+    size_t n;
+} bytes;
+
+#define B(s) {s, sizeof(s) - 1}
+
+/* Sorted in user-key order (memcmp, shorter first). */
+static const bytes KEYS[] = {
+    B(""), B(" "), B("a"), B("a\0"), B("a\0b"), B("a b"), B("a:1"), B("a:2"), B("ab"),
+    B("b"), B("b c"), B("b\xff"), B("\xff"), B("\xff\0"), B("\xff\xff"),
+};
+#define NKEYS (sizeof KEYS / sizeof KEYS[0])
+
+static int setup(void **state)
+{
+    orbit_kv *kv = NULL;
+    int rc = orbit_kv_open("memory:", &kv);
+    if (rc) {
+        fprintf(stderr, "open memory: %s (%s)\n", orbit_strerror(rc), orbit_last_error_detail());
+        return -1;
+    }
+    *state = kv;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    orbit_kv_close(*state);
+    return 0;
+}
+
+static void put(orbit_kv *kv, const bytes *k, const char *v, size_t vn)
+{
+    assert_int_equal(orbit_str_put(kv, NULL, (const uint8_t *)k->p, k->n, (const uint8_t *)v, vn), 0);
+}
+
+/* The value stored for KEYS[i] in the scan tests: "v" + the key. */
+static void value_of(size_t i, orbit_buf *out)
+{
+    out->len = 0;
+    assert_int_equal(orbit_buf_append(out, "v", 1), 0);
+    assert_int_equal(orbit_buf_append(out, KEYS[i].p, KEYS[i].n), 0);
+}
+
+static void put_all(orbit_kv *kv)
+{
+    orbit_buf v = ORBIT_BUF_INIT;
+    for (size_t i = 0; i < NKEYS; i++) {
+        value_of(i, &v);
+        put(kv, &KEYS[i], (const char *)v.data, v.len);
+    }
+    orbit_buf_release(&v);
+}
+
+/* ---- point operations ------------------------------------------------ */
+
+static void test_put_get_del(void **state)
+{
+    orbit_kv *kv = *state;
+    orbit_buf out = ORBIT_BUF_INIT, v = ORBIT_BUF_INIT;
+    put_all(kv);
+
+    /* A long key takes the heap path of key encoding. */
+    uint8_t longkey[1000];
+    for (size_t i = 0; i < sizeof longkey; i++)
+        longkey[i] = (uint8_t)(i % 3 == 0 ? 0 : i);
+    assert_int_equal(orbit_str_put(kv, NULL, longkey, sizeof longkey, (const uint8_t *)"L", 1), 0);
+
+    for (size_t i = 0; i < NKEYS; i++) {
+        value_of(i, &v);
+        assert_int_equal(orbit_str_get(kv, NULL, (const uint8_t *)KEYS[i].p, KEYS[i].n, &out), 0);
+        assert_int_equal(out.len, v.len);
+        assert_memory_equal(out.data, v.data, v.len);
+    }
+    assert_int_equal(orbit_str_get(kv, NULL, longkey, sizeof longkey, &out), 0);
+    assert_int_equal(out.len, 1);
+    assert_int_equal(out.data[0], 'L');
+
+    /* Missing keys, near misses included. */
+    assert_int_equal(orbit_str_get(kv, NULL, (const uint8_t *)"a:3", 3, &out), ORBIT_NOTFOUND);
+    assert_int_equal(out.len, 0);
+    assert_int_equal(orbit_str_get(kv, NULL, (const uint8_t *)"a\0\0", 3, &out), ORBIT_NOTFOUND);
+    assert_int_equal(orbit_str_get(kv, NULL, longkey, sizeof longkey - 1, &out), ORBIT_NOTFOUND);
+
+    /* Overwrite, empty value, delete, delete again. */
+    put(kv, &KEYS[6], "new", 3);
+    assert_int_equal(orbit_str_get(kv, NULL, (const uint8_t *)"a:1", 3, &out), 0);
+    assert_int_equal(out.len, 3);
+    assert_memory_equal(out.data, "new", 3);
+    put(kv, &KEYS[6], "", 0);
+    assert_int_equal(orbit_str_get(kv, NULL, (const uint8_t *)"a:1", 3, &out), 0);
+    assert_int_equal(out.len, 0);
+    assert_int_equal(orbit_str_del(kv, (const uint8_t *)"a:1", 3), 0);
+    assert_int_equal(orbit_str_get(kv, NULL, (const uint8_t *)"a:1", 3, &out), ORBIT_NOTFOUND);
+    assert_int_equal(orbit_str_del(kv, (const uint8_t *)"a:1", 3), 0);
+    assert_int_equal(orbit_str_del(kv, longkey, sizeof longkey), 0);
+    assert_int_equal(orbit_str_get(kv, NULL, longkey, sizeof longkey, &out), ORBIT_NOTFOUND);
+    /* Its neighbours are untouched. */
+    assert_int_equal(orbit_str_get(kv, NULL, (const uint8_t *)"a:2", 3, &out), 0);
+
+    /* Bad arguments. */
+    assert_int_equal(orbit_str_put(kv, NULL, NULL, 3, (const uint8_t *)"x", 1), ORBIT_EINVAL);
+    assert_int_equal(orbit_str_put(kv, NULL, (const uint8_t *)"k", 1, NULL, 1), ORBIT_EINVAL);
+    assert_int_equal(orbit_str_get(kv, NULL, NULL, 2, &out), ORBIT_EINVAL);
+    assert_int_equal(orbit_str_del(kv, NULL, 2), ORBIT_EINVAL);
+
+    orbit_buf_release(&out);
+    orbit_buf_release(&v);
+}
+
+typedef struct seen {
+    int calls;
+    orbit_buf val;
+    int ret;
+} seen;
+
+static int seen_fn(void *arg, const uint8_t *val, size_t len)
+{
+    seen *s = arg;
+    s->calls++;
+    assert_int_equal(orbit_buf_set(&s->val, val, len), 0);
+    return s->ret;
+}
+
+static void test_get_with(void **state)
+{
+    orbit_kv *kv = *state;
+    put(kv, &KEYS[10], "spaced value", 12);
+    seen s = {0, ORBIT_BUF_INIT, 0};
+    assert_int_equal(orbit_str_get_with(kv, NULL, (const uint8_t *)"b c", 3, seen_fn, &s), 0);
+    assert_int_equal(s.calls, 1);
+    assert_int_equal(s.val.len, 12);
+    assert_memory_equal(s.val.data, "spaced value", 12);
+
+    /* The callback's non-zero return is the call's result. */
+    s.ret = 7;
+    assert_int_equal(orbit_str_get_with(kv, NULL, (const uint8_t *)"b c", 3, seen_fn, &s), 7);
+    assert_int_equal(s.calls, 2);
+
+    s.calls = 0;
+    assert_int_equal(orbit_str_get_with(kv, NULL, (const uint8_t *)"nope", 4, seen_fn, &s),
+                     ORBIT_NOTFOUND);
+    assert_int_equal(s.calls, 0);
+    orbit_buf_release(&s.val);
+}
+
+static void test_stored_layout(void **state)
+{
+    orbit_kv *kv = *state;
+    orbit_str_opts o;
+    memset(&o, 0, sizeof o);
+    o.actor_type = "Cart";
+    o.actor_id = "c:42";
+    assert_int_equal(orbit_str_put(kv, &o, (const uint8_t *)"k\0:", 3, (const uint8_t *)"val", 3), 0);
+
+    orbit_buf key = ORBIT_BUF_INIT, raw = ORBIT_BUF_INIT;
+    assert_int_equal(orbit_key_kv(&key, "k\0:", 3), 0);
+    assert_int_equal(orbit_kv_get(kv, NULL, key.data, key.len, &raw), 0);
+    orbit_record_meta m;
+    const uint8_t *p;
+    size_t n;
+    assert_int_equal(orbit_record_decode(raw.data, raw.len, key.data, key.len, &m, NULL, &p, &n), 0);
+    assert_int_equal(m.model, ORBIT_MODEL_KV);
+    assert_true(m.record_version == 1);
+    assert_true(m.created_ms == m.updated_ms);
+    assert_true(m.created_ms > UINT64_C(1600000000000)); /* a wall-clock time in ms */
+    assert_int_equal(m.actor_type_len, 4);
+    assert_memory_equal(m.actor_type, "Cart", 4);
+    assert_int_equal(m.actor_id_len, 4);
+    assert_memory_equal(m.actor_id, "c:42", 4);
+    assert_int_equal(m.compression, ORBIT_COMPRESS_NONE);
+    assert_int_equal(n, 3);
+    assert_memory_equal(p, "val", 3);
+
+    /* No actor: empty actor fields. */
+    assert_int_equal(orbit_str_put(kv, NULL, (const uint8_t *)"k\0:", 3, (const uint8_t *)"v", 1), 0);
+    assert_int_equal(orbit_kv_get(kv, NULL, key.data, key.len, &raw), 0);
+    assert_int_equal(orbit_record_decode(raw.data, raw.len, key.data, key.len, &m, NULL, &p, &n), 0);
+    assert_int_equal(m.actor_type_len, 0);
+    assert_int_equal(m.actor_id_len, 0);
+    orbit_buf_release(&key);
+    orbit_buf_release(&raw);
+}
+
+static void test_compressed_values(void **state)
+{
+    orbit_kv *kv = *state;
+    enum { N = 5000 };
+    static uint8_t big[N];
+    for (size_t i = 0; i < N; i++)
+        big[i] = (uint8_t)"compressible "[i % 13];
+    const orbit_compression modes[] = {ORBIT_COMPRESS_LZ4, ORBIT_COMPRESS_ZSTD};
+    orbit_buf out = ORBIT_BUF_INIT, key = ORBIT_BUF_INIT, raw = ORBIT_BUF_INIT;
+    for (size_t i = 0; i < 2; i++) {
+        orbit_str_opts o;
+        memset(&o, 0, sizeof o);
+        o.record.compression = modes[i];
+        assert_int_equal(orbit_str_put(kv, &o, (const uint8_t *)"big", 3, big, N), 0);
+
+        key.len = 0;
+        assert_int_equal(orbit_key_kv(&key, "big", 3), 0);
+        assert_int_equal(orbit_kv_get(kv, NULL, key.data, key.len, &raw), 0);
+        assert_true(raw.len < N / 4);
+
+        assert_int_equal(orbit_str_get(kv, NULL, (const uint8_t *)"big", 3, &out), 0);
+        assert_int_equal(out.len, N);
+        assert_memory_equal(out.data, big, N);
+
+        seen s = {0, ORBIT_BUF_INIT, 0};
+        assert_int_equal(orbit_str_get_with(kv, NULL, (const uint8_t *)"big", 3, seen_fn, &s), 0);
+        assert_int_equal(s.val.len, N);
+        assert_memory_equal(s.val.data, big, N);
+        orbit_buf_release(&s.val);
+    }
+    assert_int_equal(orbit_str_del(kv, (const uint8_t *)"big", 3), 0);
+    orbit_buf_release(&out);
+    orbit_buf_release(&key);
+    orbit_buf_release(&raw);
+}
+
+static void test_snapshot_read(void **state)
+{
+    orbit_kv *kv = *state;
+    orbit_capabilities caps;
+    orbit_kv_capabilities(kv, &caps);
+    if (!caps.supports_snapshots)
+        skip();
+    put(kv, &KEYS[2], "old", 3);
+    orbit_snapshot *snap = NULL;
+    assert_int_equal(orbit_kv_snapshot(kv, &snap), 0);
+    put(kv, &KEYS[2], "newer", 5);
+    orbit_read_opts ro = {snap};
+    orbit_buf out = ORBIT_BUF_INIT;
+    assert_int_equal(orbit_str_get(kv, &ro, (const uint8_t *)"a", 1, &out), 0);
+    assert_int_equal(out.len, 3);
+    assert_memory_equal(out.data, "old", 3);
+    assert_int_equal(orbit_str_get(kv, NULL, (const uint8_t *)"a", 1, &out), 0);
+    assert_int_equal(out.len, 5);
+    orbit_snapshot_release(snap);
+    orbit_buf_release(&out);
+}
+
+/* ---- scans ------------------------------------------------------------ */
+
+typedef struct collect {
+    size_t n;
+    size_t idx[64];
+    int stop_after; /* 0: never */
+} collect;
+
+static size_t key_index(const uint8_t *k, size_t kl)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (KEYS[i].n == kl && (kl == 0 || memcmp(KEYS[i].p, k, kl) == 0))
+            return i;
+    fail_msg("scan returned an unknown key");
+    return 0;
+}
+
+static int collect_fn(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    collect *c = arg;
+    size_t i = key_index(k, kl);
+    orbit_buf want = ORBIT_BUF_INIT;
+    value_of(i, &want);
+    assert_int_equal(vl, want.len);
+    assert_memory_equal(v, want.data, vl);
+    orbit_buf_release(&want);
+    assert_true(c->n < 64);
+    c->idx[c->n++] = i;
+    if (c->stop_after && (int)c->n == c->stop_after)
+        return 99;
+    return 0;
+}
+
+static int ucmp(const bytes *a, const uint8_t *b, size_t bn)
+{
+    size_t n = a->n < bn ? a->n : bn;
+    int c = n ? memcmp(a->p, b, n) : 0;
+    if (c)
+        return c;
+    return a->n < bn ? -1 : a->n > bn ? 1 : 0;
+}
+
+/* Which KEYS a scan must return, in order. */
+static size_t reference(const orbit_scan_opts *so, size_t *idx)
+{
+    size_t n = 0;
+    for (size_t j = 0; j < NKEYS; j++) {
+        size_t i = so->reverse ? NKEYS - 1 - j : j;
+        const bytes *k = &KEYS[i];
+        if (so->start && ucmp(k, so->start, so->start_len) < 0)
+            continue;
+        if (so->end && ucmp(k, so->end, so->end_len) >= 0)
+            continue;
+        if (so->prefix && (k->n < so->prefix_len ||
+                           (so->prefix_len && memcmp(k->p, so->prefix, so->prefix_len) != 0)))
+            continue;
+        if (so->limit && n == so->limit)
+            break;
+        idx[n++] = i;
+    }
+    return n;
+}
+
+static void check_scan(orbit_kv *kv, const orbit_scan_opts *so)
+{
+    size_t want[NKEYS];
+    size_t nw = reference(so, want);
+    collect c;
+    memset(&c, 0, sizeof c);
+    int rc = orbit_str_scan(kv, NULL, so, collect_fn, &c);
+    if (rc)
+        fprintf(stderr, "scan: %s (%s)\n", orbit_err_name(rc), orbit_last_error_detail());
+    assert_int_equal(rc, 0);
+    if (c.n != nw || (nw && memcmp(c.idx, want, nw * sizeof want[0]) != 0)) {
+        fprintf(stderr, "scan mismatch: got");
+        for (size_t i = 0; i < c.n; i++)
+            fprintf(stderr, " %zu", c.idx[i]);
+        fprintf(stderr, ", want");
+        for (size_t i = 0; i < nw; i++)
+            fprintf(stderr, " %zu", want[i]);
+        fprintf(stderr, "\n");
+        fail();
+    }
+}
+
+/* Keys of other models, and a raw key sorting right after the namespace,
+ * must never show up in a strings scan. */
+static void put_neighbours(orbit_kv *kv)
+{
+    orbit_buf k = ORBIT_BUF_INIT;
+    assert_int_equal(orbit_key_doc(&k, "c", "a", 1), 0);
+    assert_int_equal(orbit_kv_put(kv, k.data, k.len, (const uint8_t *)"x", 1), 0);
+    k.len = 0;
+    assert_int_equal(orbit_tuple_str(&k, "kv\x01"), 0);
+    assert_int_equal(orbit_kv_put(kv, k.data, k.len, (const uint8_t *)"x", 1), 0);
+    k.len = 0;
+    assert_int_equal(orbit_tuple_str(&k, "ku"), 0);
+    assert_int_equal(orbit_kv_put(kv, k.data, k.len, (const uint8_t *)"x", 1), 0);
+    orbit_buf_release(&k);
+}
+
+static void test_scan_fixed(void **state)
+{
+    orbit_kv *kv = *state;
+    put_all(kv);
+    put_neighbours(kv);
+
+    orbit_scan_opts so;
+    memset(&so, 0, sizeof so);
+    check_scan(kv, &so);
+    assert_int_equal(orbit_str_scan(kv, NULL, NULL, collect_fn, &(collect){0}), 0);
+
+    so.prefix = (const uint8_t *)"a";
+    so.prefix_len = 1;
+    check_scan(kv, &so);
+    so.prefix = (const uint8_t *)"a\0";
+    so.prefix_len = 2;
+    check_scan(kv, &so);
+    so.prefix = (const uint8_t *)"\xff";
+    so.prefix_len = 1;
+    check_scan(kv, &so);
+    so.reverse = 1;
+    check_scan(kv, &so);
+    so.prefix = (const uint8_t *)"";
+    so.prefix_len = 0;
+    check_scan(kv, &so);
+
+    memset(&so, 0, sizeof so);
+    so.start = (const uint8_t *)"a\0";
+    so.start_len = 2;
+    so.end = (const uint8_t *)"b";
+    so.end_len = 1;
+    check_scan(kv, &so);
+    so.limit = 3;
+    check_scan(kv, &so);
+    so.reverse = 1;
+    check_scan(kv, &so);
+
+    memset(&so, 0, sizeof so);
+    so.end = (const uint8_t *)"";
+    so.end_len = 0;
+    check_scan(kv, &so); /* nothing is below "" */
+
+    /* A callback's non-zero value stops the scan and is returned. */
+    collect c;
+    memset(&c, 0, sizeof c);
+    c.stop_after = 2;
+    memset(&so, 0, sizeof so);
+    assert_int_equal(orbit_str_scan(kv, NULL, &so, collect_fn, &c), 99);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(c.idx[0], 0);
+    assert_int_equal(c.idx[1], 1);
+}
+
+static void test_scan_random(void **state)
+{
+    orbit_kv *kv = *state;
+    put_all(kv);
+    put_neighbours(kv);
+    tu_rng r;
+    tu_rng_init(&r, tu_seed("test_strings_scan"));
+    static const char alpha[] = {'\0', ' ', ':', 'a', 'b', '\xff'};
+    for (int round = 0; round < 3000; round++) {
+        char s[3], e[3], p[3];
+        orbit_scan_opts so;
+        memset(&so, 0, sizeof so);
+        size_t sl = (size_t)tu_below(&r, 3), el = (size_t)tu_below(&r, 3), pl = (size_t)tu_below(&r, 3);
+        for (size_t i = 0; i < 2; i++) {
+            s[i] = alpha[tu_below(&r, sizeof alpha)];
+            e[i] = alpha[tu_below(&r, sizeof alpha)];
+            p[i] = alpha[tu_below(&r, sizeof alpha)];
+        }
+        if (tu_below(&r, 2)) {
+            so.start = (const uint8_t *)s;
+            so.start_len = sl;
+        }
+        if (tu_below(&r, 2)) {
+            so.end = (const uint8_t *)e;
+            so.end_len = el;
+        }
+        if (tu_below(&r, 2)) {
+            so.prefix = (const uint8_t *)p;
+            so.prefix_len = pl;
+        }
+        so.limit = (size_t)tu_below(&r, 4);
+        so.reverse = (int)tu_below(&r, 2);
+        check_scan(kv, &so);
+    }
+}
+
+/* ---- corruption ------------------------------------------------------- */
+
+static void test_corrupt_value(void **state)
+{
+    orbit_kv *kv = *state;
+    put_all(kv);
+    orbit_buf key = ORBIT_BUF_INIT, out = ORBIT_BUF_INIT;
+    assert_int_equal(orbit_key_kv(&key, "a:bad", 5), 0);
+    assert_int_equal(orbit_kv_put(kv, key.data, key.len, (const uint8_t *)"not a record at all", 19), 0);
+
+    assert_int_equal(orbit_str_get(kv, NULL, (const uint8_t *)"a:bad", 5, &out), ORBIT_ECORRUPT);
+    assert_int_equal(out.len, 0);
+    assert_non_null(strstr(orbit_last_error_detail(), "\\x01kv\\x00\\x01a:bad\\x00"));
+
+    seen s = {0, ORBIT_BUF_INIT, 0};
+    assert_int_equal(orbit_str_get_with(kv, NULL, (const uint8_t *)"a:bad", 5, seen_fn, &s),
+                     ORBIT_ECORRUPT);
+    assert_int_equal(s.calls, 0);
+    assert_non_null(strstr(orbit_last_error_detail(), "a:bad"));
+
+    /* A scan reaching it stops with ECORRUPT; one that does not is fine. */
+    collect c;
+    memset(&c, 0, sizeof c);
+    orbit_scan_opts so;
+    memset(&so, 0, sizeof so);
+    assert_int_equal(orbit_str_scan(kv, NULL, &so, collect_fn, &c), ORBIT_ECORRUPT);
+    assert_non_null(strstr(orbit_last_error_detail(), "a:bad"));
+    so.prefix = (const uint8_t *)"b";
+    so.prefix_len = 1;
+    check_scan(kv, &so);
+
+    /* A valid record with one flipped bit. */
+    assert_int_equal(orbit_kv_del(kv, key.data, key.len), 0);
+    assert_int_equal(orbit_str_put(kv, NULL, (const uint8_t *)"a:bad", 5, (const uint8_t *)"ok", 2), 0);
+    orbit_buf raw = ORBIT_BUF_INIT;
+    assert_int_equal(orbit_kv_get(kv, NULL, key.data, key.len, &raw), 0);
+    raw.data[raw.len / 2] ^= 0x10;
+    assert_int_equal(orbit_kv_put(kv, key.data, key.len, raw.data, raw.len), 0);
+    assert_int_equal(orbit_str_get(kv, NULL, (const uint8_t *)"a:bad", 5, &out), ORBIT_ECORRUPT);
+    assert_non_null(strstr(orbit_last_error_detail(), "checksum mismatch"));
+
+    orbit_buf_release(&raw);
+    orbit_buf_release(&key);
+    orbit_buf_release(&out);
+    orbit_buf_release(&s.val);
+}
+
+static void test_non_plain_key_in_namespace(void **state)
+{
+    orbit_kv *kv = *state;
+    orbit_buf key = ORBIT_BUF_INIT, rec = ORBIT_BUF_INIT;
+    assert_int_equal(orbit_key_kv(&key, "x", 1), 0);
+    assert_int_equal(orbit_tuple_int(&key, 5), 0);
+    orbit_record_meta m;
+    memset(&m, 0, sizeof m);
+    assert_int_equal(orbit_record_encode(&rec, &m, NULL, (const uint8_t *)"v", 1), 0);
+    assert_int_equal(orbit_kv_put(kv, key.data, key.len, rec.data, rec.len), 0);
+    collect c;
+    memset(&c, 0, sizeof c);
+    assert_int_equal(orbit_str_scan(kv, NULL, NULL, collect_fn, &c), ORBIT_ECORRUPT);
+    assert_non_null(strstr(orbit_last_error_detail(), "not a plain key"));
+    orbit_buf_release(&key);
+    orbit_buf_release(&rec);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_put_get_del, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get_with, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stored_layout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compressed_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_fixed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_random, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_value, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_non_plain_key_in_namespace, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, 0, 0);
+}
