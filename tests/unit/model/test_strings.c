@@ -6,7 +6,10 @@
  * against a reference filter (start/end/prefix/limit/reverse), and
  * corruption: a stored value that is not a valid record, or a key in the
  * namespace that is not a plain key, is ORBIT_ECORRUPT naming the key.
+ * Threads that write and exit check, under LeakSanitizer, that the
+ * per-thread buffers and zstd contexts are freed with their thread.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -521,6 +524,68 @@ static void test_non_plain_key_in_namespace(void **state)
     orbit_buf_release(&rec);
 }
 
+static int count_fn(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    (void)v;
+    (void)vl;
+    assert_true(kl > 3 && memcmp(k, "t3:", 3) == 0);
+    ++*(size_t *)arg;
+    return 0;
+}
+
+/* ---- threads ---------------------------------------------------------- */
+
+typedef struct worker {
+    orbit_kv *kv;
+    int id;
+    int failures;
+} worker;
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    uint8_t val[3000];
+    orbit_buf out = ORBIT_BUF_INIT;
+    orbit_str_opts o;
+    memset(&o, 0, sizeof o);
+    o.record.compression = w->id % 2 ? ORBIT_COMPRESS_ZSTD : ORBIT_COMPRESS_LZ4;
+    for (int i = 0; i < 200; i++) {
+        char key[32];
+        int kl = snprintf(key, sizeof key, "t%d:%d", w->id, i);
+        size_t vl = (size_t)(i * 15) % sizeof val;
+        memset(val, 'a' + w->id, vl);
+        if (orbit_str_put(w->kv, &o, (const uint8_t *)key, (size_t)kl, val, vl) != 0 ||
+            orbit_str_get(w->kv, NULL, (const uint8_t *)key, (size_t)kl, &out) != 0 ||
+            out.len != vl || (vl && memcmp(out.data, val, vl) != 0))
+            w->failures++;
+    }
+    orbit_buf_release(&out);
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    orbit_kv *kv = *state;
+    enum { T = 4 };
+    pthread_t th[T];
+    worker w[T];
+    for (int i = 0; i < T; i++) {
+        w[i] = (worker){kv, i, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
+    }
+    for (int i = 0; i < T; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(w[i].failures, 0);
+    }
+    orbit_scan_opts so;
+    memset(&so, 0, sizeof so);
+    so.prefix = (const uint8_t *)"t3:";
+    so.prefix_len = 3;
+    size_t count = 0;
+    assert_int_equal(orbit_str_scan(kv, NULL, &so, count_fn, &count), 0);
+    assert_int_equal(count, 200);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -533,6 +598,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scan_random, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_value, setup, teardown),
         cmocka_unit_test_setup_teardown(test_non_plain_key_in_namespace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
     };
     return cmocka_run_group_tests(tests, 0, 0);
 }
