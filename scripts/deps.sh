@@ -7,7 +7,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config
   librocksdb-dev liblz4-dev libzstd-dev libxxhash-dev
-  libcmocka-dev
+  libcmocka-dev clang libclang-rt-14-dev
   libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
   etcd-server etcd-client
 )
