@@ -1,0 +1,733 @@
+/*
+ * Randomized lockstep comparison of the store under test with an oracle.
+ *
+ * A seeded sequence of operations (tu_seed: the seed is printed, and
+ * ORBIT_TEST_SEED=<seed> replays it) is applied to both stores in the same
+ * order from one thread, and every result is compared: return codes, values,
+ * scan results, transaction outcomes. The key space is small so keys collide
+ * all the time (overwrites, deletes of present keys, conflicts between the
+ * two transactions that may be open at once).
+ *
+ * Invariant that keeps the comparison deterministic: while a transaction is
+ * open no plain write is issued, so no outcome depends on lock timing. The
+ * second case lifts that rule for optimistic stores only, where plain writes
+ * never wait and the conflict is decided by the commit.
+ *
+ * On a mismatch the report names the step, the operation, both results and
+ * the operations that led there; then the case fails.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "orbit/kv.h"
+#include "suite.h"
+#include "testutil.h"
+
+#define HIST 24
+#define DESC 320
+#define MAX_VAL 2048
+
+typedef struct side {
+    ct_store st;
+    orbit_txn *txn[2];
+    orbit_snapshot *snap[2];
+} side;
+
+typedef struct rstate {
+    side s[2]; /* [0] the store under test, [1] the oracle */
+    tu_rng rng;
+    unsigned long step;
+    int plain_writes_in_txn; /* optimistic phase */
+    char op[DESC];
+    char hist[HIST][DESC];
+    unsigned long hist_step[HIST];
+    unsigned nhist;
+    unsigned long txn_commits, txn_conflicts, scans;
+} rstate;
+
+static const struct {
+    const char *p;
+    size_t n;
+} rkeys[] = {
+#define K(lit) {lit, sizeof(lit) - 1}
+    K("\x00"), K("\x00\x01"), K("a"), K("a\x00"), K("aa"), K("ab"),
+    K("ab\xff"), K("abc"), K("b"), K("ba"), K("bb"), K("c"), K("\x7f"),
+    K("\x80"), K("\xff"), K("\xff\x00"), K("\xff\xff"), K("\xff\xff\xff"),
+    K("k1"), K("k10"), K("k11"), K("k2"), K("k3"), K("z"),
+#undef K
+};
+#define NKEYS (sizeof rkeys / sizeof rkeys[0])
+
+static const uint8_t alphabet[] = {0x00, 'a', 'b', 'k', '1', 0xff};
+
+static uint64_t rnd(rstate *r, uint64_t n)
+{
+    return tu_below(&r->rng, n);
+}
+
+static void pick_key(rstate *r, const uint8_t **k, size_t *kl)
+{
+    size_t i = (size_t)rnd(r, NKEYS);
+    *k = (const uint8_t *)rkeys[i].p;
+    *kl = rkeys[i].n;
+}
+
+static size_t gen_val(rstate *r, uint8_t *buf)
+{
+    uint64_t c = rnd(r, 100);
+    size_t n = c < 6 ? 0 : c < 10 ? MAX_VAL - rnd(r, 64) : 1 + rnd(r, 12);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (uint8_t)rnd(r, 256);
+    return n;
+}
+
+/* A bound or prefix: an existing key, or a short random string. */
+static size_t gen_bytes(rstate *r, uint8_t *buf)
+{
+    if (rnd(r, 2)) {
+        size_t i = (size_t)rnd(r, NKEYS);
+        memcpy(buf, rkeys[i].p, rkeys[i].n);
+        return rkeys[i].n;
+    }
+    size_t n = (size_t)rnd(r, 3);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = alphabet[rnd(r, sizeof alphabet)];
+    return n;
+}
+
+typedef struct scan_bufs {
+    uint8_t start[8], end[8], prefix[8];
+} scan_bufs;
+
+static void gen_scan(rstate *r, orbit_scan_opts *so, scan_bufs *b)
+{
+    memset(so, 0, sizeof *so);
+    if (rnd(r, 3) == 0) {
+        so->start = b->start;
+        so->start_len = gen_bytes(r, b->start);
+    }
+    if (rnd(r, 3) == 0) {
+        so->end = b->end;
+        so->end_len = gen_bytes(r, b->end);
+        /* An empty end bound is not a range anybody means to ask for. */
+        if (so->end_len == 0)
+            so->end = NULL;
+    }
+    if (rnd(r, 3) == 0) {
+        so->prefix = b->prefix;
+        so->prefix_len = gen_bytes(r, b->prefix);
+        if (rnd(r, 8) == 0) {
+            so->prefix_len = 1 + (size_t)rnd(r, 3);
+            memset(b->prefix, 0xff, so->prefix_len);
+        }
+    }
+    so->limit = rnd(r, 3) == 0 ? 1 + (size_t)rnd(r, 5) : 0;
+    so->reverse = (int)rnd(r, 2);
+}
+
+static void describe_scan(const orbit_scan_opts *so, char *buf, size_t cap)
+{
+    char a[48], b[48], p[48];
+    snprintf(buf, cap, "[%s, %s) prefix %s limit %zu %s",
+             so->start ? ct_fmt(a, sizeof a, so->start, so->start_len) : "-inf",
+             so->end ? ct_fmt(b, sizeof b, so->end, so->end_len) : "+inf",
+             so->prefix ? ct_fmt(p, sizeof p, so->prefix, so->prefix_len) : "none",
+             so->limit, so->reverse ? "reverse" : "forward");
+}
+
+/* ---- reporting ---------------------------------------------------------- */
+
+static void set_op(rstate *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_op(rstate *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->op, sizeof r->op, fmt, ap);
+    va_end(ap);
+}
+
+static void done_op(rstate *r)
+{
+    unsigned i = r->nhist++ % HIST;
+    memcpy(r->hist[i], r->op, DESC);
+    r->hist_step[i] = r->step;
+}
+
+static void mismatch(rstate *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void mismatch(rstate *r, const char *fmt, ...)
+{
+    fprintf(stderr, "\nMISMATCH at step %lu: %s\n  ", r->step, r->op);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n  store:  %s\n  oracle: %s\n  preceding operations:\n",
+            r->s[0].st.uri, r->s[1].st.uri);
+    unsigned n = r->nhist < HIST ? r->nhist : HIST;
+    for (unsigned j = 0; j < n; j++) {
+        unsigned i = (r->nhist - n + j) % HIST;
+        fprintf(stderr, "    step %lu: %s\n", r->hist_step[i], r->hist[i]);
+    }
+    fail_msg("store and oracle disagree at step %lu (see above)", r->step);
+}
+
+static void cmp_rc(rstate *r, int a, int b)
+{
+    if (a != b)
+        mismatch(r, "store returned %s (%d), oracle %s (%d); store detail: %s",
+                 orbit_err_name(a), a, orbit_err_name(b), b,
+                 orbit_last_error_detail());
+}
+
+static void cmp_val(rstate *r, const orbit_buf *a, const orbit_buf *b)
+{
+    if (a->len != b->len || (a->len && memcmp(a->data, b->data, a->len) != 0)) {
+        char x[160], y[160];
+        mismatch(r, "values differ: store %s (%zu bytes), oracle %s (%zu bytes)",
+                 ct_fmt(x, sizeof x, a->data, a->len), a->len,
+                 ct_fmt(y, sizeof y, b->data, b->len), b->len);
+    }
+}
+
+static void cmp_list(rstate *r, const ct_list *a, const ct_list *b)
+{
+    if (!ct_list_equal(a, b)) {
+        ct_list_dump("store", a, 40);
+        ct_list_dump("oracle", b, 40);
+        mismatch(r, "scan results differ");
+    }
+}
+
+/* ---- operations --------------------------------------------------------- */
+
+static int writes_allowed(const rstate *r)
+{
+    int open = r->s[0].txn[0] || r->s[0].txn[1];
+    return !open || r->plain_writes_in_txn;
+}
+
+static void op_put(rstate *r)
+{
+    const uint8_t *k;
+    size_t kl;
+    uint8_t v[MAX_VAL];
+    char kb[64];
+    pick_key(r, &k, &kl);
+    size_t vl = gen_val(r, v);
+    set_op(r, "put %s (%zu bytes)", ct_fmt(kb, sizeof kb, k, kl), vl);
+    int a = orbit_kv_put(r->s[0].st.kv, k, kl, v, vl);
+    int b = orbit_kv_put(r->s[1].st.kv, k, kl, v, vl);
+    cmp_rc(r, a, b);
+}
+
+static void op_del(rstate *r)
+{
+    const uint8_t *k;
+    size_t kl;
+    char kb[64];
+    pick_key(r, &k, &kl);
+    set_op(r, "del %s", ct_fmt(kb, sizeof kb, k, kl));
+    cmp_rc(r, orbit_kv_del(r->s[0].st.kv, k, kl), orbit_kv_del(r->s[1].st.kv, k, kl));
+}
+
+static void op_batch(rstate *r)
+{
+    orbit_batch *b = NULL;
+    if (orbit_batch_new(&b) != 0)
+        fail_msg("orbit_batch_new failed");
+    size_t n = 1 + (size_t)rnd(r, 6);
+    char d[DESC] = "", kb[64];
+    size_t o = 0;
+    uint8_t v[MAX_VAL];
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *k;
+        size_t kl;
+        pick_key(r, &k, &kl);
+        int rc;
+        if (rnd(r, 3) == 0) {
+            rc = orbit_batch_del(b, k, kl);
+            o += (size_t)snprintf(d + o, o < sizeof d ? sizeof d - o : 0, " del %s",
+                                  ct_fmt(kb, sizeof kb, k, kl));
+        } else {
+            size_t vl = gen_val(r, v);
+            rc = orbit_batch_put(b, k, kl, v, vl);
+            o += (size_t)snprintf(d + o, o < sizeof d ? sizeof d - o : 0, " put %s",
+                                  ct_fmt(kb, sizeof kb, k, kl));
+        }
+        if (rc != 0)
+            fail_msg("batch entry refused: %s", orbit_err_name(rc));
+        if (o >= sizeof d)
+            o = sizeof d - 1;
+    }
+    set_op(r, "batch:%s", d);
+    /* One batch for both: orbit_kv_write leaves it unchanged. */
+    cmp_rc(r, orbit_kv_write(r->s[0].st.kv, b), orbit_kv_write(r->s[1].st.kv, b));
+    orbit_batch_free(b);
+}
+
+static int pick_snap(rstate *r)
+{
+    int i = (int)rnd(r, 3);
+    return i < 2 && r->s[0].snap[i] ? i : -1;
+}
+
+static void op_get(rstate *r)
+{
+    const uint8_t *k;
+    size_t kl;
+    char kb[64];
+    pick_key(r, &k, &kl);
+    int si = pick_snap(r);
+    set_op(r, "get %s%s", ct_fmt(kb, sizeof kb, k, kl),
+           si < 0 ? "" : si == 0 ? " @snap0" : " @snap1");
+    orbit_buf v[2] = {ORBIT_BUF_INIT, ORBIT_BUF_INIT};
+    int rc[2];
+    for (int i = 0; i < 2; i++) {
+        orbit_read_opts ro = {si < 0 ? NULL : r->s[i].snap[si]};
+        rc[i] = orbit_kv_get(r->s[i].st.kv, &ro, k, kl, &v[i]);
+    }
+    cmp_rc(r, rc[0], rc[1]);
+    cmp_val(r, &v[0], &v[1]);
+    orbit_buf_release(&v[0]);
+    orbit_buf_release(&v[1]);
+}
+
+static int copy_value(void *arg, const uint8_t *v, size_t n)
+{
+    return orbit_buf_set(arg, v, n);
+}
+
+static void op_get_with(rstate *r)
+{
+    const uint8_t *k;
+    size_t kl;
+    char kb[64];
+    pick_key(r, &k, &kl);
+    int si = pick_snap(r);
+    set_op(r, "get_with %s%s", ct_fmt(kb, sizeof kb, k, kl),
+           si < 0 ? "" : si == 0 ? " @snap0" : " @snap1");
+    orbit_buf v[2] = {ORBIT_BUF_INIT, ORBIT_BUF_INIT};
+    int rc[2];
+    for (int i = 0; i < 2; i++) {
+        orbit_read_opts ro = {si < 0 ? NULL : r->s[i].snap[si]};
+        rc[i] = orbit_kv_get_with(r->s[i].st.kv, &ro, k, kl, copy_value, &v[i]);
+    }
+    cmp_rc(r, rc[0], rc[1]);
+    cmp_val(r, &v[0], &v[1]);
+    orbit_buf_release(&v[0]);
+    orbit_buf_release(&v[1]);
+}
+
+static void op_scan(rstate *r)
+{
+    orbit_scan_opts so;
+    scan_bufs bufs;
+    gen_scan(r, &so, &bufs);
+    int si = pick_snap(r);
+    char d[200];
+    describe_scan(&so, d, sizeof d);
+    set_op(r, "scan %s%s", d, si < 0 ? "" : si == 0 ? " @snap0" : " @snap1");
+    ct_list l[2] = {{0}, {0}};
+    int rc[2];
+    for (int i = 0; i < 2; i++)
+        rc[i] = ct_scan(r->s[i].st.kv, si < 0 ? NULL : r->s[i].snap[si], &so, &l[i]);
+    cmp_rc(r, rc[0], rc[1]);
+    cmp_list(r, &l[0], &l[1]);
+    ct_list_free(&l[0]);
+    ct_list_free(&l[1]);
+    r->scans++;
+}
+
+static void op_snap_new(rstate *r, int i)
+{
+    set_op(r, "snapshot -> snap%d", i);
+    int a = orbit_kv_snapshot(r->s[0].st.kv, &r->s[0].snap[i]);
+    int b = orbit_kv_snapshot(r->s[1].st.kv, &r->s[1].snap[i]);
+    cmp_rc(r, a, b);
+    if (a != 0)
+        r->s[0].snap[i] = r->s[1].snap[i] = NULL;
+}
+
+static void op_snap_release(rstate *r, int i)
+{
+    set_op(r, "release snap%d", i);
+    for (int j = 0; j < 2; j++) {
+        orbit_snapshot_release(r->s[j].snap[i]);
+        r->s[j].snap[i] = NULL;
+    }
+}
+
+/* Completion of one submission; done may run on a provider thread. */
+typedef struct sub_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int calls;
+} sub_wait;
+
+static void sub_done(void *arg, orbit_kv_op *ops, size_t n)
+{
+    sub_wait *w = arg;
+    (void)ops;
+    (void)n;
+    pthread_mutex_lock(&w->mu);
+    w->calls++;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static int sub_wait_done(sub_wait *w)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 30;
+    pthread_mutex_lock(&w->mu);
+    while (w->calls == 0 && pthread_cond_timedwait(&w->cv, &w->mu, &dl) == 0)
+        ;
+    int calls = w->calls;
+    pthread_mutex_unlock(&w->mu);
+    return calls;
+}
+
+static void op_submit(rstate *r)
+{
+    enum { MAXOPS = 5 };
+    orbit_kv_op ops[2][MAXOPS];
+    orbit_buf out[2][MAXOPS];
+    static uint8_t vals[MAXOPS][MAX_VAL];
+    int used[NKEYS] = {0};
+    size_t n = 1 + (size_t)rnd(r, MAXOPS);
+    int writes = writes_allowed(r);
+    char d[DESC] = "", kb[64];
+    size_t o = 0;
+    memset(ops, 0, sizeof ops);
+    for (size_t i = 0; i < n; i++) {
+        /* distinct keys: the ops of one submission are not ordered */
+        size_t ki;
+        do
+            ki = (size_t)rnd(r, NKEYS);
+        while (used[ki]);
+        used[ki] = 1;
+        uint64_t t = writes ? rnd(r, 3) : 0;
+        orbit_kv_op op = {.key = (const uint8_t *)rkeys[ki].p, .klen = rkeys[ki].n,
+                          .result = -99};
+        op.type = t == 0 ? ORBIT_OP_GET : t == 1 ? ORBIT_OP_PUT : ORBIT_OP_DEL;
+        if (op.type == ORBIT_OP_PUT) {
+            op.vlen = gen_val(r, vals[i]);
+            op.val = vals[i];
+        }
+        for (int s = 0; s < 2; s++) {
+            ops[s][i] = op;
+            orbit_buf_init(&out[s][i]);
+            ops[s][i].out = op.type == ORBIT_OP_GET ? &out[s][i] : NULL;
+        }
+        o += (size_t)snprintf(d + o, o < sizeof d ? sizeof d - o : 0, " %s %s",
+                              t == 0 ? "get" : t == 1 ? "put" : "del",
+                              ct_fmt(kb, sizeof kb, op.key, op.klen));
+        if (o >= sizeof d)
+            o = sizeof d - 1;
+    }
+    set_op(r, "submit:%s", d);
+    int rc[2], calls[2];
+    for (int s = 0; s < 2; s++) {
+        sub_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+        rc[s] = orbit_kv_submit(r->s[s].st.kv, ops[s], n, sub_done, &w);
+        calls[s] = rc[s] == 0 ? sub_wait_done(&w) : w.calls;
+    }
+    cmp_rc(r, rc[0], rc[1]);
+    if (calls[0] != (rc[0] == 0) || calls[1] != (rc[1] == 0))
+        mismatch(r, "done ran %d times for the store, %d for the oracle", calls[0],
+                 calls[1]);
+    for (size_t i = 0; i < n; i++) {
+        if (ops[0][i].result != ops[1][i].result)
+            mismatch(r, "op %zu: store result %s, oracle %s", i,
+                     orbit_err_name(ops[0][i].result),
+                     orbit_err_name(ops[1][i].result));
+        if (ops[0][i].type == ORBIT_OP_GET)
+            cmp_val(r, &out[0][i], &out[1][i]);
+        orbit_buf_release(&out[0][i]);
+        orbit_buf_release(&out[1][i]);
+    }
+}
+
+static void op_txn_begin(rstate *r, int i)
+{
+    int with_opts = (int)rnd(r, 2);
+    orbit_txn_opts o = {ORBIT_ISO_SNAPSHOT};
+    set_op(r, "txn%d begin%s", i, with_opts ? " (snapshot)" : " (NULL opts)");
+    int a = orbit_kv_txn_begin(r->s[0].st.kv, with_opts ? &o : NULL, &r->s[0].txn[i]);
+    int b = orbit_kv_txn_begin(r->s[1].st.kv, with_opts ? &o : NULL, &r->s[1].txn[i]);
+    cmp_rc(r, a, b);
+    if (a != 0)
+        r->s[0].txn[i] = r->s[1].txn[i] = NULL;
+}
+
+/* After a failed txn operation (identical on both sides) the txn must be
+ * rolled back. */
+static void txn_after(rstate *r, int i, int rc)
+{
+    if (rc >= 0)
+        return;
+    if (rc == ORBIT_ECONFLICT)
+        r->txn_conflicts++;
+    for (int s = 0; s < 2; s++) {
+        orbit_txn_rollback(r->s[s].txn[i]);
+        r->s[s].txn[i] = NULL;
+    }
+}
+
+static void op_txn_get(rstate *r, int i, int for_update)
+{
+    const uint8_t *k;
+    size_t kl;
+    char kb[64];
+    pick_key(r, &k, &kl);
+    set_op(r, "txn%d %s %s", i, for_update ? "get_for_update" : "get",
+           ct_fmt(kb, sizeof kb, k, kl));
+    orbit_buf v[2] = {ORBIT_BUF_INIT, ORBIT_BUF_INIT};
+    int rc[2];
+    for (int s = 0; s < 2; s++)
+        rc[s] = for_update ? orbit_txn_get_for_update(r->s[s].txn[i], k, kl, &v[s])
+                           : orbit_txn_get(r->s[s].txn[i], k, kl, &v[s]);
+    cmp_rc(r, rc[0], rc[1]);
+    cmp_val(r, &v[0], &v[1]);
+    orbit_buf_release(&v[0]);
+    orbit_buf_release(&v[1]);
+    txn_after(r, i, rc[0]);
+}
+
+static void op_txn_put(rstate *r, int i)
+{
+    const uint8_t *k;
+    size_t kl;
+    uint8_t v[MAX_VAL];
+    char kb[64];
+    pick_key(r, &k, &kl);
+    size_t vl = gen_val(r, v);
+    set_op(r, "txn%d put %s (%zu bytes)", i, ct_fmt(kb, sizeof kb, k, kl), vl);
+    int a = orbit_txn_put(r->s[0].txn[i], k, kl, v, vl);
+    int b = orbit_txn_put(r->s[1].txn[i], k, kl, v, vl);
+    cmp_rc(r, a, b);
+    txn_after(r, i, a);
+}
+
+static void op_txn_del(rstate *r, int i)
+{
+    const uint8_t *k;
+    size_t kl;
+    char kb[64];
+    pick_key(r, &k, &kl);
+    set_op(r, "txn%d del %s", i, ct_fmt(kb, sizeof kb, k, kl));
+    int a = orbit_txn_del(r->s[0].txn[i], k, kl);
+    int b = orbit_txn_del(r->s[1].txn[i], k, kl);
+    cmp_rc(r, a, b);
+    txn_after(r, i, a);
+}
+
+static void op_txn_scan(rstate *r, int i)
+{
+    orbit_scan_opts so;
+    scan_bufs bufs;
+    gen_scan(r, &so, &bufs);
+    char d[200];
+    describe_scan(&so, d, sizeof d);
+    set_op(r, "txn%d scan %s", i, d);
+    ct_list l[2] = {{0}, {0}};
+    int rc[2];
+    for (int s = 0; s < 2; s++)
+        rc[s] = ct_txn_scan(r->s[s].txn[i], &so, &l[s]);
+    cmp_rc(r, rc[0], rc[1]);
+    cmp_list(r, &l[0], &l[1]);
+    ct_list_free(&l[0]);
+    ct_list_free(&l[1]);
+    txn_after(r, i, rc[0]);
+    r->scans++;
+}
+
+static void op_txn_finish(rstate *r, int i, int commit)
+{
+    set_op(r, "txn%d %s", i, commit ? "commit" : "rollback");
+    if (commit) {
+        int a = orbit_txn_commit(r->s[0].txn[i]);
+        int b = orbit_txn_commit(r->s[1].txn[i]);
+        r->s[0].txn[i] = r->s[1].txn[i] = NULL;
+        cmp_rc(r, a, b);
+        if (a == 0)
+            r->txn_commits++;
+        else if (a == ORBIT_ECONFLICT)
+            r->txn_conflicts++;
+    } else {
+        for (int s = 0; s < 2; s++) {
+            orbit_txn_rollback(r->s[s].txn[i]);
+            r->s[s].txn[i] = NULL;
+        }
+    }
+}
+
+/* ---- the driver ------------------------------------------------------- */
+
+enum {
+    W_PUT, W_DEL, W_BATCH, W_SUBMIT_W, /* plain writes */
+    W_GET, W_GET_WITH, W_SCAN, W_SNAP_NEW, W_SNAP_REL, W_SUBMIT_R, W_BEGIN,
+    W_TGET, W_TGFU, W_TPUT, W_TDEL, W_TSCAN, W_COMMIT, W_ROLLBACK,
+    W_COUNT
+};
+
+static void step(rstate *r)
+{
+    int w[W_COUNT] = {0};
+    int open0 = r->s[0].txn[0] != NULL, open1 = r->s[0].txn[1] != NULL;
+    int any_txn = open0 || open1;
+    if (writes_allowed(r)) {
+        w[W_PUT] = 18;
+        w[W_DEL] = 7;
+        w[W_BATCH] = 7;
+        w[W_SUBMIT_W] = 3;
+    }
+    w[W_GET] = 6;
+    w[W_GET_WITH] = 4;
+    w[W_SCAN] = 6;
+    w[W_SNAP_NEW] = (!r->s[0].snap[0] || !r->s[0].snap[1]) ? 2 : 0;
+    w[W_SNAP_REL] = (r->s[0].snap[0] || r->s[0].snap[1]) ? 2 : 0;
+    w[W_SUBMIT_R] = 1;
+    w[W_BEGIN] = (!open0 || !open1) ? (any_txn ? 4 : 8) : 0;
+    if (any_txn) {
+        w[W_TGET] = 10;
+        w[W_TGFU] = 6;
+        w[W_TPUT] = 14;
+        w[W_TDEL] = 5;
+        w[W_TSCAN] = 4;
+        w[W_COMMIT] = 5;
+        w[W_ROLLBACK] = 2;
+    }
+    int total = 0;
+    for (int i = 0; i < W_COUNT; i++)
+        total += w[i];
+    int x = (int)rnd(r, (uint64_t)total), op = 0;
+    while (x >= w[op])
+        x -= w[op++];
+
+    /* which txn / snapshot slot */
+    int ti = open0 && open1 ? (int)rnd(r, 2) : open0 ? 0 : 1;
+    switch (op) {
+    case W_PUT: op_put(r); break;
+    case W_DEL: op_del(r); break;
+    case W_BATCH: op_batch(r); break;
+    case W_SUBMIT_W:
+    case W_SUBMIT_R: op_submit(r); break;
+    case W_GET: op_get(r); break;
+    case W_GET_WITH: op_get_with(r); break;
+    case W_SCAN: op_scan(r); break;
+    case W_SNAP_NEW: op_snap_new(r, r->s[0].snap[0] ? 1 : 0); break;
+    case W_SNAP_REL:
+        op_snap_release(r, r->s[0].snap[0] && r->s[0].snap[1] ? (int)rnd(r, 2)
+                           : r->s[0].snap[0] ? 0 : 1);
+        break;
+    case W_BEGIN: op_txn_begin(r, open0 ? 1 : 0); break;
+    case W_TGET: op_txn_get(r, ti, 0); break;
+    case W_TGFU: op_txn_get(r, ti, 1); break;
+    case W_TPUT: op_txn_put(r, ti); break;
+    case W_TDEL: op_txn_del(r, ti); break;
+    case W_TSCAN: op_txn_scan(r, ti); break;
+    case W_COMMIT: op_txn_finish(r, ti, 1); break;
+    case W_ROLLBACK: op_txn_finish(r, ti, 0); break;
+    }
+    done_op(r);
+}
+
+static void finish(rstate *r)
+{
+    for (int i = 0; i < 2; i++) {
+        if (r->s[0].txn[i])
+            op_txn_finish(r, i, 0);
+        if (r->s[0].snap[i])
+            op_snap_release(r, i);
+    }
+    r->step++;
+    for (int rev = 0; rev < 2; rev++) {
+        orbit_scan_opts so = {.reverse = rev};
+        set_op(r, "final full scan (%s)", rev ? "reverse" : "forward");
+        ct_list l[2] = {{0}, {0}};
+        int a = ct_scan(r->s[0].st.kv, NULL, &so, &l[0]);
+        int b = ct_scan(r->s[1].st.kv, NULL, &so, &l[1]);
+        cmp_rc(r, a, b);
+        cmp_list(r, &l[0], &l[1]);
+        if (!rev)
+            print_message("final state: %zu keys; %lu commits, %lu conflicts, "
+                          "%lu scans compared\n",
+                          l[0].n, r->txn_commits, r->txn_conflicts, r->scans);
+        ct_list_free(&l[0]);
+        ct_list_free(&l[1]);
+    }
+    /* The contract layer counts for every provider alike, so identical
+     * operations with identical results must give identical counters. */
+    orbit_kv_stats a, b;
+    orbit_kv_stats_get(r->s[0].st.kv, &a);
+    orbit_kv_stats_get(r->s[1].st.kv, &b);
+    set_op(r, "compare statistics");
+#define CMP_STAT(f)                                                            \
+    if (a.f != b.f)                                                            \
+        mismatch(r, "stats." #f ": store %llu, oracle %llu",                   \
+                 (unsigned long long)a.f, (unsigned long long)b.f);
+    CMP_STAT(gets) CMP_STAT(puts) CMP_STAT(deletes) CMP_STAT(batches)
+    CMP_STAT(scans) CMP_STAT(txns_begun) CMP_STAT(txns_committed)
+    CMP_STAT(txns_rolled_back) CMP_STAT(txns_conflicted) CMP_STAT(keys_read)
+    CMP_STAT(keys_written) CMP_STAT(bytes_read) CMP_STAT(bytes_written)
+    CMP_STAT(errors)
+#undef CMP_STAT
+}
+
+static void run(const char *name, int plain_writes_in_txn)
+{
+    if (!ct_cfg.oracle) {
+        print_message("no --oracle given: skipped\n");
+        skip();
+    }
+    rstate *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    uint64_t seed = tu_seed(name);
+    tu_rng_init(&r->rng, seed);
+    r->plain_writes_in_txn = plain_writes_in_txn;
+    if (ct_store_open(ct_cfg.store, &r->s[0].st) != 0)
+        fail_msg("cannot open the store %s", ct_cfg.store);
+    if (ct_store_open(ct_cfg.oracle, &r->s[1].st) != 0)
+        fail_msg("cannot open the oracle %s", ct_cfg.oracle);
+    orbit_capabilities c0, c1;
+    orbit_kv_capabilities(r->s[0].st.kv, &c0);
+    orbit_kv_capabilities(r->s[1].st.kv, &c1);
+    if (!c0.supports_transactions || !c1.supports_transactions ||
+        !c0.supports_snapshots || !c1.supports_snapshots)
+        fail_msg("the randomized comparison needs transactions and snapshots");
+
+    for (r->step = 1; r->step <= ct_cfg.steps; r->step++)
+        step(r);
+    finish(r);
+    ct_store_close(&r->s[0].st);
+    ct_store_close(&r->s[1].st);
+    free(r);
+}
+
+void ct_test_random(void **state)
+{
+    (void)state;
+    run("contract random", 0);
+}
+
+void ct_test_random_optimistic_writes(void **state)
+{
+    (void)state;
+    if (ct_cfg.mode != CT_OPTIMISTIC) {
+        print_message("pessimistic store: plain writes during txns depend on "
+                      "lock timing, skipped\n");
+        skip();
+    }
+    run("contract random optimistic writes", 1);
+}
