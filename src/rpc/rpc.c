@@ -82,8 +82,10 @@ struct rcall {
     uint32_t attempts;
     size_t ep;
 
-    /* the current attempt */
+    /* the current attempt; gRPC may consume a sent buffer, so each attempt
+     * sends its own copy of req */
     grpc_call *gc;
+    grpc_byte_buffer *sent;
     grpc_metadata_array imd, tmd;
     grpc_byte_buffer *resp;
     grpc_status_code status;
@@ -126,8 +128,14 @@ int orbit__rpc_map_status(int code, const char *msg)
     case GRPC_STATUS_PERMISSION_DENIED:
     case GRPC_STATUS_UNAUTHENTICATED: return ORBIT_EINVAL;
     case GRPC_STATUS_DATA_LOSS: return ORBIT_ECORRUPT;
-    case GRPC_STATUS_INTERNAL:
     case GRPC_STATUS_UNKNOWN:
+        /* A Go server returns a context error it did not map as UNKNOWN
+         * (etcd: "context deadline exceeded" when our deadline fires while
+         * the request waits for raft). */
+        if (strstr(msg, "deadline exceeded"))
+            return ORBIT_ETIMEDOUT;
+        return ORBIT_EIO;
+    case GRPC_STATUS_INTERNAL:
     default: return ORBIT_EIO;
     }
 }
@@ -380,6 +388,9 @@ static void clear_attempt(rcall *c)
     if (c->resp)
         grpc_byte_buffer_destroy(c->resp);
     c->resp = NULL;
+    if (c->sent)
+        grpc_byte_buffer_destroy(c->sent);
+    c->sent = NULL;
     if (c->error_string)
         gpr_free((void *)c->error_string);
     c->error_string = NULL;
@@ -435,7 +446,8 @@ static int attempt(rcall *c)
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
     ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = c->req;
+    c->sent = grpc_byte_buffer_copy(c->req);
+    ops[1].data.send_message.send_message = c->sent;
     ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
     ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
     ops[3].data.recv_initial_metadata.recv_initial_metadata = &c->imd;
@@ -569,7 +581,7 @@ static void on_complete(orbit__rpc *r, rcall *c)
     size_t failed_ep = c->ep;
     clear_attempt(c);
 
-    int transient = st == GRPC_STATUS_UNAVAILABLE || st == GRPC_STATUS_DEADLINE_EXCEEDED;
+    int transient = rc == ORBIT_EUNAVAIL || rc == ORBIT_ETIMEDOUT;
     if (transient && c->o.endpoint < 0 && r->neps > 1) {
         size_t expect = failed_ep;
         atomic_compare_exchange_strong(&r->current, &expect, (failed_ep + 1) % r->neps);
@@ -577,7 +589,7 @@ static void on_complete(orbit__rpc *r, rcall *c)
     uint64_t now = orbit__mono_ns();
     int retry = c->o.idempotent && (transient || rc == ORBIT_EBUSY) && now < c->deadline_ns;
     if (!retry) {
-        if (st == GRPC_STATUS_DEADLINE_EXCEEDED && now >= c->deadline_ns) {
+        if (rc == ORBIT_ETIMEDOUT && now >= c->deadline_ns) {
             char d[DETAIL_LEN + 64];
             snprintf(d, sizeof d, "deadline of %u ms exceeded after %u attempt(s); last: %s",
                      c->o.timeout_ms, c->attempts, c->last);

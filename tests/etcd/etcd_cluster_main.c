@@ -2,7 +2,10 @@
  * etcd_cluster: the CTest fixture around etcd_harness for suites that take
  * a store URI (the contract suite).
  *
- *   etcd_cluster start FILE   start 3 members, write FILE: line 1 the
+ *   etcd_cluster start FILE   start 3 members (--max-request-bytes raised
+ *                             to ETCD_FIXTURE_MAX_REQUEST, so suites that
+ *                             write two 1 MiB values in one batch can run
+ *                             with the matching URI option), write FILE: line 1 the
  *                             endpoints, line 2 the data directory, then
  *                             one PID per line
  *   etcd_cluster stop FILE    SIGKILL those PIDs, wait for them to go,
@@ -22,10 +25,12 @@
 
 #include "etcd_harness.h"
 
+#define ETCD_FIXTURE_MAX_REQUEST (8L << 20)
+
 static int start(const char *file)
 {
     eh_cluster c;
-    if (eh_start(&c, 3, 0) != 0)
+    if (eh_start_opts(&c, 3, 0, ETCD_FIXTURE_MAX_REQUEST) != 0)
         return 1;
     FILE *f = fopen(file, "w");
     if (!f) {
@@ -55,6 +60,24 @@ static int read_head(const char *file, char *eps, size_t epsz, char *root, size_
     return 0;
 }
 
+/* Gone, or a zombie waiting for a reaper that may never come (the members'
+ * parent exited right after starting them). */
+static int gone(int pid)
+{
+    if (kill(pid, 0) != 0)
+        return 1;
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *rp = strrchr(buf, ')');
+    return rp && rp[1] == ' ' && rp[2] == 'Z';
+}
+
 static int stop(const char *file)
 {
     char eps[512], root[256];
@@ -66,7 +89,7 @@ static int stop(const char *file)
         if (pid <= 1)
             continue;
         kill(pid, SIGKILL);
-        for (int i = 0; i < 100 && kill(pid, 0) == 0; i++) {
+        for (int i = 0; i < 100 && !gone(pid); i++) {
             struct timespec ts = {0, 50000000L};
             nanosleep(&ts, NULL);
         }

@@ -85,10 +85,13 @@ static int spawn(eh_cluster *c, int i)
             dup2(fd, 2);
             close(fd);
         }
+        char mrb[32];
+        snprintf(mrb, sizeof mrb, "%ld", c->max_request_bytes > 0 ? c->max_request_bytes : 1572864L);
         execlp(bin, bin, "--name", m->name, "--data-dir", dir, "--listen-client-urls", curl,
                "--advertise-client-urls", curl, "--listen-peer-urls", purl,
                "--initial-advertise-peer-urls", purl, "--initial-cluster", c->initial,
                "--initial-cluster-state", "new", "--initial-cluster-token", c->token,
+               "--max-request-bytes", mrb,
                /* Short raft timers: a lost leader is replaced in about a second. */
                "--heartbeat-interval", "50", "--election-timeout", "500", (char *)NULL);
         _exit(127);
@@ -126,12 +129,18 @@ static void rm_root(eh_cluster *c)
 
 int eh_start(eh_cluster *c, int n, int tie)
 {
+    return eh_start_opts(c, n, tie, 0);
+}
+
+int eh_start_opts(eh_cluster *c, int n, int tie, long max_request_bytes)
+{
     if (n < 1 || n > EH_MAX)
         return -1;
     for (int tries = 0; tries < 3; tries++) {
         memset(c, 0, sizeof *c);
         c->n = n;
         c->tie = tie;
+        c->max_request_bytes = max_request_bytes;
         if (make_root(c) != 0) {
             fprintf(stderr, "etcd harness: cannot create a data directory\n");
             return -1;

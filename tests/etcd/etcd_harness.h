@@ -30,12 +30,15 @@ typedef struct eh_cluster {
     char token[64];
     char initial[1024];   /* --initial-cluster */
     char endpoints[512];  /* "127.0.0.1:P,127.0.0.1:Q,..." */
+    long max_request_bytes; /* --max-request-bytes; 0: etcd's default */
 } eh_cluster;
 
 /* Start n members and wait until the cluster has a leader (20 s at most).
  * 0 on success; -1 with a message on stderr (everything started is
  * stopped again). */
 int eh_start(eh_cluster *c, int n, int tie);
+/* The same with etcd's --max-request-bytes raised (0: the default). */
+int eh_start_opts(eh_cluster *c, int n, int tie, long max_request_bytes);
 /* SIGKILL member i and reap it. */
 void eh_kill(eh_cluster *c, int i);
 /* Start member i again on its data directory. 0 or -1. */

@@ -89,6 +89,8 @@ static void test_status_mapping(void **state)
                      ORBIT_EINVAL);
     assert_int_equal(orbit__rpc_map_status(GRPC_STATUS_UNIMPLEMENTED, ""), ORBIT_ENOTSUP);
     assert_int_equal(orbit__rpc_map_status(GRPC_STATUS_INTERNAL, "x"), ORBIT_EIO);
+    assert_int_equal(orbit__rpc_map_status(GRPC_STATUS_UNKNOWN, "context deadline exceeded"), ORBIT_ETIMEDOUT);
+    assert_int_equal(orbit__rpc_map_status(GRPC_STATUS_UNKNOWN, "something else"), ORBIT_EIO);
     assert_true(orbit_err_retryable(orbit__rpc_map_status(GRPC_STATUS_UNAVAILABLE, "")));
 }
 

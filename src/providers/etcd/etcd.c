@@ -265,7 +265,10 @@ int orbit__etcd_gw_finish(etcd_gw *gw, int rc, const char *detail, const uint8_t
         /* Some attempt may still land: the slot's marker revision is no
          * longer known, so the slot is retired rather than reused. */
         free(slot);
-        return orbit_error_set(rc, "%s", detail);
+        /* The blocking path passes the thread's own detail buffer back in. */
+        if (detail != orbit_last_error_detail())
+            orbit_error_set(rc, "%s", detail);
+        return rc;
     }
     Etcdserverpb__TxnResponse *tr = etcdserverpb__txn_response__unpack(NULL, len, resp);
     if (!tr) {

@@ -410,10 +410,84 @@ static int mods_at_rev(etcd_txn *t, const wentry **keys, size_t n, int64_t *mods
     return ORBIT_OK;
 }
 
+/* A transaction without writes that read keys for update: they must be
+ * unchanged at commit, checked by a Txn of compares alone (no writes, so it
+ * is safe to resend and needs no commit marker). */
+static int validate_only(etcd_txn *t)
+{
+    size_t n = 0;
+    for (size_t j = 0; j < t->nr; j++)
+        n += t->r[j].for_update != 0;
+    if (n == 0)
+        return ORBIT_OK;
+    if (n > t->e->max_txn_ops)
+        return orbit_error_set(ORBIT_ETOOBIG, "etcd: a commit checking %zu keys exceeds max_txn_ops=%zu", n,
+                               t->e->max_txn_ops);
+    Etcdserverpb__Compare *cv = calloc(n, sizeof *cv);
+    Etcdserverpb__Compare **cp = calloc(n, sizeof *cp);
+    orbit_buf *kb = calloc(n, sizeof *kb);
+    int rc = (!cv || !cp || !kb) ? ORBIT_ENOMEM : ORBIT_OK;
+    size_t m = 0;
+    for (size_t j = 0; !rc && j < t->nr; j++) {
+        if (!t->r[j].for_update)
+            continue;
+        rc = orbit__etcd_key(t->e, t->r[j].k, t->r[j].kl, &kb[m]);
+        if (rc)
+            break;
+        etcdserverpb__compare__init(&cv[m]);
+        cv[m].result = ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL;
+        cv[m].target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__MOD;
+        cv[m].key.data = kb[m].data;
+        cv[m].key.len = kb[m].len;
+        cv[m].target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_MOD_REVISION;
+        cv[m].mod_revision = t->r[j].mod;
+        cp[m] = &cv[m];
+        m++;
+    }
+    uint8_t *req = NULL;
+    size_t len = 0;
+    if (!rc) {
+        Etcdserverpb__TxnRequest tx = ETCDSERVERPB__TXN_REQUEST__INIT;
+        tx.n_compare = m;
+        tx.compare = cp;
+        size_t sz = etcdserverpb__txn_request__get_packed_size(&tx);
+        req = malloc(sz ? sz : 1);
+        if (!req)
+            rc = ORBIT_ENOMEM;
+        else
+            len = etcdserverpb__txn_request__pack(&tx, req);
+    }
+    orbit_buf resp = ORBIT_BUF_INIT;
+    if (!rc) {
+        orbit__rpc_call_opts o;
+        orbit__etcd_call_opts(t->e, 1, &o);
+        rc = orbit__rpc_call(t->e->rpc, ETCD_M_TXN, req, len, &o, &resp);
+    }
+    if (!rc) {
+        Etcdserverpb__TxnResponse *tr = etcdserverpb__txn_response__unpack(NULL, resp.len, resp.data);
+        if (!tr)
+            rc = orbit_error_set(ORBIT_EPROTO, "etcd: cannot decode the commit's validation");
+        else if (!tr->succeeded)
+            rc = orbit_error_set(ORBIT_ECONFLICT,
+                                 "etcd: a key this transaction read for update was changed by another writer");
+        if (tr)
+            etcdserverpb__txn_response__free_unpacked(tr, NULL);
+    }
+    orbit_buf_release(&resp);
+    free(req);
+    if (kb)
+        for (size_t i = 0; i < n; i++)
+            orbit_buf_release(&kb[i]);
+    free(kb);
+    free(cp);
+    free(cv);
+    return rc;
+}
+
 static int commit(etcd_txn *t)
 {
     if (t->nw == 0)
-        return ORBIT_OK; /* read-only: nothing to validate under either level */
+        return validate_only(t);
     size_t cap = t->nw + t->nr;
     etcd_cmp *cmps = calloc(cap, sizeof *cmps);
     etcd_wop *ops = calloc(t->nw, sizeof *ops);
