@@ -162,10 +162,14 @@ expect_out_has 'raw RocksDB, TransactionDB'
 expect_out_has 'Orbit (rocksdb provider)'
 expect_out_has 'ratio Orbit / raw TransactionDB (same settings): put'
 expect_out_has 'ratio Orbit / raw DB'
-grep -Eq '^Orbit \(rocksdb provider\) +[0-9]+ +[0-9]+$' "$TMP/out" ||
+grep -Eq '^Orbit \(rocksdb provider\)( +[0-9]+){4}$' "$TMP/out" ||
   fail "no Orbit put/get figures"
-grep -Eq '^raw RocksDB, TransactionDB +[0-9]+ +[0-9]+$' "$TMP/out" ||
+grep -Eq '^raw RocksDB, TransactionDB( +[0-9]+){4}$' "$TMP/out" ||
   fail "no raw put/get figures"
 ls -d "$TMP"/orbit-bench-* >/dev/null 2>&1 && fail "bench left its directory behind"
+run 0 bench kv --keys 500 --dir "$TMP" --only orbit
+expect_out_has 'orbit'
+grep -q 'raw-db' "$TMP/out" && fail "--only orbit ran the raw engines"
+run 2 bench kv --only nosuch
 
 echo "cli: all $checks checks passed"
