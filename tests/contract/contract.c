@@ -928,6 +928,32 @@ static void test_scan_matrix_txn(void **state)
     ct_list_free(&model);
 }
 
+/* The same with every key an own write of the txn and a base that holds
+ * only keys the txn overwrites or deletes: the merge must not lean on the
+ * base side to find where a bounded range starts. */
+static void test_scan_matrix_txn_own_only(void **state)
+{
+    ct_case *c = *state;
+    require_txn(c);
+    ct_list model = {0};
+    for (size_t i = 0; i < N_SCAN_KEYS; i += 4)
+        CHECK_OK(orbit_kv_put(c->kv, U(scan_keys[i].p), scan_keys[i].n, U("base"), 4));
+    orbit_txn *t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+    char v[32];
+    for (size_t i = 0; i < N_SCAN_KEYS; i++) {
+        if (i % 8 == 0) {
+            CHECK_OK(orbit_txn_del(t, U(scan_keys[i].p), scan_keys[i].n));
+            continue;
+        }
+        int n = snprintf(v, sizeof v, "own%zu", i);
+        CHECK_OK(orbit_txn_put(t, U(scan_keys[i].p), scan_keys[i].n, U(v), (size_t)n));
+        model_set(&model, scan_keys[i].p, scan_keys[i].n, v, (size_t)n);
+    }
+    scan_matrix(c->kv, NULL, t, VIA_TXN, &model);
+    orbit_txn_rollback(t);
+    ct_list_free(&model);
+}
+
 static void test_scan_basic(void **state)
 {
     ct_case *c = *state;
@@ -1237,6 +1263,40 @@ static void test_txn_own_writes(void **state)
     CHECK_OK(ct_scan(c->kv, NULL, NULL, &l));
     EXPECT_LIST(&l, "a=1", "aa=0", "b=20", "d=40", "e=5");
     ct_list_free(&l);
+}
+
+/* Reverse txn scans whose upper bound is a key the txn wrote, where the
+ * keys below it exist only as the txn's own writes (RocksDB's merging
+ * iterator treats an own write at the bound as the end of the range). */
+static void test_txn_iter_reverse_bounds(void **state)
+{
+    ct_case *c = *state;
+    require_txn(c);
+    CHECK_OK(put_s(c->kv, "a", "base"));
+    CHECK_OK(put_s(c->kv, "c", "base"));
+    orbit_txn *t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+    CHECK_OK(tput_s(t, "a", "own"));
+    CHECK_OK(tput_s(t, "0", "own"));
+    CHECK_OK(tput_s(t, "b", "own"));
+    ct_list l = {0};
+    orbit_scan_opts rev = {.end = U("a"), .end_len = 1, .reverse = 1};
+    CHECK_OK(ct_txn_scan(t, &rev, &l));
+    EXPECT_LIST(&l, "0=own");
+    ct_list_free(&l);
+    orbit_scan_opts rev2 = {.end = U("b"), .end_len = 1, .reverse = 1};
+    CHECK_OK(ct_txn_scan(t, &rev2, &l));
+    EXPECT_LIST(&l, "a=own", "0=own");
+    ct_list_free(&l);
+    orbit_scan_opts rev3 = {.start = U("0"), .start_len = 1, .end = U("c"), .end_len = 1,
+                            .reverse = 1};
+    CHECK_OK(ct_txn_scan(t, &rev3, &l));
+    EXPECT_LIST(&l, "b=own", "a=own", "0=own");
+    ct_list_free(&l);
+    orbit_scan_opts fwd = {.end = U("a"), .end_len = 1};
+    CHECK_OK(ct_txn_scan(t, &fwd, &l));
+    EXPECT_LIST(&l, "0=own");
+    ct_list_free(&l);
+    orbit_txn_rollback(t);
 }
 
 static void test_txn_commit_atomic(void **state)
@@ -1824,11 +1884,13 @@ int main(int argc, char **argv)
         CASE(test_scan_matrix),
         CASE(test_scan_matrix_snapshot),
         CASE(test_scan_matrix_txn),
+        CASE(test_scan_matrix_txn_own_only),
         CASE(test_iter_consistent_forward),
         CASE(test_iter_consistent_reverse),
         CASE(test_snapshot),
         CASE(test_stats),
         CASE(test_txn_own_writes),
+        CASE(test_txn_iter_reverse_bounds),
         CASE(test_txn_commit_atomic),
         CASE(test_txn_rollback),
         CASE(test_txn_isolation_levels),

@@ -545,6 +545,17 @@ static void op_txn_scan(rstate *r, int i)
     for (int s = 0; s < 2; s++)
         rc[s] = ct_txn_scan(r->s[s].txn[i], &so, &l[s]);
     cmp_rc(r, rc[0], rc[1]);
+    if (!ct_list_equal(&l[0], &l[1])) {
+        /* Context for the report: the whole view of each transaction. */
+        for (int s = 0; s < 2; s++) {
+            ct_list all = {0};
+            orbit_scan_opts full = {0};
+            if (ct_txn_scan(r->s[s].txn[i], &full, &all) == 0)
+                ct_list_dump(s ? "oracle txn, full forward scan" : "store txn, full forward scan",
+                             &all, 40);
+            ct_list_free(&all);
+        }
+    }
     cmp_list(r, &l[0], &l[1]);
     ct_list_free(&l[0]);
     ct_list_free(&l[1]);
