@@ -135,6 +135,8 @@ static void test_uri_options(void **state)
     assert_int_equal(orbit_kv_open(uri, &kv), ORBIT_EINVAL);
     snprintf(uri, sizeof uri, "etcd://%s?max_txn_ops=1", cl.endpoints);
     assert_int_equal(orbit_kv_open(uri, &kv), ORBIT_EINVAL);
+    snprintf(uri, sizeof uri, "etcd://%s?writes=sloppy", cl.endpoints);
+    assert_int_equal(orbit_kv_open(uri, &kv), ORBIT_EINVAL);
 
     kv = open_ns("read=serializable&max_txn_ops=64&timeout_ms=3000");
     orbit_capabilities caps;
@@ -153,9 +155,10 @@ static void test_uri_options(void **state)
 
 /* ---- point operations, batches ----------------------------------------- */
 
+/* state: NULL, or extra URI options (the writes=plain variant) */
 static void test_point_ops(void **state)
 {
-    orbit_kv *kv = open_ns(NULL);
+    orbit_kv *kv = open_ns(*state);
     check_value(kv, NULL, "a", NULL);
     assert_int_equal(orbit_kv_put(kv, S("a"), S("1")), 0);
     check_value(kv, NULL, "a", "1");
@@ -225,6 +228,10 @@ static void test_too_big(void **state)
     int rc = orbit_kv_put(kv, S("big"), big, n);
     assert_int_equal(rc, ORBIT_ETOOBIG);
     assert_non_null(strstr(orbit_last_error_detail(), "max_request_bytes=65536"));
+    orbit_kv *plain = open_ns("max_request_bytes=65536&writes=plain");
+    assert_int_equal(orbit_kv_put(plain, S("big"), big, n), ORBIT_ETOOBIG);
+    assert_non_null(strstr(orbit_last_error_detail(), "max_request_bytes=65536"));
+    orbit_kv_close(plain);
     /* under the limit it is stored and read back whole */
     assert_int_equal(orbit_kv_put(kv, S("fits"), big, 60000), 0);
     orbit_buf b = ORBIT_BUF_INIT;
@@ -495,7 +502,7 @@ static void wait_done(async_wait *w, int calls)
 
 static void test_submit(void **state)
 {
-    orbit_kv *kv = open_ns(NULL);
+    orbit_kv *kv = open_ns(*state);
     enum { N = 64 };
     orbit_kv_op ops[N];
     char keys[N][16], vals[N][16];
@@ -551,11 +558,14 @@ int main(void)
         cmocka_unit_test(test_unreachable_endpoint),
     };
     const struct CMUnitTest live[] = {
-        cmocka_unit_test(test_uri_options),   cmocka_unit_test(test_point_ops),
+        cmocka_unit_test(test_uri_options),
+        cmocka_unit_test_prestate(test_point_ops, NULL),
+        cmocka_unit_test_prestate(test_point_ops, "writes=plain"),
         cmocka_unit_test(test_batch),         cmocka_unit_test(test_too_big),
         cmocka_unit_test(test_scans),         cmocka_unit_test(test_snapshot),
         cmocka_unit_test(test_txn_basics),    cmocka_unit_test(test_txn_conflicts),
-        cmocka_unit_test(test_submit),
+        cmocka_unit_test_prestate(test_submit, NULL),
+        cmocka_unit_test_prestate(test_submit, "writes=plain"),
     };
     int fails = cmocka_run_group_tests_name("etcd_transport", pure, NULL, NULL);
     fails += cmocka_run_group_tests_name("etcd_provider", live, group_setup, group_teardown);

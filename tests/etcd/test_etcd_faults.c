@@ -2,7 +2,8 @@
  * The etcd provider under faults, against a real 3-member cluster that this
  * process starts, kills members of, and restarts (etcd_harness):
  *
- *  - leader death under a concurrent load of puts and counter-incrementing
+ *  - leader death under a concurrent load of puts (guarded, and
+ *    writes=plain) and counter-incrementing
  *    transactions: the load completes, every acknowledged put is present,
  *    and the counter equals the number of acknowledged increments (no
  *    increment lost, none applied twice by a retry); the restarted member
@@ -90,6 +91,7 @@ enum { WORKERS = 4, ITERS = 40 };
 
 typedef struct worker {
     orbit_kv *kv;
+    orbit_kv *put_kv; /* guarded or writes=plain, per worker */
     int id;
     int acked[ITERS];
     int put_failures;
@@ -137,7 +139,7 @@ static void *work(void *arg)
         char k[32], v[32];
         snprintf(k, sizeof k, "w%d-%03d", w->id, i);
         snprintf(v, sizeof v, "value-%d-%d", w->id, i);
-        int rc = orbit_kv_put(w->kv, (const uint8_t *)k, strlen(k), (const uint8_t *)v, strlen(v));
+        int rc = orbit_kv_put(w->put_kv, (const uint8_t *)k, strlen(k), (const uint8_t *)v, strlen(v));
         if (rc == 0) {
             w->acked[i] = 1;
         } else {
@@ -164,6 +166,7 @@ static void test_leader_kill_under_load(void **state)
     /* A stuck attempt is abandoned after 1.5 s so a retry can find the new
      * leader well inside the 20 s budget. */
     orbit_kv *kv = open_with(cl.endpoints, "lk", "timeout_ms=20000&attempt_ms=1500");
+    orbit_kv *plain = open_with(cl.endpoints, "lk", "timeout_ms=20000&attempt_ms=1500&writes=plain");
     assert_int_equal(orbit_kv_put(kv, (const uint8_t *)"ctr", 3, (const uint8_t *)"0", 1), 0);
 
     worker ws[WORKERS];
@@ -171,6 +174,7 @@ static void test_leader_kill_under_load(void **state)
     memset(ws, 0, sizeof ws);
     for (int i = 0; i < WORKERS; i++) {
         ws[i].kv = kv;
+        ws[i].put_kv = i % 2 ? plain : kv;
         ws[i].id = i;
         assert_int_equal(pthread_create(&th[i], NULL, work, &ws[i]), 0);
     }
@@ -214,6 +218,7 @@ static void test_leader_kill_under_load(void **state)
     assert_int_equal(rc, 0);
     assert_int_equal(ctr, acked_incs);
     assert_int_equal(acked_incs, WORKERS * ITERS);
+    orbit_kv_close(plain);
     orbit_kv_close(kv);
 
     /* The restarted member catches up: a serializable read served by it

@@ -24,6 +24,12 @@
  * Markers live under ETCD_MARKER_ROOT || client-id "/" slot and are deleted
  * when the store closes (a crashed client leaves at most one per
  * concurrent writer behind).
+ *
+ * The URI option writes=plain trades this for speed on single-key puts and
+ * deletes only: they become etcd's own Put / DeleteRange and are resent
+ * after an ambiguous failure as idempotent-by-value, so a resent write can
+ * land after another client's write of the same key. Batches and
+ * transaction commits are always guarded.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -440,6 +446,7 @@ static int etcd_open(orbit_uri *u, void **self)
     const char *read = orbit_uri_param(u, "read");
     const char *ns = orbit_uri_param(u, "namespace");
     const char *ca = orbit_uri_param(u, "ca_file");
+    const char *writes = orbit_uri_param(u, "writes");
     if ((rc = orbit_uri_check_unused(u)) != 0)
         return rc;
     int serializable = 0;
@@ -447,6 +454,11 @@ static int etcd_open(orbit_uri *u, void **self)
         serializable = 1;
     else if (read && strcmp(read, "linearizable") != 0)
         return orbit_error_set(ORBIT_EINVAL, "etcd: read=%s: expected linearizable or serializable", read);
+    int plain_writes = 0;
+    if (writes && strcmp(writes, "plain") == 0)
+        plain_writes = 1;
+    else if (writes && strcmp(writes, "guarded") != 0)
+        return orbit_error_set(ORBIT_EINVAL, "etcd: writes=%s: expected guarded or plain", writes);
     if (timeout == 0 || timeout > 3600000 || attempt > 3600000)
         return orbit_error_set(ORBIT_EINVAL, "etcd: timeout_ms / attempt_ms out of range");
     if (max_ops < 2)
@@ -470,6 +482,7 @@ static int etcd_open(orbit_uri *u, void **self)
     e->max_request_bytes = (size_t)max_req;
     e->page = (size_t)page;
     e->serializable = serializable;
+    e->plain_writes = plain_writes;
     if (ns && *ns) {
         e->nslen = strlen(ns);
         e->ns = malloc(e->nslen);
@@ -567,18 +580,79 @@ static int etcd_get(void *self, void *snap, const uint8_t *k, size_t kl, orbit_v
     return orbit__etcd_read(e, rev, e->serializable, k, kl, fn, arg, NULL, NULL);
 }
 
+/* writes=plain: etcd's own Put or DeleteRange for one key. Resending it
+ * after an ambiguous failure writes the same value (or deletes the same key)
+ * again, which leaves the same state unless another client wrote the key in
+ * between: then the resent write may land after that other write. */
+static int pack_plain(etcd *e, const etcd_wop *op, uint8_t **req, size_t *len, const char **method)
+{
+    orbit_buf key = ORBIT_BUF_INIT;
+    int rc = orbit__etcd_key(e, op->key, op->klen, &key);
+    if (rc)
+        return rc;
+    size_t sz;
+    Etcdserverpb__PutRequest pr = ETCDSERVERPB__PUT_REQUEST__INIT;
+    Etcdserverpb__DeleteRangeRequest dr = ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT;
+    if (op->del) {
+        dr.key.data = key.data;
+        dr.key.len = key.len;
+        sz = etcdserverpb__delete_range_request__get_packed_size(&dr);
+        *method = ETCD_M_DELETE;
+    } else {
+        pr.key.data = key.data;
+        pr.key.len = key.len;
+        pr.value.data = (uint8_t *)(op->vlen ? op->val : (const uint8_t *)"");
+        pr.value.len = op->vlen;
+        sz = etcdserverpb__put_request__get_packed_size(&pr);
+        *method = ETCD_M_PUT;
+    }
+    if (sz + 64 > e->max_request_bytes) {
+        orbit_buf_release(&key);
+        return orbit_error_set(ORBIT_ETOOBIG,
+                               "etcd: a write request of %zu bytes exceeds max_request_bytes=%zu "
+                               "(etcd --max-request-bytes, default 1.5 MiB)",
+                               sz, e->max_request_bytes);
+    }
+    *req = malloc(sz ? sz : 1);
+    if (!*req) {
+        orbit_buf_release(&key);
+        return ORBIT_ENOMEM;
+    }
+    *len = op->del ? etcdserverpb__delete_range_request__pack(&dr, *req)
+                   : etcdserverpb__put_request__pack(&pr, *req);
+    orbit_buf_release(&key);
+    return ORBIT_OK;
+}
+
+static int write_one(etcd *e, const etcd_wop *op)
+{
+    if (!e->plain_writes)
+        return orbit__etcd_gw_run(e, NULL, 0, op, 1);
+    uint8_t *req = NULL;
+    size_t len = 0;
+    const char *method = NULL;
+    int rc = pack_plain(e, op, &req, &len, &method);
+    if (rc)
+        return rc;
+    orbit__rpc_call_opts o;
+    orbit__etcd_call_opts(e, 1, &o);
+    orbit_buf resp = ORBIT_BUF_INIT;
+    rc = orbit__rpc_call(e->rpc, method, req, len, &o, &resp);
+    orbit_buf_release(&resp);
+    free(req);
+    return rc;
+}
+
 static int etcd_put(void *self, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
-    etcd *e = self;
     etcd_wop op = {0, k, kl, v, vl};
-    return orbit__etcd_gw_run(e, NULL, 0, &op, 1);
+    return write_one(self, &op);
 }
 
 static int etcd_del(void *self, const uint8_t *k, size_t kl)
 {
-    etcd *e = self;
     etcd_wop op = {1, k, kl, NULL, 0};
-    return orbit__etcd_gw_run(e, NULL, 0, &op, 1);
+    return write_one(self, &op);
 }
 
 static int wop_cmp(const void *a, const void *b)
@@ -617,24 +691,21 @@ static int etcd_write(void *self, const orbit_batch *b)
         free(ops);
         return ORBIT_ENOMEM;
     }
-    int rc = ORBIT_OK;
     for (size_t i = 0; i < n; i++) {
         orbit_batch_entry be;
         orbit_batch_entry_at(b, i, &be);
         sv[i].op = (etcd_wop){be.type == ORBIT_OP_DEL, be.key, be.klen, be.val, be.vlen};
         sv[i].idx = i;
     }
+    /* etcd refuses a Txn that touches one key twice: keep the last. */
+    qsort(sv, n, sizeof *sv, seq_wop_cmp);
     size_t m = 0;
-    if (!rc) {
-        /* etcd refuses a Txn that touches one key twice: keep the last. */
-        qsort(sv, n, sizeof *sv, seq_wop_cmp);
-        for (size_t i = 0; i < n; i++) {
-            if (i + 1 < n && wop_cmp(&sv[i].op, &sv[i + 1].op) == 0)
-                continue;
-            ops[m++] = sv[i].op;
-        }
-        rc = orbit__etcd_gw_run(e, NULL, 0, ops, m);
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < n && wop_cmp(&sv[i].op, &sv[i + 1].op) == 0)
+            continue;
+        ops[m++] = sv[i].op;
     }
+    int rc = orbit__etcd_gw_run(e, NULL, 0, ops, m);
     free(sv);
     free(ops);
     return rc;
@@ -646,6 +717,7 @@ typedef struct sub sub;
 typedef struct sub_item {
     sub *s;
     size_t i;
+    int plain; /* a plain write: no commit marker to interpret */
     etcd_gw gw;
 } sub_item;
 
@@ -683,6 +755,9 @@ static void sub_done(void *arg, int rc, const char *detail, const uint8_t *resp,
         } else {
             orbit_error_set(rc, "%s", detail);
         }
+    } else if (it->plain) {
+        if (rc)
+            orbit_error_set(rc, "%s", detail);
     } else {
         rc = orbit__etcd_gw_finish(&it->gw, rc, detail, resp, len);
     }
@@ -721,6 +796,18 @@ static int etcd_submit(void *self, orbit_kv_op *ops, size_t n, orbit_kv_done_fn 
             if (!rc) {
                 orbit__etcd_call_opts(e, 1, &o);
                 rc = orbit__rpc_start(e->rpc, ETCD_M_RANGE, req, reqlen, &o, sub_done, it);
+            }
+            free(req);
+        } else if (e->plain_writes) {
+            etcd_wop w = {op->type == ORBIT_OP_DEL, op->key, op->klen, op->val, op->vlen};
+            uint8_t *req = NULL;
+            size_t reqlen = 0;
+            const char *method = NULL;
+            it->plain = 1;
+            rc = pack_plain(e, &w, &req, &reqlen, &method);
+            if (!rc) {
+                orbit__etcd_call_opts(e, 1, &o);
+                rc = orbit__rpc_start(e->rpc, method, req, reqlen, &o, sub_done, it);
             }
             free(req);
         } else {

@@ -49,6 +49,7 @@ typedef struct etcd {
     size_t max_request_bytes;
     size_t page;
     int serializable;
+    int plain_writes; /* writes=plain: puts/deletes without commit markers */
     char client_id[33];
 
     pthread_mutex_t slot_lock;
