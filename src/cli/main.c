@@ -36,7 +36,8 @@ static void print_usage(FILE *f)
     fputs("\n"
           "The store is --store URI, else $ORBIT_STORE, else " DEFAULT_STORE
           ".\n"
-          "URIs: memory:   rocksdb:PATH[?option=value&...]\n"
+          "URIs: memory:   rocksdb:PATH[?option=value&...]   "
+          "etcd://HOST:PORT[,HOST:PORT...][?option=value&...]\n"
           "KEY, VALUE, P, A and B accept the escapes \\\\ \\0 \\n \\t \\r "
           "\\xHH;\n"
           "output shows every non-printable byte as \\xHH and '\\' as "
