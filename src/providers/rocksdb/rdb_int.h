@@ -1,0 +1,120 @@
+/*
+ * Private to the RocksDB provider (src/providers/rocksdb/): the store,
+ * snapshot, transaction and iterator objects its three files share.
+ *
+ * The provider sits on RocksDB's C API (librocksdb 7.8). A store is either a
+ * TransactionDB (txn=pessimistic: plain writes take the same key locks as
+ * transactions) or an OptimisticTransactionDB (txn=optimistic: plain writes
+ * go to its base DB, conflicts surface at commit). Every foreign error string
+ * is turned into an Orbit code by orbit__rdb_error() and nowhere else.
+ */
+#ifndef ORBIT_RDB_INT_H
+#define ORBIT_RDB_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <rocksdb/c.h>
+
+#include "orbit/provider.h"
+
+/* Largest value the provider stores: RocksDB's own ceiling is near 4 GiB,
+ * but a value is held whole in memory several times on its way to disk
+ * (batch, WAL record, memtable), so larger ones are refused up front. */
+#define ORBIT_RDB_MAX_VALUE ((size_t)64 << 20)
+
+typedef enum rdb_mode {
+    RDB_PESSIMISTIC = 0,
+    RDB_OPTIMISTIC = 1,
+} rdb_mode;
+
+/* Where an error arose: the same RocksDB status means different things in
+ * and out of a transaction (a lock timeout is a conflict inside one, a busy
+ * store outside). */
+typedef enum rdb_ctx {
+    RDB_CTX_PLAIN = 0,
+    RDB_CTX_TXN = 1,
+    RDB_CTX_OPEN = 2,
+} rdb_ctx;
+
+typedef struct rdb {
+    rdb_mode mode;
+    rocksdb_transactiondb_t *tdb;           /* pessimistic only */
+    rocksdb_optimistictransactiondb_t *odb; /* optimistic only */
+    rocksdb_t *base;                        /* optimistic: base DB handle */
+    /* Created at open and only read afterwards, so every thread shares them:
+     * the hot path allocates no options. */
+    rocksdb_readoptions_t *ro;
+    rocksdb_writeoptions_t *wo;
+    rocksdb_transaction_options_t *txo_snap, *txo_rc;
+    rocksdb_optimistictransaction_options_t *otxo_snap, *otxo_rc;
+    int wal;  /* 0: writes skip the WAL (not durable until flushed) */
+    char *path;
+} rdb;
+
+/* A snapshot carries its own read options so reads at it allocate none;
+ * both are read-only after creation, hence shareable across threads. */
+typedef struct rdb_snap {
+    const rocksdb_snapshot_t *snap;
+    rocksdb_readoptions_t *ro;
+} rdb_snap;
+
+typedef struct rdb_iter rdb_iter;
+
+/* Translate a RocksDB errptr string into an Orbit code, record the text as
+ * the thread's error detail (prefixed by `what`), and free the string. */
+int orbit__rdb_error(char *err, rdb_ctx ctx, const char *what);
+
+/* Iterators over [lo, hi). orbit__rdb_iter_new builds the iterator's read
+ * options (snapshot or NULL, bounds copied into the iterator so they outlive
+ * it); the caller then creates the RocksDB iterator from
+ * orbit__rdb_iter_readopts() and hands it over with orbit__rdb_iter_attach. */
+int orbit__rdb_iter_new(const orbit_range *r, const rocksdb_snapshot_t *snap,
+                        rdb_ctx ctx, rdb_iter **out);
+rocksdb_readoptions_t *orbit__rdb_iter_readopts(rdb_iter *it);
+void orbit__rdb_iter_attach(rdb_iter *it, rocksdb_iterator_t *ri);
+int orbit__rdb_iter_next(void *it, const uint8_t **k, size_t *kl,
+                         const uint8_t **v, size_t *vl);
+void orbit__rdb_iter_close(void *it);
+
+/* Transactions (rdb_txn.c). */
+int orbit__rdb_txn_begin(void *self, const orbit_txn_opts *opts, void **txn);
+int orbit__rdb_txn_get(void *txn, const uint8_t *k, size_t kl, int for_update,
+                       orbit_value_fn fn, void *arg);
+int orbit__rdb_txn_put(void *txn, const uint8_t *k, size_t kl,
+                       const uint8_t *v, size_t vl);
+int orbit__rdb_txn_del(void *txn, const uint8_t *k, size_t kl);
+int orbit__rdb_txn_iter_open(void *txn, const orbit_range *r, void **it);
+int orbit__rdb_txn_commit(void *txn);
+void orbit__rdb_txn_rollback(void *txn);
+
+/*
+ * RocksDB's lock manager guards its table of key locks with striped mutexes,
+ * and with lock_timeout 0 it only try-locks the stripe: another thread
+ * locking an unrelated key of the same stripe at that instant makes the call
+ * fail with "Timeout Acquiring Mutex" although no key lock is in its way.
+ * Such a failure has written and locked nothing, so the call is repeated.
+ * orbit__rdb_retry_mutex() returns 1 (and frees *err) when *err is that
+ * failure and the retry budget (a short time, yielding the CPU between tries)
+ * is not spent; otherwise 0, leaving *err for orbit__rdb_error().
+ */
+typedef struct rdb_retry {
+    uint64_t deadline_ns; /* 0 until the first retry */
+} rdb_retry;
+
+int orbit__rdb_retry_mutex(char **err, rdb_retry *r);
+
+/* Run `call` (which sets errptr `err`) until it succeeds, fails for another
+ * reason, or the stripe-mutex retry budget is spent. */
+#define RDB_CALL_LOCKING(err, call)                          \
+    do {                                                     \
+        rdb_retry rdb_retry_ = {0};                          \
+        do {                                                 \
+            call;                                            \
+        } while (orbit__rdb_retry_mutex(&(err), &rdb_retry_)); \
+    } while (0)
+
+/* ORBIT_ETOOBIG (with detail) if a value exceeds ORBIT_RDB_MAX_VALUE. */
+int orbit__rdb_check_value(size_t vl);
+
+#endif

@@ -1,0 +1,173 @@
+/*
+ * Iterators of the RocksDB provider, plain and transactional: a walk over
+ * [lo, hi) in either direction on top of a RocksDB iterator.
+ *
+ * RocksDB keeps pointers to the bound slices, and to the read options that
+ * hold them, for the whole life of an iterator, so both belong to the
+ * iterator object: the bounds are copied into its tail and the read options
+ * are created per iterator (unlike point reads, which share the store's).
+ *
+ * Invariants: the walk checks the bounds itself as well as through RocksDB,
+ * because a transaction's iterator merges the transaction's own writes, whose
+ * side of the merge does not honour both bounds in every RocksDB version.
+ * Once the walk has ended (exhausted or failed) it stays ended and repeats
+ * its last answer. The iterator is used by one thread at a time.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "providers/rocksdb/rdb_int.h"
+
+enum { ITER_FRESH, ITER_LIVE, ITER_ENDED };
+
+struct rdb_iter {
+    rocksdb_iterator_t *ri;
+    rocksdb_readoptions_t *ro;
+    rdb_ctx ctx;
+    int reverse;
+    int state;
+    int end_rc;         /* what an ended walk answers: NOTFOUND or an error */
+    const uint8_t *lo;  /* NULL: open side; else points into bounds[] */
+    size_t lo_len;
+    const uint8_t *hi;
+    size_t hi_len;
+    uint8_t bounds[];
+};
+
+/* Orbit's key order: unsigned bytes, then length (RocksDB's bytewise
+ * comparator orders the same way). */
+static int keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+    size_t n = al < bl ? al : bl;
+    int c = n ? memcmp(a, b, n) : 0;
+    if (c)
+        return c;
+    return al < bl ? -1 : al > bl;
+}
+
+int orbit__rdb_iter_new(const orbit_range *r, const rocksdb_snapshot_t *snap, rdb_ctx ctx,
+                        rdb_iter **out)
+{
+    size_t lo_len = r && r->lo ? r->lo_len : 0;
+    size_t hi_len = r && r->hi ? r->hi_len : 0;
+    rdb_iter *it = calloc(1, sizeof *it + lo_len + hi_len);
+
+    *out = NULL;
+    if (!it)
+        return ORBIT_ENOMEM;
+    it->ctx = ctx;
+    it->reverse = r ? r->reverse : 0;
+    it->state = ITER_FRESH;
+    it->ro = rocksdb_readoptions_create();
+    if (snap)
+        rocksdb_readoptions_set_snapshot(it->ro, snap);
+    if (r && r->lo) {
+        if (lo_len)
+            memcpy(it->bounds, r->lo, lo_len);
+        it->lo = it->bounds;
+        it->lo_len = lo_len;
+        rocksdb_readoptions_set_iterate_lower_bound(it->ro, (const char *)it->lo, lo_len);
+    }
+    if (r && r->hi) {
+        if (hi_len)
+            memcpy(it->bounds + lo_len, r->hi, hi_len);
+        it->hi = it->bounds + lo_len;
+        it->hi_len = hi_len;
+        rocksdb_readoptions_set_iterate_upper_bound(it->ro, (const char *)it->hi, hi_len);
+    }
+    *out = it;
+    return ORBIT_OK;
+}
+
+rocksdb_readoptions_t *orbit__rdb_iter_readopts(rdb_iter *it)
+{
+    return it->ro;
+}
+
+void orbit__rdb_iter_attach(rdb_iter *it, rocksdb_iterator_t *ri)
+{
+    it->ri = ri;
+}
+
+static int current_key_is(rdb_iter *it, const uint8_t *k, size_t kl)
+{
+    size_t cl = 0;
+    const char *c = rocksdb_iter_key(it->ri, &cl);
+    return keycmp((const uint8_t *)c, cl, k, kl) == 0;
+}
+
+static void position(rdb_iter *it)
+{
+    if (!it->reverse) {
+        if (it->lo)
+            rocksdb_iter_seek(it->ri, (const char *)it->lo, it->lo_len);
+        else
+            rocksdb_iter_seek_to_first(it->ri);
+        return;
+    }
+    if (it->hi) {
+        /* seek_for_prev lands on hi itself when it exists: hi is exclusive. */
+        rocksdb_iter_seek_for_prev(it->ri, (const char *)it->hi, it->hi_len);
+        if (rocksdb_iter_valid(it->ri) && current_key_is(it, it->hi, it->hi_len))
+            rocksdb_iter_prev(it->ri);
+    } else {
+        rocksdb_iter_seek_to_last(it->ri);
+    }
+}
+
+static int end_walk(rdb_iter *it, int rc)
+{
+    it->state = ITER_ENDED;
+    it->end_rc = rc;
+    return rc;
+}
+
+int orbit__rdb_iter_next(void *p, const uint8_t **k, size_t *kl, const uint8_t **v, size_t *vl)
+{
+    rdb_iter *it = p;
+
+    if (it->state == ITER_ENDED)
+        return it->end_rc;
+    if (!it->ri)
+        return end_walk(it, orbit_error_set(ORBIT_EINTERNAL, "rocksdb iterator: not created"));
+    if (it->state == ITER_FRESH) {
+        position(it);
+        it->state = ITER_LIVE;
+    } else if (it->reverse) {
+        rocksdb_iter_prev(it->ri);
+    } else {
+        rocksdb_iter_next(it->ri);
+    }
+
+    if (!rocksdb_iter_valid(it->ri)) {
+        char *err = NULL;
+        rocksdb_iter_get_error(it->ri, &err);
+        if (err)
+            return end_walk(it, orbit__rdb_error(err, it->ctx, "iterator"));
+        return end_walk(it, ORBIT_NOTFOUND);
+    }
+
+    size_t klen = 0, vlen = 0;
+    const uint8_t *key = (const uint8_t *)rocksdb_iter_key(it->ri, &klen);
+    if (!it->reverse && it->hi && keycmp(key, klen, it->hi, it->hi_len) >= 0)
+        return end_walk(it, ORBIT_NOTFOUND);
+    if (it->reverse && it->lo && keycmp(key, klen, it->lo, it->lo_len) < 0)
+        return end_walk(it, ORBIT_NOTFOUND);
+    const uint8_t *val = (const uint8_t *)rocksdb_iter_value(it->ri, &vlen);
+    *k = key;
+    *kl = klen;
+    *v = val;
+    *vl = vlen;
+    return ORBIT_OK;
+}
+
+void orbit__rdb_iter_close(void *p)
+{
+    rdb_iter *it = p;
+    if (!it)
+        return;
+    if (it->ri)
+        rocksdb_iter_destroy(it->ri);
+    rocksdb_readoptions_destroy(it->ro);
+    free(it);
+}
