@@ -1908,8 +1908,10 @@ int main(int argc, char **argv)
         CASE(test_txn_plain_write_vs_lock),
         CASE(test_txn_disjoint),
         CASE(test_submit),
-        cmocka_unit_test(ct_test_random),
-        cmocka_unit_test(ct_test_random_optimistic_writes),
+        cmocka_unit_test_setup_teardown(ct_test_random, ct_random_setup,
+                                        ct_random_teardown),
+        cmocka_unit_test_setup_teardown(ct_test_random_optimistic_writes,
+                                        ct_random_setup, ct_random_teardown),
     };
     int failed = cmocka_run_group_tests_name("contract", tests, NULL, NULL);
     if (failed) {

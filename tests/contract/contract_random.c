@@ -696,21 +696,56 @@ static void finish(rstate *r)
 #undef CMP_STAT
 }
 
-static void run(const char *name, int plain_writes_in_txn)
+/* Both stores are opened by the setup and closed by the teardown, which
+ * cmocka runs even when the case fails half-way. */
+int ct_random_setup(void **state)
 {
-    if (!ct_cfg.oracle) {
+    *state = NULL;
+    if (!ct_cfg.oracle)
+        return 0; /* the case skips */
+    rstate *r = calloc(1, sizeof *r);
+    if (!r)
+        return -1;
+    if (ct_store_open(ct_cfg.store, &r->s[0].st) != 0) {
+        free(r);
+        return -1;
+    }
+    if (ct_store_open(ct_cfg.oracle, &r->s[1].st) != 0) {
+        ct_store_close(&r->s[0].st);
+        free(r);
+        return -1;
+    }
+    *state = r;
+    return 0;
+}
+
+int ct_random_teardown(void **state)
+{
+    rstate *r = *state;
+    if (!r)
+        return 0;
+    for (int s = 0; s < 2; s++) {
+        for (int i = 0; i < 2; i++) {
+            if (r->s[s].txn[i])
+                orbit_txn_rollback(r->s[s].txn[i]);
+            if (r->s[s].snap[i])
+                orbit_snapshot_release(r->s[s].snap[i]);
+        }
+        ct_store_close(&r->s[s].st);
+    }
+    free(r);
+    return 0;
+}
+
+static void run(rstate *r, const char *name, int plain_writes_in_txn)
+{
+    if (!r) {
         print_message("no --oracle given: skipped\n");
         skip();
     }
-    rstate *r = calloc(1, sizeof *r);
-    assert_non_null(r);
     uint64_t seed = tu_seed(name);
     tu_rng_init(&r->rng, seed);
     r->plain_writes_in_txn = plain_writes_in_txn;
-    if (ct_store_open(ct_cfg.store, &r->s[0].st) != 0)
-        fail_msg("cannot open the store %s", ct_cfg.store);
-    if (ct_store_open(ct_cfg.oracle, &r->s[1].st) != 0)
-        fail_msg("cannot open the oracle %s", ct_cfg.oracle);
     orbit_capabilities c0, c1;
     orbit_kv_capabilities(r->s[0].st.kv, &c0);
     orbit_kv_capabilities(r->s[1].st.kv, &c1);
@@ -721,24 +756,19 @@ static void run(const char *name, int plain_writes_in_txn)
     for (r->step = 1; r->step <= ct_cfg.steps; r->step++)
         step(r);
     finish(r);
-    ct_store_close(&r->s[0].st);
-    ct_store_close(&r->s[1].st);
-    free(r);
 }
 
 void ct_test_random(void **state)
 {
-    (void)state;
-    run("contract random", 0);
+    run(*state, "contract random", 0);
 }
 
 void ct_test_random_optimistic_writes(void **state)
 {
-    (void)state;
     if (ct_cfg.mode != CT_OPTIMISTIC) {
         print_message("pessimistic store: plain writes during txns depend on "
                       "lock timing, skipped\n");
         skip();
     }
-    run("contract random optimistic writes", 1);
+    run(*state, "contract random optimistic writes", 1);
 }

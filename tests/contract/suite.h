@@ -106,8 +106,11 @@ typedef struct ct_config {
 
 extern ct_config ct_cfg;
 
-/* cmocka cases in contract_random.c: lockstep comparison with the oracle. */
+/* cmocka cases in contract_random.c: lockstep comparison with the oracle,
+ * each with the setup / teardown that opens and closes both stores. */
 void ct_test_random(void **state);
 void ct_test_random_optimistic_writes(void **state);
+int ct_random_setup(void **state);
+int ct_random_teardown(void **state);
 
 #endif
