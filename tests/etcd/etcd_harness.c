@@ -9,16 +9,19 @@
 #include "etcd_harness.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -100,11 +103,67 @@ static int spawn(eh_cluster *c, int i)
     return 0;
 }
 
+static void rm_rf(const char *path)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("rm", "rm", "-rf", path, (char *)NULL);
+        _exit(127);
+    }
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+}
+
+/* Remove data directories whose members are all gone: a test process that
+ * was killed cannot clean up, and etcd's preallocated WAL files make each
+ * directory a few hundred MB (of RAM, under /dev/shm). */
+static void remove_stale(const char *base)
+{
+    DIR *d = opendir(base);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, "orbit-etcd-", 11) != 0)
+            continue;
+        char path[512], pids[600];
+        snprintf(path, sizeof path, "%s/%s", base, de->d_name);
+        snprintf(pids, sizeof pids, "%s/pids", path);
+        FILE *f = fopen(pids, "r");
+        if (!f)
+            continue; /* being set up right now, or not ours */
+        int pid, alive = 0;
+        while (fscanf(f, "%d", &pid) == 1)
+            alive |= pid > 1 && kill(pid, 0) == 0;
+        fclose(f);
+        if (!alive)
+            rm_rf(path);
+    }
+    closedir(d);
+}
+
+static void write_pids(eh_cluster *c)
+{
+    char path[320];
+    snprintf(path, sizeof path, "%s/pids", c->root);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return;
+    for (int i = 0; i < c->n; i++)
+        fprintf(f, "%d\n", (int)c->m[i].pid);
+    fclose(f);
+}
+
 static int make_root(eh_cluster *c)
 {
     const char *bases[] = {"/dev/shm", getenv("TMPDIR"), "/tmp"};
     for (size_t i = 0; i < sizeof bases / sizeof *bases; i++) {
         if (!bases[i] || access(bases[i], W_OK) != 0)
+            continue;
+        remove_stale(bases[i]);
+        /* tmpfs is only worth it with room for three members' WALs. */
+        struct statvfs sv;
+        if (i == 0 && (statvfs(bases[i], &sv) != 0 || (uint64_t)sv.f_bavail * sv.f_frsize < (2ull << 30)))
             continue;
         snprintf(c->root, sizeof c->root, "%s/orbit-etcd-XXXXXX", bases[i]);
         if (mkdtemp(c->root))
@@ -117,13 +176,7 @@ static void rm_root(eh_cluster *c)
 {
     if (!c->root[0])
         return;
-    pid_t pid = fork();
-    if (pid == 0) {
-        execlp("rm", "rm", "-rf", c->root, (char *)NULL);
-        _exit(127);
-    }
-    if (pid > 0)
-        waitpid(pid, NULL, 0);
+    rm_rf(c->root);
     c->root[0] = '\0';
 }
 
@@ -160,6 +213,7 @@ int eh_start_opts(eh_cluster *c, int n, int tie, long max_request_bytes)
         int ok = 1;
         for (int i = 0; i < n && ok; i++)
             ok = spawn(c, i) == 0;
+        write_pids(c);
         if (ok && eh_wait_leader(c, 20000) == 0) {
             int all = 1;
             for (int i = 0; i < n; i++)
@@ -186,7 +240,9 @@ int eh_restart(eh_cluster *c, int i)
 {
     if (c->m[i].pid > 0)
         return 0;
-    return spawn(c, i);
+    int rc = spawn(c, i);
+    write_pids(c);
+    return rc;
 }
 
 /* 1 if member i says it is the leader, 0 if not, -1 if it does not answer. */
