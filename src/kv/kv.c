@@ -655,6 +655,50 @@ void orbit_txn_rollback(orbit_txn *t)
 
 /* ---- asynchronous path ----------------------------------------------- */
 
+/* Native submissions complete on a provider thread: count them there, with
+ * the same rules as the synchronous calls, then hand over to the caller. */
+typedef struct submit_tap {
+    orbit_kv *kv;
+    orbit_kv_done_fn done;
+    void *arg;
+} submit_tap;
+
+static void submit_done(void *arg, orbit_kv_op *ops, size_t n)
+{
+    submit_tap *tap = arg;
+    orbit_kv *kv = tap->kv;
+    for (size_t i = 0; i < n; i++) {
+        const orbit_kv_op *op = &ops[i];
+        switch (op->type) {
+        case ORBIT_OP_GET:
+            BUMP(kv, gets, 1);
+            if (op->result == ORBIT_OK) {
+                BUMP(kv, keys_read, 1);
+                BUMP(kv, bytes_read, op->out->len);
+            }
+            break;
+        case ORBIT_OP_PUT:
+            BUMP(kv, puts, 1);
+            if (op->result == ORBIT_OK) {
+                BUMP(kv, keys_written, 1);
+                BUMP(kv, bytes_written, op->klen + op->vlen);
+            }
+            break;
+        case ORBIT_OP_DEL:
+            BUMP(kv, deletes, 1);
+            if (op->result == ORBIT_OK)
+                BUMP(kv, keys_written, 1);
+            break;
+        }
+        if (op->result < 0)
+            BUMP(kv, errors, 1);
+    }
+    orbit_kv_done_fn done = tap->done;
+    void *user = tap->arg;
+    free(tap);
+    done(user, ops, n);
+}
+
 int orbit_kv_submit(orbit_kv *kv, orbit_kv_op *ops, size_t n, orbit_kv_done_fn done, void *arg)
 {
     if (!done || (n && !ops))
@@ -672,14 +716,14 @@ int orbit_kv_submit(orbit_kv *kv, orbit_kv_op *ops, size_t n, orbit_kv_done_fn d
             return tally(kv, rc);
     }
     if (kv->ops->submit) {
-        for (size_t i = 0; i < n; i++) {
-            switch (ops[i].type) {
-            case ORBIT_OP_GET: BUMP(kv, gets, 1); break;
-            case ORBIT_OP_PUT: BUMP(kv, puts, 1); BUMP(kv, keys_written, 1); break;
-            case ORBIT_OP_DEL: BUMP(kv, deletes, 1); BUMP(kv, keys_written, 1); break;
-            }
-        }
-        return tally(kv, kv->ops->submit(kv->self, ops, n, done, arg));
+        submit_tap *tap = malloc(sizeof *tap);
+        if (!tap)
+            return tally(kv, ORBIT_ENOMEM);
+        *tap = (submit_tap){kv, done, arg};
+        int rc = kv->ops->submit(kv->self, ops, n, submit_done, tap);
+        if (rc)
+            free(tap); /* the provider's done never runs when submit fails */
+        return tally(kv, rc);
     }
     for (size_t i = 0; i < n; i++) {
         orbit_kv_op *op = &ops[i];

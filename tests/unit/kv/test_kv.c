@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <pthread.h>
 
 #include "orbit/provider.h"
 
@@ -91,6 +92,39 @@ static int r_iter_next(void *it, const uint8_t **k, size_t *kl, const uint8_t **
     return 0;
 }
 static void r_iter_close(void *it) { free(it); }
+
+/* A native submit that completes on another thread, as a remote provider
+ * does: every GET finds "value", PUT and DEL succeed. */
+typedef struct async_job {
+    orbit_kv_op *ops;
+    size_t n;
+    orbit_kv_done_fn done;
+    void *arg;
+} async_job;
+
+static void *async_worker(void *p)
+{
+    async_job *j = p;
+    for (size_t i = 0; i < j->n; i++) {
+        orbit_kv_op *op = &j->ops[i];
+        op->result = 0;
+        if (op->type == ORBIT_OP_GET)
+            op->result = orbit_buf_set(op->out, "value", 5);
+    }
+    j->done(j->arg, j->ops, j->n);
+    free(j);
+    return NULL;
+}
+
+static pthread_t async_thread;
+
+static int r_submit(void *self, orbit_kv_op *ops, size_t n, orbit_kv_done_fn done, void *arg)
+{
+    (void)self;
+    async_job *j = malloc(sizeof *j);
+    *j = (async_job){ops, n, done, arg};
+    return pthread_create(&async_thread, NULL, async_worker, j) == 0 ? 0 : ORBIT_ENOMEM;
+}
 
 static const orbit_provider rec_provider = {
     .version = ORBIT_PROVIDER_VERSION,
@@ -328,6 +362,40 @@ static void on_done(void *arg, orbit_kv_op *ops, size_t n)
     (*(int *)arg)++;
 }
 
+static void test_submit_native_counts_on_completion(void **state)
+{
+    (void)state;
+    orbit_provider async = rec_provider;
+    async.name = "recasync";
+    async.submit = r_submit;
+    static orbit_provider keep;
+    keep = async;
+    assert_int_equal(orbit_provider_register(&keep), 0);
+    orbit_kv *kv;
+    assert_int_equal(orbit_kv_open("recasync:", &kv), 0);
+    orbit_buf out = ORBIT_BUF_INIT;
+    orbit_kv_op ops[3] = {
+        {.type = ORBIT_OP_GET, .key = (const uint8_t *)"a", .klen = 1, .out = &out},
+        {.type = ORBIT_OP_PUT, .key = (const uint8_t *)"b", .klen = 1, .val = (const uint8_t *)"xy", .vlen = 2},
+        {.type = ORBIT_OP_DEL, .key = (const uint8_t *)"c", .klen = 1},
+    };
+    int calls = 0;
+    assert_int_equal(orbit_kv_submit(kv, ops, 3, on_done, &calls), 0);
+    pthread_join(async_thread, NULL);
+    assert_int_equal(calls, 1);
+    orbit_kv_stats st;
+    orbit_kv_stats_get(kv, &st);
+    assert_int_equal(st.gets, 1);
+    assert_int_equal(st.keys_read, 1);
+    assert_int_equal(st.bytes_read, 5);
+    assert_int_equal(st.puts, 1);
+    assert_int_equal(st.deletes, 1);
+    assert_int_equal(st.keys_written, 2);
+    assert_int_equal(st.bytes_written, 3);
+    orbit_buf_release(&out);
+    orbit_kv_close(kv);
+}
+
 static void test_submit_inline(void **state)
 {
     (void)state;
@@ -369,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_limit),
         cmocka_unit_test(test_batch),
         cmocka_unit_test(test_submit_inline),
+        cmocka_unit_test(test_submit_native_counts_on_completion),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
