@@ -8,8 +8,9 @@
  * are created per iterator (unlike point reads, which share the store's).
  *
  * Invariants: the walk checks the bounds itself as well as through RocksDB,
- * because a transaction's iterator merges the transaction's own writes, whose
- * side of the merge does not honour both bounds in every RocksDB version.
+ * because a transaction's iterator merges the transaction's own writes, and
+ * RocksDB 7.8 applies only the upper bound to that side of the merge (and
+ * wrongly so for reverse walks, see orbit__rdb_iter_new).
  * Once the walk has ended (exhausted or failed) it stays ended and repeats
  * its last answer. The iterator is used by one thread at a time.
  */
@@ -73,7 +74,15 @@ int orbit__rdb_iter_new(const orbit_range *r, const rocksdb_snapshot_t *snap, rd
             memcpy(it->bounds + lo_len, r->hi, hi_len);
         it->hi = it->bounds + lo_len;
         it->hi_len = hi_len;
-        rocksdb_readoptions_set_iterate_upper_bound(it->ro, (const char *)it->hi, hi_len);
+        /* A transaction's iterator (RocksDB's BaseDeltaIterator) declares
+         * the walk over when the stored side is exhausted and the own-writes
+         * side sits on a key >= the upper bound, whatever the direction: a
+         * reverse walk whose seek_for_prev(hi) lands on an own write equal to
+         * hi would end before stepping below it. Reverse transactional walks
+         * therefore bound the top themselves only (seek_for_prev(hi), then
+         * skip hi). */
+        if (!(ctx == RDB_CTX_TXN && it->reverse))
+            rocksdb_readoptions_set_iterate_upper_bound(it->ro, (const char *)it->hi, hi_len);
     }
     *out = it;
     return ORBIT_OK;

@@ -738,6 +738,20 @@ static void bounds_round(const char *dir, const char *sub, const char *opts)
     expect_scan(kv, t, "a", "e", 1, "d=t,bb=t,b=1,a=1,");
     expect_scan(kv, t, "1", NULL, 1, "e=t,d=t,bb=t,b=1,a=1,");
     expect_scan(kv, t, NULL, "a", 0, "0=t,");
+    /* Reverse from an upper bound that is itself an own write (RocksDB's
+     * merging iterator would take it for the end of the range). */
+    expect_scan(kv, t, NULL, "bb", 1, "b=1,a=1,0=t,");
+    expect_scan(kv, t, NULL, "e", 1, "d=t,bb=t,b=1,a=1,0=t,");
+    expect_scan(kv, t, "0", "a", 1, "0=t,");
+    orbit_txn_rollback(t);
+
+    /* The same where nothing stored lies below the bound: only own writes. */
+    t = begin(kv, ORBIT_ISO_SNAPSHOT);
+    assert_int_equal(tput(t, "0", "t"), 0);
+    assert_int_equal(tput(t, "1", "t"), 0);
+    expect_scan(kv, t, NULL, "1", 1, "0=t,");
+    expect_scan(kv, t, NULL, "a", 1, "1=t,0=t,");
+    expect_scan(kv, t, "0", "1", 1, "0=t,");
     orbit_txn_rollback(t);
     orbit_kv_close(kv);
 }
