@@ -909,6 +909,60 @@ static void test_threads(void **state)
     run_threads(*state, "opt", "txn=optimistic");
 }
 
+/* Two transactions each waiting for the other's lock: with deadlock
+ * detection one fails at once with ECONFLICT instead of both waiting out
+ * lock_timeout_ms, and the other then gets its lock. */
+typedef struct waiter {
+    orbit_txn *t;
+    const char *key;
+    int rc;
+    uint64_t ms;
+} waiter;
+
+static void *wait_put(void *arg)
+{
+    waiter *w = arg;
+    uint64_t t0 = now_ms();
+    w->rc = orbit_txn_put(w->t, (const uint8_t *)w->key, strlen(w->key), (const uint8_t *)"w", 1);
+    if (w->rc != 0)
+        orbit_txn_rollback(w->t);
+    w->ms = now_ms() - t0;
+    return NULL;
+}
+
+static void test_deadlock_detected(void **state)
+{
+    orbit_kv *kv = open_ok(*state, "db", "lock_timeout_ms=5000");
+    orbit_txn *t1 = begin(kv, ORBIT_ISO_SNAPSHOT);
+    orbit_txn *t2 = begin(kv, ORBIT_ISO_SNAPSHOT);
+    assert_int_equal(tput(t1, "a", "1"), 0);
+    assert_int_equal(tput(t2, "b", "2"), 0);
+
+    waiter wa = {.t = t1, .key = "b"}, wb = {.t = t2, .key = "a"};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, wait_put, &wa), 0);
+    struct timespec pause = {0, 100 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    wait_put(&wb);
+    pthread_join(th, NULL);
+
+    /* Exactly one lost; it did not wait out the 5 s timeout, and the
+     * winner got the lock the loser released. */
+    assert_true((wa.rc == ORBIT_ECONFLICT) != (wb.rc == ORBIT_ECONFLICT));
+    assert_true(wa.rc == 0 || wb.rc == 0);
+    assert_true(wa.ms < 2500 && wb.ms < 2500);
+    orbit_txn *winner = wa.rc == 0 ? t1 : t2;
+    assert_int_equal(orbit_txn_commit(winner), 0);
+    if (winner == t1) {
+        expect_kv(kv, NULL, "a", "1");
+        expect_kv(kv, NULL, "b", "w");
+    } else {
+        expect_kv(kv, NULL, "a", "w");
+        expect_kv(kv, NULL, "b", "2");
+    }
+    orbit_kv_close(kv);
+}
+
 /* Threads writing disjoint keys never see a lock failure, even with
  * lock_timeout_ms=0: RocksDB's lock table is guarded by striped mutexes that
  * it only try-locks at timeout 0, and the provider must not let that
@@ -980,6 +1034,7 @@ int main(void)
         T(test_iterator_bounds),
         T(test_threads),
         T(test_no_spurious_lock_failures),
+        T(test_deadlock_detected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
