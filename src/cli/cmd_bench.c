@@ -17,7 +17,9 @@
  * Each engine gets the same workload through the same loop (one indirect
  * call per operation for all three): an untimed warm-up of puts to
  * separate keys, N puts of "key%010u" in key order with pseudo-random
- * values, an untimed warm-up of random gets, and N gets in a seeded
+ * values (half random, half a repeat by default, so compressible as
+ * db_bench's are; --random-pct 100 makes them incompressible), an untimed
+ * warm-up of random gets, and N gets in a seeded
  * shuffled order, each checked to find its value. With --rounds R the
  * sequence runs R times, rotating which engine goes first, and the median
  * of each figure is reported. Keys are formatted by hand, not snprintf, so
@@ -44,7 +46,8 @@
 
 const char orbit__usage_bench[] =
     "  orbit bench kv [--keys N] [--value-size B] [--rounds R] [--seed S]\n"
-    "                 [--cache-mb M] [--dir D] [--only raw-db|raw-txndb|orbit]\n"
+    "                 [--cache-mb M] [--compression none|snappy|lz4|zstd]\n"
+    "                 [--random-pct P] [--dir D] [--only raw-db|raw-txndb|orbit]\n"
     "                        raw RocksDB vs Orbit's full path, puts and "
     "random gets\n";
 
@@ -60,6 +63,8 @@ typedef struct bench_conf {
     uint64_t rounds;
     uint64_t seed;
     uint64_t cache_mb;
+    uint64_t random_pct; /* share of each value piece that is random */
+    const char *compression; /* a name both RocksDB setups understand */
     const char *dir;
     const char *only; /* NULL, or the one engine to run (for profiling) */
 } bench_conf;
@@ -92,6 +97,26 @@ static int raw_fail(const char *what, char *err)
     return -1;
 }
 
+static const struct {
+    const char *name;
+    int type;
+} compressions[] = {
+    {"none", rocksdb_no_compression},
+    {"snappy", rocksdb_snappy_compression},
+    {"lz4", rocksdb_lz4_compression},
+    {"zstd", rocksdb_zstd_compression},
+};
+
+/* The names are those of Orbit's compression= URI option, so one word sets
+ * up both sides; parse_args has checked it. */
+static int compression_type(const char *name)
+{
+    for (size_t i = 0; i < sizeof compressions / sizeof compressions[0]; i++)
+        if (strcmp(name, compressions[i].name) == 0)
+            return compressions[i].type;
+    return rocksdb_lz4_compression;
+}
+
 /* The options Orbit's rocksdb provider sets (src/providers/rocksdb/rdb.c),
  * so the raw baselines measure the same configuration. */
 static rocksdb_options_t *raw_options(const bench_conf *c)
@@ -100,7 +125,7 @@ static rocksdb_options_t *raw_options(const bench_conf *c)
     rocksdb_block_based_table_options_t *bbo =
         rocksdb_block_based_options_create();
     rocksdb_options_set_create_if_missing(o, 1);
-    rocksdb_options_set_compression(o, rocksdb_lz4_compression);
+    rocksdb_options_set_compression(o, compression_type(c->compression));
     rocksdb_options_set_keep_log_file_num(o, 4);
     rocksdb_cache_t *cache = NULL;
     if (c->cache_mb) {
@@ -228,8 +253,8 @@ static int orbit_open_engine(engine_state *s, const char *path,
     char uri[4096];
     int n = snprintf(uri, sizeof uri,
                      "rocksdb:%s?wal=on&sync=off&cache_mb=%llu"
-                     "&compression=lz4",
-                     path, (unsigned long long)c->cache_mb);
+                     "&compression=%s",
+                     path, (unsigned long long)c->cache_mb, c->compression);
     if (n < 0 || (size_t)n >= sizeof uri) {
         fprintf(stderr, "orbit: bench: directory name too long\n");
         return -1;
@@ -340,6 +365,24 @@ typedef struct workload {
     uint32_t warm;   /* warm-up operations per phase */
 } workload;
 
+/* Values come from a pool built of value-sized pieces, each random for
+ * random_pct percent of its length and a repeat of that after, as
+ * RocksDB's db_bench does (its default is 50%): LZ4 then compresses a
+ * block of values about that much, for every engine alike. */
+static void fill_pool(char *pool, size_t len, size_t piece, uint64_t pct,
+                      uint64_t *s)
+{
+    size_t rnd = piece * pct / 100;
+    if (rnd == 0)
+        rnd = 1;
+    for (size_t at = 0; at < len; at += piece) {
+        size_t n = len - at < piece ? len - at : piece;
+        for (size_t i = 0; i < n; i++)
+            pool[at + i] = i < rnd ? (char)(rng_next(s) >> 56)
+                                   : pool[at + i % rnd];
+    }
+}
+
 static const char *value_of(const workload *w, uint32_t i)
 {
     return w->pool + ((uint64_t)i * 7919u) % POOL_LEN;
@@ -436,7 +479,7 @@ static double median(double *v, size_t n)
 static void print_ratio(const char *label, double (*med)[NFIGURES], int a,
                         int b)
 {
-    printf("%-44s put %.3f  get %.3f   (CPU: put %.3f  get %.3f)\n", label,
+    printf("%-48s put %.3f  get %.3f   (CPU: put %.3f  get %.3f)\n", label,
            med[a][PUT_WALL] / med[b][PUT_WALL],
            med[a][GET_WALL] / med[b][GET_WALL],
            med[a][PUT_CPU] / med[b][PUT_CPU], med[a][GET_CPU] / med[b][GET_CPU]);
@@ -482,12 +525,27 @@ static int parse_args(int argc, char **argv, bench_conf *c)
         {"rounds", offsetof(bench_conf, rounds), 1, MAX_ROUNDS},
         {"seed", offsetof(bench_conf, seed), 0, UINT64_MAX},
         {"cache-mb", offsetof(bench_conf, cache_mb), 0, 1 << 20},
+        {"random-pct", offsetof(bench_conf, random_pct), 1, 100},
     };
     for (int i = 2; i < argc;) {
         const char *v = NULL;
         int r = orbit__cli_opt(argc, argv, &i, "dir", &v);
         if (r > 0) {
             c->dir = v;
+            continue;
+        }
+        if (r == 0 &&
+            (r = orbit__cli_opt(argc, argv, &i, "compression", &v)) > 0) {
+            size_t k;
+            for (k = 0; k < sizeof compressions / sizeof compressions[0]; k++)
+                if (strcmp(v, compressions[k].name) == 0)
+                    break;
+            if (k == sizeof compressions / sizeof compressions[0])
+                return orbit__cli_usage(orbit__usage_bench,
+                                        "--compression: expected none, "
+                                        "snappy, lz4 or zstd, got %s",
+                                        v);
+            c->compression = compressions[k].name;
             continue;
         }
         if (r == 0 && (r = orbit__cli_opt(argc, argv, &i, "only", &v)) > 0) {
@@ -534,7 +592,7 @@ int orbit__cmd_bench(const cli_ctx *ctx, int argc, char **argv)
     if (argc < 2 || strcmp(argv[1], "kv") != 0)
         return orbit__cli_usage(orbit__usage_bench,
                                 "bench needs a workload: kv");
-    bench_conf c = {1000000, 100, 1, 42, 64, NULL, NULL};
+    bench_conf c = {1000000, 100, 1, 42, 64, 50, "lz4", NULL, NULL};
     int st = parse_args(argc, argv, &c);
     if (st)
         return st;
@@ -568,8 +626,8 @@ int orbit__cmd_bench(const cli_ctx *ctx, int argc, char **argv)
     }
 
     uint64_t s = c.seed * 2 + 1; /* xorshift needs a non-zero state */
-    for (size_t i = 0; i < POOL_LEN + c.value_size; i++)
-        w.pool[i] = (char)(rng_next(&s) >> 56);
+    fill_pool(w.pool, POOL_LEN + c.value_size, (size_t)c.value_size,
+              c.random_pct, &s);
     for (uint32_t i = 0; i < c.keys; i++)
         w.order[i] = i;
     for (uint32_t i = (uint32_t)c.keys - 1; i > 0; i--) {
@@ -586,8 +644,12 @@ int orbit__cmd_bench(const cli_ctx *ctx, int argc, char **argv)
            (unsigned long long)c.rounds, c.rounds == 1 ? "" : "s",
            (unsigned long long)c.seed);
     printf("settings (all engines): WAL on, sync off, %llu MiB LRU block "
-           "cache, lz4 compression, bloom filter 10 bits/key\n",
-           (unsigned long long)c.cache_mb);
+           "cache, %s compression, bloom filter 10 bits/key\n",
+           (unsigned long long)c.cache_mb, c.compression);
+    printf("values: %llu bytes, %llu%% random and the rest repeating it "
+           "(db_bench style)\n",
+           (unsigned long long)c.value_size,
+           (unsigned long long)c.random_pct);
     printf("workload: %u warm-up puts, %llu puts in key order, %u warm-up "
            "gets, %llu gets in shuffled order\n",
            w.warm, (unsigned long long)c.keys, w.warm,

@@ -171,5 +171,10 @@ run 0 bench kv --keys 500 --dir "$TMP" --only orbit
 expect_out_has 'orbit'
 grep -q 'raw-db' "$TMP/out" && fail "--only orbit ran the raw engines"
 run 2 bench kv --only nosuch
+run 2 bench kv --compression brotli
+run 2 bench kv --random-pct 0
+run 0 bench kv --keys 300 --dir "$TMP" --compression none --random-pct 100 --rounds 2
+expect_out_has 'none compression'
+expect_out_has 'medians of 2 rounds'
 
 echo "cli: all $checks checks passed"
