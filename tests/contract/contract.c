@@ -13,6 +13,7 @@
  *
  * Usage: contract_suite --store TEMPLATE [--oracle TEMPLATE]
  *            [--txn-mode pessimistic|optimistic] [--steps N] [--filter GLOB]
+ *            [--absent-changes-conflict yes|no]
  * The randomized comparison with the oracle lives in contract_random.c and
  * runs in the same executable.
  */
@@ -1820,8 +1821,13 @@ static void usage(const char *argv0)
     fprintf(stderr,
             "usage: %s --store TEMPLATE [--oracle TEMPLATE]\n"
             "          [--txn-mode pessimistic|optimistic] [--steps N] [--filter GLOB]\n"
+            "          [--absent-changes-conflict yes|no]\n"
             "TEMPLATE is a store URI; {tmp} becomes a fresh temp directory and\n"
-            "{uniq} a unique token, per test case.\n",
+            "{uniq} a unique token, per test case. --absent-changes-conflict no:\n"
+            "the store lets a transaction commit although a key it writes or\n"
+            "claims was changed meanwhile, if that key was absent at its begin\n"
+            "and is absent again (etcd); the randomized comparison then accepts\n"
+            "exactly that difference from the oracle (default yes).\n",
             argv0);
 }
 
@@ -1831,6 +1837,7 @@ int main(int argc, char **argv)
 {
     const char *mode = NULL, *filter = NULL;
     ct_cfg.steps = 3000;
+    ct_cfg.absent_changes_conflict = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1848,6 +1855,9 @@ int main(int argc, char **argv)
             ct_cfg.steps = strtoul(v, NULL, 10);
         else if (strcmp(a, "--filter") == 0)
             filter = v;
+        else if (strcmp(a, "--absent-changes-conflict") == 0 &&
+                 (strcmp(v, "yes") == 0 || strcmp(v, "no") == 0))
+            ct_cfg.absent_changes_conflict = strcmp(v, "yes") == 0;
         else {
             usage(argv[0]);
             return 2;
@@ -1863,9 +1873,11 @@ int main(int argc, char **argv)
         usage(argv[0]);
         return 2;
     }
-    fprintf(stderr, "contract suite: store %s, oracle %s, %s conflicts\n",
+    fprintf(stderr, "contract suite: store %s, oracle %s, %s conflicts%s\n",
             ct_cfg.store, ct_cfg.oracle ? ct_cfg.oracle : "(none)",
-            ct_mode_name(ct_cfg.mode));
+            ct_mode_name(ct_cfg.mode),
+            ct_cfg.absent_changes_conflict ? ""
+                                           : ", changes to absent keys need not conflict");
     if (filter)
         cmocka_set_test_filter(filter);
 

@@ -102,6 +102,13 @@ typedef struct ct_config {
     const char *oracle; /* template of the oracle store (random tests) */
     ct_txn_mode mode;   /* conflict rule of the store under test */
     unsigned long steps; /* operations per randomized run */
+    /* Whether a change that leaves a key absent (a delete of an absent key;
+     * a create then delete) conflicts with a transaction that saw the key
+     * absent and writes or claims it. Provider-defined: yes for memory and
+     * RocksDB (tombstones are writes), no for etcd (such changes leave the
+     * key's mod_revision 0). With 0 the randomized comparison tolerates
+     * exactly that difference (contract_random.c). Default 1. */
+    int absent_changes_conflict;
 } ct_config;
 
 extern ct_config ct_cfg;

@@ -9,7 +9,11 @@
 #   contract_crash        SIGKILLed writer, acknowledged writes must survive
 #                         (skips, exit 77, for a non-durable provider)
 # The conflict rule (pessimistic / optimistic) is read from the URI's txn=
-# option; a provider without that option passes --txn-mode to say which.
+# option; a provider without that option passes --txn-mode to say which. A
+# provider whose changes to absent keys do not conflict with transactions
+# (etcd: a delete of an absent key makes no revision) passes
+# --absent-changes-conflict no; the randomized comparison then accepts that
+# one difference, checked key by key (contract_random.c).
 #
 # Adding a provider is one line per function, e.g. for etcd:
 #   orbit_contract_suite(etcd "etcd://127.0.0.1:2379?namespace={uniq}"
