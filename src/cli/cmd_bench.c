@@ -40,6 +40,7 @@
 
 #include <rocksdb/c.h>
 
+#include "cli/bench_etcd.h"
 #include "cli/cli.h"
 #include "orbit/provider.h"
 #include "orbit/strings.h"
@@ -49,7 +50,9 @@ const char orbit__usage_bench[] =
     "                 [--cache-mb M] [--compression none|snappy|lz4|zstd]\n"
     "                 [--random-pct P] [--dir D] [--only raw-db|raw-txndb|orbit]\n"
     "                        raw RocksDB vs Orbit's full path, puts and "
-    "random gets\n";
+    "random gets\n"
+    "  orbit --store etcd://HOST:PORT[,...] bench etcd [--ops N] [--depth D]\n"
+    "                        Orbit's etcd provider vs bare etcd gRPC calls\n";
 
 #define KEY_LEN 13 /* "key" + 10 digits */
 #define POOL_LEN ((size_t)1 << 20)
@@ -586,12 +589,52 @@ static int parse_args(int argc, char **argv, bench_conf *c)
     return CLI_OK;
 }
 
+/* `bench etcd`: the load generator lives in bench_etcd.c; this is its
+ * command line. It runs on the --store cluster. */
+static int bench_etcd(const cli_ctx *ctx, int argc, char **argv)
+{
+    uint64_t ops = 10000, depth = 64;
+    for (int i = 2; i < argc;) {
+        const char *v = NULL;
+        uint64_t *dst = NULL;
+        int r = orbit__cli_opt(argc, argv, &i, "ops", &v);
+        if (r > 0)
+            dst = &ops;
+        else if (r == 0 && (r = orbit__cli_opt(argc, argv, &i, "depth", &v)) > 0)
+            dst = &depth;
+        if (r < 0)
+            return orbit__cli_usage(orbit__usage_bench, "%s needs a value",
+                                    argv[i]);
+        if (r == 0)
+            return orbit__cli_usage(orbit__usage_bench,
+                                    "bench etcd: unexpected argument %s",
+                                    argv[i]);
+        if (orbit__cli_parse_u64(v, dst) || *dst == 0 ||
+            (dst == &depth && *dst > 4096))
+            return orbit__cli_usage(orbit__usage_bench,
+                                    "bench etcd: bad number \"%s\" (ops > 0, "
+                                    "depth 1..4096)",
+                                    v);
+    }
+    if (strncmp(ctx->store, "etcd:", 5) != 0)
+        return orbit__cli_usage(orbit__usage_bench,
+                                "bench etcd needs --store etcd://HOST:PORT, "
+                                "got %s",
+                                ctx->store);
+    orbit_error_clear();
+    int rc = orbit__bench_etcd(ctx->store, ops, (int)depth, stdout);
+    if (rc)
+        return orbit__cli_fail(rc, "bench etcd on %s", ctx->store);
+    return CLI_OK;
+}
+
 int orbit__cmd_bench(const cli_ctx *ctx, int argc, char **argv)
 {
-    (void)ctx; /* the bench makes its own stores */
+    if (argc >= 2 && strcmp(argv[1], "etcd") == 0)
+        return bench_etcd(ctx, argc, argv);
     if (argc < 2 || strcmp(argv[1], "kv") != 0)
         return orbit__cli_usage(orbit__usage_bench,
-                                "bench needs a workload: kv");
+                                "bench needs a workload: kv or etcd");
     bench_conf c = {1000000, 100, 1, 42, 64, 50, "lz4", NULL, NULL};
     int st = parse_args(argc, argv, &c);
     if (st)

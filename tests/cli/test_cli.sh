@@ -10,7 +10,12 @@ set -uo pipefail
 
 ORBIT=${1:?usage: test_cli.sh PATH_TO_ORBIT}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/orbit-cli-XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+ETCD_PID=
+cleanup() {
+  if [ -n "$ETCD_PID" ]; then kill "$ETCD_PID" 2>/dev/null; wait "$ETCD_PID" 2>/dev/null; fi
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
 unset ORBIT_STORE
 STORE="rocksdb:$TMP/db"
 checks=0
@@ -176,5 +181,30 @@ run 2 bench kv --random-pct 0
 run 0 bench kv --keys 300 --dir "$TMP" --compression none --random-pct 100 --rounds 2
 expect_out_has 'none compression'
 expect_out_has 'medians of 2 rounds'
+
+# ---- bench etcd on a one-node cluster started here ----------------------------
+run 2 bench etcd --ops 10                # the store is not etcd
+if command -v etcd >/dev/null && command -v python3 >/dev/null; then
+  read -r CPORT PPORT < <(python3 -c 'import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])')
+  etcd --name cli --data-dir "$TMP/etcd" \
+    --listen-client-urls "http://127.0.0.1:$CPORT" --advertise-client-urls "http://127.0.0.1:$CPORT" \
+    --listen-peer-urls "http://127.0.0.1:$PPORT" --initial-advertise-peer-urls "http://127.0.0.1:$PPORT" \
+    --initial-cluster "cli=http://127.0.0.1:$PPORT" >"$TMP/etcd.log" 2>&1 &
+  ETCD_PID=$!
+  STORE="etcd://127.0.0.1:$CPORT?namespace=cli-test/"
+  for _ in $(seq 50); do
+    "$ORBIT" --store "$STORE" kv put ping pong >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  run 0 kv get ping;                   expect_out 'pong'
+  run 0 bench etcd --ops 100 --depth 4
+  expect_out_has 'orbit/bare'
+  expect_out_has 'get (linearizable)'
+else
+  echo "cli: etcd or python3 not installed, bench etcd not run"
+fi
 
 echo "cli: all $checks checks passed"
