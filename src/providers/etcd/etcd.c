@@ -72,7 +72,8 @@ int orbit__etcd_key(const etcd *e, const uint8_t *k, size_t kl, orbit_buf *out)
     orbit_buf_reset(out);
     if (orbit_buf_reserve(out, e->nslen + kl + 1))
         return ORBIT_ENOMEM;
-    memcpy(out->data, e->ns, e->nslen);
+    if (e->nslen)
+        memcpy(out->data, e->ns, e->nslen);
     memcpy(out->data + e->nslen, k, kl);
     out->len = e->nslen + kl;
     return ORBIT_OK;
