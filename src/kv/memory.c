@@ -483,12 +483,13 @@ static int mem_open(orbit_uri *uri, void **self)
         return orbit_error_set(ORBIT_EBADURI,
                                "memory: the URI takes no path (got \"%s\"); "
                                "write \"memory:\" or \"memory:?option=value\"", body);
-    int optimistic = 0;
+    /* The default matches the RocksDB provider's: optimistic. */
+    int optimistic = 1;
     const char *mode = orbit_uri_param(uri, "txn");
     if (mode) {
-        if (strcmp(mode, "optimistic") == 0)
-            optimistic = 1;
-        else if (strcmp(mode, "pessimistic") != 0)
+        if (strcmp(mode, "pessimistic") == 0)
+            optimistic = 0;
+        else if (strcmp(mode, "optimistic") != 0)
             return orbit_error_set(ORBIT_EINVAL,
                                    "option txn=%s: expected pessimistic or optimistic", mode);
     }

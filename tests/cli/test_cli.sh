@@ -164,11 +164,14 @@ run 0 kv get 'demo:counter'
 run 0 bench kv --keys 2000 --dir "$TMP"
 expect_out_has 'raw RocksDB, DB'
 expect_out_has 'raw RocksDB, TransactionDB'
-expect_out_has 'Orbit (rocksdb provider)'
-expect_out_has 'ratio Orbit / raw TransactionDB (same settings): put'
-expect_out_has 'ratio Orbit / raw DB'
-grep -Eq '^Orbit \(rocksdb provider\)( +[0-9]+){4}$' "$TMP/out" ||
+expect_out_has 'Orbit, rocksdb default'
+expect_out_has 'Orbit, rocksdb pessimistic'
+expect_out_has 'ratio Orbit (default) / raw DB:'
+expect_out_has 'ratio Orbit pessimistic / raw TransactionDB:'
+grep -Eq '^Orbit, rocksdb default( +[0-9]+){4}$' "$TMP/out" ||
   fail "no Orbit put/get figures"
+grep -Eq '^Orbit, rocksdb pessimistic( +[0-9]+){4}$' "$TMP/out" ||
+  fail "no Orbit pessimistic put/get figures"
 grep -Eq '^raw RocksDB, TransactionDB( +[0-9]+){4}$' "$TMP/out" ||
   fail "no raw put/get figures"
 ls -d "$TMP"/orbit-bench-* >/dev/null 2>&1 && fail "bench left its directory behind"

@@ -128,11 +128,14 @@ static int parse_conf(orbit_uri *uri, rdb_conf *c)
 
     memset(c, 0, sizeof *c);
 
+    /* Optimistic by default: an actor's data is written by that actor, so
+     * conflicts are rare, and plain writes then go straight to the DB with
+     * no lock manager in their path (see docs/benchmarks.md). */
     v = orbit_uri_param(uri, "txn");
-    if (!v || !strcmp(v, "pessimistic"))
-        c->mode = RDB_PESSIMISTIC;
-    else if (!strcmp(v, "optimistic"))
+    if (!v || !strcmp(v, "optimistic"))
         c->mode = RDB_OPTIMISTIC;
+    else if (!strcmp(v, "pessimistic"))
+        c->mode = RDB_PESSIMISTIC;
     else
         return orbit_error_set(ORBIT_EINVAL,
                                "option txn=%s: expected pessimistic or optimistic", v);

@@ -190,6 +190,16 @@ static void test_uri_options(void **state)
     assert_null(t);
     orbit_kv_close(kv);
 
+    /* The default mode is optimistic: a second writer of a key one live
+     * transaction wrote is not refused until that transaction commits. */
+    kv = open_kv("memory:");
+    orbit_txn *t1 = NULL;
+    assert_int_equal(orbit_kv_txn_begin(kv, NULL, &t1), 0);
+    assert_int_equal(orbit_txn_put(t1, (const uint8_t *)"k", 1, (const uint8_t *)"1", 1), 0);
+    assert_int_equal(orbit_kv_put(kv, (const uint8_t *)"k", 1, (const uint8_t *)"2", 1), 0);
+    assert_int_equal(orbit_txn_commit(t1), ORBIT_ECONFLICT);
+    orbit_kv_close(kv);
+
     /* Each open is a new, empty store. */
     kv = open_kv("memory:?txn=optimistic&lock_timeout_ms=25");
     put(kv, "a", "1");
@@ -202,9 +212,9 @@ static void test_uri_options(void **state)
     expect_open_error("memory:/tmp/x", ORBIT_EBADURI, "/tmp/x");
     expect_open_error("memory:?txn=bogus", ORBIT_EINVAL, "bogus");
     expect_open_error("memory:?txn=", ORBIT_EINVAL, "txn");
-    expect_open_error("memory:?lock_timeout_ms=abc", ORBIT_EINVAL, "lock_timeout_ms");
-    expect_open_error("memory:?lock_timeout_ms=-5", ORBIT_EINVAL, "lock_timeout_ms");
-    expect_open_error("memory:?lock_timeout_ms=86400001", ORBIT_EINVAL, "one day");
+    expect_open_error("memory:?txn=pessimistic&lock_timeout_ms=abc", ORBIT_EINVAL, "lock_timeout_ms");
+    expect_open_error("memory:?txn=pessimistic&lock_timeout_ms=-5", ORBIT_EINVAL, "lock_timeout_ms");
+    expect_open_error("memory:?txn=pessimistic&lock_timeout_ms=86400001", ORBIT_EINVAL, "one day");
     expect_open_error("memory:?cache=1", ORBIT_EINVAL, "cache");
 }
 
@@ -213,7 +223,7 @@ static void test_uri_options(void **state)
 static void test_snapshot_reads(void **state)
 {
     (void)state;
-    orbit_kv *kv = open_kv("memory:");
+    orbit_kv *kv = open_kv("memory:?txn=pessimistic");
     put(kv, "a", "1");
     put(kv, "b", "1");
     orbit_snapshot *s1;
@@ -253,7 +263,7 @@ static void test_snapshot_reads(void **state)
 static void test_batch_atomic_version(void **state)
 {
     (void)state;
-    orbit_kv *kv = open_kv("memory:");
+    orbit_kv *kv = open_kv("memory:?txn=pessimistic");
     put(kv, "x", "0");
     orbit_snapshot *s;
     assert_int_equal(orbit_kv_snapshot(kv, &s), ORBIT_OK);
@@ -278,7 +288,7 @@ static void test_iterator_isolation(void **state)
 {
     (void)state;
     for (int reverse = 0; reverse <= 1; reverse++) {
-        orbit_kv *kv = open_kv("memory:");
+        orbit_kv *kv = open_kv("memory:?txn=pessimistic");
         const char *keys[] = {"k1", "k2", "k3", "k4", "k5", "k6"};
         for (size_t i = 0; i < 6; i++)
             put(kv, keys[i], "old");
@@ -313,7 +323,7 @@ static void test_iterator_isolation(void **state)
 static void test_iterator_outlives_snapshot(void **state)
 {
     (void)state;
-    orbit_kv *kv = open_kv("memory:");
+    orbit_kv *kv = open_kv("memory:?txn=pessimistic");
     put(kv, "a", "1");
     put(kv, "b", "1");
     put(kv, "c", "1");
@@ -368,7 +378,7 @@ static void *churn(void *p)
 static void test_iterator_concurrent_writer(void **state)
 {
     (void)state;
-    orbit_kv *kv = open_kv("memory:");
+    orbit_kv *kv = open_kv("memory:?txn=pessimistic");
     churn_arg a = {kv, 0, 0};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, churn, &a), 0);
@@ -439,7 +449,7 @@ static void expect_counts(uint64_t keys, uint64_t versions)
 static void test_pruning(void **state)
 {
     (void)state;
-    orbit_kv *kv = open_kv("memory:");
+    orbit_kv *kv = open_kv("memory:?txn=pessimistic");
     expect_counts(0, 0);
     overwrite(kv, "k", 1000);
     expect_counts(1, 1);
@@ -538,7 +548,7 @@ static void test_pessimistic_lock_conflict(void **state)
 static void test_pessimistic_snapshot_validation(void **state)
 {
     (void)state;
-    orbit_kv *kv = open_kv("memory:");
+    orbit_kv *kv = open_kv("memory:?txn=pessimistic");
     put(kv, "k", "0");
     orbit_txn *old = begin(kv, ORBIT_ISO_SNAPSHOT);
     orbit_txn *rc_txn = begin(kv, ORBIT_ISO_READ_COMMITTED);
@@ -582,7 +592,7 @@ static void *commit_later(void *p)
 static void test_lock_timeout_wait(void **state)
 {
     (void)state;
-    orbit_kv *kv = open_kv("memory:?lock_timeout_ms=5000");
+    orbit_kv *kv = open_kv("memory:?txn=pessimistic&lock_timeout_ms=5000");
     put(kv, "k", "0");
 
     /* Read committed: the waiter gets the lock when the holder commits
@@ -629,7 +639,7 @@ static void test_lock_timeout_wait(void **state)
     orbit_kv_close(kv);
 
     /* The wait is bounded. */
-    kv = open_kv("memory:?lock_timeout_ms=150");
+    kv = open_kv("memory:?txn=pessimistic&lock_timeout_ms=150");
     holder = begin(kv, ORBIT_ISO_SNAPSHOT);
     assert_int_equal(orbit_txn_put(holder, K("k"), K("h")), ORBIT_OK);
     waiter = begin(kv, ORBIT_ISO_READ_COMMITTED);
@@ -649,7 +659,7 @@ static void test_lock_timeout_wait(void **state)
 static void test_plain_write_vs_txn_lock(void **state)
 {
     (void)state;
-    orbit_kv *kv = open_kv("memory:");
+    orbit_kv *kv = open_kv("memory:?txn=pessimistic");
     put(kv, "a", "0");
     orbit_txn *t = begin(kv, ORBIT_ISO_SNAPSHOT);
     assert_int_equal(orbit_txn_put(t, K("a"), K("t")), ORBIT_OK);
@@ -760,7 +770,7 @@ static void test_optimistic_conflicts(void **state)
 static void test_isolation_visibility(void **state)
 {
     (void)state;
-    const char *uris[] = {"memory:", "memory:?txn=optimistic"};
+    const char *uris[] = {"memory:?txn=pessimistic", "memory:?txn=optimistic"};
     for (int u = 0; u < 2; u++) {
         orbit_kv *kv = open_kv(uris[u]);
         put(kv, "a", "1");
@@ -790,7 +800,7 @@ static void test_isolation_visibility(void **state)
 static void test_txn_own_writes(void **state)
 {
     (void)state;
-    const char *uris[] = {"memory:", "memory:?txn=optimistic"};
+    const char *uris[] = {"memory:?txn=pessimistic", "memory:?txn=optimistic"};
     for (int u = 0; u < 2; u++) {
         for (int iso = ORBIT_ISO_SNAPSHOT; iso <= ORBIT_ISO_READ_COMMITTED; iso++) {
             orbit_kv *kv = open_kv(uris[u]);
@@ -844,7 +854,7 @@ static void test_txn_own_writes(void **state)
 static void test_txn_iter_interleaving(void **state)
 {
     (void)state;
-    orbit_kv *kv = open_kv("memory:");
+    orbit_kv *kv = open_kv("memory:?txn=pessimistic");
     char k[16];
     for (int i = 0; i < 20; i += 2) {
         snprintf(k, sizeof k, "k%02d", i);
@@ -897,7 +907,7 @@ static void test_txn_iter_interleaving(void **state)
 static void test_alloc_failure_atomic(void **state)
 {
     (void)state;
-    const char *uris[] = {"memory:", "memory:?txn=optimistic"};
+    const char *uris[] = {"memory:?txn=pessimistic", "memory:?txn=optimistic"};
     for (int u = 0; u < 2; u++) {
         int saw_enomem = 0, saw_ok = 0;
         for (long n = 0; n < 60; n++) {
@@ -1175,8 +1185,8 @@ static void run_bank(const char *uri)
 static void test_threads_pessimistic(void **state)
 {
     (void)state;
-    run_bank("memory:?lock_timeout_ms=20");
-    run_bank("memory:");
+    run_bank("memory:?txn=pessimistic&lock_timeout_ms=20");
+    run_bank("memory:?txn=pessimistic");
 }
 
 static void test_threads_optimistic(void **state)

@@ -310,7 +310,7 @@ static void persist_round(const char *dir, const char *sub, const char *opts)
 
 static void test_reopen_persistence(void **state)
 {
-    persist_round(*state, "pess", "");
+    persist_round(*state, "pess", "txn=pessimistic");
     persist_round(*state, "opt", "txn=optimistic");
     persist_round(*state, "nowal", "wal=off");
     persist_round(*state, "sync", "sync=always&compression=zstd");
@@ -481,7 +481,7 @@ static void test_pinned_large_value(void **state)
 
 static void test_pessimistic_locks(void **state)
 {
-    orbit_kv *kv = open_ok(*state, "db", "lock_timeout_ms=0");
+    orbit_kv *kv = open_ok(*state, "db", "txn=pessimistic&lock_timeout_ms=0");
     orbit_buf b = ORBIT_BUF_INIT;
     assert_int_equal(put_s(kv, "k", "0"), 0);
 
@@ -526,7 +526,7 @@ static void test_pessimistic_locks(void **state)
     orbit_kv_close(kv);
 
     /* With lock_timeout_ms the loser waits that long before conflicting. */
-    kv = open_ok(*state, "db", "lock_timeout_ms=200");
+    kv = open_ok(*state, "db", "txn=pessimistic&lock_timeout_ms=200");
     t1 = begin(kv, ORBIT_ISO_SNAPSHOT);
     assert_int_equal(tput(t1, "k", "1"), 0);
     t2 = begin(kv, ORBIT_ISO_SNAPSHOT);
@@ -543,7 +543,7 @@ static void test_pessimistic_locks(void **state)
 
 static void test_pessimistic_snapshot_conflict(void **state)
 {
-    orbit_kv *kv = open_ok(*state, "db", "");
+    orbit_kv *kv = open_ok(*state, "db", "txn=pessimistic");
     orbit_buf b = ORBIT_BUF_INIT;
     assert_int_equal(put_s(kv, "k", "0"), 0);
 
@@ -688,7 +688,7 @@ static void isolation_reads(const char *dir, const char *sub, const char *opts)
 
 static void test_snapshot_isolation_reads(void **state)
 {
-    isolation_reads(*state, "pess", "");
+    isolation_reads(*state, "pess", "txn=pessimistic");
     isolation_reads(*state, "opt", "txn=optimistic");
 }
 
@@ -758,7 +758,7 @@ static void bounds_round(const char *dir, const char *sub, const char *opts)
 
 static void test_iterator_bounds(void **state)
 {
-    bounds_round(*state, "pess", "");
+    bounds_round(*state, "pess", "txn=pessimistic");
     bounds_round(*state, "opt", "txn=optimistic");
 }
 
@@ -904,8 +904,8 @@ static void run_threads(const char *dir, const char *sub, const char *opts)
 
 static void test_threads(void **state)
 {
-    run_threads(*state, "pess", "lock_timeout_ms=50");
-    run_threads(*state, "pess0", "lock_timeout_ms=0");
+    run_threads(*state, "pess", "txn=pessimistic&lock_timeout_ms=50");
+    run_threads(*state, "pess0", "txn=pessimistic&lock_timeout_ms=0");
     run_threads(*state, "opt", "txn=optimistic");
 }
 
@@ -932,7 +932,7 @@ static void *wait_put(void *arg)
 
 static void test_deadlock_detected(void **state)
 {
-    orbit_kv *kv = open_ok(*state, "db", "lock_timeout_ms=5000");
+    orbit_kv *kv = open_ok(*state, "db", "txn=pessimistic&lock_timeout_ms=5000");
     orbit_txn *t1 = begin(kv, ORBIT_ISO_SNAPSHOT);
     orbit_txn *t2 = begin(kv, ORBIT_ISO_SNAPSHOT);
     assert_int_equal(tput(t1, "a", "1"), 0);
@@ -997,7 +997,7 @@ static void *disjoint_writes(void *arg)
 
 static void test_no_spurious_lock_failures(void **state)
 {
-    orbit_kv *kv = open_ok(*state, "db", "lock_timeout_ms=0");
+    orbit_kv *kv = open_ok(*state, "db", "txn=pessimistic&lock_timeout_ms=0");
     pthread_t th[NTHREADS];
     worker w[NTHREADS];
     for (int i = 0; i < NTHREADS; i++) {
