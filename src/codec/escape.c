@@ -30,6 +30,8 @@ int orbit_escape(orbit_buf *out, const void *p, size_t n)
         else
             need += 4;
     }
+    if (need == 0)
+        return ORBIT_OK; /* out->data may still be NULL: no pointer arithmetic on it */
     int rc = orbit_buf_reserve(out, need);
     if (rc)
         return rc;
@@ -73,6 +75,8 @@ int orbit_unescape(orbit_buf *out, const char *s, size_t n)
 {
     if (n > 0 && !s)
         return orbit_error_set(ORBIT_EINVAL, "unescape: NULL text of length %zu", n);
+    if (n == 0)
+        return ORBIT_OK; /* out->data may still be NULL: no pointer arithmetic on it */
     size_t mark = out->len;
     /* The output is never longer than the input. */
     int rc = orbit_buf_reserve(out, n);
