@@ -7,11 +7,23 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Wall-clock milliseconds since the epoch (coarse clock: cheap). */
 uint64_t orbit__now_ms(void);
 /* Monotonic nanoseconds, for durations. */
 uint64_t orbit__mono_ns(void);
+/* The contract's key order: unsigned bytes (memcmp), then the shorter key
+ * first. Either pointer may be NULL when its length is 0. */
+static inline int orbit__key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+    size_t n = al < bl ? al : bl;
+    int c = n ? memcmp(a, b, n) : 0;
+    if (c)
+        return c;
+    return al < bl ? -1 : al > bl;
+}
+
 /* XXH3-64 of p[0..n). */
 uint64_t orbit__hash64(const void *p, size_t n);
 

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "kv/kv_int.h"
 
 /* ---- registry -------------------------------------------------------- */
@@ -403,14 +404,6 @@ int orbit_kv_write(orbit_kv *kv, const orbit_batch *b)
 
 /* ---- ranges and iterators -------------------------------------------- */
 
-static int bytes_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
-{
-    int c = memcmp(a, b, al < bl ? al : bl);
-    if (c)
-        return c;
-    return al < bl ? -1 : al > bl;
-}
-
 struct orbit_iter {
     orbit_kv *kv;
     void *pit;         /* NULL: the range is empty */
@@ -445,7 +438,7 @@ static int make_range(const orbit_scan_opts *so, orbit_range *r, uint8_t **succ)
     if (so->prefix && so->prefix_len) {
         const uint8_t *p = so->prefix;
         size_t n = so->prefix_len;
-        if (!r->lo || bytes_cmp(r->lo, r->lo_len, p, n) < 0) {
+        if (!r->lo || orbit__key_cmp(r->lo, r->lo_len, p, n) < 0) {
             r->lo = p;
             r->lo_len = n;
         }
@@ -460,13 +453,13 @@ static int make_range(const orbit_scan_opts *so, orbit_range *r, uint8_t **succ)
             memcpy(s, p, m);
             s[m - 1]++;
             *succ = s;
-            if (!r->hi || bytes_cmp(s, m, r->hi, r->hi_len) < 0) {
+            if (!r->hi || orbit__key_cmp(s, m, r->hi, r->hi_len) < 0) {
                 r->hi = s;
                 r->hi_len = m;
             }
         }
     }
-    if (r->lo && r->hi && bytes_cmp(r->lo, r->lo_len, r->hi, r->hi_len) >= 0)
+    if (r->lo && r->hi && orbit__key_cmp(r->lo, r->lo_len, r->hi, r->hi_len) >= 0)
         return ORBIT_NOTFOUND;
     return ORBIT_OK;
 }

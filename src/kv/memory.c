@@ -633,7 +633,7 @@ static int mem_del(void *self, const uint8_t *k, size_t kl)
 static int op_cmp(const void *a, const void *b)
 {
     const mem_op *x = a, *y = b;
-    int c = orbit__mem_keycmp(x->k, x->kl, y->k, y->kl);
+    int c = orbit__key_cmp(x->k, x->kl, y->k, y->kl);
     if (c)
         return c;
     return x->idx < y->idx ? -1 : x->idx > y->idx;
@@ -662,7 +662,7 @@ static int mem_write(void *self, const orbit_batch *b)
     qsort(ops, n, sizeof *ops, op_cmp);
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
-        if (i + 1 < n && orbit__mem_keycmp(ops[i].k, ops[i].kl, ops[i + 1].k, ops[i + 1].kl) == 0)
+        if (i + 1 < n && orbit__key_cmp(ops[i].k, ops[i].kl, ops[i + 1].k, ops[i + 1].kl) == 0)
             continue;
         ops[m++] = ops[i];
     }
@@ -699,12 +699,12 @@ static void mem_snapshot_release(void *self, void *snap)
 
 static int below_hi(const mem_iter *it, const uint8_t *k, size_t kl)
 {
-    return !it->hi || orbit__mem_keycmp(k, kl, it->hi, it->hi_len) < 0;
+    return !it->hi || orbit__key_cmp(k, kl, it->hi, it->hi_len) < 0;
 }
 
 static int at_or_above_lo(const mem_iter *it, const uint8_t *k, size_t kl)
 {
-    return !it->lo || orbit__mem_keycmp(k, kl, it->lo, it->lo_len) >= 0;
+    return !it->lo || orbit__key_cmp(k, kl, it->lo, it->lo_len) >= 0;
 }
 
 /* The first node of l inside the range in walking order, or NULL. */
@@ -877,7 +877,7 @@ static int txn_iter_next(mem_iter *it, const uint8_t **k, size_t *kl,
         else if (!it->base_valid)
             c = 1;
         else {
-            c = orbit__mem_keycmp(it->base.key.p, it->base.key.len, w->key, w->klen);
+            c = orbit__key_cmp(it->base.key.p, it->base.key.len, w->key, w->klen);
             if (it->reverse)
                 c = -c;
         }

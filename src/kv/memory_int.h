@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/base.h"
+
 #define MEM_MAX_LEVEL 24
 
 typedef struct mem_ver {
@@ -48,8 +50,6 @@ typedef struct mem_list {
     size_t count;
 } mem_list;
 
-/* Unsigned byte-wise order: memcmp, then the shorter key first. */
-int orbit__mem_keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl);
 
 /* Allocation for everything the provider owns, so a test can make the n-th
  * allocation from now (and every later one) fail. */

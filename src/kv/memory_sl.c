@@ -56,15 +56,6 @@ void *orbit__mem_realloc(void *p, size_t n)
 
 /* ---- keys and versions ------------------------------------------------ */
 
-int orbit__mem_keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
-{
-    size_t n = al < bl ? al : bl;
-    int c = n ? memcmp(a, b, n) : 0;
-    if (c)
-        return c;
-    return al < bl ? -1 : al > bl ? 1 : 0;
-}
-
 mem_ver *orbit__mem_ver_new(const uint8_t *v, size_t vl, int tomb)
 {
     if (vl > SIZE_MAX - sizeof(mem_ver))
@@ -94,7 +85,7 @@ void orbit__mem_ver_free_chain(mem_ver *v)
 
 static int node_cmp(const mem_node *n, const uint8_t *k, size_t kl)
 {
-    return orbit__mem_keycmp(n->key, n->klen, k, kl);
+    return orbit__key_cmp(n->key, n->klen, k, kl);
 }
 
 int orbit__msl_init(mem_list *l, uint64_t seed)

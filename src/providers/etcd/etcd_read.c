@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "providers/etcd/etcd_int.h"
 
 typedef struct etcd_iter {
@@ -199,14 +200,6 @@ static int base_next(etcd_iter *it, const uint8_t **k, size_t *kl, const uint8_t
     }
 }
 
-static int key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
-{
-    int c = memcmp(a, b, al < bl ? al : bl);
-    if (c)
-        return c;
-    return al < bl ? -1 : al > bl;
-}
-
 int orbit__etcd_iter_next(void *p, const uint8_t **k, size_t *kl, const uint8_t **v, size_t *vl)
 {
     etcd_iter *it = p;
@@ -226,7 +219,7 @@ int orbit__etcd_iter_next(void *p, const uint8_t **k, size_t *kl, const uint8_t 
         if (!it->have_base && !have_local)
             return ORBIT_NOTFOUND;
         if (it->have_base) {
-            int c = have_local ? key_cmp(it->bk, it->bkl, lk, lkl) : -1;
+            int c = have_local ? orbit__key_cmp(it->bk, it->bkl, lk, lkl) : -1;
             if (have_local && it->reverse)
                 c = -c;
             if (c < 0) {

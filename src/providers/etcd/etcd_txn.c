@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "providers/etcd/etcd_int.h"
 
 typedef struct wentry {
@@ -62,14 +63,6 @@ struct etcd_local {
     size_t n, pos;
 };
 
-static int key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
-{
-    int c = memcmp(a, b, al < bl ? al : bl);
-    if (c)
-        return c;
-    return al < bl ? -1 : al > bl;
-}
-
 /* Index of key in t->w (sorted), or the insertion point with *found = 0. */
 static size_t find_w(const etcd_txn *t, const uint8_t *k, size_t kl, int *found)
 {
@@ -77,7 +70,7 @@ static size_t find_w(const etcd_txn *t, const uint8_t *k, size_t kl, int *found)
     *found = 0;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = key_cmp(t->w[mid].k, t->w[mid].kl, k, kl);
+        int c = orbit__key_cmp(t->w[mid].k, t->w[mid].kl, k, kl);
         if (c == 0) {
             *found = 1;
             return mid;
@@ -97,7 +90,7 @@ static size_t find_r(const etcd_txn *t, const uint8_t *k, size_t kl, int *found)
     *found = 0;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = key_cmp(t->r[mid].k, t->r[mid].kl, k, kl);
+        int c = orbit__key_cmp(t->r[mid].k, t->r[mid].kl, k, kl);
         if (c == 0) {
             *found = 1;
             return mid;
@@ -263,9 +256,9 @@ int orbit__etcd_txn_del(void *p, const uint8_t *k, size_t kl)
 
 static int in_range(const orbit_range *r, const uint8_t *k, size_t kl)
 {
-    if (r->lo && key_cmp(k, kl, r->lo, r->lo_len) < 0)
+    if (r->lo && orbit__key_cmp(k, kl, r->lo, r->lo_len) < 0)
         return 0;
-    if (r->hi && key_cmp(k, kl, r->hi, r->hi_len) >= 0)
+    if (r->hi && orbit__key_cmp(k, kl, r->hi, r->hi_len) >= 0)
         return 0;
     return 1;
 }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "providers/rocksdb/rdb_int.h"
 
 enum { ITER_FRESH, ITER_LIVE, ITER_ENDED };
@@ -37,15 +38,6 @@ struct rdb_iter {
 
 /* Orbit's key order: unsigned bytes, then length (RocksDB's bytewise
  * comparator orders the same way). */
-static int keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
-{
-    size_t n = al < bl ? al : bl;
-    int c = n ? memcmp(a, b, n) : 0;
-    if (c)
-        return c;
-    return al < bl ? -1 : al > bl;
-}
-
 int orbit__rdb_iter_new(const orbit_range *r, const rocksdb_snapshot_t *snap, rdb_ctx ctx,
                         rdb_iter **out)
 {
@@ -102,7 +94,7 @@ static int current_key_is(rdb_iter *it, const uint8_t *k, size_t kl)
 {
     size_t cl = 0;
     const char *c = rocksdb_iter_key(it->ri, &cl);
-    return keycmp((const uint8_t *)c, cl, k, kl) == 0;
+    return orbit__key_cmp((const uint8_t *)c, cl, k, kl) == 0;
 }
 
 static void position(rdb_iter *it)
@@ -158,9 +150,9 @@ int orbit__rdb_iter_next(void *p, const uint8_t **k, size_t *kl, const uint8_t *
 
     size_t klen = 0, vlen = 0;
     const uint8_t *key = (const uint8_t *)rocksdb_iter_key(it->ri, &klen);
-    if (!it->reverse && it->hi && keycmp(key, klen, it->hi, it->hi_len) >= 0)
+    if (!it->reverse && it->hi && orbit__key_cmp(key, klen, it->hi, it->hi_len) >= 0)
         return end_walk(it, ORBIT_NOTFOUND);
-    if (it->reverse && it->lo && keycmp(key, klen, it->lo, it->lo_len) < 0)
+    if (it->reverse && it->lo && orbit__key_cmp(key, klen, it->lo, it->lo_len) < 0)
         return end_walk(it, ORBIT_NOTFOUND);
     const uint8_t *val = (const uint8_t *)rocksdb_iter_value(it->ri, &vlen);
     *k = key;
