@@ -2,7 +2,8 @@
 # Black-box tests of the `orbit` CLI (src/cli): kv put/get/del/scan with
 # escapes, scan bounds and order, exit statuses (0 ok, 1 failure or missing
 # key, 2 usage), store URI errors, `orbit demo` run twice on one store, and
-# a tiny functional `orbit bench kv` (no speed is ever asserted).
+# a tiny functional `orbit bench kv`: on RocksDB, and on a one-node etcd
+# started here when etcd is installed (no speed is ever asserted).
 #
 # Usage: test_cli.sh PATH_TO_ORBIT. Exits non-zero after the first failed
 # check, naming it.
@@ -185,8 +186,11 @@ run 0 bench kv --keys 300 --dir "$TMP" --compression none --random-pct 100 --rou
 expect_out_has 'none compression'
 expect_out_has 'medians of 2 rounds'
 
-# ---- bench etcd on a one-node cluster started here ----------------------------
-run 2 bench etcd --ops 10                # the store is not etcd
+# ---- bench kv on an etcd store: a one-node cluster started here ----------------
+# The store's scheme picks the benchmark: on rocksdb, --ops is not an option.
+run 2 bench kv --ops 10
+expect_err_has 'unexpected argument --ops'
+run 2 bench etcd --ops 10              # one subcommand: there is no `bench etcd`
 if command -v etcd >/dev/null && command -v python3 >/dev/null; then
   read -r CPORT PPORT < <(python3 -c 'import socket
 s = [socket.socket() for _ in range(2)]
@@ -203,11 +207,30 @@ print(*[x.getsockname()[1] for x in s])')
     sleep 0.2
   done
   run 0 kv get ping;                   expect_out 'pong'
-  run 0 bench etcd --ops 100 --depth 4
-  expect_out_has 'orbit/bare'
-  expect_out_has 'get (linearizable)'
+  run 0 bench kv --ops 100 --depth 4
+  expect_out_has '100 operations per workload, 4 in flight'
+  for w in 'bare  KV.Put' "bare  KV.Txn, as Orbit's guarded put" \
+           'Orbit put (writes=guarded, default)' 'Orbit put (writes=plain)' \
+           'bare  KV.Range, linearizable' 'Orbit get (read=linearizable, default)' \
+           'bare  KV.Range, serializable' 'Orbit get (read=serializable)'; do
+    grep -q "^$w  *[0-9][0-9]*  *[0-9][0-9.]*\$" "$TMP/out" || fail "no figures for [$w]"
+  done
+  expect_out_has 'put, guarded: Orbit put / bare KV.Txn'
+  expect_out_has 'put, writes=plain: Orbit put / bare KV.Put'
+  expect_out_has 'get, linearizable: Orbit get / bare KV.Range'
+  expect_out_has 'get, serializable: Orbit get / bare KV.Range'
+  expect_out_has 'bare KV.Txn / bare KV.Put'
+  expect_out_has 'cleanup: deleted 100 keys under "cli-test/bench/"'
+  run 0 kv scan --prefix 'bench/';     expect_out ''   # the benchmark's keys are gone
+  run 0 kv get ping;                   expect_out 'pong' # and nothing else is
+  run 2 bench kv --keys 10               # a RocksDB option, not an etcd one
+  run 2 bench kv --depth 0
+  run 2 bench kv --ops
+  STORE="etcd://127.0.0.1:$CPORT?namespace=cli-test/&read=serializable"
+  run 1 bench kv --ops 10                # it measures both read modes itself
+  expect_err_has 'leave them out'
 else
-  echo "cli: etcd or python3 not installed, bench etcd not run"
+  echo "cli: etcd or python3 not installed, bench kv on etcd not run"
 fi
 
 echo "cli: all $checks checks passed"
