@@ -186,6 +186,54 @@ static void test_point_ops(void **state)
     orbit_kv_close(kv);
 }
 
+/* Without a namespace option: keys are stored as given, guarded writes and
+ * commits still work (their markers live under FF FF FF), and user keys in
+ * the marker range are refused. */
+static void test_no_namespace(void **state)
+{
+    (void)state;
+    char uri[sizeof cl.endpoints + 16];
+    snprintf(uri, sizeof uri, "etcd://%s", cl.endpoints);
+    orbit_kv *kv = NULL;
+    assert_int_equal(orbit_kv_open(uri, &kv), 0);
+    assert_int_equal(orbit_kv_put(kv, S("nons/a"), S("1")), 0);
+    check_value(kv, NULL, "nons/a", "1");
+    orbit_batch *b;
+    assert_int_equal(orbit_batch_new(&b), 0);
+    assert_int_equal(orbit_batch_put(b, S("nons/b"), S("2")), 0);
+    assert_int_equal(orbit_batch_del(b, S("nons/a")), 0);
+    assert_int_equal(orbit_kv_write(kv, b), 0);
+    orbit_batch_free(b);
+    orbit_txn *t;
+    assert_int_equal(orbit_kv_txn_begin(kv, NULL, &t), 0);
+    assert_int_equal(orbit_txn_put(t, S("nons/c"), S("3")), 0);
+    assert_int_equal(orbit_txn_commit(t), 0);
+    check_value(kv, NULL, "nons/a", NULL);
+    check_value(kv, NULL, "nons/b", "2");
+    check_value(kv, NULL, "nons/c", "3");
+    const uint8_t marker_like[] = {0xff, 0xff, 0xff, 'x'};
+    assert_int_equal(orbit_kv_put(kv, marker_like, sizeof marker_like, S("v")), ORBIT_EINVAL);
+    /* An open-ended scan sees the user's keys (other tests' namespaced keys
+     * sort after "nons/" too) and never a commit marker. */
+    orbit_scan_opts so = {0};
+    so.start = (const uint8_t *)"nons/";
+    so.start_len = 5;
+    orbit_iter *it;
+    assert_int_equal(orbit_kv_iter(kv, NULL, &so, &it), 0);
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    int n = 0;
+    while (orbit_iter_next(it, &k, &kl, &v, &vl) == 0) {
+        assert_false(kl >= 3 && memcmp(k, "\xff\xff\xff", 3) == 0);
+        n += kl >= 5 && memcmp(k, "nons/", 5) == 0;
+    }
+    orbit_iter_close(it);
+    assert_int_equal(n, 2);
+    assert_int_equal(orbit_kv_del(kv, S("nons/b")), 0);
+    assert_int_equal(orbit_kv_del(kv, S("nons/c")), 0);
+    orbit_kv_close(kv);
+}
+
 static void test_batch(void **state)
 {
     orbit_kv *kv = open_ns(NULL);
@@ -561,6 +609,7 @@ int main(void)
         cmocka_unit_test(test_uri_options),
         cmocka_unit_test_prestate(test_point_ops, NULL),
         cmocka_unit_test_prestate(test_point_ops, "writes=plain"),
+        cmocka_unit_test(test_no_namespace),
         cmocka_unit_test(test_batch),         cmocka_unit_test(test_too_big),
         cmocka_unit_test(test_scans),         cmocka_unit_test(test_snapshot),
         cmocka_unit_test(test_txn_basics),    cmocka_unit_test(test_txn_conflicts),

@@ -159,7 +159,8 @@ int orbit__etcd_gw_build(etcd *e, const etcd_cmp *cmps, size_t ncmp, const etcd_
         uint8_t *_p = malloc(e->nslen + (kl) + 1);                                           \
         if (!_p)                                                                             \
             goto out;                                                                        \
-        memcpy(_p, e->ns, e->nslen);                                                         \
+        if (e->nslen)                                                                        \
+            memcpy(_p, e->ns, e->nslen);                                                     \
         memcpy(_p + e->nslen, (k), (kl));                                                    \
         keys[nk++] = _p;                                                                     \
         (dst).data = _p;                                                                     \
