@@ -143,37 +143,6 @@ static void model_set(worker *w, int j, const char *v, size_t n)
     w->len[j] = (int)n;
 }
 
-/* Completion of a submission; done may run on a provider thread. */
-typedef struct sub_wait {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int calls;
-} sub_wait;
-
-static void sub_done(void *arg, orbit_kv_op *ops, size_t n)
-{
-    sub_wait *sw = arg;
-    (void)ops;
-    (void)n;
-    pthread_mutex_lock(&sw->mu);
-    sw->calls++;
-    pthread_cond_broadcast(&sw->cv);
-    pthread_mutex_unlock(&sw->mu);
-}
-
-static int sub_wait_done(sub_wait *sw)
-{
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += 30;
-    pthread_mutex_lock(&sw->mu);
-    while (sw->calls == 0 && pthread_cond_timedwait(&sw->cv, &sw->mu, &dl) == 0)
-        ;
-    int calls = sw->calls;
-    pthread_mutex_unlock(&sw->mu);
-    return calls;
-}
-
 static void check_own_read(worker *w, int j, int rc, const uint8_t *v, size_t n,
                            const char *how)
 {
@@ -255,11 +224,11 @@ static void own_op(worker *w)
             {.type = ORBIT_OP_GET, .key = (uint8_t *)k2, .klen = k2l, .out = &out,
              .result = -99},
         };
-        sub_wait sw = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
-        rc = orbit_kv_submit(kv, ops, 2, sub_done, &sw);
+        ct_sub_wait sw = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+        rc = orbit_kv_submit(kv, ops, 2, ct_sub_done, &sw);
         if (rc != 0)
             return failf("thread %d: submit: %s", w->id, orbit_err_name(rc));
-        if (sub_wait_done(&sw) != 1)
+        if (ct_sub_wait_done(&sw) != 1)
             return failf("thread %d: submit: done ran %d times", w->id, sw.calls);
         if (ops[0].result != 0)
             return failf("thread %d: submitted put: %s", w->id,

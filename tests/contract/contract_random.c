@@ -453,37 +453,6 @@ static void op_snap_release(rstate *r, int i)
     }
 }
 
-/* Completion of one submission; done may run on a provider thread. */
-typedef struct sub_wait {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int calls;
-} sub_wait;
-
-static void sub_done(void *arg, orbit_kv_op *ops, size_t n)
-{
-    sub_wait *w = arg;
-    (void)ops;
-    (void)n;
-    pthread_mutex_lock(&w->mu);
-    w->calls++;
-    pthread_cond_broadcast(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
-static int sub_wait_done(sub_wait *w)
-{
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += 30;
-    pthread_mutex_lock(&w->mu);
-    while (w->calls == 0 && pthread_cond_timedwait(&w->cv, &w->mu, &dl) == 0)
-        ;
-    int calls = w->calls;
-    pthread_mutex_unlock(&w->mu);
-    return calls;
-}
-
 static void op_submit(rstate *r)
 {
     enum { MAXOPS = 5 };
@@ -527,9 +496,9 @@ static void op_submit(rstate *r)
     set_op(r, "submit:%s", d);
     int rc[2], calls[2];
     for (int s = 0; s < 2; s++) {
-        sub_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
-        rc[s] = orbit_kv_submit(r->s[s].st.kv, ops[s], n, sub_done, &w);
-        calls[s] = rc[s] == 0 ? sub_wait_done(&w) : w.calls;
+        ct_sub_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+        rc[s] = orbit_kv_submit(r->s[s].st.kv, ops[s], n, ct_sub_done, &w);
+        calls[s] = rc[s] == 0 ? ct_sub_wait_done(&w) : w.calls;
     }
     cmp_rc(r, rc[0], rc[1]);
     if (calls[0] != (rc[0] == 0) || calls[1] != (rc[1] == 0))

@@ -267,3 +267,27 @@ const char *ct_fmt(char *buf, size_t cap, const uint8_t *p, size_t n)
     buf[o] = '\0';
     return buf;
 }
+
+void ct_sub_done(void *arg, orbit_kv_op *ops, size_t n)
+{
+    ct_sub_wait *w = arg;
+    (void)ops;
+    (void)n;
+    pthread_mutex_lock(&w->mu);
+    w->calls++;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+int ct_sub_wait_done(ct_sub_wait *w)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 30;
+    pthread_mutex_lock(&w->mu);
+    while (w->calls == 0 && pthread_cond_timedwait(&w->cv, &w->mu, &dl) == 0)
+        ;
+    int calls = w->calls;
+    pthread_mutex_unlock(&w->mu);
+    return calls;
+}

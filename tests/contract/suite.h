@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <pthread.h>
+
 #include "orbit/kv.h"
 
 typedef enum ct_txn_mode {
@@ -93,6 +95,21 @@ int ct_keycmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl);
 const char *ct_fmt(char *buf, size_t cap, const uint8_t *p, size_t n);
 
 #define CT_S(lit) ((const uint8_t *)(lit)), (sizeof(lit) - 1)
+
+/* ---- waiting for an asynchronous submission ------------------------- */
+
+/* Initialise with {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0}
+ * and pass as the done argument of orbit_kv_submit with ct_sub_done; done
+ * may run on a provider thread. */
+typedef struct ct_sub_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int calls;
+} ct_sub_wait;
+
+void ct_sub_done(void *arg, orbit_kv_op *ops, size_t n);
+/* Wait up to 30 s for done; returns how many times it ran. */
+int ct_sub_wait_done(ct_sub_wait *w);
 
 /* ---- the contract_suite executable ---------------------------------- */
 
