@@ -192,20 +192,36 @@ run 2 bench kv --ops 10
 expect_err_has 'unexpected argument --ops'
 run 2 bench etcd --ops 10              # one subcommand: there is no `bench etcd`
 if command -v etcd >/dev/null && command -v python3 >/dev/null; then
-  read -r CPORT PPORT < <(python3 -c 'import socket
+  # Free ports are picked, then bound by etcd: another test picking ports at
+  # the same moment can take one first, so a member that dies or never
+  # answers is replaced on fresh ports (three tries), and each probe has a
+  # short deadline.
+  start_etcd() {
+    read -r CPORT PPORT < <(python3 -c 'import socket
 s = [socket.socket() for _ in range(2)]
 for x in s: x.bind(("127.0.0.1", 0))
 print(*[x.getsockname()[1] for x in s])')
-  etcd --name cli --data-dir "$TMP/etcd" \
-    --listen-client-urls "http://127.0.0.1:$CPORT" --advertise-client-urls "http://127.0.0.1:$CPORT" \
-    --listen-peer-urls "http://127.0.0.1:$PPORT" --initial-advertise-peer-urls "http://127.0.0.1:$PPORT" \
-    --initial-cluster "cli=http://127.0.0.1:$PPORT" >"$TMP/etcd.log" 2>&1 &
-  ETCD_PID=$!
-  STORE="etcd://127.0.0.1:$CPORT?namespace=cli-test/"
-  for _ in $(seq 50); do
-    "$ORBIT" --store "$STORE" kv put ping pong >/dev/null 2>&1 && break
-    sleep 0.2
+    rm -rf "$TMP/etcd"
+    etcd --name cli --data-dir "$TMP/etcd" \
+      --listen-client-urls "http://127.0.0.1:$CPORT" --advertise-client-urls "http://127.0.0.1:$CPORT" \
+      --listen-peer-urls "http://127.0.0.1:$PPORT" --initial-advertise-peer-urls "http://127.0.0.1:$PPORT" \
+      --initial-cluster "cli=http://127.0.0.1:$PPORT" >"$TMP/etcd.log" 2>&1 &
+    ETCD_PID=$!
+    for _ in $(seq 100); do
+      kill -0 "$ETCD_PID" 2>/dev/null || return 1
+      "$ORBIT" --store "etcd://127.0.0.1:$CPORT?namespace=cli-test/&timeout_ms=1000" \
+        kv put ping pong >/dev/null 2>&1 && return 0
+      sleep 0.2
+    done
+    return 1
+  }
+  up=0
+  for _ in 1 2 3; do
+    if start_etcd; then up=1; break; fi
+    kill "$ETCD_PID" 2>/dev/null; wait "$ETCD_PID" 2>/dev/null; ETCD_PID=
   done
+  [ $up = 1 ] || { tail -20 "$TMP/etcd.log"; fail "etcd did not start on free ports (3 tries)"; }
+  STORE="etcd://127.0.0.1:$CPORT?namespace=cli-test/"
   run 0 kv get ping;                   expect_out 'pong'
   run 0 bench kv --ops 100 --depth 4
   expect_out_has '100 operations per workload, 4 in flight'
