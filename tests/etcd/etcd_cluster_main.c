@@ -27,8 +27,14 @@
 
 #define ETCD_FIXTURE_MAX_REQUEST (8L << 20)
 
+static int stop(const char *file);
+
 static int start(const char *file)
 {
+    /* A cluster this file still records (a fixture set up twice, as under
+     * `ctest --repeat`, or a run that never reached its cleanup) is stopped
+     * first: overwriting the file would leave its members running. */
+    stop(file);
     eh_cluster c;
     if (eh_start_opts(&c, 3, 0, ETCD_FIXTURE_MAX_REQUEST) != 0)
         return 1;
