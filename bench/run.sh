@@ -174,7 +174,7 @@ fs=$(df -T "$DIR" 2>/dev/null | awk 'NR == 2 { print $2 }')
   echo "blocks just compressible enough to be stored compressed, so Orbit alone"
   echo "pays LZ4 decompression on block-cache misses.)"
   echo "Orbit stores more bytes per entry than the raw engines (6 more key bytes"
-  echo "for the tuple encoding, 28 bytes of record header and checksum)."
+  echo "for the tuple encoding, 23 bytes of record header and checksum)."
   echo "With several rounds, the engine that goes first rotates, and each figure"
   echo "is the median over rounds. One put or get at a time, one thread."
   echo

@@ -4,7 +4,8 @@
  * Layout (format version 1; all varints are unsigned LEB128):
  *   u8 format_version (1) | u8 model | u8 flags (bits 0-1: compression)
  *   varint schema_version | varint record_version
- *   varint created_ms | varint updated_ms          (ms since the epoch)
+ *   varint created_ms (ms since the epoch)
+ *   varint zigzag(updated_ms - created_ms)      (1 byte when equal)
  *   varint len + actor type | varint len + actor id
  *   varint txn_id
  *   [varint uncompressed_len, if compressed]

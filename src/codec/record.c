@@ -215,6 +215,20 @@ static size_t compress_into(orbit_compression c, int level, uint8_t *dst, size_t
     return ZSTD_isError(got) ? 0 : got;
 }
 
+/* updated_ms is stored as a zigzag varint of (updated_ms - created_ms): a
+ * blind write has updated == created, one byte instead of six, and a
+ * clock that went backwards between the two still round-trips. */
+static uint64_t updated_delta(const orbit_record_meta *m)
+{
+    int64_t d = (int64_t)(m->updated_ms - m->created_ms);
+    return ((uint64_t)d << 1) ^ (uint64_t)(d >> 63);
+}
+
+static int64_t unzigzag(uint64_t z)
+{
+    return (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+}
+
 int orbit_record_encode(orbit_buf *out, const orbit_record_meta *meta,
                         const orbit_record_opts *opts, const uint8_t *payload,
                         size_t plen)
@@ -237,7 +251,7 @@ int orbit_record_encode(orbit_buf *out, const orbit_record_meta *meta,
                                level, ZSTD_minCLevel(), ZSTD_maxCLevel());
 
     size_t head = 3 + varint_len(meta->schema_version) + varint_len(meta->record_version) +
-                  varint_len(meta->created_ms) + varint_len(meta->updated_ms) +
+                  varint_len(meta->created_ms) + varint_len(updated_delta(meta)) +
                   varint_len(meta->actor_type_len) + varint_len(meta->actor_id_len) +
                   varint_len(meta->txn_id);
     if (meta->actor_type_len > SIZE_MAX / 4 || meta->actor_id_len > SIZE_MAX / 4 ||
@@ -260,7 +274,7 @@ int orbit_record_encode(orbit_buf *out, const orbit_record_meta *meta,
     p = varint_put(p, meta->schema_version);
     p = varint_put(p, meta->record_version);
     p = varint_put(p, meta->created_ms);
-    p = varint_put(p, meta->updated_ms);
+    p = varint_put(p, updated_delta(meta));
     p = varint_put(p, meta->actor_type_len);
     if (meta->actor_type_len)
         memcpy(p, meta->actor_type, meta->actor_type_len);
@@ -334,7 +348,7 @@ int orbit_record_decode(const uint8_t *rec, size_t n, const uint8_t *key, size_t
 
     uint64_t v[4], alen, ilen, txn;
     static const char *const names[4] = {"schema version", "record version", "created_ms",
-                                         "updated_ms"};
+                                         "updated_ms delta"};
     const char *why;
     for (int i = 0; i < 4; i++)
         if ((why = varint_get(&p, end, &v[i])) != NULL)
@@ -361,7 +375,8 @@ int orbit_record_decode(const uint8_t *rec, size_t n, const uint8_t *key, size_t
     m.schema_version = (uint32_t)v[0];
     m.record_version = v[1];
     m.created_ms = v[2];
-    m.updated_ms = v[3];
+    /* Unsigned wrap-around makes every (created, updated) pair round-trip. */
+    m.updated_ms = v[2] + (uint64_t)unzigzag(v[3]);
     m.txn_id = txn;
 
     if (comp == ORBIT_COMPRESS_NONE) {

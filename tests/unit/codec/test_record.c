@@ -97,8 +97,9 @@ static void test_fields_round_trip(void **state)
     orbit_record_meta m = sample_meta();
     const uint8_t payload[] = "hello\0world";
     assert_int_equal(orbit_record_encode(&rec, &m, NULL, payload, sizeof payload), 0);
-    /* 3 fixed bytes, varints 5+10+6+6, 1+7, 1+5, 1, payload, checksum */
-    assert_int_equal(rec.len, 3 + 5 + 10 + 6 + 6 + 8 + 6 + 1 + sizeof payload + 8);
+    /* 3 fixed bytes, varints 5+10+6 and 2 (updated - created = 123, zigzag
+     * 246), 1+7, 1+5, 1, payload, checksum */
+    assert_int_equal(rec.len, 3 + 5 + 10 + 6 + 2 + 8 + 6 + 1 + sizeof payload + 8);
     assert_int_equal(rec.data[0], ORBIT_RECORD_FORMAT);
     assert_int_equal(rec.data[1], ORBIT_MODEL_GRAPH);
     assert_int_equal(rec.data[2], 0);
@@ -111,6 +112,24 @@ static void test_fields_round_trip(void **state)
     assert_int_equal(orbit_record_encode(&rec, &z, NULL, NULL, 0), 0);
     assert_int_equal(rec.len, 3 + 7 + 8);
     check_round_trip(&rec, &z, ORBIT_COMPRESS_NONE, NULL, 0);
+
+    /* updated_ms is stored relative to created_ms: equal times take one
+     * byte, and any pair, even updated < created or the extremes,
+     * round-trips. */
+    static const uint64_t times[][2] = {
+        {1700000000000u, 1700000000000u}, {1700000000123u, 1700000000000u},
+        {0, UINT64_MAX}, {UINT64_MAX, 0}, {UINT64_MAX, UINT64_MAX}, {1, 0},
+    };
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+        orbit_record_meta t = z;
+        t.created_ms = times[i][0];
+        t.updated_ms = times[i][1];
+        rec.len = 0;
+        assert_int_equal(orbit_record_encode(&rec, &t, NULL, payload, 2), 0);
+        if (i == 0) /* fixed, schema, version, created (6), delta (1), 2 actor lens, txn */
+            assert_int_equal(rec.len, 3 + 1 + 1 + 6 + 1 + 1 + 1 + 1 + 2 + 8);
+        check_round_trip(&rec, &t, ORBIT_COMPRESS_NONE, payload, 2);
+    }
 
     /* Encode appends; decoding the appended part works. */
     assert_int_equal(orbit_buf_set(&rec, "prefix", 6), 0);
