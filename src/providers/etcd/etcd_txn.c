@@ -27,6 +27,7 @@
  * A transaction has at most max_txn_ops - 1 written keys and max_txn_ops - 1
  * checked keys (etcd's --max-txn-ops; ORBIT_ETOOBIG beyond).
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,14 +64,26 @@ struct etcd_local {
     size_t n, pos;
 };
 
-/* Index of key in t->w (sorted), or the insertion point with *found = 0. */
-static size_t find_w(const etcd_txn *t, const uint8_t *k, size_t kl, int *found)
+/* wentry and rentry both begin with the key, so one search serves both. */
+_Static_assert(offsetof(wentry, k) == offsetof(rentry, k) && offsetof(wentry, kl) == offsetof(rentry, kl),
+               "wentry and rentry must start with the same key fields");
+
+/* Index of key in a sorted array of n entries `stride` bytes apart, or the
+ * insertion point with *found = 0. */
+static size_t find_key(const void *base, size_t n, size_t stride, const uint8_t *k, size_t kl,
+                       int *found)
 {
-    size_t lo = 0, hi = t->nw;
+    size_t lo = 0, hi = n;
     *found = 0;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = orbit__key_cmp(t->w[mid].k, t->w[mid].kl, k, kl);
+        /* Read the fields by offset: an rentry is never accessed as a wentry. */
+        const char *e = (const char *)base + mid * stride;
+        const uint8_t *ek;
+        size_t ekl;
+        memcpy(&ek, e + offsetof(wentry, k), sizeof ek);
+        memcpy(&ekl, e + offsetof(wentry, kl), sizeof ekl);
+        int c = orbit__key_cmp(ek, ekl, k, kl);
         if (c == 0) {
             *found = 1;
             return mid;
@@ -83,24 +96,15 @@ static size_t find_w(const etcd_txn *t, const uint8_t *k, size_t kl, int *found)
     return lo;
 }
 
-/* The same over the read set t->r. */
+/* Position of key in the write set t->w / the read set t->r. */
+static size_t find_w(const etcd_txn *t, const uint8_t *k, size_t kl, int *found)
+{
+    return find_key(t->w, t->nw, sizeof *t->w, k, kl, found);
+}
+
 static size_t find_r(const etcd_txn *t, const uint8_t *k, size_t kl, int *found)
 {
-    size_t lo = 0, hi = t->nr;
-    *found = 0;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = orbit__key_cmp(t->r[mid].k, t->r[mid].kl, k, kl);
-        if (c == 0) {
-            *found = 1;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return find_key(t->r, t->nr, sizeof *t->r, k, kl, found);
 }
 
 static uint8_t *dup_bytes(const uint8_t *p, size_t n)
