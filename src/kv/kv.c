@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "base/base.h"
-#include "kv/kv_int.h"
+#include "orbit/provider.h"
 
 /* ---- registry -------------------------------------------------------- */
 
@@ -27,17 +27,6 @@
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static const orbit_provider *registry[MAX_PROVIDERS];
 static size_t nregistry;
-static int reg_seeded;
-
-/* Caller holds reg_lock. */
-static void seed_builtins(void)
-{
-    if (reg_seeded)
-        return;
-    reg_seeded = 1;
-    for (size_t i = 0; orbit__builtin_providers[i] && nregistry < MAX_PROVIDERS; i++)
-        registry[nregistry++] = orbit__builtin_providers[i];
-}
 
 static const orbit_provider *find_locked(const char *name)
 {
@@ -56,7 +45,6 @@ int orbit_provider_register(const orbit_provider *p)
                                p->name, p->version, ORBIT_PROVIDER_VERSION);
     int rc = ORBIT_OK;
     pthread_mutex_lock(&reg_lock);
-    seed_builtins();
     if (find_locked(p->name))
         rc = orbit_error_set(ORBIT_EEXIST, "a provider named %s is registered already", p->name);
     else if (nregistry == MAX_PROVIDERS)
@@ -70,7 +58,6 @@ int orbit_provider_register(const orbit_provider *p)
 const orbit_provider *orbit_provider_find(const char *name)
 {
     pthread_mutex_lock(&reg_lock);
-    seed_builtins();
     const orbit_provider *p = name ? find_locked(name) : NULL;
     pthread_mutex_unlock(&reg_lock);
     return p;

@@ -8,10 +8,11 @@ set(ETCD_TEST_DIR ${CMAKE_CURRENT_LIST_DIR})
 
 add_library(orbit_etcd_harness STATIC ${ETCD_TEST_DIR}/etcd_harness.c)
 target_include_directories(orbit_etcd_harness PUBLIC ${ETCD_TEST_DIR} ${CMAKE_SOURCE_DIR}/src)
-target_link_libraries(orbit_etcd_harness PUBLIC orbit)
+target_include_directories(orbit_etcd_harness PUBLIC
+                           $<TARGET_PROPERTY:orbit,INTERFACE_INCLUDE_DIRECTORIES>)
 
 add_executable(etcd_cluster ${ETCD_TEST_DIR}/etcd_cluster_main.c)
-target_link_libraries(etcd_cluster PRIVATE orbit_etcd_harness)
+target_link_libraries(etcd_cluster PRIVATE orbit_etcd_harness orbit)
 
 foreach(t basic faults)
   orbit_test_exe(test_etcd_${t} ${ETCD_TEST_DIR}/test_etcd_${t}.c)

@@ -19,7 +19,7 @@
 
 #include "etcd_kv.pb-c.h"
 #include "etcd_rpc.pb-c.h"
-#include "kv/kv_int.h"
+#include "providers/providers.h"
 #include "rpc/rpc.h"
 
 #define ETCD_MARKER_ROOT "\xff\xff\xff"

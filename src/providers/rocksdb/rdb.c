@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 
 #include "base/base.h"
-#include "kv/kv_int.h"
+#include "providers/providers.h"
 #include "providers/rocksdb/rdb_int.h"
 
 /* Options read from the URI, checked before anything touches the disk. */

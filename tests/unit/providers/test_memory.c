@@ -1,5 +1,5 @@
 /*
- * Tests of the in-memory provider (src/kv/memory*.c) through the public API:
+ * Tests of the in-memory provider (src/providers/memory/memory*.c) through the public API:
  * what is specific to it as the oracle — MVCC snapshot reads, iterator
  * isolation, version pruning, pessimistic key locks and their timeouts,
  * optimistic commit-time validation, isolation levels, a transaction's view
@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "orbit/kv.h"
-#include "kv/memory_int.h"
+#include "providers/memory/memory_int.h"
 #include "testutil.h"
 
 /* ---- helpers ---------------------------------------------------------- */

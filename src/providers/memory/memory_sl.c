@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "orbit/error.h"
-#include "kv/memory_int.h"
+#include "providers/memory/memory_int.h"
 
 /* ---- allocation ------------------------------------------------------- */
 

@@ -18,7 +18,7 @@
 
 #include "orbit/provider.h"
 #include "base/base.h"
-#include "kv/memory_int.h"
+#include "providers/memory/memory_int.h"
 
 struct mem_lock {
     mem_lock *bucket_next;

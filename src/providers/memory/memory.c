@@ -35,8 +35,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kv/kv_int.h"
-#include "kv/memory_int.h"
+#include "providers/providers.h"
+#include "providers/memory/memory_int.h"
 
 #define SEQ_LATEST UINT64_MAX
 #define MAX_LOCK_TIMEOUT_MS ((uint64_t)24 * 3600 * 1000)
