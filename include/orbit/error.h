@@ -12,7 +12,14 @@
  * per-thread detail string, read with orbit_last_error_detail().
  *
  * Retryable failures (a transaction conflict, a busy or unavailable service, a
- * timeout) satisfy orbit_err_retryable(), so callers can write one retry loop.
+ * timeout, a read version that was compacted away) satisfy
+ * orbit_err_retryable(), so callers can write one retry loop. Those codes
+ * are returned only when nothing was applied: a write or commit that may
+ * have reached the server before contact was lost returns
+ * ORBIT_EUNCERTAIN ("outcome uncertain"), which is not retryable. Retrying it
+ * blindly could apply it twice; retry it only if it is idempotent (a put of
+ * the same value, a transaction that re-reads what it depends on), or read
+ * back and decide (docs/ARCHITECTURE.md, "Error model").
  */
 #ifndef ORBIT_ERROR_H
 #define ORBIT_ERROR_H
@@ -44,12 +51,18 @@ extern "C" {
     X(EBADURI, -13, 0, "malformed store URI")                                \
     X(EEXIST, -14, 0, "already exists")                                      \
     X(EPROTO, -15, 0, "protocol error")                                      \
-    X(EINTERNAL, -16, 0, "internal error")
+    X(EINTERNAL, -16, 0, "internal error")                                   \
+    X(EUNCERTAIN, -17, 0, "outcome uncertain: the write may or may not have been applied") \
+    X(ECOMPACTED, -18, 1, "the version this read needs is no longer kept")  \
+    X(ENOSPACE, -19, 0, "store is out of space (quota or disk full)")
 
 typedef enum orbit_status {
     ORBIT_OK = 0,
     /* Not an error: the key is absent / the iterator has no more entries. */
     ORBIT_NOTFOUND = 1,
+    /* Not an error: a compare-and-set found another value; nothing was
+     * written (orbit_kv_cas). */
+    ORBIT_CMPFAIL = 2,
 #define ORBIT__ERR_ENUM(name, val, retry, msg) ORBIT_##name = (val),
     ORBIT_ERRNO_MAP(ORBIT__ERR_ENUM)
 #undef ORBIT__ERR_ENUM
@@ -61,8 +74,9 @@ ORBIT_API const char *orbit_strerror(int code);
 /* The code's symbolic name, e.g. "ECONFLICT" (never NULL). */
 ORBIT_API const char *orbit_err_name(int code);
 
-/* 1 if the failure may succeed when retried (conflict, busy, unavailable,
- * timeout), else 0. Success and positive statuses are not retryable. */
+/* 1 if the failure may succeed when retried and nothing of it was applied
+ * (conflict, busy, unavailable, timeout, compacted), else 0. ORBIT_EUNCERTAIN
+ * is not retryable. Success and positive statuses are not retryable. */
 ORBIT_API int orbit_err_retryable(int code);
 
 /* Detail about the last error raised on the calling thread (the foreign

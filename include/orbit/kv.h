@@ -18,7 +18,19 @@
  * are borrowed and live as long as stated at each function.
  *
  * Return codes: see orbit/error.h. ORBIT_NOTFOUND (positive) is a normal
- * outcome of reads, never an error.
+ * outcome of reads, never an error; ORBIT_CMPFAIL (positive) is the normal
+ * "comparison failed" outcome of orbit_kv_cas. A write that may have been
+ * applied before contact was lost returns ORBIT_EUNCERTAIN, never a
+ * retryable code.
+ *
+ * Growing structs: every public option and result struct here
+ * (orbit_capabilities, orbit_kv_stats, orbit_read_opts, orbit_scan_opts,
+ * orbit_txn_opts, orbit_kv_op) only ever grows at its end, and every field
+ * added later means "as before" when zero. Zero-initialise them
+ * (`orbit_scan_opts so = {0};`) and set the fields you use, and new
+ * versions of this header keep your code's meaning. Binary compatibility
+ * across a growth is the soname's: liborbit's major version changes when a
+ * public struct grows.
  */
 #ifndef ORBIT_KV_H
 #define ORBIT_KV_H
@@ -38,6 +50,12 @@ typedef struct orbit_txn orbit_txn;
 typedef struct orbit_iter orbit_iter;
 typedef struct orbit_batch orbit_batch;
 typedef struct orbit_snapshot orbit_snapshot;
+
+/* A borrowed byte string: data may be NULL when len is 0. */
+typedef struct orbit_slice {
+    const uint8_t *data;
+    size_t len;
+} orbit_slice;
 
 /* ---- opening -------------------------------------------------------- */
 
@@ -90,6 +108,21 @@ typedef struct orbit_capabilities {
     size_t max_batch_ops;                  /* 0: no limit */
     size_t max_key_size;                   /* 0: no limit */
     size_t max_value_size;                 /* 0: no limit */
+    /* ---- contract v2 ---- */
+    /* Versions: every snapshot has one (orbit_snapshot_version) where
+     * supports_snapshots is set. */
+    int supports_snapshot_at;      /* orbit_kv_snapshot_at: history is kept */
+    int supports_commit_version;   /* commits report their version */
+    /* Native forms (else the contract layer's generic fallback runs). */
+    int native_multi_get;          /* one provider call for many keys */
+    int native_range_delete;       /* a range tombstone, not key by key */
+    int native_cas;                /* compare-and-set without a transaction */
+    int supports_batch_range_delete; /* orbit_batch_delete_range */
+    /* Transaction limits (0: no limit): distinct keys written, and bytes of
+     * keys and values written. Crossing one is ORBIT_ETOOBIG at the write
+     * that crosses it, naming the limit. */
+    size_t max_txn_keys;
+    size_t max_txn_bytes;
 } orbit_capabilities;
 
 ORBIT_API void orbit_kv_capabilities(const orbit_kv *kv, orbit_capabilities *out);
@@ -112,6 +145,22 @@ ORBIT_API void orbit_kv_stats_get(const orbit_kv *kv, orbit_kv_stats *out);
  * orbit_snapshot_release() before closing the store. */
 ORBIT_API int orbit_kv_snapshot(orbit_kv *kv, orbit_snapshot **out);
 ORBIT_API void orbit_snapshot_release(orbit_snapshot *snap);
+
+/*
+ * Versions. Every committed change of a store is ordered by a 64-bit
+ * version that only grows: RocksDB's sequence number, etcd's revision,
+ * later a TiKV timestamp. A snapshot's version says which changes it sees
+ * (exactly those with a version <= it); a commit's version is one at which
+ * the commit is visible (a snapshot with a version >= it sees the commit).
+ */
+ORBIT_API uint64_t orbit_snapshot_version(const orbit_snapshot *snap);
+
+/* A snapshot at an earlier (or the current) version, where the provider
+ * keeps history (capabilities.supports_snapshot_at); ORBIT_ENOTSUP
+ * elsewhere. A version no longer kept is ORBIT_ECOMPACTED (retryable: take
+ * a newer version); one not reached yet is ORBIT_EINVAL. */
+ORBIT_API int orbit_kv_snapshot_at(orbit_kv *kv, uint64_t version,
+                                   orbit_snapshot **out);
 
 typedef struct orbit_read_opts {
     const orbit_snapshot *snapshot; /* NULL: read the latest data */
@@ -144,6 +193,53 @@ ORBIT_API int orbit_kv_put(orbit_kv *kv, const uint8_t *key, size_t klen,
 /* Deleting an absent key succeeds. */
 ORBIT_API int orbit_kv_del(orbit_kv *kv, const uint8_t *key, size_t klen);
 
+/*
+ * Multi-get: read n keys at once, all from one view (the snapshot in ro,
+ * or the latest data as of one instant where the provider reads natively;
+ * the generic fallback reads key by key). For each i, status[i] is 0
+ * (vals[i] holds the value, contents replaced), ORBIT_NOTFOUND (vals[i]
+ * emptied) or a negative error. Returns 0 when every key was read (found
+ * or not), else the first negative status. keys, vals and status are
+ * arrays of n caller-owned elements; n == 0 is a no-op. Duplicate keys are
+ * allowed and read alike.
+ */
+ORBIT_API int orbit_kv_multi_get(orbit_kv *kv, const orbit_read_opts *ro,
+                                 size_t n, const orbit_slice *keys,
+                                 orbit_buf *vals, int *status);
+
+/*
+ * Delete every key k with start <= k < end, atomically. A NULL or empty
+ * end means no upper bound; start must be non-empty. start >= end deletes
+ * nothing and succeeds. Native (one range tombstone) where
+ * capabilities.native_range_delete is set, else the contract layer deletes
+ * the keys it finds inside one transaction (ORBIT_ENOTSUP on a provider
+ * with neither). Counts one delete in the statistics.
+ */
+ORBIT_API int orbit_kv_delete_range(orbit_kv *kv, const uint8_t *start,
+                                    size_t slen, const uint8_t *end,
+                                    size_t elen);
+
+/*
+ * Compare-and-set one key, atomically with respect to every other write:
+ *   expected NULL: succeed only if the key is absent (insert-if-absent);
+ *   else: succeed only if the key holds exactly expected's bytes;
+ *   desired NULL: on success delete the key, else write desired's bytes.
+ * Returns 0 (applied), ORBIT_CMPFAIL (the key holds another value; nothing
+ * written; if current is non-NULL it receives that value), ORBIT_NOTFOUND
+ * (expected was given but the key is absent; nothing written; current is
+ * emptied), or a negative error. Native on providers that compare
+ * (capabilities.native_cas); elsewhere a transaction with get_for_update,
+ * retried on ORBIT_ECONFLICT a bounded number of times.
+ */
+ORBIT_API int orbit_kv_cas(orbit_kv *kv, const uint8_t *key, size_t klen,
+                           const orbit_slice *expected,
+                           const orbit_slice *desired, orbit_buf *current);
+
+/* orbit_kv_cas(kv, key, klen, NULL, &{val, vlen}, current). */
+ORBIT_API int orbit_kv_put_if_absent(orbit_kv *kv, const uint8_t *key,
+                                     size_t klen, const uint8_t *val,
+                                     size_t vlen, orbit_buf *current);
+
 /* ---- atomic write batch --------------------------------------------- */
 
 /* A list of puts and deletes applied all-or-nothing by orbit_kv_write().
@@ -155,11 +251,25 @@ ORBIT_API void orbit_batch_clear(orbit_batch *b);
 ORBIT_API int orbit_batch_put(orbit_batch *b, const uint8_t *key, size_t klen,
                               const uint8_t *val, size_t vlen);
 ORBIT_API int orbit_batch_del(orbit_batch *b, const uint8_t *key, size_t klen);
+/* Delete [start, end) as one entry, in order with the others (a later put
+ * inside the range survives it; an earlier one does not). Bounds as in
+ * orbit_kv_delete_range. A provider without
+ * capabilities.supports_batch_range_delete refuses the whole batch with
+ * ORBIT_ENOTSUP at orbit_kv_write. */
+ORBIT_API int orbit_batch_delete_range(orbit_batch *b, const uint8_t *start,
+                                       size_t slen, const uint8_t *end,
+                                       size_t elen);
 ORBIT_API size_t orbit_batch_count(const orbit_batch *b);
 
 /* Apply every entry atomically. More entries than the provider's
  * max_batch_ops is ORBIT_ETOOBIG. The batch is left unchanged. */
 ORBIT_API int orbit_kv_write(orbit_kv *kv, const orbit_batch *b);
+
+/* The same, reporting the version the batch committed at (see Versions)
+ * in *version where capabilities.supports_commit_version is set, else 0.
+ * version may be NULL. */
+ORBIT_API int orbit_kv_write_version(orbit_kv *kv, const orbit_batch *b,
+                                     uint64_t *version);
 
 /* ---- ordered range scans -------------------------------------------- */
 
@@ -177,6 +287,13 @@ typedef struct orbit_scan_opts {
     size_t prefix_len;
     size_t limit;
     int reverse;
+    /* ---- contract v2 ---- */
+    int keys_only;    /* values are not read: *val is "" and *vlen 0 */
+    /* Stop after the entry that brings the keys and values returned to at
+     * least max_bytes (so at least one entry is returned); 0: no limit.
+     * Both limits are passed to the provider, so a remote one fetches no
+     * more than they allow. */
+    size_t max_bytes;
 } orbit_scan_opts;
 
 ORBIT_API int orbit_kv_iter(orbit_kv *kv, const orbit_read_opts *ro,
@@ -188,6 +305,16 @@ ORBIT_API int orbit_kv_iter(orbit_kv *kv, const orbit_read_opts *ro,
 ORBIT_API int orbit_iter_next(orbit_iter *it, const uint8_t **key, size_t *klen,
                               const uint8_t **val, size_t *vlen);
 ORBIT_API void orbit_iter_close(orbit_iter *it);
+
+/*
+ * Reposition: the next orbit_iter_next returns the first key >= key
+ * (ascending) or the last key <= key (descending), within the iterator's
+ * range and at its view (the same snapshot). Entries already returned
+ * count toward the limits, which seeking does not reset. 0, ORBIT_ENOTSUP
+ * on a provider without seek, or an error. An iterator that failed can
+ * only be closed.
+ */
+ORBIT_API int orbit_iter_seek(orbit_iter *it, const uint8_t *key, size_t klen);
 
 /* ---- transactions --------------------------------------------------- */
 
@@ -219,7 +346,30 @@ ORBIT_API int orbit_txn_del(orbit_txn *t, const uint8_t *key, size_t klen);
  * iterator must be closed before the transaction finishes. */
 ORBIT_API int orbit_txn_iter(orbit_txn *t, const orbit_scan_opts *so,
                              orbit_iter **out);
+/* Read n keys in the transaction (its own writes included), as
+ * orbit_kv_multi_get. */
+ORBIT_API int orbit_txn_multi_get(orbit_txn *t, size_t n,
+                                  const orbit_slice *keys, orbit_buf *vals,
+                                  int *status);
+/* Delete the keys in [start, end) that the transaction sees (bounds as in
+ * orbit_kv_delete_range), each as if by orbit_txn_del, so each is checked
+ * for conflicts like any other write. A key another writer inserts in the
+ * range after this transaction read it is not deleted and does not
+ * conflict. */
+ORBIT_API int orbit_txn_delete_range(orbit_txn *t, const uint8_t *start,
+                                     size_t slen, const uint8_t *end,
+                                     size_t elen);
+/*
+ * Commit. 0; ORBIT_ECONFLICT (nothing applied, retry the whole
+ * transaction); ORBIT_EUNCERTAIN when the outcome is unknown (contact lost
+ * after the commit was sent: it may have been applied; see orbit/error.h);
+ * or another error (nothing applied).
+ */
 ORBIT_API int orbit_txn_commit(orbit_txn *t);
+/* The same, reporting the commit's version (see Versions) where
+ * capabilities.supports_commit_version is set, else 0. A transaction that
+ * wrote nothing reports 0. version may be NULL. */
+ORBIT_API int orbit_txn_commit_version(orbit_txn *t, uint64_t *version);
 ORBIT_API void orbit_txn_rollback(orbit_txn *t);
 
 /* ---- asynchronous submit / complete --------------------------------- */
@@ -228,7 +378,12 @@ typedef enum orbit_op_type {
     ORBIT_OP_GET = 1,
     ORBIT_OP_PUT = 2,
     ORBIT_OP_DEL = 3,
+    ORBIT_OP_DEL_RANGE = 4, /* batch entries only */
+    ORBIT_OP_WRITE = 5,     /* submit: apply op.batch atomically */
+    ORBIT_OP_MULTI_GET = 6, /* submit: read op.keys[0..nkeys) */
 } orbit_op_type;
+
+#define ORBIT_OP_DETAIL_MAX 160
 
 typedef struct orbit_kv_op {
     orbit_op_type type;
@@ -238,6 +393,17 @@ typedef struct orbit_kv_op {
     size_t vlen;
     orbit_buf *out;     /* GET only: receives the value */
     int result;         /* set on completion: 0, ORBIT_NOTFOUND or an error */
+    /* ---- contract v2 ---- */
+    const orbit_snapshot *snapshot; /* GET, MULTI_GET: NULL reads the latest */
+    const orbit_batch *batch;       /* WRITE */
+    size_t nkeys;                   /* MULTI_GET: keys, vals, status as in */
+    const orbit_slice *keys;        /* orbit_kv_multi_get; result is its */
+    orbit_buf *vals;                /* return value */
+    int *status;
+    /* Set on completion when result < 0: this op's error detail (what
+     * orbit_last_error_detail() would say for the synchronous call). Each
+     * op carries its own, whatever thread completes it. */
+    char detail[ORBIT_OP_DETAIL_MAX];
 } orbit_kv_op;
 
 /* Called once when every op of a submission has completed. */
@@ -248,9 +414,11 @@ typedef void (*orbit_kv_done_fn)(void *arg, orbit_kv_op *ops, size_t n);
  * waiting where the provider can overlap them (capabilities.native_async):
  * a remote provider keeps them all in flight at once. done runs exactly once,
  * on a provider thread or, for in-process providers, on the calling thread
- * before orbit_kv_submit returns. The caller keeps ops, their keys, values
- * and out buffers alive until done runs. If orbit_kv_submit returns an
- * error, done never runs and no op was started.
+ * before orbit_kv_submit returns. The caller keeps ops, their keys, values,
+ * batches, snapshots and out buffers alive until done runs. If
+ * orbit_kv_submit returns an error, done never runs and no op was started.
+ * A PUT, DEL or WRITE whose outcome is unknown completes with
+ * ORBIT_EUNCERTAIN.
  */
 ORBIT_API int orbit_kv_submit(orbit_kv *kv, orbit_kv_op *ops, size_t n,
                               orbit_kv_done_fn done, void *arg);

@@ -35,7 +35,7 @@
 extern "C" {
 #endif
 
-#define ORBIT_PROVIDER_VERSION 1
+#define ORBIT_PROVIDER_VERSION 2
 
 /* ---- URIs ----------------------------------------------------------- */
 
@@ -62,11 +62,11 @@ ORBIT_API int orbit_uri_check_unused(const orbit_uri *u);
 /* ---- batches, as providers read them -------------------------------- */
 
 typedef struct orbit_batch_entry {
-    orbit_op_type type; /* ORBIT_OP_PUT or ORBIT_OP_DEL */
-    const uint8_t *key;
+    orbit_op_type type; /* ORBIT_OP_PUT, ORBIT_OP_DEL or ORBIT_OP_DEL_RANGE */
+    const uint8_t *key; /* DEL_RANGE: the range's start (inclusive) */
     size_t klen;
-    const uint8_t *val;
-    size_t vlen;
+    const uint8_t *val; /* DEL_RANGE: the range's end (exclusive); NULL */
+    size_t vlen;        /* (vlen 0): no upper bound */
 } orbit_batch_entry;
 
 /* Entry i (0 <= i < orbit_batch_count(b)), borrowed from the batch. */
@@ -81,6 +81,10 @@ typedef struct orbit_range {
     const uint8_t *hi; /* exclusive; NULL: to the last key */
     size_t hi_len;
     int reverse;
+    /* ---- version 2: hints for iterators (ignored by delete_range) ---- */
+    size_t limit;      /* the caller wants at most this many entries; 0: all */
+    size_t max_bytes;  /* ... or about this many key+value bytes; 0: all */
+    int keys_only;     /* values are not wanted: iter_next may return "" */
 } orbit_range;
 
 /* ---- errors --------------------------------------------------------- */
@@ -90,6 +94,18 @@ typedef struct orbit_range {
 ORBIT_API int orbit_error_set(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 ORBIT_API void orbit_error_clear(void);
+
+/* Complete an asynchronous op with an error: sets op->result = code and
+ * op->detail, and also the calling thread's detail. Returns code. */
+ORBIT_API int orbit_op_fail(orbit_kv_op *op, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Copy the calling thread's detail into op->detail (for a provider that
+ * completes an op with the result of a synchronous call that set it). */
+ORBIT_API void orbit_op_take_detail(orbit_kv_op *op);
+
+/* The provider's own snapshot object (from snapshot_open) behind a
+ * caller's snapshot, or NULL for NULL. */
+ORBIT_API void *orbit_snapshot_object(const orbit_snapshot *s);
 
 /* ---- the table ------------------------------------------------------ */
 
@@ -133,15 +149,54 @@ typedef struct orbit_provider {
     void (*txn_rollback)(void *txn);
 
     /* Optional (NULL: the contract layer runs ops one by one, inline). Same
-     * rules as orbit_kv_submit(). */
+     * rules as orbit_kv_submit(); an op's snapshot is the caller's
+     * orbit_snapshot, whose provider object orbit_snapshot_object() gives.
+     * Each op that fails gets its own detail (orbit_op_fail). A version-1
+     * provider sees only GET, PUT and DEL without snapshots: the contract
+     * layer runs other ops inline before submitting the rest. */
     int (*submit)(void *self, orbit_kv_op *ops, size_t n,
                   orbit_kv_done_fn done, void *arg);
+
+    /* ---- version 2 (every member optional unless said otherwise; NULL
+     * means the contract layer's generic fallback, or ORBIT_ENOTSUP) ---- */
+
+    /* Multi-get at snap (NULL: latest), as orbit_kv_multi_get: fill
+     * vals[i]/status[i] for every i, return 0 or the first negative status. */
+    int (*multi_get)(void *self, void *snap, size_t n, const orbit_slice *keys,
+                     orbit_buf *vals, int *status);
+    int (*txn_multi_get)(void *txn, size_t n, const orbit_slice *keys,
+                         orbit_buf *vals, int *status);
+    /* Delete [r->lo, r->hi) (lo non-NULL; hi NULL: no upper bound). */
+    int (*delete_range)(void *self, const orbit_range *r);
+    /* As orbit_kv_cas (current may be NULL). */
+    int (*cas)(void *self, const uint8_t *k, size_t kl,
+               const orbit_slice *expected, const orbit_slice *desired,
+               orbit_buf *current);
+    /* As orbit_iter_seek; key is already known to be non-empty. */
+    int (*iter_seek)(void *it, const uint8_t *k, size_t kl);
+    /* The version a snapshot reads at (see orbit/kv.h, Versions). Required
+     * with snapshot_open in a version-2 table. */
+    uint64_t (*snapshot_version)(void *self, void *snap);
+    int (*snapshot_open_at)(void *self, uint64_t version, void **snap);
+    /* write / txn_commit that also report the commit version (*version is
+     * never NULL here). When present they are used instead of write and
+     * txn_commit, which must still be set. txn_commit_version frees the
+     * transaction in every case, like txn_commit. */
+    int (*write_version)(void *self, const orbit_batch *b, uint64_t *version);
+    int (*txn_commit_version)(void *txn, uint64_t *version);
+    /* Native range delete in a transaction; NULL: the contract layer scans
+     * the transaction's view and deletes key by key. */
+    int (*txn_delete_range)(void *txn, const orbit_range *r);
 } orbit_provider;
 
 /* Register a provider under p->name. The table must outlive the process's
- * use of Orbit. Built-in providers (memory, rocksdb) are registered
- * already. ORBIT_EEXIST if the name is taken, ORBIT_EINVAL if the version is
- * newer than this library. Thread-safe. */
+ * use of Orbit. Built-in providers (memory, rocksdb, etcd) are registered
+ * already. ORBIT_EEXIST if the name is taken; ORBIT_EINVAL, naming the
+ * member, if the version is unknown or a required member is NULL:
+ * open, close, capabilities, get, put, del, write, iter_open, iter_next,
+ * iter_close; snapshot_open and snapshot_release together (and, from
+ * version 2, snapshot_version with them); every txn_* member of version 1
+ * together, or none. Thread-safe. */
 ORBIT_API int orbit_provider_register(const orbit_provider *p);
 
 /* The registered provider named `name`, or NULL. */

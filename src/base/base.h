@@ -24,6 +24,25 @@ static inline int orbit__key_cmp(const uint8_t *a, size_t al, const uint8_t *b, 
     return al < bl ? -1 : al > bl;
 }
 
+/* The smallest key after every key that starts with p[0..n): p with its
+ * trailing 0xFF bytes dropped and the last remaining byte incremented,
+ * written to out (room for n bytes). Returns its length; 0 when there is
+ * none (p is empty or all 0xFF: no key bounds the prefix from above). */
+static inline size_t orbit__prefix_successor(const uint8_t *p, size_t n, uint8_t *out)
+{
+    while (n > 0 && p[n - 1] == 0xFF)
+        n--;
+    if (n == 0)
+        return 0;
+    memcpy(out, p, n);
+    out[n - 1]++;
+    return n;
+}
+
+/* An orbit_value_fn (orbit/kv.h) whose arg is an orbit_buf: copies the
+ * value into it, replacing its contents. */
+int orbit__copy_value_fn(void *arg, const uint8_t *val, size_t len);
+
 /* XXH3-64 of p[0..n). */
 uint64_t orbit__hash64(const void *p, size_t n);
 

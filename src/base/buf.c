@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "orbit/buf.h"
 
 void orbit_buf_init(orbit_buf *b)
@@ -55,4 +56,9 @@ int orbit_buf_set(orbit_buf *b, const void *p, size_t n)
 {
     b->len = 0;
     return orbit_buf_append(b, p, n);
+}
+
+int orbit__copy_value_fn(void *arg, const uint8_t *val, size_t len)
+{
+    return orbit_buf_set(arg, val, len);
 }

@@ -20,6 +20,7 @@ const char *orbit_strerror(int code)
     switch (code) {
     case ORBIT_OK: return "success";
     case ORBIT_NOTFOUND: return "not found";
+    case ORBIT_CMPFAIL: return "comparison failed, nothing written";
 #define X(name, val, retry, msg) case ORBIT_##name: return msg;
     ORBIT_ERRNO_MAP(X)
 #undef X
@@ -32,10 +33,11 @@ const char *orbit_err_name(int code)
     switch (code) {
     case ORBIT_OK: return "OK";
     case ORBIT_NOTFOUND: return "NOTFOUND";
+    case ORBIT_CMPFAIL: return "CMPFAIL";
 #define X(name, val, retry, msg) case ORBIT_##name: return #name;
     ORBIT_ERRNO_MAP(X)
 #undef X
-    default: return "EUNKNOWN";
+    default: return "UNKNOWN_CODE";
     }
 }
 

@@ -302,13 +302,12 @@ static int issue(bench *b, int w, slot *s, uint64_t i)
     if (works[w].kv >= 0) {
         int kl = snprintf(s->key, sizeof s->key, "bench/%08" PRIu64, i);
         int get = w == W_ORBIT_GET || w == W_ORBIT_GET_SER;
-        s->op = (orbit_kv_op){get ? ORBIT_OP_GET : ORBIT_OP_PUT,
-                              (const uint8_t *)s->key,
-                              (size_t)kl,
-                              get ? NULL : b->val,
-                              get ? 0 : VALUE_LEN,
-                              &s->out,
-                              0};
+        s->op = (orbit_kv_op){.type = get ? ORBIT_OP_GET : ORBIT_OP_PUT,
+                              .key = (const uint8_t *)s->key,
+                              .klen = (size_t)kl,
+                              .val = get ? NULL : b->val,
+                              .vlen = get ? 0 : VALUE_LEN,
+                              .out = &s->out};
         return orbit_kv_submit(b->kv[works[w].kv], &s->op, 1, orbit_done, s);
     }
 

@@ -226,10 +226,6 @@ static int tap_fn(void *arg, const uint8_t *val, size_t len)
     return t->fn(t->arg, val, len);
 }
 
-static int copy_fn(void *arg, const uint8_t *val, size_t len)
-{
-    return orbit_buf_set(arg, val, len);
-}
 
 int orbit_kv_get_with(orbit_kv *kv, const orbit_read_opts *ro, const uint8_t *key, size_t klen,
                       orbit_value_fn fn, void *arg)
@@ -256,7 +252,7 @@ int orbit_kv_get(orbit_kv *kv, const orbit_read_opts *ro, const uint8_t *key, si
                  orbit_buf *out)
 {
     out->len = 0;
-    return orbit_kv_get_with(kv, ro, key, klen, copy_fn, out);
+    return orbit_kv_get_with(kv, ro, key, klen, orbit__copy_value_fn, out);
 }
 
 int orbit_kv_put(orbit_kv *kv, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
@@ -429,17 +425,12 @@ static int make_range(const orbit_scan_opts *so, orbit_range *r, uint8_t **succ)
             r->lo = p;
             r->lo_len = n;
         }
-        /* Successor: drop trailing 0xFF bytes, then increment the last. */
-        size_t m = n;
-        while (m > 0 && p[m - 1] == 0xFF)
-            m--;
+        uint8_t *s = malloc(n);
+        if (!s)
+            return ORBIT_ENOMEM;
+        size_t m = orbit__prefix_successor(p, n, s);
+        *succ = s;
         if (m > 0) {
-            uint8_t *s = malloc(m);
-            if (!s)
-                return ORBIT_ENOMEM;
-            memcpy(s, p, m);
-            s[m - 1]++;
-            *succ = s;
             if (!r->hi || orbit__key_cmp(s, m, r->hi, r->hi_len) < 0) {
                 r->hi = s;
                 r->hi_len = m;
@@ -577,13 +568,13 @@ int orbit_txn_get_with(orbit_txn *t, const uint8_t *key, size_t klen, orbit_valu
 int orbit_txn_get(orbit_txn *t, const uint8_t *key, size_t klen, orbit_buf *out)
 {
     out->len = 0;
-    return txn_read(t, key, klen, 0, copy_fn, out);
+    return txn_read(t, key, klen, 0, orbit__copy_value_fn, out);
 }
 
 int orbit_txn_get_for_update(orbit_txn *t, const uint8_t *key, size_t klen, orbit_buf *out)
 {
     out->len = 0;
-    return txn_read(t, key, klen, 1, copy_fn, out);
+    return txn_read(t, key, klen, 1, orbit__copy_value_fn, out);
 }
 
 int orbit_txn_put(orbit_txn *t, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
@@ -669,6 +660,8 @@ static void submit_done(void *arg, orbit_kv_op *ops, size_t n)
             if (op->result == ORBIT_OK)
                 BUMP(kv, keys_written, 1);
             break;
+        default:
+            break;
         }
         if (op->result < 0)
             BUMP(kv, errors, 1);
@@ -711,6 +704,7 @@ int orbit_kv_submit(orbit_kv *kv, orbit_kv_op *ops, size_t n, orbit_kv_done_fn d
         case ORBIT_OP_GET: op->result = orbit_kv_get(kv, NULL, op->key, op->klen, op->out); break;
         case ORBIT_OP_PUT: op->result = orbit_kv_put(kv, op->key, op->klen, op->val, op->vlen); break;
         case ORBIT_OP_DEL: op->result = orbit_kv_del(kv, op->key, op->klen); break;
+        default: op->result = orbit_error_set(ORBIT_ENOTSUP, "op type %d", (int)op->type); break;
         }
     }
     done(arg, ops, n);

@@ -559,8 +559,9 @@ static void test_submit(void **state)
     for (int i = 0; i < N; i++) {
         snprintf(keys[i], sizeof keys[i], "a%02d", i);
         snprintf(vals[i], sizeof vals[i], "val%d", i);
-        ops[i] = (orbit_kv_op){ORBIT_OP_PUT, (const uint8_t *)keys[i], strlen(keys[i]),
-                               (const uint8_t *)vals[i], strlen(vals[i]), NULL, -99};
+        ops[i] = (orbit_kv_op){.type = ORBIT_OP_PUT, .key = (const uint8_t *)keys[i],
+                               .klen = strlen(keys[i]), .val = (const uint8_t *)vals[i],
+                               .vlen = strlen(vals[i]), .result = -99};
         orbit_buf_init(&outs[i]);
     }
     async_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
@@ -587,7 +588,8 @@ static void test_submit(void **state)
         }
     }
     /* a missing key completes as NOTFOUND; zero ops still complete once */
-    ops[0] = (orbit_kv_op){ORBIT_OP_GET, (const uint8_t *)"zz", 2, NULL, 0, &outs[0], -99};
+    ops[0] = (orbit_kv_op){.type = ORBIT_OP_GET, .key = (const uint8_t *)"zz", .klen = 2,
+                           .out = &outs[0], .result = -99};
     assert_int_equal(orbit_kv_submit(kv, ops, 1, on_done, &w), 0);
     wait_done(&w, 3);
     assert_int_equal(ops[0].result, ORBIT_NOTFOUND);
