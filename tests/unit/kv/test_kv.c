@@ -1200,14 +1200,16 @@ static void run_native_split(const char *uri, int version)
     fput_s("a", "1");
     orbit_snapshot *snap;
     assert_int_equal(orbit_kv_snapshot(kv, &snap), ORBIT_OK);
-    orbit_batch *b;
+    orbit_batch *b, *ranged;
     assert_int_equal(orbit_batch_new(&b), ORBIT_OK);
     assert_int_equal(orbit_batch_put(b, S("w"), S("1")), ORBIT_OK);
+    assert_int_equal(orbit_batch_new(&ranged), ORBIT_OK);
+    assert_int_equal(orbit_batch_delete_range(ranged, S("a"), S("b")), ORBIT_OK);
     orbit_slice ks[2] = {{S("a")}, {S("zz")}};
     orbit_buf vals[2] = {ORBIT_BUF_INIT, ORBIT_BUF_INIT};
     orbit_buf out1 = ORBIT_BUF_INIT, out2 = ORBIT_BUF_INIT;
     int st[2];
-    orbit_kv_op ops[6];
+    orbit_kv_op ops[7];
     memset(ops, 0, sizeof ops);
     ops[0] = (orbit_kv_op){.type = ORBIT_OP_GET, .key = (const uint8_t *)"a", .klen = 1, .out = &out1};
     ops[1] = (orbit_kv_op){.type = ORBIT_OP_WRITE, .batch = b};
@@ -1217,11 +1219,16 @@ static void run_native_split(const char *uri, int version)
     ops[4] = (orbit_kv_op){.type = ORBIT_OP_PUT, .key = (const uint8_t *)"f", .klen = 1,
                            .val = (const uint8_t *)"x", .vlen = 1};
     ops[5] = (orbit_kv_op){.type = ORBIT_OP_DEL, .key = (const uint8_t *)"d", .klen = 1};
+    /* A batch the provider cannot take (a range, no batch range deletes)
+     * is never sent: it fails inline, as orbit_kv_write would. */
+    ops[6] = (orbit_kv_op){.type = ORBIT_OP_WRITE, .batch = ranged};
     int calls[2] = {0, 0};
-    assert_int_equal(orbit_kv_submit(kv, ops, 6, on_done_n, calls), ORBIT_OK);
+    assert_int_equal(orbit_kv_submit(kv, ops, 7, on_done_n, calls), ORBIT_OK);
     pthread_join(async_thread, NULL);
     assert_int_equal(calls[0], 1);
-    assert_int_equal(calls[1], 6);
+    assert_int_equal(calls[1], 7);
+    assert_int_equal(ops[6].result, ORBIT_ENOTSUP);
+    assert_non_null(strstr(ops[6].detail, "range"));
     if (version == 1) {
         /* The provider saw only what a version-1 table knows... */
         assert_int_equal(nseen, 3);
@@ -1256,9 +1263,10 @@ static void run_native_split(const char *uri, int version)
     assert_int_equal(s.batches, 1);
     assert_int_equal(s.puts, 1);
     assert_int_equal(s.deletes, 1);
-    assert_int_equal(s.errors, 1);
+    assert_int_equal(s.errors, 2);
     orbit_snapshot_release(snap);
     orbit_batch_free(b);
+    orbit_batch_free(ranged);
     orbit_buf_release(&vals[0]);
     orbit_buf_release(&vals[1]);
     orbit_buf_release(&out1);
