@@ -683,7 +683,7 @@ static int mem_write(void *self, const orbit_batch *b)
 
 static int mem_snapshot_open(void *self, void **snap)
 {
-    mem_pin *p;
+    mem_pin *p = NULL;
     int rc = pin_new(self, &p);
     if (rc == ORBIT_OK)
         *snap = p;
@@ -693,6 +693,12 @@ static int mem_snapshot_open(void *self, void **snap)
 static void mem_snapshot_release(void *self, void *snap)
 {
     pin_unref(self, snap);
+}
+
+static uint64_t mem_snapshot_version(void *self, void *snap)
+{
+    (void)self;
+    return ((const mem_pin *)snap)->seq;
 }
 
 /* ---- iterators -------------------------------------------------------- */
@@ -812,7 +818,7 @@ static int iter_alloc(mem_store *s, const orbit_range *r, mem_iter **out)
 static int mem_iter_open(void *self, void *snap, const orbit_range *r, void **out)
 {
     mem_store *s = self;
-    mem_iter *it;
+    mem_iter *it = NULL;
     int rc = iter_alloc(s, r, &it);
     if (rc != ORBIT_OK)
         return rc;
@@ -1094,7 +1100,7 @@ static int mem_txn_del(void *txn, const uint8_t *k, size_t kl)
 static int mem_txn_iter_open(void *txn, const orbit_range *r, void **out)
 {
     mem_txn *t = txn;
-    mem_iter *it;
+    mem_iter *it = NULL;
     int rc = iter_alloc(t->s, r, &it);
     if (rc != ORBIT_OK)
         return rc;
@@ -1167,7 +1173,7 @@ static void mem_txn_rollback(void *txn)
 }
 
 const orbit_provider orbit__provider_memory = {
-    .version = ORBIT_PROVIDER_VERSION,
+    .version = 2,
     .name = "memory",
     .open = mem_open,
     .close = mem_close,
@@ -1181,6 +1187,7 @@ const orbit_provider orbit__provider_memory = {
     .iter_close = mem_iter_close,
     .snapshot_open = mem_snapshot_open,
     .snapshot_release = mem_snapshot_release,
+    .snapshot_version = mem_snapshot_version,
     .txn_begin = mem_txn_begin,
     .txn_get = mem_txn_get,
     .txn_put = mem_txn_put,
