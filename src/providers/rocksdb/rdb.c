@@ -1,8 +1,10 @@
 /*
  * The RocksDB provider ("rocksdb:PATH[?options]"), Orbit's embedded default:
  * opening and closing a store, its options, point reads and writes, atomic
- * batches, snapshots, plain iterators and the provider table. Transactions
- * live in rdb_txn.c, the iterator walk in rdb_iter.c.
+ * batches (with range deletes), multi-get, range deletes, snapshots and
+ * their versions, plain iterators and the provider table (version 2).
+ * Transactions, and pessimistic range deletes, live in rdb_txn.c, the
+ * iterator walk and seek in rdb_iter.c.
  *
  * It sits directly under the contract layer (src/kv), which has already
  * validated arguments, so this file only adds what RocksDB needs: option
@@ -17,7 +19,10 @@
  *     waits for (or fails on) the key locks transactions hold; in optimistic
  *     mode plain writes go to the base DB and transactions validate at commit;
  *   - a RocksDB pinnable slice or errptr string never outlives the call that
- *     produced it.
+ *     produced it;
+ *   - in optimistic mode every range tombstone is written under the write
+ *     side of rd_lock and advances rd_epoch (see struct rdb);
+ *   - a snapshot's seq is exactly the sequence number it reads at.
  */
 #include <errno.h>
 #include <sched.h>
