@@ -91,7 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* The rest, sealed with a valid format-2 checksum under KEY. */
     orbit_buf sealed = ORBIT_BUF_INIT;
-    uint64_t h = XXH3_64bits_withSeed(data + 1, size - 1, XXH3_64bits(KEY, sizeof KEY));
+    uint64_t h = XXH3_64bits_withSeed(KEY, sizeof KEY, XXH3_64bits(data + 1, size - 1));
     uint8_t le[8];
     for (int i = 0; i < 8; i++)
         le[i] = (uint8_t)(h >> (8 * i));
