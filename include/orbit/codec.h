@@ -81,7 +81,9 @@ typedef struct orbit_tuple_item {
 /*
  * Decode the element at *pos of key[0..klen) and advance *pos past it.
  * 0: decoded; ORBIT_NOTFOUND: *pos == klen (no more elements);
- * ORBIT_ECORRUPT: malformed element; ORBIT_ENOMEM.
+ * ORBIT_ECORRUPT: malformed element (unknown tag, truncated, an integer
+ * not in its shortest form or outside int64, -0.0, a non-canonical NaN);
+ * ORBIT_ENOMEM.
  */
 ORBIT_API int orbit_tuple_next(const uint8_t *key, size_t klen, size_t *pos,
                                orbit_tuple_item *item);

@@ -4,9 +4,13 @@
  *
  * Invariants: memcmp order of two encodings equals tuple order; every
  * element is self-delimiting, so no encoding is a prefix-collision of
- * another tuple; and the encoding is canonical: -0.0 is written as +0.0 and
- * every NaN as one quiet NaN, and the decoder rejects the bit patterns the
- * encoder never writes, so decode-then-encode reproduces the input exactly.
+ * another tuple; and the encoding is canonical: an integer takes the
+ * fewest bytes that hold its magnitude (FoundationDB's tuple layer: tag
+ * 0x14 +- the byte count, negatives as the ones' complement), -0.0 is
+ * written as +0.0 and every NaN as one quiet NaN, and the decoder rejects
+ * the forms the encoder never writes (longer integers, integers outside
+ * int64, other zeros and NaNs), so decode-then-encode reproduces the input
+ * exactly.
  * An encoder that fails leaves `out` as it was.
  *
  * Layer: src/codec sits above the provider contract and below the data
