@@ -19,9 +19,9 @@
  * to its stated length is ORBIT_ECORRUPT, with the key (escaped) and the
  * reason in orbit_last_error_detail(); the payload is never handed out then.
  *
- * Format 1 also carried a record_version and a txn_id. Nothing produced
- * them (every write stored version 1 and transaction 0), so format 2 drops
- * both; a later format adds them back when a model has a real producer
+ * Format 1 also carried a record_version and a txn_id. No model produced
+ * real values (blind writes stored version 1, only the CLI demo counted
+ * versions, and the transaction id was always 0), so format 2 drops both; a later format adds them back when a model has a real producer
  * (a read-modify-write model keeping versions, a transaction layer
  * stamping its id).
  */
