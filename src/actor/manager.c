@@ -598,7 +598,6 @@ static int resolve_stored(orbit_manager *m, orbit_kv *cat, const char *type,
         orbit_record_meta meta = {
             .model = ORBIT_MODEL_CATALOG,
             .schema_version = CATALOG_SCHEMA,
-            .record_version = 1,
             .created_ms = now,
             .updated_ms = now,
             .actor_type = (const uint8_t *)type,
@@ -607,8 +606,8 @@ static int resolve_stored(orbit_manager *m, orbit_kv *cat, const char *type,
             .actor_id_len = strlen(id),
         };
         rec.len = 0;
-        rc = orbit_record_encode(&rec, &meta, NULL, (const uint8_t *)cname,
-                                 strlen(cname));
+        rc = orbit_record_encode(&rec, ckey->data, ckey->len, &meta, NULL,
+                                 (const uint8_t *)cname, strlen(cname));
         if (rc) {
             orbit_txn_rollback(t);
             goto done;
@@ -674,7 +673,7 @@ int orbit_manager_resolve(orbit_manager *m, const char *actor_type,
             rc = orbit_error_set(ORBIT_ENOPROVIDER, "no provider configured");
             goto out;
         }
-        rc = orbit_key_catalog(&ckey, CATALOG_KIND, tuple.data, tuple.len);
+        rc = orbit_key_catalog(&ckey, ORBIT_KEYSPACE_SYSTEM, CATALOG_KIND, tuple.data, tuple.len);
         if (rc) {
             rc = orbit_error_set(rc, "placement key of %s/%s", actor_type,
                                  actor_id);

@@ -10,6 +10,13 @@
  * conflict, a snapshot that moved) makes the demo fail with exit status 1,
  * so `make run` doubles as a smoke test. Steps the store cannot do (no
  * transactions, no snapshots) are skipped with a note.
+ *
+ * The transaction retry loop retries only retryable errors
+ * (orbit_err_retryable). A commit whose outcome is unknown
+ * (ORBIT_EUNCERTAIN) is never retried: the demo reads the counter back;
+ * if it holds the value the commit wrote, the commit was applied, and
+ * otherwise the demo says that the outcome is unknown and stops (a delayed
+ * commit may still apply, so a retry could count twice).
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -71,8 +78,8 @@ static int step_plain(demo *d)
     static const uint8_t bin[] = {'a', 0x00, 'b', 0xff};
     int st;
 
-    printf("1. plain keys (the \"kv\" namespace, values in checksummed "
-           "records)\n");
+    printf("1. plain keys (the \"kv\" namespace of the default keyspace, "
+           "values in checksummed records)\n");
     if ((st = put_str(d, GREETING, hello, sizeof hello - 1)))
         return st;
     if ((st = expect(d, NULL, GREETING, hello, sizeof hello - 1)))
@@ -97,28 +104,28 @@ static int step_plain(demo *d)
     printf("   del demo:temp, then get: not found\n");
 
     d->b.len = 0;
-    rc = orbit_key_kv(&d->b, GREETING, strlen(GREETING));
+    rc = orbit_key_kv(&d->b, ORBIT_KEYSPACE_DEFAULT, GREETING, strlen(GREETING));
     if (rc)
         return orbit__cli_fail(rc, "demo: encode key");
-    show("   stored under the tuple key (\"kv\", \"" GREETING "\") = ",
+    show("   stored under the tuple key (1, \"kv\", \"" GREETING "\") = ",
          d->b.data, d->b.len);
     printf("\n\n");
     return CLI_OK;
 }
 
-/* Encode a string record and add it to the batch under ("kv", key). */
+/* Encode a string record and add it to the batch under
+ * (ORBIT_KEYSPACE_DEFAULT, "kv", key). */
 static int batch_str(demo *d, orbit_batch *b, const char *key, const char *v)
 {
     orbit_record_meta meta;
     memset(&meta, 0, sizeof meta);
     meta.model = ORBIT_MODEL_KV;
-    meta.record_version = 1;
     d->a.len = 0;
     d->b.len = 0;
-    int rc = orbit_key_kv(&d->a, key, strlen(key));
+    int rc = orbit_key_kv(&d->a, ORBIT_KEYSPACE_DEFAULT, key, strlen(key));
     if (!rc)
-        rc = orbit_record_encode(&d->b, &meta, NULL, (const uint8_t *)v,
-                                 strlen(v));
+        rc = orbit_record_encode(&d->b, d->a.data, d->a.len, &meta, NULL,
+                                 (const uint8_t *)v, strlen(v));
     if (!rc)
         rc = orbit_batch_put(b, d->a.data, d->a.len, d->b.data, d->b.len);
     return rc;
@@ -141,7 +148,7 @@ static int step_batch(demo *d)
         rc = batch_str(d, b, fruit[i][0], fruit[i][1]);
     if (!rc) {
         d->a.len = 0;
-        rc = orbit_key_kv(&d->a, "demo:fruit:durian", 17);
+        rc = orbit_key_kv(&d->a, ORBIT_KEYSPACE_DEFAULT, "demo:fruit:durian", 17);
     }
     if (!rc)
         rc = orbit_batch_del(b, d->a.data, d->a.len);
@@ -205,8 +212,19 @@ static int step_scan(demo *d)
     return CLI_OK;
 }
 
+/* The counter's value in a record: decimal text. */
+static long long parse_counter(const uint8_t *p, size_t n)
+{
+    char num[32];
+    if (n >= sizeof num)
+        n = sizeof num - 1;
+    memcpy(num, p, n);
+    num[n] = '\0';
+    return strtoll(num, NULL, 10);
+}
+
 /* The counter's record inside a transaction: decode, and keep the meta so
- * the new record carries the version forward. */
+ * the new record keeps its creation time. */
 static int read_counter(demo *d, orbit_txn *t, const orbit_buf *key,
                         long long *value, orbit_record_meta *meta)
 {
@@ -224,12 +242,7 @@ static int read_counter(demo *d, orbit_txn *t, const orbit_buf *key,
                              &d->b, &p, &n);
     if (rc)
         return rc;
-    char num[32];
-    if (n >= sizeof num)
-        n = sizeof num - 1;
-    memcpy(num, p, n);
-    num[n] = '\0';
-    *value = strtoll(num, NULL, 10);
+    *value = parse_counter(p, n);
     return ORBIT_OK;
 }
 
@@ -241,14 +254,47 @@ static int write_counter(demo *d, orbit_txn *t, const orbit_buf *key,
     orbit_record_meta meta;
     memset(&meta, 0, sizeof meta);
     meta.model = ORBIT_MODEL_KV;
-    meta.record_version = old->record_version + 1;
     meta.created_ms = old->created_ms;
     d->b.len = 0;
-    int rc = orbit_record_encode(&d->b, &meta, NULL, (const uint8_t *)num,
-                                 (size_t)n);
+    int rc = orbit_record_encode(&d->b, key->data, key->len, &meta, NULL,
+                                 (const uint8_t *)num, (size_t)n);
     if (rc)
         return rc;
     return orbit_txn_put(t, key->data, key->len, d->b.data, d->b.len);
+}
+
+/*
+ * The attempt's commit (or write) returned ORBIT_EUNCERTAIN: it may or may
+ * not have been applied, and it may still apply later. Never retry it.
+ * Read the counter back: if it holds what the attempt wrote, the commit
+ * was applied; otherwise the outcome stays unknown and the demo stops.
+ */
+static int uncertain_commit(demo *d, int attempt, const char *where,
+                            long long wrote, long long *result)
+{
+    char detail[256];
+    snprintf(detail, sizeof detail, "%s", orbit_last_error_detail());
+    printf("   attempt %d: OUTCOME UNKNOWN at %s (%s: %s%s%s): the "
+           "transaction may or may not have been applied; it is not "
+           "retried\n",
+           attempt, where, orbit_err_name(ORBIT_EUNCERTAIN),
+           orbit_strerror(ORBIT_EUNCERTAIN), detail[0] ? "; " : "", detail);
+    int rc = orbit_str_get(d->kv, NULL, (const uint8_t *)COUNTER,
+                           strlen(COUNTER), &d->a);
+    if (rc == ORBIT_OK && parse_counter(d->a.data, d->a.len) == wrote) {
+        printf("   read back: " COUNTER " = %lld, so the commit was "
+               "applied\n", wrote);
+        *result = wrote;
+        return CLI_OK;
+    }
+    if (rc < 0)
+        return orbit__cli_fail(rc, "demo: read back after an uncertain "
+                               "commit");
+    fprintf(stderr, "orbit: demo: transaction %s: outcome unknown (%s), "
+                    "and " COUNTER " does not show it; stopping rather "
+                    "than risk applying it twice\n", where,
+            orbit_err_name(ORBIT_EUNCERTAIN));
+    return CLI_FAIL;
 }
 
 /*
@@ -260,7 +306,7 @@ static int write_counter(demo *d, orbit_txn *t, const orbit_buf *key,
 static int increment(demo *d, int interfere, long long *result)
 {
     orbit_buf key = ORBIT_BUF_INIT;
-    int rc = orbit_key_kv(&key, COUNTER, strlen(COUNTER));
+    int rc = orbit_key_kv(&key, ORBIT_KEYSPACE_DEFAULT, COUNTER, strlen(COUNTER));
     if (rc) {
         orbit_buf_release(&key);
         return orbit__cli_fail(rc, "demo: encode key");
@@ -302,6 +348,10 @@ static int increment(demo *d, int interfere, long long *result)
         if (!rc) {
             printf("   attempt %d: wrote %lld, committed\n", attempt, v + 1);
             *result = v + 1;
+            break;
+        }
+        if (rc == ORBIT_EUNCERTAIN) {
+            st = uncertain_commit(d, attempt, where, v + 1, result);
             break;
         }
         if (!orbit_err_retryable(rc) || attempt == 5) {

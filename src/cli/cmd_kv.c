@@ -7,6 +7,11 @@
  * round-trip: `kv get` prints the value and a newline, `kv scan` prints
  * "key<TAB>value" per entry, and a tab or newline inside either is shown as
  * \x09 / \x0a, so the line structure is never ambiguous.
+ *
+ * Keys live in the default database actor's keyspace
+ * (ORBIT_KEYSPACE_DEFAULT, "kv", KEY). A put or del that fails with
+ * ORBIT_EUNCERTAIN may or may not have been applied: the message says so
+ * and how to find out; it is not retried.
  */
 #include <string.h>
 
@@ -23,6 +28,17 @@ const char orbit__usage_kv[] =
     "[--reverse]\n"
     "                        one \"key<TAB>value\" line per key, A <= key < "
     "B\n";
+
+/* After a failed write: an uncertain outcome gets a second line saying
+ * what it means for this command. */
+static void uncertain_hint(int rc, const char *verb, const char *key)
+{
+    if (rc == ORBIT_EUNCERTAIN)
+        fprintf(stderr, "orbit: kv %s %s: the %s may or may not have been "
+                        "applied; check with `orbit kv get %s` before "
+                        "repeating it\n", verb, key,
+                verb[0] == 'p' ? "put" : "delete", key);
+}
 
 /* Positional arguments after the verb; "--" ends options, so a key may
  * start with "--". Returns the index of the first one, or -1 (after a
@@ -60,8 +76,10 @@ static int kv_put(const cli_ctx *ctx, int argc, char **argv)
     if (!st) {
         orbit_error_clear();
         int rc = orbit_str_put(kv, NULL, key.data, key.len, val.data, val.len);
-        if (rc)
+        if (rc) {
             st = orbit__cli_fail(rc, "kv put %s", argv[i]);
+            uncertain_hint(rc, "put", argv[i]);
+        }
     }
     orbit_kv_close(kv);
     orbit_buf_release(&key);
@@ -111,8 +129,10 @@ static int kv_del(const cli_ctx *ctx, int argc, char **argv)
     if (!st) {
         orbit_error_clear();
         int rc = orbit_str_del(kv, key.data, key.len);
-        if (rc)
+        if (rc) {
             st = orbit__cli_fail(rc, "kv del %s", argv[i]);
+            uncertain_hint(rc, "del", argv[i]);
+        }
     }
     orbit_kv_close(kv);
     orbit_buf_release(&key);

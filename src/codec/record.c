@@ -1,12 +1,18 @@
 /*
- * The record envelope (orbit/record.h): a small header of metadata, the
- * payload (optionally LZ4- or zstd-compressed) and an XXH3-64 checksum over
- * everything before it.
+ * The record envelope (orbit/record.h), format 2: a small header of
+ * metadata, the payload (optionally LZ4- or zstd-compressed) and a 64-bit
+ * checksum binding everything before it to the key the record is stored
+ * under: XXH3-64 of the key, seeded with XXH3-64 of the record bytes.
  *
  * Invariants:
- *   - decode verifies the checksum before it trusts any other byte, and
- *     every later check (version, model, flags, varints, lengths,
- *     decompression) still runs, so a record that fails any of them yields
+ *   - the checksum binds the record to its key: the same bytes under any
+ *     other key fail verification (a misdirected write, a value copied to
+ *     the wrong key, a key/value pair mixed up by a faulty store);
+ *   - decode checks the format version byte first (another format's
+ *     checksum cannot be verified by this one's rule, so it is reported
+ *     as "unknown format version"), then verifies the checksum before it
+ *     trusts any other byte, and every later check (model, flags,
+ *     varints, lengths, decompression) still runs, so a record that fails any of them yields
  *     ORBIT_ECORRUPT with the escaped key and the reason as the detail, and
  *     never a payload;
  *   - varints are canonical unsigned LEB128: at most 10 bytes, no value
@@ -30,6 +36,7 @@
 #include <string.h>
 
 #include <lz4.h>
+#include <xxhash.h>
 #include <zstd.h>
 
 #include "base/base.h"
@@ -192,6 +199,15 @@ static void write_le64(uint8_t *p, uint64_t u)
         p[i] = (uint8_t)(u >> (8 * i));
 }
 
+/* The checksum of body[0..n) stored under key[0..klen): the key hashed
+ * with the body's hash as the seed. This order keeps long bodies on
+ * XXH3's unseeded path (a seeded hash of more than 240 bytes first derives
+ * a custom secret); keys are short. */
+static uint64_t record_checksum(const uint8_t *key, size_t klen, const uint8_t *body, size_t n)
+{
+    return XXH3_64bits_withSeed(klen ? key : (const uint8_t *)"", klen, XXH3_64bits(body, n));
+}
+
 /* ---- encode --------------------------------------------------------- */
 
 /* Compress src into dst[0..cap); the compressed size, or 0 if it did not
@@ -229,12 +245,14 @@ static int64_t unzigzag(uint64_t z)
     return (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
 }
 
-int orbit_record_encode(orbit_buf *out, const orbit_record_meta *meta,
-                        const orbit_record_opts *opts, const uint8_t *payload,
-                        size_t plen)
+int orbit_record_encode(orbit_buf *out, const uint8_t *key, size_t klen,
+                        const orbit_record_meta *meta, const orbit_record_opts *opts,
+                        const uint8_t *payload, size_t plen)
 {
     if (!out || !meta)
         return orbit_error_set(ORBIT_EINVAL, "record encode: NULL %s", out ? "meta" : "out");
+    if (klen && !key)
+        return orbit_error_set(ORBIT_EINVAL, "record encode: NULL key of length %zu", klen);
     if (!valid_model((unsigned)meta->model))
         return orbit_error_set(ORBIT_EINVAL, "record encode: unknown model %d", (int)meta->model);
     if ((meta->actor_type_len && !meta->actor_type) || (meta->actor_id_len && !meta->actor_id) ||
@@ -250,10 +268,9 @@ int orbit_record_encode(orbit_buf *out, const orbit_record_meta *meta,
         return orbit_error_set(ORBIT_EINVAL, "record encode: zstd level %d outside [%d, %d]",
                                level, ZSTD_minCLevel(), ZSTD_maxCLevel());
 
-    size_t head = 3 + varint_len(meta->schema_version) + varint_len(meta->record_version) +
-                  varint_len(meta->created_ms) + varint_len(updated_delta(meta)) +
-                  varint_len(meta->actor_type_len) + varint_len(meta->actor_id_len) +
-                  varint_len(meta->txn_id);
+    size_t head = 3 + varint_len(meta->schema_version) + varint_len(meta->created_ms) +
+                  varint_len(updated_delta(meta)) + varint_len(meta->actor_type_len) +
+                  varint_len(meta->actor_id_len);
     if (meta->actor_type_len > SIZE_MAX / 4 || meta->actor_id_len > SIZE_MAX / 4 ||
         plen > SIZE_MAX / 4)
         return ORBIT_ENOMEM;
@@ -272,7 +289,6 @@ int orbit_record_encode(orbit_buf *out, const orbit_record_meta *meta,
     uint8_t *flags = p++;
     *flags = ORBIT_COMPRESS_NONE;
     p = varint_put(p, meta->schema_version);
-    p = varint_put(p, meta->record_version);
     p = varint_put(p, meta->created_ms);
     p = varint_put(p, updated_delta(meta));
     p = varint_put(p, meta->actor_type_len);
@@ -283,7 +299,6 @@ int orbit_record_encode(orbit_buf *out, const orbit_record_meta *meta,
     if (meta->actor_id_len)
         memcpy(p, meta->actor_id, meta->actor_id_len);
     p += meta->actor_id_len;
-    p = varint_put(p, meta->txn_id);
 
     size_t body = 0;
     if (comp != ORBIT_COMPRESS_NONE && plen >= threshold && plen <= RECORD_MAX_ULEN) {
@@ -306,7 +321,7 @@ int orbit_record_encode(orbit_buf *out, const orbit_record_meta *meta,
         body = plen;
     }
     p += body;
-    write_le64(p, orbit__hash64(base, (size_t)(p - base)));
+    write_le64(p, record_checksum(key, klen, base, (size_t)(p - base)));
     p += CHECKSUM_LEN;
     out->len += (size_t)(p - base);
     return ORBIT_OK;
@@ -320,21 +335,25 @@ int orbit_record_decode(const uint8_t *rec, size_t n, const uint8_t *key, size_t
 {
     orbit_record_meta m;
     memset(&m, 0, sizeof m);
-    if (!payload || !plen || (n && !rec))
+    if (!payload || !plen || (n && !rec) || (klen && !key))
         return orbit_error_set(ORBIT_EINVAL, "record decode: NULL argument");
 
     if (n < 3 + CHECKSUM_LEN)
         return record_corrupt(key, klen, "truncated (%zu bytes)", n);
     const uint8_t *end = rec + n - CHECKSUM_LEN;
     uint64_t stored = read_le64(end);
-    uint64_t actual = orbit__hash64(rec, n - CHECKSUM_LEN);
-    if (stored != actual)
-        return record_corrupt(key, klen, "checksum mismatch (stored %016llx, computed %016llx)",
-                              (unsigned long long)stored, (unsigned long long)actual);
-
+    uint64_t actual = record_checksum(key, klen, rec, n - CHECKSUM_LEN);
     const uint8_t *p = rec;
+    /* An older format's checksum does not cover the key, so it would only
+     * ever report a mismatch: name the real cause instead. */
     if (p[0] != ORBIT_RECORD_FORMAT)
         return record_corrupt(key, klen, "unknown format version %u", p[0]);
+    if (stored != actual)
+        return record_corrupt(key, klen,
+                              "checksum mismatch (stored %016llx, computed %016llx; "
+                              "a corrupt record or one stored under another key)",
+                              (unsigned long long)stored, (unsigned long long)actual);
+
     if (!valid_model(p[1]))
         return record_corrupt(key, klen, "unknown model %u", p[1]);
     if (p[2] & ~RECORD_FLAGS_COMPRESSION)
@@ -346,11 +365,10 @@ int orbit_record_decode(const uint8_t *rec, size_t n, const uint8_t *key, size_t
     m.compression = (orbit_compression)comp;
     p += 3;
 
-    uint64_t v[4], alen, ilen, txn;
-    static const char *const names[4] = {"schema version", "record version", "created_ms",
-                                         "updated_ms delta"};
+    uint64_t v[3], alen, ilen;
+    static const char *const names[3] = {"schema version", "created_ms", "updated_ms delta"};
     const char *why;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 3; i++)
         if ((why = varint_get(&p, end, &v[i])) != NULL)
             return record_corrupt(key, klen, "%s: %s", names[i], why);
     if (v[0] > UINT32_MAX)
@@ -370,14 +388,10 @@ int orbit_record_decode(const uint8_t *rec, size_t n, const uint8_t *key, size_t
     m.actor_id = ilen ? p : NULL;
     m.actor_id_len = (size_t)ilen;
     p += ilen;
-    if ((why = varint_get(&p, end, &txn)) != NULL)
-        return record_corrupt(key, klen, "txn id: %s", why);
     m.schema_version = (uint32_t)v[0];
-    m.record_version = v[1];
-    m.created_ms = v[2];
+    m.created_ms = v[1];
     /* Unsigned wrap-around makes every (created, updated) pair round-trip. */
-    m.updated_ms = v[2] + (uint64_t)unzigzag(v[3]);
-    m.txn_id = txn;
+    m.updated_ms = v[1] + (uint64_t)unzigzag(v[2]);
 
     if (comp == ORBIT_COMPRESS_NONE) {
         if (meta)

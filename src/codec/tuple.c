@@ -4,9 +4,13 @@
  *
  * Invariants: memcmp order of two encodings equals tuple order; every
  * element is self-delimiting, so no encoding is a prefix-collision of
- * another tuple; and the encoding is canonical: -0.0 is written as +0.0 and
- * every NaN as one quiet NaN, and the decoder rejects the bit patterns the
- * encoder never writes, so decode-then-encode reproduces the input exactly.
+ * another tuple; and the encoding is canonical: an integer takes the
+ * fewest bytes that hold its magnitude (FoundationDB's tuple layer: tag
+ * 0x14 +- the byte count, negatives as the ones' complement), -0.0 is
+ * written as +0.0 and every NaN as one quiet NaN, and the decoder rejects
+ * the forms the encoder never writes (longer integers, integers outside
+ * int64, other zeros and NaNs), so decode-then-encode reproduces the input
+ * exactly.
  * An encoder that fails leaves `out` as it was.
  *
  * Layer: src/codec sits above the provider contract and below the data
@@ -16,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "codec/codec_int.h"
 #include "orbit/codec.h"
 #include "orbit/provider.h"
 
@@ -111,9 +116,38 @@ int orbit_tuple_str(orbit_buf *out, const char *s)
     return put_bytes(out, s, strlen(s), 1);
 }
 
+/* Bytes needed for a magnitude m > 0 (1..8). */
+static unsigned mag_len(uint64_t m)
+{
+    unsigned n = 1;
+    while (n < 8 && (m >> (8 * n)) != 0)
+        n++;
+    return n;
+}
+
+size_t orbit__tuple_int_put(uint8_t *dst, int64_t v)
+{
+    if (v == 0) {
+        dst[0] = ORBIT_TAG_INT_ZERO;
+        return 1;
+    }
+    /* The magnitude as uint64: -INT64_MIN is 2^63, representable. */
+    uint64_t m = v > 0 ? (uint64_t)v : (uint64_t)0 - (uint64_t)v;
+    unsigned n = mag_len(m);
+    uint64_t body = v > 0 ? m : ~m; /* ones' complement; the low n bytes are kept */
+    dst[0] = (uint8_t)(v > 0 ? ORBIT_TAG_INT_ZERO + n : ORBIT_TAG_INT_ZERO - n);
+    for (unsigned i = 0; i < n; i++)
+        dst[1 + i] = (uint8_t)(body >> (8 * (n - 1 - i)));
+    return 1 + n;
+}
+
 int orbit_tuple_int(orbit_buf *out, int64_t v)
 {
-    return put_u64(out, ORBIT_TAG_INT, (uint64_t)v ^ SIGN_BIT);
+    int rc = orbit_buf_reserve(out, ORBIT_TUPLE_INT_MAX_LEN);
+    if (rc)
+        return rc;
+    out->len += orbit__tuple_int_put(out->data + out->len, v);
+    return ORBIT_OK;
 }
 
 int orbit_tuple_double(orbit_buf *out, double v)
@@ -224,13 +258,31 @@ int orbit_tuple_next(const uint8_t *key, size_t klen, size_t *pos,
         i = j + 1;
         break;
     }
-    case ORBIT_TAG_INT:
-        if (klen - i < 8)
-            return malformed(key, klen, start, "truncated integer");
+    case ORBIT_TAG_INT_ZERO:
         item->type = ORBIT_TUPLE_INT;
-        item->i = (int64_t)(read_be64(key + i) ^ SIGN_BIT);
-        i += 8;
+        item->i = 0;
         break;
+    case 0x0C: case 0x0D: case 0x0E: case 0x0F: case 0x10: case 0x11: case 0x12: case 0x13:
+    case 0x15: case 0x16: case 0x17: case 0x18: case 0x19: case 0x1A: case 0x1B: case 0x1C: {
+        int neg = tag < ORBIT_TAG_INT_ZERO;
+        unsigned n = neg ? (unsigned)(ORBIT_TAG_INT_ZERO - tag) : (unsigned)(tag - ORBIT_TAG_INT_ZERO);
+        if (klen - i < n)
+            return malformed(key, klen, start, "truncated integer");
+        uint64_t body = 0;
+        for (unsigned b = 0; b < n; b++)
+            body = (body << 8) | key[i + b];
+        /* The magnitude: the body itself, or its ones' complement in n bytes. */
+        uint64_t mask = n == 8 ? UINT64_MAX : (UINT64_C(1) << (8 * n)) - 1;
+        uint64_t m = neg ? ~body & mask : body;
+        if (mag_len(m) != n || m == 0)
+            return malformed(key, klen, start, "non-minimal integer");
+        if (neg ? m > SIGN_BIT : m >= SIGN_BIT)
+            return malformed(key, klen, start, "integer outside int64");
+        item->type = ORBIT_TUPLE_INT;
+        item->i = neg ? (int64_t)((uint64_t)0 - m) : (int64_t)m;
+        i += n;
+        break;
+    }
     case ORBIT_TAG_DOUBLE: {
         if (klen - i < 8)
             return malformed(key, klen, start, "truncated double");

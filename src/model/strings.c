@@ -1,15 +1,20 @@
 /*
  * The plain key-value namespace (orbit/strings.h): Redis-style strings
- * stored as ORBIT_MODEL_KV records under the tuple key ("kv", K).
+ * stored as ORBIT_MODEL_KV records under the tuple key
+ * (ORBIT_KEYSPACE_DEFAULT, "kv", K), i.e. in the default database actor's
+ * keyspace.
  *
  * Invariants:
  *   - every value handed to a caller has passed orbit_record_decode (so its
  *     checksum verified); a stored value that does not is ORBIT_ECORRUPT
  *     naming the stored key, and the caller's callback never sees it;
  *   - user-key ranges map onto encoded ranges exactly, because the tuple
- *     encoding of ("kv", K) preserves the byte order of K and the escaped
+ *     encoding of (ks, "kv", K) preserves the byte order of K and the escaped
  *     body of a prefix P is a prefix of the escaped body of every K that
- *     starts with P (0x00 is always followed by 0xFF inside a body);
+ *     starts with P (0x00 is always followed by 0xFF inside a body); every
+ *     scan carries the prefix (ks, "kv"), so it never leaves the namespace;
+ *   - every record is encoded and verified against the stored key it
+ *     lives under (the record checksum covers the key);
  *   - the hot path does not allocate in steady state: keys of up to
  *     INLINE_KEY_MAX bytes are encoded into a stack array, a put encodes its
  *     record into a per-thread buffer (freed when the thread exits, and
@@ -28,9 +33,12 @@
 #include "orbit/provider.h"
 #include "orbit/strings.h"
 
-/* ("kv", K) takes 4 + 1 + 2*|K| + 1 bytes at worst (every byte 0x00). */
+/* The keyspace of the plain key-value namespace. */
+#define STR_KS ORBIT_KEYSPACE_DEFAULT
+/* (1, "kv", K) takes 2 + 4 + 1 + 2*|K| + 1 bytes at worst (every byte
+ * 0x00). */
 #define INLINE_KEY_CAP 512
-#define INLINE_KEY_MAX ((INLINE_KEY_CAP - 6) / 2)
+#define INLINE_KEY_MAX ((INLINE_KEY_CAP - 8) / 2)
 /* A per-thread record buffer that grew beyond this is freed after use. */
 #define SCRATCH_KEEP_MAX ((size_t)1 << 20)
 
@@ -41,7 +49,15 @@ typedef struct kv_key {
     uint8_t inline_[INLINE_KEY_CAP];
 } kv_key;
 
-/* Encode ("kv", key). A key short enough for the worst-case encoding to fit
+/* The encoded head (STR_KS, "kv") of every key of the namespace, written
+ * as constant bytes on the hot path: a one-byte positive int element, then
+ * the string "kv". tests/unit/model/test_strings.c checks the full stored
+ * key byte for byte against orbit_key_kv's output. */
+_Static_assert(STR_KS >= 1 && STR_KS <= 0xFF, "the keyspace must be a one-byte integer");
+static const uint8_t KV_HEAD[] = {ORBIT_TAG_INT_ZERO + 1, (uint8_t)STR_KS, ORBIT_TAG_BYTES,
+                                  'k', 'v', 0x00};
+
+/* Encode (STR_KS, "kv", key). A key short enough for the worst-case encoding to fit
  * the inline array is encoded there: orbit_buf_reserve never reallocates a
  * buffer whose capacity already suffices, so the stack memory is never
  * handed to realloc. Longer keys use the heap. */
@@ -49,12 +65,13 @@ static int kv_key_make(kv_key *k, const uint8_t *key, size_t klen)
 {
     if (klen <= INLINE_KEY_MAX) {
         k->b.data = k->inline_;
-        k->b.len = 0;
         k->b.cap = sizeof k->inline_;
-    } else {
-        orbit_buf_init(&k->b);
+        memcpy(k->inline_, KV_HEAD, sizeof KV_HEAD);
+        k->b.len = sizeof KV_HEAD;
+        return orbit_tuple_bytes(&k->b, key, klen);
     }
-    return orbit_key_kv(&k->b, key, klen);
+    orbit_buf_init(&k->b);
+    return orbit_key_kv(&k->b, STR_KS, key, klen);
 }
 
 static void kv_key_release(kv_key *k)
@@ -128,7 +145,6 @@ int orbit_str_put(orbit_kv *kv, const orbit_str_opts *o, const uint8_t *key, siz
     orbit_record_meta meta;
     memset(&meta, 0, sizeof meta);
     meta.model = ORBIT_MODEL_KV;
-    meta.record_version = 1;
     meta.created_ms = meta.updated_ms = orbit__now_ms();
     if (o && o->actor_type && o->actor_type[0]) {
         meta.actor_type = (const uint8_t *)o->actor_type;
@@ -146,7 +162,8 @@ int orbit_str_put(orbit_kv *kv, const orbit_str_opts *o, const uint8_t *key, siz
     rc = kv_key_make(&k, key, klen);
     if (!rc) {
         rec->len = 0;
-        rc = orbit_record_encode(rec, &meta, o ? &o->record : NULL, val, vlen);
+        rc = orbit_record_encode(rec, k.b.data, k.b.len, &meta, o ? &o->record : NULL, val,
+                                 vlen);
     }
     if (!rc)
         rc = orbit_kv_put(kv, k.b.data, k.b.len, rec->data, rec->len);
@@ -270,21 +287,22 @@ int orbit_str_scan(orbit_kv *kv, const orbit_read_opts *ro, const orbit_scan_opt
 
     /* All three bounds share one buffer; pointers are taken once it stops
      * growing. The prefix is always set: without a user prefix it is
-     * ("kv") plus an open, empty byte string, i.e. every plain key. */
+     * (STR_KS, "kv") plus an open, empty byte string, i.e. every plain
+     * key. */
     orbit_buf bounds = ORBIT_BUF_INIT;
     size_t start_at = 0, start_len = 0, end_at = 0, end_len = 0, prefix_at, prefix_len;
     if (so->start) {
-        rc = orbit_key_kv(&bounds, so->start, so->start_len);
+        rc = orbit_key_kv(&bounds, STR_KS, so->start, so->start_len);
         start_len = bounds.len;
     }
     if (!rc && so->end) {
         end_at = bounds.len;
-        rc = orbit_key_kv(&bounds, so->end, so->end_len);
+        rc = orbit_key_kv(&bounds, STR_KS, so->end, so->end_len);
         end_len = bounds.len - end_at;
     }
     prefix_at = bounds.len;
     if (!rc)
-        rc = orbit_tuple_str(&bounds, ORBIT_PREFIX_KV);
+        rc = orbit_key_kv_prefix(&bounds, STR_KS);
     if (!rc)
         rc = orbit_tuple_bytes_open(&bounds, so->prefix, so->prefix ? so->prefix_len : 0);
     prefix_len = bounds.len - prefix_at;
@@ -321,8 +339,9 @@ int orbit_str_scan(orbit_kv *kv, const orbit_read_opts *ro, const orbit_scan_opt
         }
         if (rc)
             break;
-        rc = orbit_key_kv_decode(k, kl, &ukey);
-        if (rc == ORBIT_EINVAL) {
+        uint64_t space = STR_KS;
+        rc = orbit_key_kv_decode(k, kl, &space, &ukey);
+        if (rc == ORBIT_EINVAL || (!rc && space != STR_KS)) {
             orbit_buf esc = ORBIT_BUF_INIT;
             int ok = orbit_escape(&esc, k, kl > 64 ? 64 : kl) == 0 &&
                      orbit_buf_append(&esc, "", 1) == 0;

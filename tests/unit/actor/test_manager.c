@@ -61,7 +61,7 @@ static void catalog_key(orbit_buf *key, const char *type, const char *id)
     assert_int_equal(orbit_tuple_str(&t, type), 0);
     assert_int_equal(orbit_tuple_str(&t, id), 0);
     key->len = 0;
-    assert_int_equal(orbit_key_catalog(key, "placement", t.data, t.len), 0);
+    assert_int_equal(orbit_key_catalog(key, ORBIT_KEYSPACE_SYSTEM, "placement", t.data, t.len), 0);
     orbit_buf_release(&t);
 }
 

@@ -1,11 +1,15 @@
 /*
  * Tests of the plain key-value namespace (src/model/strings.c) on the
  * "memory:" provider: put/get/get_with/del with awkward keys (':', spaces,
- * '\0', 0xFF, empty, long), the stored layout (key ("kv", K), a KV record
- * with the writer's metadata), compression, scans in user-key space checked
- * against a reference filter (start/end/prefix/limit/reverse), and
- * corruption: a stored value that is not a valid record, or a key in the
- * namespace that is not a plain key, is ORBIT_ECORRUPT naming the key.
+ * '\0', 0xFF, empty, long), the stored layout (key
+ * (ORBIT_KEYSPACE_DEFAULT, "kv", K) byte for byte, a KV record with the
+ * writer's metadata), compression, scans in user-key space checked against
+ * a reference filter (start/end/prefix/limit/reverse) that never leave the
+ * namespace (plain keys of other keyspaces, other models of the default
+ * keyspace and raw neighbours are not seen), and corruption: a stored
+ * value that is not a valid record, a valid record copied under another
+ * key, or a key in the namespace that is not a plain key, is
+ * ORBIT_ECORRUPT naming the key.
  * Threads that write and exit check, under LeakSanitizer, that the
  * per-thread buffers and zstd contexts are freed with their thread.
  */
@@ -183,14 +187,18 @@ static void test_stored_layout(void **state)
     assert_int_equal(orbit_str_put(kv, &o, (const uint8_t *)"k\0:", 3, (const uint8_t *)"val", 3), 0);
 
     orbit_buf key = ORBIT_BUF_INIT, raw = ORBIT_BUF_INIT;
-    assert_int_equal(orbit_key_kv(&key, "k\0:", 3), 0);
+    assert_int_equal(orbit_key_kv(&key, ORBIT_KEYSPACE_DEFAULT, "k\0:", 3), 0);
+    /* (1, "kv", "k\0:") */
+    static const uint8_t want_key[] = {0x15, 0x01, 0x01, 'k', 'v', 0x00,
+                                       0x01, 'k', 0x00, 0xFF, ':', 0x00};
+    assert_int_equal(key.len, sizeof want_key);
+    assert_memory_equal(key.data, want_key, sizeof want_key);
     assert_int_equal(orbit_kv_get(kv, NULL, key.data, key.len, &raw), 0);
     orbit_record_meta m;
     const uint8_t *p;
     size_t n;
     assert_int_equal(orbit_record_decode(raw.data, raw.len, key.data, key.len, &m, NULL, &p, &n), 0);
     assert_int_equal(m.model, ORBIT_MODEL_KV);
-    assert_true(m.record_version == 1);
     assert_true(m.created_ms == m.updated_ms);
     assert_true(m.created_ms > UINT64_C(1600000000000)); /* a wall-clock time in ms */
     assert_int_equal(m.actor_type_len, 4);
@@ -227,7 +235,7 @@ static void test_compressed_values(void **state)
         assert_int_equal(orbit_str_put(kv, &o, (const uint8_t *)"big", 3, big, N), 0);
 
         key.len = 0;
-        assert_int_equal(orbit_key_kv(&key, "big", 3), 0);
+        assert_int_equal(orbit_key_kv(&key, ORBIT_KEYSPACE_DEFAULT, "big", 3), 0);
         assert_int_equal(orbit_kv_get(kv, NULL, key.data, key.len, &raw), 0);
         assert_true(raw.len < N / 4);
 
@@ -354,20 +362,48 @@ static void check_scan(orbit_kv *kv, const orbit_scan_opts *so)
     }
 }
 
-/* Keys of other models, and a raw key sorting right after the namespace,
- * must never show up in a strings scan. */
+/* Plain keys of other keyspaces (valid records, so a scan that strayed
+ * would show them), keys of other models in the default keyspace, the old
+ * layout without a keyspace, and raw keys sorting right before and after
+ * the namespace must never show up in a strings scan. */
 static void put_neighbours(orbit_kv *kv)
 {
-    orbit_buf k = ORBIT_BUF_INIT;
-    assert_int_equal(orbit_key_doc(&k, "c", "a", 1), 0);
+    static const uint64_t others[] = {ORBIT_KEYSPACE_SYSTEM, 2, 256, ORBIT_ID_MAX};
+    static const char *const ukeys[] = {"", "a", "b:1", "\xff\xff"};
+    orbit_buf k = ORBIT_BUF_INIT, rec = ORBIT_BUF_INIT;
+    orbit_record_meta m;
+    memset(&m, 0, sizeof m);
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
+        for (size_t j = 0; j < sizeof ukeys / sizeof ukeys[0]; j++) {
+            k.len = rec.len = 0;
+            assert_int_equal(orbit_key_kv(&k, others[i], ukeys[j], strlen(ukeys[j])), 0);
+            assert_int_equal(orbit_record_encode(&rec, k.data, k.len, &m, NULL,
+                                                 (const uint8_t *)"stray", 5), 0);
+            assert_int_equal(orbit_kv_put(kv, k.data, k.len, rec.data, rec.len), 0);
+        }
+    k.len = 0;
+    assert_int_equal(orbit_key_doc(&k, ORBIT_KEYSPACE_DEFAULT, 1, "a", 1), 0);
     assert_int_equal(orbit_kv_put(kv, k.data, k.len, (const uint8_t *)"x", 1), 0);
     k.len = 0;
+    assert_int_equal(orbit_key_catalog(&k, ORBIT_KEYSPACE_DEFAULT, "kv", "a", 1), 0);
+    assert_int_equal(orbit_kv_put(kv, k.data, k.len, (const uint8_t *)"x", 1), 0);
+    k.len = 0; /* ("kv", "a"): the layout before keyspaces */
+    assert_int_equal(orbit_tuple_str(&k, "kv"), 0);
+    assert_int_equal(orbit_tuple_str(&k, "a"), 0);
+    assert_int_equal(orbit_kv_put(kv, k.data, k.len, (const uint8_t *)"x", 1), 0);
+    k.len = 0;
+    assert_int_equal(orbit_key_keyspace(&k, ORBIT_KEYSPACE_DEFAULT), 0);
     assert_int_equal(orbit_tuple_str(&k, "kv\x01"), 0);
     assert_int_equal(orbit_kv_put(kv, k.data, k.len, (const uint8_t *)"x", 1), 0);
     k.len = 0;
+    assert_int_equal(orbit_key_keyspace(&k, ORBIT_KEYSPACE_DEFAULT), 0);
     assert_int_equal(orbit_tuple_str(&k, "ku"), 0);
     assert_int_equal(orbit_kv_put(kv, k.data, k.len, (const uint8_t *)"x", 1), 0);
+    k.len = 0; /* the keyspace element alone */
+    assert_int_equal(orbit_key_keyspace(&k, ORBIT_KEYSPACE_DEFAULT), 0);
+    assert_int_equal(orbit_kv_put(kv, k.data, k.len, (const uint8_t *)"x", 1), 0);
     orbit_buf_release(&k);
+    orbit_buf_release(&rec);
 }
 
 static void test_scan_fixed(void **state)
@@ -466,12 +502,12 @@ static void test_corrupt_value(void **state)
     orbit_kv *kv = *state;
     put_all(kv);
     orbit_buf key = ORBIT_BUF_INIT, out = ORBIT_BUF_INIT;
-    assert_int_equal(orbit_key_kv(&key, "a:bad", 5), 0);
+    assert_int_equal(orbit_key_kv(&key, ORBIT_KEYSPACE_DEFAULT, "a:bad", 5), 0);
     assert_int_equal(orbit_kv_put(kv, key.data, key.len, (const uint8_t *)"not a record at all", 19), 0);
 
     assert_int_equal(orbit_str_get(kv, NULL, (const uint8_t *)"a:bad", 5, &out), ORBIT_ECORRUPT);
     assert_int_equal(out.len, 0);
-    assert_non_null(strstr(orbit_last_error_detail(), "\\x01kv\\x00\\x01a:bad\\x00"));
+    assert_non_null(strstr(orbit_last_error_detail(), "\\x15\\x01\\x01kv\\x00\\x01a:bad\\x00"));
 
     seen s = {0, ORBIT_BUF_INIT, 0};
     assert_int_equal(orbit_str_get_with(kv, NULL, (const uint8_t *)"a:bad", 5, seen_fn, &s),
@@ -506,15 +542,65 @@ static void test_corrupt_value(void **state)
     orbit_buf_release(&s.val);
 }
 
+/* A valid record copied under another key (a misdirected write, a store
+ * that mixed up keys) fails verification wherever it is read: get,
+ * get_with and scans. */
+static void test_value_under_wrong_key(void **state)
+{
+    orbit_kv *kv = *state;
+    orbit_buf from = ORBIT_BUF_INIT, to = ORBIT_BUF_INIT, raw = ORBIT_BUF_INIT,
+              out = ORBIT_BUF_INIT;
+    assert_int_equal(orbit_str_put(kv, NULL, (const uint8_t *)"src", 3, (const uint8_t *)"v1", 2),
+                     0);
+    assert_int_equal(orbit_str_put(kv, NULL, (const uint8_t *)"dst", 3, (const uint8_t *)"v2", 2),
+                     0);
+    assert_int_equal(orbit_key_kv(&from, ORBIT_KEYSPACE_DEFAULT, "src", 3), 0);
+    assert_int_equal(orbit_key_kv(&to, ORBIT_KEYSPACE_DEFAULT, "dst", 3), 0);
+    assert_int_equal(orbit_kv_get(kv, NULL, from.data, from.len, &raw), 0);
+    assert_int_equal(orbit_kv_put(kv, to.data, to.len, raw.data, raw.len), 0);
+
+    assert_int_equal(orbit_str_get(kv, NULL, (const uint8_t *)"src", 3, &out), 0);
+    assert_int_equal(out.len, 2);
+    assert_int_equal(orbit_str_get(kv, NULL, (const uint8_t *)"dst", 3, &out), ORBIT_ECORRUPT);
+    assert_int_equal(out.len, 0);
+    assert_non_null(strstr(orbit_last_error_detail(), "dst"));
+    assert_non_null(strstr(orbit_last_error_detail(), "checksum mismatch"));
+    seen s = {0, ORBIT_BUF_INIT, 0};
+    assert_int_equal(orbit_str_get_with(kv, NULL, (const uint8_t *)"dst", 3, seen_fn, &s),
+                     ORBIT_ECORRUPT);
+    assert_int_equal(s.calls, 0);
+    collect c;
+    memset(&c, 0, sizeof c);
+    assert_int_equal(orbit_str_scan(kv, NULL, NULL, collect_fn, &c), ORBIT_ECORRUPT);
+    assert_non_null(strstr(orbit_last_error_detail(), "dst"));
+
+    /* The same record under the same user key of another keyspace. */
+    orbit_buf other = ORBIT_BUF_INIT;
+    assert_int_equal(orbit_key_kv(&other, 2, "src", 3), 0);
+    const uint8_t *p;
+    size_t n;
+    assert_int_equal(orbit_record_decode(raw.data, raw.len, other.data, other.len, NULL, NULL,
+                                         &p, &n), ORBIT_ECORRUPT);
+    assert_int_equal(orbit_record_decode(raw.data, raw.len, from.data, from.len, NULL, NULL,
+                                         &p, &n), 0);
+    orbit_buf_release(&other);
+    orbit_buf_release(&from);
+    orbit_buf_release(&to);
+    orbit_buf_release(&raw);
+    orbit_buf_release(&out);
+    orbit_buf_release(&s.val);
+}
+
 static void test_non_plain_key_in_namespace(void **state)
 {
     orbit_kv *kv = *state;
     orbit_buf key = ORBIT_BUF_INIT, rec = ORBIT_BUF_INIT;
-    assert_int_equal(orbit_key_kv(&key, "x", 1), 0);
+    assert_int_equal(orbit_key_kv(&key, ORBIT_KEYSPACE_DEFAULT, "x", 1), 0);
     assert_int_equal(orbit_tuple_int(&key, 5), 0);
     orbit_record_meta m;
     memset(&m, 0, sizeof m);
-    assert_int_equal(orbit_record_encode(&rec, &m, NULL, (const uint8_t *)"v", 1), 0);
+    assert_int_equal(orbit_record_encode(&rec, key.data, key.len, &m, NULL,
+                                         (const uint8_t *)"v", 1), 0);
     assert_int_equal(orbit_kv_put(kv, key.data, key.len, rec.data, rec.len), 0);
     collect c;
     memset(&c, 0, sizeof c);
@@ -597,6 +683,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scan_fixed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scan_random, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_value, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_value_under_wrong_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_non_plain_key_in_namespace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
     };
