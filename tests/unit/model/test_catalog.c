@@ -189,6 +189,52 @@ static int count_fn(void *arg, uint64_t ks, const char *type, const char *id)
     return 0;
 }
 
+/* ---- the documented bytes -------------------------------------------- */
+
+static void assert_hex(const orbit_buf *b, const char *hex)
+{
+    uint8_t want[128];
+    size_t n = 0;
+    for (const char *p = hex; *p;) {
+        if (*p == ' ') {
+            p++;
+            continue;
+        }
+        unsigned v;
+        assert_int_equal(sscanf(p, "%2x", &v), 1);
+        want[n++] = (uint8_t)v;
+        p += 2;
+    }
+    assert_int_equal(b->len, n);
+    assert_memory_equal(b->data, want, n);
+}
+
+/* The worked keys of docs/ARCHITECTURE.md ("Keyspaces and the catalog"),
+ * and that allocation really writes them. */
+static void test_layout_bytes(void **state)
+{
+    (void)state;
+    orbit_buf key = ORBIT_BUF_INIT;
+    actor_key(&key, "player", "1");
+    assert_hex(&key, "14 01 63 61 74 00 01 6b 73 00 01 01 70 6c 61 79 65 72 00 "
+                     "ff 01 31 00 ff 00");
+    orbit_kv *kv = open_kv("memory:");
+    assert_int_equal(ks_of(kv, "player", "1"), 2);
+    assert_id_record(kv, &key, 2, "player", "1");
+    cat_key_int(&key, 0, "ksid", 2);
+    assert_hex(&key, "14 01 63 61 74 00 01 6b 73 69 64 00 01 15 02 00");
+    orbit_buf val = ORBIT_BUF_INIT;
+    assert_int_equal(orbit_kv_get(kv, NULL, key.data, key.len, &val), 0);
+    cat_key(&key, 2, "table", "users", 5);
+    assert_hex(&key, "15 02 01 63 61 74 00 01 74 61 62 6c 65 00 01 75 73 65 72 "
+                     "73 00");
+    assert_int_equal(id_of(kv, 2, "table", "users"), 1);
+    assert_id_record(kv, &key, 1, NULL, NULL);
+    orbit_buf_release(&key);
+    orbit_buf_release(&val);
+    orbit_kv_close(kv);
+}
+
 /* ---- keyspaces ------------------------------------------------------- */
 
 static void run_keyspaces(orbit_kv *kv)
@@ -679,6 +725,7 @@ static void test_concurrent_rocksdb(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_layout_bytes),
         cmocka_unit_test(test_keyspaces_memory),
         cmocka_unit_test(test_keyspaces_rocksdb),
         cmocka_unit_test(test_list_many),
