@@ -933,7 +933,9 @@ static int catalog_prov(orbit_manager *m, prov **out)
     pthread_rwlock_rdlock(&m->cfg);
     prov *def = m->nprovs ? m->provs[m->def] : NULL;
     int allow = m->allow_volatile;
-    if (def)
+    /* Fixed only once the catalog is really used: after a refusal the
+     * caller may still choose a durable default. */
+    if (def && (def->caps.durable || allow))
         atomic_store(&m->resolved, 1);
     pthread_rwlock_unlock(&m->cfg);
     if (!def)

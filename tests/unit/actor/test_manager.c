@@ -490,10 +490,21 @@ static void test_volatile_catalog(void **state)
                      ORBIT_EINVAL);
     orbit_manager_free(m);
 
-    /* A durable default needs no permission. */
+    /* A durable default needs no permission, and a refusal does not fix
+     * the default: the caller can still choose a durable one. */
     char *dir = tu_tempdir("mgrdur");
     char uri[512];
-    snprintf(uri, sizeof uri, "rocksdb:%s", dir);
+    snprintf(uri, sizeof uri, "rocksdb:%s/a", dir);
+    assert_int_equal(orbit_manager_new(&m), 0);
+    assert_int_equal(orbit_manager_add_provider(m, "mem", "memory:"), 0);
+    assert_int_equal(orbit_manager_resolve(m, "t", "1", NULL, NULL),
+                     ORBIT_EINVAL);
+    assert_int_equal(orbit_manager_add_provider(m, "disk", uri), 0);
+    assert_int_equal(orbit_manager_set_default(m, "disk"), 0);
+    assert_string_equal(resolve_name(m, "t", "1"), "disk");
+    orbit_manager_free(m);
+
+    snprintf(uri, sizeof uri, "rocksdb:%s/b", dir);
     assert_int_equal(orbit_manager_new(&m), 0);
     assert_int_equal(orbit_manager_add_provider(m, "hot", "memory:"), 0);
     assert_int_equal(orbit_manager_add_provider(m, "main", uri), 0);
