@@ -9,8 +9,8 @@
  *   varint len + actor type | varint len + actor id
  *   [varint uncompressed_len, if compressed]
  *   payload (to the checksum)
- *   u64 little-endian checksum: XXH3-64 of every byte before it, seeded
- *       with XXH3-64 of the key the record is stored under
+ *   u64 little-endian checksum: XXH3-64 of the key the record is stored
+ *       under, seeded with XXH3-64 of every byte before the checksum
  *
  * The checksum covers the key: a record stored (or read back) under any
  * other key fails verification. It is verified on every decode. A

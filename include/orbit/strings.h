@@ -1,14 +1,16 @@
 /*
  * The plain key-value namespace: Redis-style strings on the contract.
  *
- * A user key K is stored under the tuple key ("kv", K) (orbit/codec.h), and
- * its value inside a checksummed record envelope (orbit/record.h) of model
- * ORBIT_MODEL_KV. This is the full path that the CLI's `kv` commands, the
+ * The namespace belongs to the default database actor (type "orbit", id
+ * "default"): a user key K is stored under the tuple key
+ * (ORBIT_KEYSPACE_DEFAULT, "kv", K) (orbit/codec.h), and its value inside a
+ * checksummed record envelope (orbit/record.h) of model ORBIT_MODEL_KV whose
+ * checksum covers that key. Scans never leave the (ORBIT_KEYSPACE_DEFAULT,
+ * "kv") range. This is the full path that the CLI's `kv` commands, the
  * server's string commands and `orbit bench kv` use.
  *
  * A put is a blind write (Redis SET): it does not read the old record, so
- * created_ms = updated_ms = the time of the write and record_version is 1.
- * Models that read-modify-write keep real versions.
+ * created_ms = updated_ms = the time of the write.
  */
 #ifndef ORBIT_STRINGS_H
 #define ORBIT_STRINGS_H
@@ -24,7 +26,9 @@
 extern "C" {
 #endif
 
-/* Options for writes; NULL means: no owning actor, no compression. */
+/* Options for writes; NULL means: no owner recorded, no compression. The
+ * owner fields only label the record; where the key lives is decided by
+ * the keyspace (always ORBIT_KEYSPACE_DEFAULT here). */
 typedef struct orbit_str_opts {
     const char *actor_type; /* NULL or "" : no owner */
     const char *actor_id;

@@ -1,8 +1,8 @@
 /*
  * The record envelope (orbit/record.h), format 2: a small header of
- * metadata, the payload (optionally LZ4- or zstd-compressed) and an XXH3-64
- * checksum over everything before it, seeded with the hash of the key the
- * record is stored under.
+ * metadata, the payload (optionally LZ4- or zstd-compressed) and a 64-bit
+ * checksum binding everything before it to the key the record is stored
+ * under: XXH3-64 of the key, seeded with XXH3-64 of the record bytes.
  *
  * Invariants:
  *   - the checksum binds the record to its key: the same bytes under any
@@ -199,10 +199,13 @@ static void write_le64(uint8_t *p, uint64_t u)
         p[i] = (uint8_t)(u >> (8 * i));
 }
 
-/* The checksum of body[0..n) stored under key[0..klen). */
+/* The checksum of body[0..n) stored under key[0..klen): the key hashed
+ * with the body's hash as the seed. This order keeps long bodies on
+ * XXH3's unseeded path (a seeded hash of more than 240 bytes first derives
+ * a custom secret); keys are short. */
 static uint64_t record_checksum(const uint8_t *key, size_t klen, const uint8_t *body, size_t n)
 {
-    return XXH3_64bits_withSeed(body, n, XXH3_64bits(klen ? key : (const uint8_t *)"", klen));
+    return XXH3_64bits_withSeed(klen ? key : (const uint8_t *)"", klen, XXH3_64bits(body, n));
 }
 
 /* ---- encode --------------------------------------------------------- */

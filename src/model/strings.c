@@ -49,6 +49,14 @@ typedef struct kv_key {
     uint8_t inline_[INLINE_KEY_CAP];
 } kv_key;
 
+/* The encoded head (STR_KS, "kv") of every key of the namespace, written
+ * as constant bytes on the hot path: a one-byte positive int element, then
+ * the string "kv". tests/unit/model/test_strings.c checks the full stored
+ * key byte for byte against orbit_key_kv's output. */
+_Static_assert(STR_KS >= 1 && STR_KS <= 0xFF, "the keyspace must be a one-byte integer");
+static const uint8_t KV_HEAD[] = {ORBIT_TAG_INT_ZERO + 1, (uint8_t)STR_KS, ORBIT_TAG_BYTES,
+                                  'k', 'v', 0x00};
+
 /* Encode (STR_KS, "kv", key). A key short enough for the worst-case encoding to fit
  * the inline array is encoded there: orbit_buf_reserve never reallocates a
  * buffer whose capacity already suffices, so the stack memory is never
@@ -57,11 +65,12 @@ static int kv_key_make(kv_key *k, const uint8_t *key, size_t klen)
 {
     if (klen <= INLINE_KEY_MAX) {
         k->b.data = k->inline_;
-        k->b.len = 0;
         k->b.cap = sizeof k->inline_;
-    } else {
-        orbit_buf_init(&k->b);
+        memcpy(k->inline_, KV_HEAD, sizeof KV_HEAD);
+        k->b.len = sizeof KV_HEAD;
+        return orbit_tuple_bytes(&k->b, key, klen);
     }
+    orbit_buf_init(&k->b);
     return orbit_key_kv(&k->b, STR_KS, key, klen);
 }
 

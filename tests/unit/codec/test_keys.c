@@ -352,6 +352,12 @@ static void test_keyspace_range(void **state)
         }
     }
 
+    /* The worked example: actor keyspace 17 is [15 11, 15 12). */
+    lo.len = hi.len = 0;
+    assert_int_equal(orbit_key_keyspace_range(&lo, &hi, KS), 0);
+    assert_hex(&lo, "15 11");
+    assert_hex(&hi, "15 12");
+
     /* Appends to both; one buffer for both is refused. */
     lo.len = hi.len = 0;
     assert_int_equal(orbit_buf_append(&lo, "a", 1), 0);

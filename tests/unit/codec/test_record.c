@@ -329,11 +329,11 @@ static void test_bit_flips_and_truncation(void **state)
 
 /* ---- hand-built records with a valid checksum ------------------------ */
 
-/* Append the format-2 checksum of b under KEY: XXH3-64 of the bytes,
- * seeded with XXH3-64 of the key. */
+/* Append the format-2 checksum of b under KEY: XXH3-64 of the key,
+ * seeded with XXH3-64 of the bytes. */
 static void seal(orbit_buf *b)
 {
-    uint64_t h = XXH3_64bits_withSeed(b->data, b->len, XXH3_64bits(KEY, sizeof KEY));
+    uint64_t h = XXH3_64bits_withSeed(KEY, sizeof KEY, XXH3_64bits(b->data, b->len));
     uint8_t le[8];
     for (int i = 0; i < 8; i++)
         le[i] = (uint8_t)(h >> (8 * i));
