@@ -35,6 +35,7 @@
  * time.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/base.h"
 #include "providers/rocksdb/rdb_int.h"
@@ -252,26 +253,38 @@ static int locked_entry(rocksdb_transaction_t *t, const orbit_batch_entry *e)
         if (bounded && orbit__key_cmp(e->key, e->klen, e->val, e->vlen) >= 0)
             return ORBIT_OK;
         orbit_range r = {.lo = e->key, .lo_len = e->klen, .hi = bounded ? e->val : NULL,
-                         .hi_len = bounded ? e->vlen : 0};
+                         .hi_len = bounded ? e->vlen : 0, .keys_only = 1};
         rdb_iter *it;
         int rc = orbit__rdb_iter_new(&r, NULL, RDB_CTX_PLAIN, &it);
         if (rc)
             return rc;
         orbit__rdb_iter_attach(it, rocksdb_transaction_create_iterator(
                                        t, orbit__rdb_iter_readopts(it)));
+        /* Collect the keys first: a delete appends to the transaction's
+         * write batch, which may move the memory the iterator's current key
+         * points into. Keys are stored back to back, each after its length. */
+        orbit_buf keys = ORBIT_BUF_INIT;
         const uint8_t *k, *v;
         size_t kl, vl;
         while ((rc = orbit__rdb_iter_next(it, &k, &kl, &v, &vl)) == ORBIT_OK) {
-            /* Deleting the iterator's current key through the same
-             * transaction is safe: the iterator has its own view of the
-             * write batch as of each step. */
-            RDB_CALL_LOCKING(err, rocksdb_transaction_delete(t, (const char *)k, kl, &err));
-            if (err)
+            rc = orbit_buf_append(&keys, &kl, sizeof kl);
+            if (rc == ORBIT_OK)
+                rc = orbit_buf_append(&keys, k, kl);
+            if (rc)
                 break;
         }
         orbit__rdb_iter_close(it);
-        if (!err)
-            return rc == ORBIT_NOTFOUND ? ORBIT_OK : rc;
+        if (rc != ORBIT_NOTFOUND) {
+            orbit_buf_release(&keys);
+            return rc;
+        }
+        for (size_t off = 0; off < keys.len && !err; off += kl) {
+            memcpy(&kl, keys.data + off, sizeof kl);
+            off += sizeof kl;
+            RDB_CALL_LOCKING(err, rocksdb_transaction_delete(t, (const char *)keys.data + off, kl,
+                                                             &err));
+        }
+        orbit_buf_release(&keys);
     }
     return err ? orbit__rdb_error(err, RDB_CTX_PLAIN, "write") : ORBIT_OK;
 }
