@@ -16,8 +16,10 @@
  *
  * A page asks for at most `page_size` keys, fewer when the scan's limit
  * hint (orbit_range.limit, minus the entries already returned) or its byte
- * hint (max_bytes, estimated from the entries returned so far: etcd has no
- * byte limit of its own) needs fewer; keys_only asks etcd for no values.
+ * hint needs fewer. etcd has no byte limit of its own, so with max_bytes
+ * the first page asks for 8 keys and each later one for about the entries
+ * still wanted at the average size returned so far. keys_only asks etcd
+ * for no values.
  * Seeking drops the current page and continues from the new position at
  * the same revision, clamped to the range.
  *
@@ -159,9 +161,15 @@ static int nothing_left(const etcd_iter *it)
     return it->hi.len && buf_cmp(&it->cursor, &it->hi) >= 0;
 }
 
+/* The first page of a scan with a byte limit: the entries' size is not
+ * known yet, so a few, not a whole page. */
+#define FIRST_PAGE_BYTES_UNKNOWN 8
+
 static size_t page_want(const etcd_iter *it)
 {
     size_t want = it->e->page;
+    if (it->max_bytes && !it->returned && want > FIRST_PAGE_BYTES_UNKNOWN)
+        want = FIRST_PAGE_BYTES_UNKNOWN;
     if (it->limit) {
         size_t left = it->limit > it->returned ? it->limit - it->returned : 1;
         if (left < want)
