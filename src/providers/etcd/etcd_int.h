@@ -191,10 +191,4 @@ size_t orbit__etcd_txn_max_bytes(const etcd *e);
  * together): max_txn_ops - 1, the capabilities' max_txn_keys. */
 size_t orbit__etcd_txn_max_keys(const etcd *e);
 
-/* TEMPORARY until branch etcd2 is merged (it owns these): */
-int orbit__etcd_gw_run_rev(etcd *e, const etcd_cmp *cmps, size_t ncmp, const etcd_wop *ops, size_t nops,
-                           int64_t *rev);
-void orbit__etcd_rev_pin(etcd *e, int64_t rev);
-void orbit__etcd_rev_unpin(etcd *e, int64_t rev);
-
 #endif

@@ -742,23 +742,3 @@ int orbit__etcd_mod_revision(etcd *e, const uint8_t *k, size_t kl, int64_t *mod)
     orbit_buf_release(&resp);
     return rc;
 }
-
-/* TEMPORARY until branch etcd2 is merged (it owns these). */
-void orbit__etcd_rev_pin(etcd *e, int64_t rev)
-{
-    (void)e;
-    (void)rev;
-}
-
-void orbit__etcd_rev_unpin(etcd *e, int64_t rev)
-{
-    (void)e;
-    (void)rev;
-}
-
-int orbit__etcd_gw_run_rev(etcd *e, const etcd_cmp *cmps, size_t ncmp, const etcd_wop *ops, size_t nops,
-                           int64_t *rev)
-{
-    *rev = 0;
-    return orbit__etcd_gw_run(e, cmps, ncmp, ops, nops);
-}
