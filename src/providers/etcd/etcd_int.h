@@ -30,14 +30,38 @@
 #define ETCD_M_DELETE "/etcdserverpb.KV/DeleteRange"
 #define ETCD_M_TXN "/etcdserverpb.KV/Txn"
 #define ETCD_M_STATUS "/etcdserverpb.Maintenance/Status"
+#define ETCD_M_COMPACT "/etcdserverpb.KV/Compact"
 
 /* A commit marker slot: one etcd key (MARKER_ROOT client-id "/" no) that a
- * guarded write updates in the same Txn as its own operations. */
+ * guarded write updates in the same Txn as its own operations. Every
+ * guarded Txn also compares the create revision of the store's alive key
+ * (MARKER_ROOT client-id "/alive", put at open, deleted at close). */
 typedef struct etcd_slot {
     uint64_t no;
     int64_t mrev; /* the marker's mod_revision as last seen; 0: absent */
     struct etcd_slot *next;
 } etcd_slot;
+
+/* One operation of a guarded write; key is a user key (namespaced by the
+ * builder). del: 0 put key = val; 1 delete key; 2 delete the range
+ * [key, val) (vlen 0: to the namespace's end; with no namespace callers
+ * clamp the range before the marker root first). */
+typedef struct etcd_wop {
+    int del;
+    const uint8_t *key;
+    size_t klen;
+    const uint8_t *val;
+    size_t vlen;
+} etcd_wop;
+
+/* A single-key guarded write waiting for group commit (etcd.c). */
+typedef struct etcd_gq_op etcd_gq_op;
+struct etcd_gq_op {
+    etcd_wop w;
+    uint32_t bucket;
+    void (*done)(etcd_gq_op *op, int rc, const char *detail, int64_t rev);
+    etcd_gq_op *next;
+};
 
 typedef struct etcd {
     orbit__rpc *rpc;
@@ -56,17 +80,28 @@ typedef struct etcd {
     etcd_slot *free_slots;
     uint64_t next_slot;
     atomic_uint_fast64_t seq;
-} etcd;
+    int64_t alive_rev; /* create revision of this store's alive key */
 
-/* One operation of a guarded write; key is a user key (namespaced by the
- * builder). */
-typedef struct etcd_wop {
-    int del;
-    const uint8_t *key;
-    size_t klen;
-    const uint8_t *val;
-    size_t vlen;
-} etcd_wop;
+    /* group commit (etcd.c) */
+    pthread_mutex_t gq_lock;
+    etcd_gq_op *gq_head, *gq_tail; /* queued, in order */
+    uint16_t *gq_keys;             /* per key-hash bucket: queued-and-taken or in flight */
+    size_t gq_inflight;            /* group Txns in flight */
+    size_t group_max;              /* ops per group Txn */
+    size_t group_inflight;         /* group Txns in flight at most */
+    atomic_uint_fast64_t group_txns, group_ops;
+
+    /* retention (etcd.c): pinned revisions and the compactor */
+    pthread_mutex_t pin_lock;
+    int64_t *pins;
+    size_t npins, pincap, pin_overflow;
+    uint64_t retention_ms; /* 0: never compact */
+    _Atomic int64_t compacted;
+    atomic_uint_fast64_t compactions;
+    pthread_t compactor_thread;
+    pthread_cond_t compactor_cv;
+    int compactor_started, compactor_stop;
+} etcd;
 
 /* "mod_revision(key) == mod" (mod 0: the key is absent). */
 typedef struct etcd_cmp {
@@ -93,9 +128,26 @@ int orbit__etcd_gw_build(etcd *e, const etcd_cmp *cmps, size_t ncmp, const etcd_
  * the slot back (or retire it when the outcome is unknown). Frees gw. */
 int orbit__etcd_gw_finish(etcd_gw *gw, int rc, const char *detail, const uint8_t *resp,
                           size_t len);
-/* Build, send (blocking, retried safely) and finish. */
+/* Build, send (blocking, retried safely) and finish: 0, ORBIT_ECONFLICT
+ * (a compare failed; nothing applied, and no earlier attempt can apply
+ * later), ORBIT_EUNCERTAIN (no answer after the request may have reached
+ * the server: outcome unknown) or another error (nothing applied). */
 int orbit__etcd_gw_run(etcd *e, const etcd_cmp *cmps, size_t ncmp, const etcd_wop *ops,
                        size_t nops);
+/* The same, giving the commit revision in *rev (0 unless it returns 0). */
+int orbit__etcd_gw_run_rev(etcd *e, const etcd_cmp *cmps, size_t ncmp, const etcd_wop *ops,
+                           size_t nops, int64_t *rev);
+
+/* Retention: a revision pinned is never compacted away while pinned (a
+ * multiset: pin and unpin in pairs). Snapshots, iterators, transactions
+ * (their read revision) and backups pin. */
+void orbit__etcd_rev_pin(etcd *e, int64_t rev);
+void orbit__etcd_rev_unpin(etcd *e, int64_t rev);
+/* Compact etcd's history up to rev now (the compactor's call; exposed for
+ * tests). A revision compacted already is not an error. */
+int orbit__etcd_compact(etcd *e, int64_t rev);
+/* Group-commit counters since open: group Txns sent, ops they carried. */
+void orbit__etcd_group_stats(void *self, uint64_t *txns, uint64_t *ops);
 
 /* Call options for this store: idempotent calls use the failover budget. */
 void orbit__etcd_call_opts(const etcd *e, int idempotent, orbit__rpc_call_opts *o);
