@@ -1206,7 +1206,11 @@ static void test_versions_and_compaction(void **state)
  * ETOOBIG naming it; the transaction stays usable and commits. */
 static void test_txn_limits(void **state)
 {
-    orbit_kv *kv = open_ns("max_txn_ops=4&max_request_bytes=65536");
+    orbit_kv *kv = open_ns("max_txn_ops=5&max_request_bytes=65536");
+    orbit_capabilities caps;
+    orbit_kv_capabilities(kv, &caps);
+    assert_int_equal(caps.max_txn_keys, 3);             /* max_txn_ops - 2 */
+    assert_int_equal(caps.max_txn_bytes, 65536 - 576);  /* max_request_bytes - 576 */
     orbit_txn *t = NULL;
     orbit_buf b = ORBIT_BUF_INIT;
     assert_int_equal(orbit_kv_put(kv, S("claimed"), S("c")), 0);
@@ -1216,9 +1220,9 @@ static void test_txn_limits(void **state)
         assert_int_equal(orbit_txn_put(t, S("w1"), S("1")), 0);
         assert_int_equal(orbit_txn_get_for_update(t, S("claimed"), &b), 0);
         assert_int_equal(orbit_txn_put(t, S("w2"), S("2")), 0);
-        /* 3 = max_txn_ops - 1 keys written or claimed: the 4th crosses */
+        /* 3 = max_txn_ops - 2 keys written or claimed: the 4th crosses */
         assert_int_equal(orbit_txn_put(t, S("w3"), S("3")), ORBIT_ETOOBIG);
-        assert_non_null(strstr(orbit_last_error_detail(), "max_txn_ops=4"));
+        assert_non_null(strstr(orbit_last_error_detail(), "max_txn_ops=5"));
         assert_int_equal(orbit_txn_del(t, S("w3")), ORBIT_ETOOBIG);
         assert_int_equal(orbit_txn_get_for_update(t, S("w3"), &b), ORBIT_ETOOBIG);
         /* rewriting a key already counted, writing the claimed key, and

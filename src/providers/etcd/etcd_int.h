@@ -239,8 +239,9 @@ uint64_t orbit__etcd_debug_keys_fetched(void);
 /* The bytes a transaction may write (see etcd_txn.c for how they are
  * counted): what the capabilities report as max_txn_bytes. */
 size_t orbit__etcd_txn_max_bytes(const etcd *e);
-/* Distinct keys a transaction may write (and read for update, counted
- * together): max_txn_ops - 1, the capabilities' max_txn_keys. */
+/* Distinct keys a transaction may write and read for update, counted
+ * together: max_txn_ops - 2 (the commit also compares the marker and the
+ * alive key), the capabilities' max_txn_keys. */
 size_t orbit__etcd_txn_max_keys(const etcd *e);
 
 #endif

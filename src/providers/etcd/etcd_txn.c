@@ -40,7 +40,8 @@
  * the limit), never first at commit:
  *   keys   the keys written and the keys read for update, counted together
  *          (each is one compare of the commit, a written key also one op),
- *          at most max_txn_ops - 1 (the commit marker takes the last op);
+ *          at most max_txn_ops - 2 (the commit's compares also check the
+ *          commit marker and this client's alive key, etcd.c);
  *   bytes  each written key costs 2 * (namespace + key) + value + 48 bytes
  *          (its compare and its op, framing included), each key read for
  *          update and not written namespace + key + 24; the sum is at most
@@ -181,7 +182,9 @@ static void txn_free(etcd_txn *t)
 
 size_t orbit__etcd_txn_max_keys(const etcd *e)
 {
-    return e->max_txn_ops - 1;
+    /* The commit's compares: one per key, the marker's and the alive key's
+     * (etcd.c); its ops: one per written key and the marker's. */
+    return e->max_txn_ops > 2 ? e->max_txn_ops - 2 : 0;
 }
 
 size_t orbit__etcd_txn_max_bytes(const etcd *e)
@@ -203,7 +206,8 @@ static int too_many_keys(const etcd_txn *t)
 {
     return orbit_error_set(ORBIT_ETOOBIG,
                            "etcd: a transaction may write and read for update at most %zu keys together "
-                           "(max_txn_keys; max_txn_ops=%zu minus the commit marker; etcd --max-txn-ops)",
+                           "(max_txn_keys; max_txn_ops=%zu minus the commit marker and alive key "
+                           "compares; etcd --max-txn-ops)",
                            orbit__etcd_txn_max_keys(t->e), t->e->max_txn_ops);
 }
 
