@@ -1252,6 +1252,108 @@ static void test_txn_limits(void **state)
     orbit_kv_close(kv);
 }
 
+/* Public scan into "k=v,..." */
+static void scan_str(orbit_kv *kv, const orbit_read_opts *ro, const orbit_scan_opts *so, char *out,
+                     size_t cap)
+{
+    orbit_iter *it = NULL;
+    assert_int_equal(orbit_kv_iter(kv, ro, so, &it), 0);
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    int rc;
+    size_t len = 0;
+    out[0] = 0;
+    while ((rc = orbit_iter_next(it, &k, &kl, &v, &vl)) == 0) {
+        int w = snprintf(out + len, cap - len, "%s%.*s=%.*s", len ? "," : "", (int)kl, (const char *)k, (int)vl,
+                         (const char *)v);
+        assert_true(w > 0 && (size_t)w < cap - len);
+        len += (size_t)w;
+    }
+    assert_int_equal(rc, ORBIT_NOTFOUND);
+    orbit_iter_close(it);
+}
+
+/* The same calls through the public API (the contract layer in front). */
+static void test_public_v2(void **state)
+{
+    orbit_kv *kv = open_ns("page_size=3");
+    fill(kv, 10);
+    orbit_capabilities caps;
+    orbit_kv_capabilities(kv, &caps);
+    assert_true(caps.supports_snapshot_at && caps.supports_commit_version && caps.native_multi_get);
+
+    /* a limit-1 scan fetches one key from etcd */
+    orbit_scan_opts so = {0};
+    so.limit = 1;
+    uint64_t before = orbit__etcd_debug_keys_fetched();
+    char got[256];
+    scan_str(kv, NULL, &so, got, sizeof got);
+    assert_string_equal(got, "k00=v0");
+    assert_int_equal(orbit__etcd_debug_keys_fetched() - before, 1);
+    /* keys only */
+    so.limit = 2;
+    so.keys_only = 1;
+    scan_str(kv, NULL, &so, got, sizeof got);
+    assert_string_equal(got, "k00=,k01=");
+
+    /* seek, within the limit that seeking does not reset */
+    memset(&so, 0, sizeof so);
+    so.limit = 3;
+    orbit_iter *it = NULL;
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    assert_int_equal(orbit_kv_iter(kv, NULL, &so, &it), 0);
+    assert_int_equal(orbit_iter_next(it, &k, &kl, &v, &vl), 0);
+    assert_int_equal(orbit_iter_seek(it, S("k07")), 0);
+    assert_int_equal(orbit_iter_next(it, &k, &kl, &v, &vl), 0);
+    assert_memory_equal(k, "k07", 3);
+    assert_int_equal(orbit_iter_next(it, &k, &kl, &v, &vl), 0);
+    assert_memory_equal(k, "k08", 3);
+    assert_int_equal(orbit_iter_next(it, &k, &kl, &v, &vl), ORBIT_NOTFOUND);
+    orbit_iter_close(it);
+
+    /* snapshot versions, snapshot at a version, multi-get at it */
+    orbit_snapshot *s1 = NULL, *s2 = NULL;
+    assert_int_equal(orbit_kv_snapshot(kv, &s1), 0);
+    uint64_t v1 = orbit_snapshot_version(s1);
+    orbit_txn *t = NULL;
+    assert_int_equal(orbit_kv_txn_begin(kv, NULL, &t), 0);
+    assert_int_equal(orbit_txn_put(t, S("k00"), S("new")), 0);
+    uint64_t cv = 0;
+    assert_int_equal(orbit_txn_commit_version(t, &cv), 0);
+    assert_true(cv > v1);
+    assert_int_equal(orbit_kv_snapshot_at(kv, v1, &s2), 0);
+    assert_int_equal(orbit_snapshot_version(s2), v1);
+    orbit_slice keys[3] = {{(const uint8_t *)"k00", 3}, {(const uint8_t *)"zz", 2}, {(const uint8_t *)"k00", 3}};
+    orbit_buf vals[3] = {ORBIT_BUF_INIT, ORBIT_BUF_INIT, ORBIT_BUF_INIT};
+    int st[3];
+    orbit_read_opts ro = {s2};
+    assert_int_equal(orbit_kv_multi_get(kv, &ro, 3, keys, vals, st), 0);
+    assert_int_equal(st[0], 0);
+    assert_memory_equal(vals[0].data, "v0", 2);
+    assert_int_equal(st[1], ORBIT_NOTFOUND);
+    assert_int_equal(st[2], 0);
+    assert_memory_equal(vals[2].data, "v0", 2);
+    assert_int_equal(orbit_kv_multi_get(kv, NULL, 3, keys, vals, st), 0);
+    assert_memory_equal(vals[0].data, "new", 3);
+    orbit_snapshot_release(s2);
+    orbit_snapshot_release(s1);
+    assert_int_equal(orbit_kv_snapshot_at(kv, cv + 1000000, &s2), ORBIT_EINVAL);
+
+    /* a transaction's multi-get sees its own writes */
+    assert_int_equal(orbit_kv_txn_begin(kv, NULL, &t), 0);
+    assert_int_equal(orbit_txn_put(t, S("zz"), S("mine")), 0);
+    assert_int_equal(orbit_txn_multi_get(t, 3, keys, vals, st), 0);
+    assert_memory_equal(vals[1].data, "mine", 4);
+    assert_memory_equal(vals[0].data, "new", 3);
+    cv = 0;
+    assert_int_equal(orbit_txn_commit_version(t, &cv), 0);
+    assert_true(cv > 0);
+    for (int i = 0; i < 3; i++)
+        orbit_buf_release(&vals[i]);
+    orbit_kv_close(kv);
+}
+
 int main(void)
 {
     const struct CMUnitTest pure[] = {
@@ -1276,6 +1378,7 @@ int main(void)
         cmocka_unit_test(test_multi_get),
         cmocka_unit_test(test_seek),
         cmocka_unit_test(test_txn_limits),
+        cmocka_unit_test(test_public_v2),
         cmocka_unit_test(test_versions_and_compaction), /* last: it compacts the cluster */
     };
     int fails = cmocka_run_group_tests_name("etcd_transport", pure, NULL, NULL);
