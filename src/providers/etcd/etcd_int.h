@@ -210,7 +210,8 @@ int orbit__etcd_iter_seek(void *it, const uint8_t *k, size_t kl);
 /* Reposition the local-writes cursor a txn iterator merges (etcd_txn.c):
  * the next entry is the first >= k (forward) or <= k (reverse). */
 void orbit__etcd_local_seek(etcd_local *l, const uint8_t *k, size_t kl, int reverse);
-/* orbit__etcd_iter_make owns `local` from the call on, also when it fails. */
+/* Note: orbit__etcd_iter_make (above) owns `local` from the call on, also
+ * when it fails. */
 /* A snapshot is an int64_t revision (etcd.c reads it as *(int64_t *)snap). */
 uint64_t orbit__etcd_snapshot_version(void *self, void *snap);
 /* ORBIT_ECOMPACTED: the revision was compacted; ORBIT_EINVAL: not reached. */

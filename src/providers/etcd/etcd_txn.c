@@ -28,7 +28,10 @@
  *                       reads at that write (one round trip per blind-
  *                       written key). So a change made before the first
  *                       use never conflicts, and one made after it always
- *                       does.
+ *                       does. (With read=serializable these reads come
+ *                       from one member, which may lag: a change shortly
+ *                       before the first use may then conflict too, never
+ *                       the other way.)
  *
  * A failed compare is ORBIT_ECONFLICT; the whole transaction is then to be
  * retried by the caller. SERIALIZABLE would also need range (phantom)
