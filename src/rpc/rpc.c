@@ -641,7 +641,12 @@ static void on_complete(orbit__rpc *r, rcall *c)
     snprintf(c->last, sizeof c->last, "%s %s from %s: %s", c->method, status_name(st),
              r->eps[c->ep].target, msg);
     size_t failed_ep = c->ep;
-    if (attempt_maybe_sent(st, msg))
+    /* An answer that refuses the request (invalid, too large, no space,
+     * too many requests) proves this attempt did not apply; anything else
+     * after it was sent leaves it open. */
+    int refused = rc == ORBIT_EINVAL || rc == ORBIT_ETOOBIG || rc == ORBIT_ENOSPACE || rc == ORBIT_EBUSY ||
+                  rc == ORBIT_ECOMPACTED || rc == ORBIT_ENOTSUP || rc == ORBIT_EEXIST;
+    if (!refused && attempt_maybe_sent(st, msg))
         c->maybe_sent = 1;
     clear_attempt(c);
 

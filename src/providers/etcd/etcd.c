@@ -556,7 +556,7 @@ static int gw_send(etcd_gw *gw, gw_out *o)
     unsigned attempts = orbit__rpc_attempts();
     rc = gw_interpret(gw, rc, rc ? orbit_last_error_detail() : "", resp.data, resp.len, o);
     orbit_buf_release(&resp);
-    if (rc == ORBIT_ECONFLICT && attempts > 1) {
+    if (rc == ORBIT_ECONFLICT && (attempts > 1 || e->burn_always)) {
         char keep[256];
         snprintf(keep, sizeof keep, "%s", orbit_last_error_detail());
         int64_t rev = 0;
@@ -584,6 +584,16 @@ int orbit__etcd_gw_finish(etcd_gw *gw, int rc, const char *detail, const uint8_t
     return rc;
 }
 
+int orbit__etcd_gw_send(etcd_gw *gw, int64_t *rev)
+{
+    gw_out o;
+    memset(&o, 0, sizeof o);
+    int rc = gw_send(gw, &o);
+    if (rev)
+        *rev = rc == ORBIT_OK ? o.rev : 0;
+    return rc;
+}
+
 int orbit__etcd_gw_run_rev(etcd *e, const etcd_cmp *cmps, size_t ncmp, const etcd_wop *ops, size_t nops,
                            int64_t *rev)
 {
@@ -591,12 +601,7 @@ int orbit__etcd_gw_run_rev(etcd *e, const etcd_cmp *cmps, size_t ncmp, const etc
     int rc = orbit__etcd_gw_build(e, cmps, ncmp, ops, nops, &gw);
     if (rc)
         return rc;
-    gw_out o;
-    memset(&o, 0, sizeof o);
-    rc = gw_send(&gw, &o);
-    if (rev)
-        *rev = rc == ORBIT_OK ? o.rev : 0;
-    return rc;
+    return orbit__etcd_gw_send(&gw, rev);
 }
 
 int orbit__etcd_gw_run(etcd *e, const etcd_cmp *cmps, size_t ncmp, const etcd_wop *ops, size_t nops)

@@ -81,6 +81,8 @@ typedef struct etcd {
     uint64_t next_slot;
     atomic_uint_fast64_t seq;
     int64_t alive_rev; /* create revision of this store's alive key */
+    int burn_always;   /* tests: burn a refused write's marker compare even
+                        * when it was sent once (see gw_burn in etcd.c) */
 
     /* group commit (etcd.c) */
     pthread_mutex_t gq_lock;
@@ -134,6 +136,9 @@ int orbit__etcd_gw_finish(etcd_gw *gw, int rc, const char *detail, const uint8_t
  * the server: outcome unknown) or another error (nothing applied). */
 int orbit__etcd_gw_run(etcd *e, const etcd_cmp *cmps, size_t ncmp, const etcd_wop *ops,
                        size_t nops);
+/* Send a built write (blocking, retried safely), finish and free it; as
+ * orbit__etcd_gw_run, with the commit revision in *rev (may be NULL). */
+int orbit__etcd_gw_send(etcd_gw *gw, int64_t *rev);
 /* The same, giving the commit revision in *rev (0 unless it returns 0). */
 int orbit__etcd_gw_run_rev(etcd *e, const etcd_cmp *cmps, size_t ncmp, const etcd_wop *ops,
                            size_t nops, int64_t *rev);
