@@ -199,4 +199,55 @@ int orbit__etcd_txn_iter_open(void *txn, const orbit_range *r, void **it);
 int orbit__etcd_txn_commit(void *txn);
 void orbit__etcd_txn_rollback(void *txn);
 
+/* ---- contract v2: reads and transactions (etcd_read.c, etcd_txn.c) ---- */
+
+/* Multi-get at the snapshot's revision (snap NULL: the latest, one
+ * consistent revision): read-only Txns of Range ops, max_txn_ops at most
+ * each, all at one fixed revision. */
+int orbit__etcd_multi_get(void *self, void *snap, size_t n, const orbit_slice *keys, orbit_buf *vals,
+                          int *status);
+/* The transaction's own writes first, then one batched read for the rest
+ * (recorded like txn_get's reads). */
+int orbit__etcd_txn_multi_get(void *txn, size_t n, const orbit_slice *keys, orbit_buf *vals, int *status);
+/* Reposition an iterator (plain or transactional), clamped to its range,
+ * at its revision. */
+int orbit__etcd_iter_seek(void *it, const uint8_t *k, size_t kl);
+/* Reposition the local-writes cursor a txn iterator merges (etcd_txn.c):
+ * the next entry is the first >= k (forward) or <= k (reverse). */
+void orbit__etcd_local_seek(etcd_local *l, const uint8_t *k, size_t kl, int reverse);
+/* Note: orbit__etcd_iter_make (above) owns `local` from the call on, also
+ * when it fails. */
+/* A snapshot is an int64_t revision (etcd.c reads it as *(int64_t *)snap). */
+uint64_t orbit__etcd_snapshot_version(void *self, void *snap);
+/* ORBIT_ECOMPACTED: the revision was compacted; ORBIT_EINVAL: not reached. */
+int orbit__etcd_snapshot_open_at(void *self, uint64_t version, void **snap);
+/* Commit, reporting the commit revision (0 when nothing was written). Frees
+ * the transaction in every case. */
+int orbit__etcd_txn_commit_version(void *txn, uint64_t *version);
+
+/* Reads at `rev` (0: the latest, then *served gets the revision; served may
+ * be NULL) of n user keys, duplicates allowed: status[i] 0 (vals[i] holds
+ * the value), ORBIT_NOTFOUND (vals[i] emptied) or an error; mods[i] the
+ * key's mod_revision (0 absent) when mods is non-NULL. Returns 0 or the
+ * first negative status. */
+int orbit__etcd_read_many(etcd *e, int64_t rev, size_t n, const orbit_slice *keys, orbit_buf *vals,
+                          int *status, int64_t *mods, int64_t *served);
+/* Reinterpret a failed read: etcd's "required revision has been compacted"
+ * becomes ORBIT_ECOMPACTED and "required revision is a future revision"
+ * ORBIT_EINVAL, whatever code the transport gave them (the detail is kept).
+ * Other codes pass through. Call it where a read's error is returned. */
+int orbit__etcd_read_rc(int rc);
+/* The current mod_revision of user key k (0: absent), without its value. */
+int orbit__etcd_mod_revision(etcd *e, const uint8_t *k, size_t kl, int64_t *mod);
+/* How many key-value pairs iterators have fetched from etcd, process-wide
+ * (a debug counter for tests: a limit-1 scan must fetch one key). */
+uint64_t orbit__etcd_debug_keys_fetched(void);
+/* The bytes a transaction may write (see etcd_txn.c for how they are
+ * counted): what the capabilities report as max_txn_bytes. */
+size_t orbit__etcd_txn_max_bytes(const etcd *e);
+/* Distinct keys a transaction may write and read for update, counted
+ * together: max_txn_ops - 2 (the commit also compares the marker and the
+ * alive key), the capabilities' max_txn_keys. */
+size_t orbit__etcd_txn_max_keys(const etcd *e);
+
 #endif
