@@ -16,13 +16,13 @@
 
 #ifdef ORBIT_HAVE_ROCKSDB
 #define DEFAULT_STORE "rocksdb:./data"
-#define URI_ROCKSDB "rocksdb:PATH[?option=value&...]   "
+#define URI_ROCKSDB "   rocksdb:PATH[?option=value&...]"
 #else
 #define DEFAULT_STORE "memory:"
 #define URI_ROCKSDB ""
 #endif
 #ifdef ORBIT_HAVE_ETCD
-#define URI_ETCD "etcd://HOST:PORT[,HOST:PORT...][?option=value&...]"
+#define URI_ETCD "   etcd://HOST:PORT[,HOST:PORT...][?option=value&...]"
 #else
 #define URI_ETCD ""
 #endif
@@ -48,7 +48,7 @@ static void print_usage(FILE *f)
     fputs("\n"
           "The store is --store URI, else $ORBIT_STORE, else " DEFAULT_STORE
           ".\n"
-          "URIs: memory:   " URI_ROCKSDB URI_ETCD "\n"
+          "URIs: memory:" URI_ROCKSDB URI_ETCD "\n"
           "KEY, VALUE, P, A and B accept the escapes \\\\ \\0 \\n \\t \\r "
           "\\xHH;\n"
           "output shows every non-printable byte as \\xHH and '\\' as "
