@@ -3,8 +3,10 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 STORE ?= rocksdb:./data
+# `make install` installs build/ into PREFIX (CMake's default: /usr/local).
+PREFIX ?=
 
-.PHONY: all deps build run test bench clean
+.PHONY: all deps build run test bench install clean
 
 all: build
 
@@ -24,5 +26,9 @@ test: deps
 bench: build
 	@bash bench/run.sh $(BUILD)
 
+install: build
+	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
+
 clean:
-	rm -rf $(BUILD) build-asan build-tsan
+	rm -rf $(BUILD) build-asan build-tsan build-release build-minimal build-fuzz
+	rm -f build*.build.log

@@ -35,6 +35,10 @@
  * the second much less (it leaves out RocksDB's background flushes and
  * compactions, which the wall clock includes). --only ENGINE runs one
  * engine alone, for a profiler.
+ *
+ * Each comparison is built with its provider (ORBIT_HAVE_ROCKSDB,
+ * ORBIT_HAVE_ETCD: the build options ORBIT_WITH_ROCKSDB, ORBIT_WITH_ETCD);
+ * one that is not built is refused with a message saying so.
  */
 #include <errno.h>
 #include <ftw.h>
@@ -44,9 +48,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef ORBIT_HAVE_ROCKSDB
 #include <rocksdb/c.h>
+#endif
 
+#ifdef ORBIT_HAVE_ETCD
 #include "cli/bench_etcd.h"
+#endif
 #include "cli/cli.h"
 #include "orbit/provider.h"
 #include "orbit/strings.h"
@@ -65,6 +73,8 @@ const char orbit__usage_bench[] =
     "made bare,\n"
     "                        D operations in flight (keys NS\"bench/...\", "
     "deleted after)\n";
+
+#ifdef ORBIT_HAVE_ROCKSDB
 
 #define KEY_LEN 13 /* "key" + 10 digits */
 #define POOL_LEN ((size_t)1 << 20)
@@ -616,6 +626,9 @@ static int parse_args(int argc, char **argv, bench_conf *c)
     return CLI_OK;
 }
 
+#endif /* ORBIT_HAVE_ROCKSDB */
+
+#ifdef ORBIT_HAVE_ETCD
 /* `bench kv` on an etcd store: the load generator lives in bench_etcd.c;
  * this is its command line. */
 static int bench_kv_etcd(const cli_ctx *ctx, int argc, char **argv)
@@ -649,17 +662,12 @@ static int bench_kv_etcd(const cli_ctx *ctx, int argc, char **argv)
     return orbit__bench_etcd(ctx->store, ops, (int)depth, stdout) ? CLI_FAIL
                                                                   : CLI_OK;
 }
+#endif /* ORBIT_HAVE_ETCD */
 
-int orbit__cmd_bench(const cli_ctx *ctx, int argc, char **argv)
+#ifdef ORBIT_HAVE_ROCKSDB
+/* `bench kv` on any other store: the RocksDB comparison. */
+static int bench_kv_rocksdb(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "kv") != 0)
-        return orbit__cli_usage(orbit__usage_bench,
-                                "bench needs a workload: kv");
-    /* The store's scheme picks the comparison (URI schemes are
-     * case-insensitive); every other store keeps the RocksDB one, which
-     * opens its own directories and does not use --store. */
-    if (strncasecmp(ctx->store, "etcd:", 5) == 0)
-        return bench_kv_etcd(ctx, argc, argv);
     bench_conf c = {1000000, 100, 1, 42, 64, 50, "lz4", NULL, NULL};
     int st = parse_args(argc, argv, &c);
     if (st)
@@ -754,4 +762,38 @@ out:
     free(top);
     free(path);
     return st;
+}
+#endif /* ORBIT_HAVE_ROCKSDB */
+
+#if !defined(ORBIT_HAVE_ROCKSDB) || !defined(ORBIT_HAVE_ETCD)
+static int not_built(const char *what, const char *option)
+{
+    fprintf(stderr,
+            "orbit: bench kv: %s is not built in this orbit (it was built "
+            "with %s=OFF)\n",
+            what, option);
+    return CLI_FAIL;
+}
+#endif
+
+int orbit__cmd_bench(const cli_ctx *ctx, int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "kv") != 0)
+        return orbit__cli_usage(orbit__usage_bench,
+                                "bench needs a workload: kv");
+    /* The store's scheme picks the comparison (URI schemes are
+     * case-insensitive); every other store keeps the RocksDB one, which
+     * opens its own directories and does not use --store. */
+    if (strncasecmp(ctx->store, "etcd:", 5) == 0) {
+#ifdef ORBIT_HAVE_ETCD
+        return bench_kv_etcd(ctx, argc, argv);
+#else
+        return not_built("the etcd benchmark", "ORBIT_WITH_ETCD");
+#endif
+    }
+#ifdef ORBIT_HAVE_ROCKSDB
+    return bench_kv_rocksdb(argc, argv);
+#else
+    return not_built("the RocksDB comparison", "ORBIT_WITH_ROCKSDB");
+#endif
 }

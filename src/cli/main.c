@@ -4,7 +4,8 @@
  *
  * Exit status: 0 success; 1 an operation failed (including a missing key
  * for `kv get`); 2 bad usage. The store is --store URI, else $ORBIT_STORE,
- * else rocksdb:./data. The CLI is the top layer: it uses only the public
+ * else rocksdb:./data (memory: in a build without the rocksdb provider,
+ * ORBIT_WITH_ROCKSDB=OFF). The CLI is the top layer: it uses only the public
  * headers and decides what to do with every error the library returns.
  */
 #include <stdio.h>
@@ -13,7 +14,18 @@
 
 #include "cli/cli.h"
 
+#ifdef ORBIT_HAVE_ROCKSDB
 #define DEFAULT_STORE "rocksdb:./data"
+#define URI_ROCKSDB "   rocksdb:PATH[?option=value&...]"
+#else
+#define DEFAULT_STORE "memory:"
+#define URI_ROCKSDB ""
+#endif
+#ifdef ORBIT_HAVE_ETCD
+#define URI_ETCD "   etcd://HOST:PORT[,HOST:PORT...][?option=value&...]"
+#else
+#define URI_ETCD ""
+#endif
 
 static const char usage_global[] =
     "  orbit [--store URI] COMMAND [ARGS]\n"
@@ -36,8 +48,7 @@ static void print_usage(FILE *f)
     fputs("\n"
           "The store is --store URI, else $ORBIT_STORE, else " DEFAULT_STORE
           ".\n"
-          "URIs: memory:   rocksdb:PATH[?option=value&...]   "
-          "etcd://HOST:PORT[,HOST:PORT...][?option=value&...]\n"
+          "URIs: memory:" URI_ROCKSDB URI_ETCD "\n"
           "KEY, VALUE, P, A and B accept the escapes \\\\ \\0 \\n \\t \\r "
           "\\xHH;\n"
           "output shows every non-printable byte as \\xHH and '\\' as "
