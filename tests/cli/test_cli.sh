@@ -231,11 +231,12 @@ print(*[x.getsockname()[1] for x in s])')
            'bare  KV.Range, serializable' 'Orbit get (read=serializable)'; do
     grep -q "^$w  *[0-9][0-9]*  *[0-9][0-9.]*\$" "$TMP/out" || fail "no figures for [$w]"
   done
-  expect_out_has 'put, guarded: Orbit put / bare KV.Txn'
+  expect_out_has 'put, guarded: Orbit put (grouped) / bare KV.Txn'
   expect_out_has 'put, writes=plain: Orbit put / bare KV.Put'
   expect_out_has 'get, linearizable: Orbit get / bare KV.Range'
   expect_out_has 'get, serializable: Orbit get / bare KV.Range'
   expect_out_has 'bare KV.Txn / bare KV.Put'
+  expect_out_has 'Orbit put (guarded, grouped) / bare KV.Put'
   expect_out_has 'cleanup: deleted 100 keys under "cli-test/bench/"'
   run 0 kv scan --prefix 'bench/';     expect_out ''   # the benchmark's keys are gone
   run 0 kv get ping;                   expect_out 'pong' # and nothing else is
