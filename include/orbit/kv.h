@@ -118,9 +118,13 @@ typedef struct orbit_capabilities {
     int native_range_delete;       /* a range tombstone, not key by key */
     int native_cas;                /* compare-and-set without a transaction */
     int supports_batch_range_delete; /* orbit_batch_delete_range */
-    /* Transaction limits (0: no limit): distinct keys written, and bytes of
-     * keys and values written. Crossing one is ORBIT_ETOOBIG at the write
-     * that crosses it, naming the limit. */
+    /* Transaction limits (0: no limit): distinct keys a transaction may
+     * write (and, on providers that check them at commit, read for
+     * update), and the bytes its commit may take, counted by the provider
+     * as it encodes the commit (so a little more than the keys and values;
+     * docs/ARCHITECTURE.md gives each provider's rule). Crossing one is
+     * ORBIT_ETOOBIG at the write that crosses it, naming the limit; the
+     * transaction stays usable. */
     size_t max_txn_keys;
     size_t max_txn_bytes;
 } orbit_capabilities;
@@ -229,7 +233,8 @@ ORBIT_API int orbit_kv_delete_range(orbit_kv *kv, const uint8_t *start,
  * (expected was given but the key is absent; nothing written; current is
  * emptied), or a negative error. Native on providers that compare
  * (capabilities.native_cas); elsewhere a transaction with get_for_update,
- * retried on ORBIT_ECONFLICT a bounded number of times.
+ * retried on ORBIT_ECONFLICT a bounded number of times. current must not
+ * share memory with expected or desired (it is emptied first).
  */
 ORBIT_API int orbit_kv_cas(orbit_kv *kv, const uint8_t *key, size_t klen,
                            const orbit_slice *expected,
