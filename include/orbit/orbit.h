@@ -11,5 +11,7 @@
 #include "orbit/codec.h"
 #include "orbit/record.h"
 #include "orbit/strings.h"
+#include "orbit/catalog.h"
+#include "orbit/manager.h"
 
 #endif
