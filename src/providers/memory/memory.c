@@ -96,6 +96,9 @@ typedef struct mem_iter {
     uint8_t *lo, *hi; /* owned copies of the range bounds */
     size_t lo_len, hi_len;
     int reverse;
+    int keys_only;    /* values are not copied */
+    int has_seek;     /* walks start at `seek`, clamped to the range */
+    mem_bytes seek;
     mem_cursor base;
     /* transactional iterators only: a merge with the write set */
     mem_txn *t;
@@ -389,14 +392,19 @@ static void ops_free_versions(mem_op *ops, size_t n)
 }
 
 /*
- * Apply ops (distinct keys) as one write with one new sequence number.
- * Caller holds rw's write side. Takes ownership of every op's version in
- * all cases. 0, or ORBIT_ENOMEM with the map unchanged.
+ * Apply ops (distinct keys) as one write with one new sequence number,
+ * reported in *seq_out if given (n == 0: the current one, at which nothing
+ * new is visible either). Caller holds rw's write side. Takes ownership of
+ * every op's version in all cases. 0, or ORBIT_ENOMEM with the map
+ * unchanged.
  */
-static int apply_locked(mem_store *s, mem_op *ops, size_t n)
+static int apply_locked(mem_store *s, mem_op *ops, size_t n, uint64_t *seq_out)
 {
-    if (n == 0)
+    if (n == 0) {
+        if (seq_out)
+            *seq_out = atomic_load_explicit(&s->seq, memory_order_relaxed);
         return ORBIT_OK;
+    }
     pthread_mutex_lock(&s->pin_mu);
     int pinned = s->pin_head != NULL;
     /* Allocate everything first so a failure changes nothing. */
@@ -440,13 +448,22 @@ static int apply_locked(mem_store *s, mem_op *ops, size_t n)
     }
     atomic_store_explicit(&s->seq, seq, memory_order_release);
     pthread_mutex_unlock(&s->pin_mu);
+    if (seq_out)
+        *seq_out = seq;
     return ORBIT_OK;
 }
 
 /* A plain (non-transactional) write: in pessimistic mode it holds the
  * keys' locks while it applies, as TransactionDB does, so it never lands
  * between a transaction's lock and its commit. Owns the ops' versions. */
-static int write_ops(mem_store *s, mem_op *ops, size_t n)
+static int locked_by_txn(const mem_store *s, const uint8_t *k, size_t kl)
+{
+    char kb[KEYBUF];
+    return orbit_error_set(ORBIT_EBUSY, "memory: key \"%s\" is locked by a transaction (waited %llu ms)",
+                           key_text(kb, sizeof kb, k, kl), (unsigned long long)s->lock_timeout_ms);
+}
+
+static int write_ops(mem_store *s, mem_op *ops, size_t n, uint64_t *ver)
 {
     mem_lock_owner owner = {NULL};
     if (!s->optimistic) {
@@ -454,23 +471,195 @@ static int write_ops(mem_store *s, mem_op *ops, size_t n)
             int rc = orbit__mem_lock_acquire(&s->locks, &owner, ops[i].k, ops[i].kl,
                                              s->lock_timeout_ms, NULL);
             if (rc != ORBIT_OK) {
-                char kb[KEYBUF];
                 orbit__mem_lock_release_all(&s->locks, &owner);
                 ops_free_versions(ops, n);
                 if (rc == ORBIT_ENOMEM)
                     return enomem("key lock");
-                return orbit_error_set(ORBIT_EBUSY,
-                                       "memory: key \"%s\" is locked by a transaction "
-                                       "(waited %llu ms)",
-                                       key_text(kb, sizeof kb, ops[i].k, ops[i].kl),
-                                       (unsigned long long)s->lock_timeout_ms);
+                return locked_by_txn(s, ops[i].k, ops[i].kl);
             }
         }
     }
     pthread_rwlock_wrlock(&s->rw);
-    int rc = apply_locked(s, ops, n);
+    int rc = apply_locked(s, ops, n, ver);
     pthread_rwlock_unlock(&s->rw);
     orbit__mem_lock_release_all(&s->locks, &owner);
+    return rc;
+}
+
+/* A range [lo, hi) to delete (hi NULL: unbounded), and the batch position
+ * of the entry it came from. */
+typedef struct mem_rng {
+    const uint8_t *lo, *hi;
+    size_t lo_len, hi_len;
+    size_t idx;
+} mem_rng;
+
+static int rng_covers(const mem_rng *r, const uint8_t *k, size_t kl)
+{
+    return orbit__key_cmp(k, kl, r->lo, r->lo_len) >= 0 &&
+           (!r->hi || orbit__key_cmp(k, kl, r->hi, r->hi_len) < 0);
+}
+
+static int rng_cmp(const void *a, const void *b)
+{
+    const mem_rng *x = a, *y = b;
+    return orbit__key_cmp(x->lo, x->lo_len, y->lo, y->lo_len);
+}
+
+/* Sort ranges by start and merge overlapping ones: the disjoint union, in
+ * place. Returns how many remain. */
+static size_t rng_union(mem_rng *rs, size_t nr)
+{
+    if (nr == 0)
+        return 0;
+    qsort(rs, nr, sizeof *rs, rng_cmp);
+    size_t m = 0;
+    for (size_t i = 1; i < nr; i++) {
+        mem_rng *cur = &rs[m];
+        if (cur->hi && orbit__key_cmp(rs[i].lo, rs[i].lo_len, cur->hi, cur->hi_len) > 0) {
+            rs[++m] = rs[i];
+            continue;
+        }
+        if (cur->hi && (!rs[i].hi || orbit__key_cmp(rs[i].hi, rs[i].hi_len, cur->hi, cur->hi_len) > 0)) {
+            cur->hi = rs[i].hi;
+            cur->hi_len = rs[i].hi_len;
+        }
+    }
+    return m + 1;
+}
+
+/* Whether sorted, distinct pts hold key k. */
+static int pts_have(const mem_op *pts, size_t np, const uint8_t *k, size_t kl)
+{
+    size_t lo = 0, hi = np;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = orbit__key_cmp(pts[mid].k, pts[mid].kl, k, kl);
+        if (c == 0)
+            return 1;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+static int ops_push(mem_op **a, size_t *n, size_t *cap, mem_op op)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 16;
+        if (c > SIZE_MAX / sizeof **a)
+            return ORBIT_ENOMEM;
+        mem_op *p = orbit__mem_realloc(*a, c * sizeof **a);
+        if (!p)
+            return ORBIT_ENOMEM;
+        *a = p;
+        *cap = c;
+    }
+    (*a)[(*n)++] = op;
+    return ORBIT_OK;
+}
+
+#define RANGE_LOCK_ROUNDS 64
+
+/*
+ * One atomic write of point ops and range deletes: pts are sorted and
+ * distinct, their versions not made yet (val, vl, tomb say what); every
+ * committed live key inside one of the ranges that no point names gets a
+ * tombstone. All of it takes one sequence number. Pessimistic: every key
+ * written is locked for the duration, as write_ops does; the keys inside
+ * the ranges are known only under the write lock, so they are tried there
+ * without waiting, and one that is busy is waited for outside it before
+ * the next round. The lock table's mutex is then taken under rw, which is
+ * safe because nothing waits for rw while holding it.
+ */
+static int write_ranges(mem_store *s, mem_op *pts, size_t np, mem_rng *rs, size_t nr, uint64_t *ver)
+{
+    nr = rng_union(rs, nr);
+    mem_lock_owner owner = {NULL};
+    int rc;
+    if (!s->optimistic) {
+        for (size_t i = 0; i < np; i++) {
+            rc = orbit__mem_lock_acquire(&s->locks, &owner, pts[i].k, pts[i].kl, s->lock_timeout_ms, NULL);
+            if (rc != ORBIT_OK) {
+                orbit__mem_lock_release_all(&s->locks, &owner);
+                return rc == ORBIT_ENOMEM ? enomem("key lock") : locked_by_txn(s, pts[i].k, pts[i].kl);
+            }
+        }
+    }
+    mem_op *ext = NULL, *all = NULL;
+    size_t next_n = 0, cap = 0, nall = 0;
+    mem_bytes busy = {0};
+    for (int round = 0;; round++) {
+        if (round == RANGE_LOCK_ROUNDS) {
+            rc = orbit_error_set(ORBIT_EBUSY, "memory: range delete: keys in the range kept being "
+                                 "locked by transactions (%d rounds)", RANGE_LOCK_ROUNDS);
+            break;
+        }
+        pthread_rwlock_wrlock(&s->rw);
+        /* The ranges' live keys that no point names: sorted, since the
+         * union's intervals are disjoint and ascending. */
+        next_n = 0;
+        rc = ORBIT_OK;
+        int blocked = 0;
+        for (size_t ri = 0; rc == ORBIT_OK && !blocked && ri < nr; ri++) {
+            for (mem_node *n = orbit__msl_ge(&s->map, rs[ri].lo, rs[ri].lo_len);
+                 n && rng_covers(&rs[ri], n->key, n->klen); n = orbit__msl_next(&s->map, n)) {
+                if (n->chain->tomb || pts_have(pts, np, n->key, n->klen))
+                    continue;
+                if (!s->optimistic) {
+                    int lr = orbit__mem_lock_acquire(&s->locks, &owner, n->key, n->klen, 0, NULL);
+                    if (lr != ORBIT_OK) {
+                        rc = lr == ORBIT_ENOMEM ? ORBIT_ENOMEM : bytes_set(&busy, n->key, n->klen);
+                        blocked = rc == ORBIT_OK;
+                        break;
+                    }
+                }
+                mem_op op = {.k = n->key, .kl = n->klen, .tomb = 1};
+                if ((rc = ops_push(&ext, &next_n, &cap, op)) != ORBIT_OK)
+                    break;
+            }
+        }
+        if (blocked) {
+            pthread_rwlock_unlock(&s->rw);
+            rc = orbit__mem_lock_acquire(&s->locks, &owner, busy.p, busy.len, s->lock_timeout_ms, NULL);
+            if (rc == ORBIT_OK)
+                continue;
+            rc = rc == ORBIT_ENOMEM ? enomem("key lock") : locked_by_txn(s, busy.p, busy.len);
+            break;
+        }
+        /* Merge points and range keys into one sorted, distinct list. */
+        nall = 0;
+        if (rc == ORBIT_OK && np + next_n > 0) {
+            all = orbit__mem_malloc((np + next_n) * sizeof *all);
+            if (!all)
+                rc = ORBIT_ENOMEM;
+            for (size_t i = 0, j = 0; rc == ORBIT_OK && (i < np || j < next_n);) {
+                if (j == next_n || (i < np && orbit__key_cmp(pts[i].k, pts[i].kl, ext[j].k, ext[j].kl) < 0))
+                    all[nall++] = pts[i++];
+                else
+                    all[nall++] = ext[j++];
+            }
+        }
+        for (size_t i = 0; rc == ORBIT_OK && i < nall; i++) {
+            all[i].v = orbit__mem_ver_new(all[i].val, all[i].vl, all[i].tomb);
+            if (!all[i].v) {
+                ops_free_versions(all, i);
+                rc = ORBIT_ENOMEM;
+            }
+        }
+        if (rc == ORBIT_OK)
+            rc = apply_locked(s, all, nall, ver);
+        pthread_rwlock_unlock(&s->rw);
+        if (rc == ORBIT_ENOMEM)
+            rc = enomem("range delete");
+        break;
+    }
+    orbit__mem_lock_release_all(&s->locks, &owner);
+    bytes_release(&busy);
+    free(ext);
+    free(all);
     return rc;
 }
 
@@ -569,6 +758,8 @@ static void mem_close(void *self)
 
 static void mem_capabilities(void *self, orbit_capabilities *out)
 {
+    /* Old versions are pruned as soon as no pin needs them: no history to
+     * open a snapshot at (supports_snapshot_at stays 0). */
     (void)self;
     memset(out, 0, sizeof *out);
     out->type = ORBIT_PROVIDER_MEMORY;
@@ -584,6 +775,14 @@ static void mem_capabilities(void *self, orbit_capabilities *out)
     out->max_batch_ops = 0;
     out->max_key_size = 0;
     out->max_value_size = 0;
+    out->supports_snapshot_at = 0;
+    out->supports_commit_version = 1;
+    out->native_multi_get = 1;
+    out->native_range_delete = 1;
+    out->native_cas = 1;
+    out->supports_batch_range_delete = 1;
+    out->max_txn_keys = 0;
+    out->max_txn_bytes = 0;
 }
 
 /* ---- point operations ------------------------------------------------- */
@@ -617,7 +816,7 @@ static int write_one(mem_store *s, const uint8_t *k, size_t kl,
     mem_op op = {.k = k, .kl = kl, .v = orbit__mem_ver_new(v, vl, tomb)};
     if (!op.v)
         return enomem("value");
-    return write_ops(s, &op, 1);
+    return write_ops(s, &op, 1, NULL);
 }
 
 static int mem_put(void *self, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
@@ -639,32 +838,60 @@ static int op_cmp(const void *a, const void *b)
     return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-static int mem_write(void *self, const orbit_batch *b)
+static int mem_write_version(void *self, const orbit_batch *b, uint64_t *ver)
 {
     mem_store *s = self;
     size_t n = orbit_batch_count(b);
+    *ver = 0;
     if (n == 0)
         return ORBIT_OK;
-    if (n > SIZE_MAX / sizeof(mem_op))
+    if (n > SIZE_MAX / sizeof(mem_op) || n > SIZE_MAX / sizeof(mem_rng))
         return enomem("batch");
     mem_op *ops = orbit__mem_malloc(n * sizeof *ops);
     if (!ops)
         return enomem("batch");
+    mem_rng *rs = NULL;
+    size_t np = 0, nr = 0;
     for (size_t i = 0; i < n; i++) {
         orbit_batch_entry e;
         orbit_batch_entry_at(b, i, &e);
+        if (e.type == ORBIT_OP_DEL_RANGE) {
+            if (!rs && !(rs = orbit__mem_malloc(n * sizeof *rs))) {
+                free(ops);
+                return enomem("batch");
+            }
+            rs[nr++] = (mem_rng){.lo = e.key, .lo_len = e.klen, .hi = e.val, .hi_len = e.vlen, .idx = i};
+            continue;
+        }
         int tomb = e.type == ORBIT_OP_DEL;
-        ops[i] = (mem_op){.k = e.key, .kl = e.klen, .val = tomb ? NULL : e.val,
-                          .vl = tomb ? 0 : e.vlen, .tomb = tomb, .idx = i};
+        ops[np++] = (mem_op){.k = e.key, .kl = e.klen, .val = tomb ? NULL : e.val,
+                             .vl = tomb ? 0 : e.vlen, .tomb = tomb, .idx = i};
     }
     /* Sorted, the keys are locked in one global order (two batches cannot
      * deadlock each other) and duplicates sit together: the last wins. */
-    qsort(ops, n, sizeof *ops, op_cmp);
+    qsort(ops, np, sizeof *ops, op_cmp);
     size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i + 1 < n && orbit__key_cmp(ops[i].k, ops[i].kl, ops[i + 1].k, ops[i + 1].kl) == 0)
+    for (size_t i = 0; i < np; i++) {
+        if (i + 1 < np && orbit__key_cmp(ops[i].k, ops[i].kl, ops[i + 1].k, ops[i + 1].kl) == 0)
             continue;
         ops[m++] = ops[i];
+    }
+    int rc;
+    if (nr) {
+        /* Entries apply in order: a range after a key's last write deletes
+         * that write. */
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < nr; j++)
+                if (rs[j].idx > ops[i].idx && rng_covers(&rs[j], ops[i].k, ops[i].kl)) {
+                    ops[i].tomb = 1;
+                    ops[i].val = NULL;
+                    ops[i].vl = 0;
+                    break;
+                }
+        rc = write_ranges(s, ops, m, rs, nr, ver);
+        free(rs);
+        free(ops);
+        return rc;
     }
     for (size_t i = 0; i < m; i++) {
         ops[i].v = orbit__mem_ver_new(ops[i].val, ops[i].vl, ops[i].tomb);
@@ -674,16 +901,96 @@ static int mem_write(void *self, const orbit_batch *b)
             return enomem("batch value");
         }
     }
-    int rc = write_ops(s, ops, m);
+    rc = write_ops(s, ops, m, ver);
     free(ops);
     return rc;
+}
+
+static int mem_write(void *self, const orbit_batch *b)
+{
+    uint64_t ver;
+    return mem_write_version(self, b, &ver);
+}
+
+static int mem_delete_range(void *self, const orbit_range *r)
+{
+    mem_rng rg = {.lo = r->lo, .lo_len = r->lo_len, .hi = r->hi, .hi_len = r->hi_len};
+    return write_ranges(self, NULL, 0, &rg, 1, NULL);
+}
+
+/* Compare-and-set under the write lock: the read, the comparison and the
+ * write are one step, so no transaction is needed. Pessimistic: the key's
+ * lock is held meanwhile, as for a plain write. */
+static int mem_cas(void *self, const uint8_t *k, size_t kl, const orbit_slice *expected,
+                   const orbit_slice *desired, orbit_buf *current)
+{
+    mem_store *s = self;
+    mem_ver *nv = desired ? orbit__mem_ver_new(desired->data, desired->len, 0)
+                          : orbit__mem_ver_new(NULL, 0, 1);
+    if (!nv)
+        return enomem("value");
+    mem_lock_owner owner = {NULL};
+    if (!s->optimistic) {
+        int rc = orbit__mem_lock_acquire(&s->locks, &owner, k, kl, s->lock_timeout_ms, NULL);
+        if (rc != ORBIT_OK) {
+            free(nv);
+            return rc == ORBIT_ENOMEM ? enomem("key lock") : locked_by_txn(s, k, kl);
+        }
+    }
+    pthread_rwlock_wrlock(&s->rw);
+    mem_node *n = orbit__msl_find(&s->map, k, kl);
+    const mem_ver *v = n ? n->chain : NULL;
+    int live = v && !v->tomb;
+    int rc = ORBIT_OK;
+    if (!expected)
+        rc = live ? ORBIT_CMPFAIL : ORBIT_OK;
+    else if (!live)
+        rc = ORBIT_NOTFOUND;
+    else if (v->vlen != expected->len || (v->vlen && memcmp(v->val, expected->data, v->vlen) != 0))
+        rc = ORBIT_CMPFAIL;
+    if (rc == ORBIT_CMPFAIL && current && orbit_buf_set(current, v->val, v->vlen) != ORBIT_OK)
+        rc = enomem("current value");
+    if (rc == ORBIT_OK) {
+        mem_op op = {.k = k, .kl = kl, .v = nv};
+        nv = NULL;
+        rc = apply_locked(s, &op, 1, NULL);
+    }
+    pthread_rwlock_unlock(&s->rw);
+    orbit__mem_lock_release_all(&s->locks, &owner);
+    free(nv);
+    return rc;
+}
+
+/* Many keys under one read lock: one view, whatever commits around it. */
+static int mem_multi_get(void *self, void *snap, size_t n, const orbit_slice *keys, orbit_buf *vals,
+                         int *status)
+{
+    mem_store *s = self;
+    uint64_t seq = snap ? ((mem_pin *)snap)->seq : SEQ_LATEST;
+    int first = ORBIT_OK;
+    pthread_rwlock_rdlock(&s->rw);
+    for (size_t i = 0; i < n; i++) {
+        mem_node *node = orbit__msl_find(&s->map, keys[i].data, keys[i].len);
+        const mem_ver *v = node ? visible(node, seq) : NULL;
+        vals[i].len = 0;
+        if (!v || v->tomb)
+            status[i] = ORBIT_NOTFOUND;
+        else if (orbit_buf_set(&vals[i], v->val, v->vlen) != ORBIT_OK)
+            status[i] = enomem("multi-get value");
+        else
+            status[i] = ORBIT_OK;
+        if (status[i] < 0 && first == ORBIT_OK)
+            first = status[i];
+    }
+    pthread_rwlock_unlock(&s->rw);
+    return first;
 }
 
 /* ---- snapshots -------------------------------------------------------- */
 
 static int mem_snapshot_open(void *self, void **snap)
 {
-    mem_pin *p;
+    mem_pin *p = NULL;
     int rc = pin_new(self, &p);
     if (rc == ORBIT_OK)
         *snap = p;
@@ -693,6 +1000,12 @@ static int mem_snapshot_open(void *self, void **snap)
 static void mem_snapshot_release(void *self, void *snap)
 {
     pin_unref(self, snap);
+}
+
+static uint64_t mem_snapshot_version(void *self, void *snap)
+{
+    (void)self;
+    return ((const mem_pin *)snap)->seq;
 }
 
 /* ---- iterators -------------------------------------------------------- */
@@ -707,9 +1020,24 @@ static int at_or_above_lo(const mem_iter *it, const uint8_t *k, size_t kl)
     return !it->lo || orbit__key_cmp(k, kl, it->lo, it->lo_len) >= 0;
 }
 
-/* The first node of l inside the range in walking order, or NULL. */
+/* The first node of l inside the range in walking order (from the seek
+ * target, if any), or NULL; a node beyond the range's far end means the
+ * walk is over. */
 static mem_node *range_start(const mem_iter *it, const mem_list *l)
 {
+    if (it->has_seek) {
+        const uint8_t *k = it->seek.p;
+        size_t kl = it->seek.len;
+        if (!it->reverse) {
+            if (it->lo && orbit__key_cmp(k, kl, it->lo, it->lo_len) < 0)
+                return orbit__msl_ge(l, it->lo, it->lo_len);
+            return orbit__msl_ge(l, k, kl);
+        }
+        if (it->hi && orbit__key_cmp(k, kl, it->hi, it->hi_len) >= 0)
+            return orbit__msl_lt(l, it->hi, it->hi_len);
+        mem_node *n = orbit__msl_find(l, k, kl);
+        return n ? n : orbit__msl_lt(l, k, kl);
+    }
     if (it->reverse)
         return it->hi ? orbit__msl_lt(l, it->hi, it->hi_len) : orbit__msl_last(l);
     return it->lo ? orbit__msl_ge(l, it->lo, it->lo_len) : orbit__msl_first(l);
@@ -749,7 +1077,7 @@ static int cursor_next(mem_iter *it, mem_cursor *c)
         if (!v || v->tomb)
             continue;
         if (bytes_set(&c->key, n->key, n->klen) != ORBIT_OK ||
-            bytes_set(&c->val, v->val, v->vlen) != ORBIT_OK) {
+            bytes_set(&c->val, v->val, it->keys_only ? 0 : v->vlen) != ORBIT_OK) {
             pthread_rwlock_unlock(&s->rw);
             return enomem("iterator entry");
         }
@@ -773,6 +1101,7 @@ static void iter_free(mem_iter *it)
     bytes_release(&it->base.val);
     bytes_release(&it->key);
     bytes_release(&it->val);
+    bytes_release(&it->seek);
     free(it->lo);
     free(it->hi);
     free(it);
@@ -787,6 +1116,7 @@ static int iter_alloc(mem_store *s, const orbit_range *r, mem_iter **out)
     memset(it, 0, sizeof *it);
     it->s = s;
     it->reverse = r->reverse;
+    it->keys_only = r->keys_only;
     if (r->lo) {
         it->lo = orbit__mem_malloc(r->lo_len);
         if (!it->lo) {
@@ -812,7 +1142,7 @@ static int iter_alloc(mem_store *s, const orbit_range *r, mem_iter **out)
 static int mem_iter_open(void *self, void *snap, const orbit_range *r, void **out)
 {
     mem_store *s = self;
-    mem_iter *it;
+    mem_iter *it = NULL;
     int rc = iter_alloc(s, r, &it);
     if (rc != ORBIT_OK)
         return rc;
@@ -898,7 +1228,7 @@ static int txn_iter_next(mem_iter *it, const uint8_t **k, size_t *kl,
         /* Copied: the transaction may overwrite this key before the
          * caller is done with the entry. */
         if (bytes_set(&it->key, w->key, w->klen) != ORBIT_OK ||
-            bytes_set(&it->val, w->chain->val, w->chain->vlen) != ORBIT_OK)
+            bytes_set(&it->val, w->chain->val, it->keys_only ? 0 : w->chain->vlen) != ORBIT_OK)
             return enomem("iterator entry");
         *k = it->key.p;
         *kl = it->key.len;
@@ -923,6 +1253,23 @@ static int mem_iter_next(void *itp, const uint8_t **k, size_t *kl,
         *vl = it->base.val.len;
     }
     return rc;
+}
+
+/* Restart both walks (committed map and write set) at the target; the
+ * view (the iterator's sequence number) stays. */
+static int mem_iter_seek(void *itp, const uint8_t *k, size_t kl)
+{
+    mem_iter *it = itp;
+    if (bytes_set(&it->seek, k, kl) != ORBIT_OK)
+        return enomem("iterator seek");
+    it->has_seek = 1;
+    it->base.started = 0;
+    it->base.done = 0;
+    it->started = 0;
+    it->base_valid = 0;
+    it->adv_base = it->adv_ws = 0;
+    it->wnode = NULL;
+    return ORBIT_OK;
 }
 
 static void mem_iter_close(void *itp)
@@ -1060,6 +1407,38 @@ static int mem_txn_get(void *txn, const uint8_t *k, size_t kl, int for_update,
     return read_at(t->s, seq, k, kl, fn, arg);
 }
 
+/* The transaction's own writes first, then its view, all under one read
+ * lock so a read-committed transaction sees one instant too. */
+static int mem_txn_multi_get(void *txn, size_t n, const orbit_slice *keys, orbit_buf *vals, int *status)
+{
+    mem_txn *t = txn;
+    mem_store *s = t->s;
+    uint64_t seq = t->iso == ORBIT_ISO_SNAPSHOT ? t->snap : SEQ_LATEST;
+    int first = ORBIT_OK;
+    pthread_rwlock_rdlock(&s->rw);
+    for (size_t i = 0; i < n; i++) {
+        const mem_ver *v;
+        mem_node *w = orbit__msl_find(&t->ws, keys[i].data, keys[i].len);
+        if (w && w->chain) {
+            v = w->chain;
+        } else {
+            mem_node *node = orbit__msl_find(&s->map, keys[i].data, keys[i].len);
+            v = node ? visible(node, seq) : NULL;
+        }
+        vals[i].len = 0;
+        if (!v || v->tomb)
+            status[i] = ORBIT_NOTFOUND;
+        else if (orbit_buf_set(&vals[i], v->val, v->vlen) != ORBIT_OK)
+            status[i] = enomem("multi-get value");
+        else
+            status[i] = ORBIT_OK;
+        if (status[i] < 0 && first == ORBIT_OK)
+            first = status[i];
+    }
+    pthread_rwlock_unlock(&s->rw);
+    return first;
+}
+
 static int txn_write(mem_txn *t, const uint8_t *k, size_t kl, const uint8_t *v,
                      size_t vl, int tomb)
 {
@@ -1094,7 +1473,7 @@ static int mem_txn_del(void *txn, const uint8_t *k, size_t kl)
 static int mem_txn_iter_open(void *txn, const orbit_range *r, void **out)
 {
     mem_txn *t = txn;
-    mem_iter *it;
+    mem_iter *it = NULL;
     int rc = iter_alloc(t->s, r, &it);
     if (rc != ORBIT_OK)
         return rc;
@@ -1124,9 +1503,10 @@ static int validate_locked(mem_txn *t)
     return ORBIT_OK;
 }
 
-static int mem_txn_commit(void *txn)
+static int mem_txn_commit_version(void *txn, uint64_t *ver)
 {
     mem_txn *t = txn;
+    *ver = 0;
     mem_store *s = t->s;
     size_t n = 0;
     for (mem_node *w = orbit__msl_first(&t->ws); w; w = orbit__msl_next(&t->ws, w))
@@ -1152,7 +1532,7 @@ static int mem_txn_commit(void *txn)
     pthread_rwlock_wrlock(&s->rw);
     int rc = s->optimistic ? validate_locked(t) : ORBIT_OK;
     if (rc == ORBIT_OK)
-        rc = apply_locked(s, ops, n);
+        rc = apply_locked(s, ops, n, n ? ver : NULL);
     else
         ops_free_versions(ops, n);
     pthread_rwlock_unlock(&s->rw);
@@ -1161,13 +1541,19 @@ static int mem_txn_commit(void *txn)
     return rc;
 }
 
+static int mem_txn_commit(void *txn)
+{
+    uint64_t ver;
+    return mem_txn_commit_version(txn, &ver);
+}
+
 static void mem_txn_rollback(void *txn)
 {
     txn_free(txn);
 }
 
 const orbit_provider orbit__provider_memory = {
-    .version = ORBIT_PROVIDER_VERSION,
+    .version = 2,
     .name = "memory",
     .open = mem_open,
     .close = mem_close,
@@ -1181,6 +1567,7 @@ const orbit_provider orbit__provider_memory = {
     .iter_close = mem_iter_close,
     .snapshot_open = mem_snapshot_open,
     .snapshot_release = mem_snapshot_release,
+    .snapshot_version = mem_snapshot_version,
     .txn_begin = mem_txn_begin,
     .txn_get = mem_txn_get,
     .txn_put = mem_txn_put,
@@ -1189,4 +1576,13 @@ const orbit_provider orbit__provider_memory = {
     .txn_commit = mem_txn_commit,
     .txn_rollback = mem_txn_rollback,
     .submit = NULL,
+    .multi_get = mem_multi_get,
+    .txn_multi_get = mem_txn_multi_get,
+    .delete_range = mem_delete_range,
+    .cas = mem_cas,
+    .iter_seek = mem_iter_seek,
+    .snapshot_open_at = NULL, /* versions are pruned: no history kept */
+    .write_version = mem_write_version,
+    .txn_commit_version = mem_txn_commit_version,
+    .txn_delete_range = NULL, /* the contract layer's scan-and-delete */
 };

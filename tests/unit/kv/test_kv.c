@@ -155,7 +155,6 @@ static void test_registry(void **state)
 {
     (void)state;
     assert_non_null(orbit_provider_find("memory"));
-    assert_non_null(orbit_provider_find("rocksdb"));
     assert_non_null(orbit_provider_find("rec"));
     assert_int_equal(orbit_provider_register(&rec_provider), ORBIT_EEXIST);
     orbit_provider newer = rec_provider;

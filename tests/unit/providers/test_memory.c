@@ -4,7 +4,10 @@
  * isolation, version pruning, pessimistic key locks and their timeouts,
  * optimistic commit-time validation, isolation levels, a transaction's view
  * of its own writes, URI options, allocation failures, and a multi-threaded
- * run under the sanitizers. The cross-provider contract suite lives
+ * run under the sanitizers; and its contract-v2 natives: versions, one-view
+ * multi-get, range deletes (plain and in batches) against snapshots and both
+ * kinds of transaction, compare-and-set (also raced by threads), seek,
+ * keys-only and byte limits. The cross-provider contract suite lives
  * elsewhere; nothing here repeats it.
  */
 #include <setjmp.h>
@@ -970,6 +973,520 @@ static void test_alloc_failure_atomic(void **state)
     }
 }
 
+/* ---- contract v2 natives ------------------------------------------------ */
+
+static void test_v2_capabilities_and_versions(void **state)
+{
+    (void)state;
+    orbit_kv *kv = open_kv("memory:");
+    orbit_capabilities c;
+    orbit_kv_capabilities(kv, &c);
+    assert_int_equal(c.supports_snapshot_at, 0);
+    assert_int_equal(c.supports_commit_version, 1);
+    assert_int_equal(c.native_multi_get, 1);
+    assert_int_equal(c.native_range_delete, 1);
+    assert_int_equal(c.native_cas, 1);
+    assert_int_equal(c.supports_batch_range_delete, 1);
+    assert_int_equal(c.max_txn_keys, 0);
+    assert_int_equal(c.max_txn_bytes, 0);
+
+    orbit_snapshot *s0, *s1, *s2;
+    assert_int_equal(orbit_kv_snapshot(kv, &s0), ORBIT_OK);
+    put(kv, "a", "1");
+    orbit_batch *b;
+    assert_int_equal(orbit_batch_new(&b), ORBIT_OK);
+    assert_int_equal(orbit_batch_put(b, K("b"), K("1")), ORBIT_OK);
+    assert_int_equal(orbit_batch_put(b, K("c"), K("1")), ORBIT_OK);
+    uint64_t wv = 0;
+    assert_int_equal(orbit_kv_write_version(kv, b, &wv), ORBIT_OK);
+    /* One sequence number per write, the batch's is the newest. */
+    assert_int_equal(wv, orbit_snapshot_version(s0) + 2);
+    assert_int_equal(orbit_kv_snapshot(kv, &s1), ORBIT_OK);
+    assert_int_equal(orbit_snapshot_version(s1), wv);
+
+    orbit_txn *t = begin(kv, ORBIT_ISO_SNAPSHOT);
+    assert_int_equal(orbit_txn_put(t, K("d"), K("1")), ORBIT_OK);
+    uint64_t tv = 0;
+    assert_int_equal(orbit_txn_commit_version(t, &tv), ORBIT_OK);
+    assert_int_equal(tv, wv + 1);
+    assert_int_equal(orbit_kv_snapshot(kv, &s2), ORBIT_OK);
+    assert_int_equal(orbit_snapshot_version(s2), tv);
+    /* A snapshot at version v sees exactly the commits with version <= v. */
+    assert_string_equal(scan_at(kv, s1, NULL, NULL, 0), "a=1,b=1,c=1");
+    assert_string_equal(scan_at(kv, s2, NULL, NULL, 0), "a=1,b=1,c=1,d=1");
+    /* A transaction that wrote nothing reports 0. */
+    t = begin(kv, ORBIT_ISO_SNAPSHOT);
+    tv = 7;
+    assert_int_equal(orbit_txn_commit_version(t, &tv), ORBIT_OK);
+    assert_int_equal(tv, 0);
+    /* History is not kept. */
+    orbit_snapshot *sa = (orbit_snapshot *)1;
+    assert_int_equal(orbit_kv_snapshot_at(kv, wv, &sa), ORBIT_ENOTSUP);
+    assert_null(sa);
+    orbit_snapshot_release(s0);
+    orbit_snapshot_release(s1);
+    orbit_snapshot_release(s2);
+    orbit_batch_free(b);
+    orbit_kv_close(kv);
+}
+
+static void test_multi_get_native(void **state)
+{
+    (void)state;
+    orbit_kv *kv = open_kv("memory:");
+    put(kv, "a", "1");
+    put(kv, "b", "");
+    orbit_snapshot *snap;
+    assert_int_equal(orbit_kv_snapshot(kv, &snap), ORBIT_OK);
+    put(kv, "a", "2");
+    del(kv, "b");
+    put(kv, "c", "3");
+    orbit_slice keys[4] = {{K("a")}, {K("b")}, {K("c")}, {K("a")}};
+    orbit_buf vals[4] = {ORBIT_BUF_INIT, ORBIT_BUF_INIT, ORBIT_BUF_INIT, ORBIT_BUF_INIT};
+    int st[4];
+    assert_int_equal(orbit_kv_multi_get(kv, NULL, 4, keys, vals, st), ORBIT_OK);
+    assert_int_equal(st[0], ORBIT_OK);
+    assert_memory_equal(vals[0].data, "2", 1);
+    assert_int_equal(st[1], ORBIT_NOTFOUND);
+    assert_int_equal(vals[1].len, 0);
+    assert_int_equal(st[2], ORBIT_OK);
+    assert_int_equal(st[3], ORBIT_OK);
+    assert_memory_equal(vals[3].data, "2", 1);
+    /* At the snapshot: the old view, an empty value being a value. */
+    orbit_read_opts ro = {snap};
+    assert_int_equal(orbit_kv_multi_get(kv, &ro, 4, keys, vals, st), ORBIT_OK);
+    assert_int_equal(st[0], ORBIT_OK);
+    assert_memory_equal(vals[0].data, "1", 1);
+    assert_int_equal(st[1], ORBIT_OK);
+    assert_int_equal(vals[1].len, 0);
+    assert_int_equal(st[2], ORBIT_NOTFOUND);
+    /* In a transaction: its own writes first. */
+    orbit_txn *t = begin(kv, ORBIT_ISO_SNAPSHOT);
+    assert_int_equal(orbit_txn_del(t, K("a")), ORBIT_OK);
+    assert_int_equal(orbit_txn_put(t, K("b"), K("tb")), ORBIT_OK);
+    put(kv, "c", "after-begin");
+    assert_int_equal(orbit_txn_multi_get(t, 3, keys, vals, st), ORBIT_OK);
+    assert_int_equal(st[0], ORBIT_NOTFOUND);
+    assert_int_equal(st[1], ORBIT_OK);
+    assert_memory_equal(vals[1].data, "tb", 2);
+    assert_int_equal(st[2], ORBIT_OK);
+    assert_int_equal(vals[2].len, 1); /* the txn's snapshot: "3" */
+    orbit_txn_rollback(t);
+    orbit_kv_stats stt;
+    orbit_kv_stats_get(kv, &stt);
+    assert_int_equal(stt.gets, 11);
+    for (int i = 0; i < 4; i++)
+        orbit_buf_release(&vals[i]);
+    orbit_snapshot_release(snap);
+    orbit_kv_close(kv);
+}
+
+static void test_delete_range_native(void **state)
+{
+    (void)state;
+    orbit_kv *kv = open_kv("memory:?txn=pessimistic");
+    const char *ks[] = {"a", "b", "b1", "b2", "c", "d"};
+    for (int i = 0; i < 6; i++)
+        put(kv, ks[i], "v");
+    orbit_snapshot *before;
+    assert_int_equal(orbit_kv_snapshot(kv, &before), ORBIT_OK);
+    uint64_t v0 = orbit_snapshot_version(before);
+    assert_int_equal(orbit_kv_delete_range(kv, K("b"), K("c")), ORBIT_OK);
+    assert_string_equal(scan_at(kv, NULL, NULL, NULL, 0), "a=v,c=v,d=v");
+    /* One sequence number for the whole range. */
+    orbit_snapshot *after;
+    assert_int_equal(orbit_kv_snapshot(kv, &after), ORBIT_OK);
+    assert_int_equal(orbit_snapshot_version(after), v0 + 1);
+    orbit_snapshot_release(after);
+    /* A snapshot taken before still sees every key, in gets and scans. */
+    assert_string_equal(get_at(kv, before, "b1"), "v");
+    assert_string_equal(scan_at(kv, before, NULL, NULL, 0), "a=v,b=v,b1=v,b2=v,c=v,d=v");
+    assert_string_equal(scan_at(kv, before, "b", "c", 1), "b2=v,b1=v,b=v");
+    expect_counts(6, 9);
+    orbit_snapshot_release(before);
+    expect_counts(3, 3);
+    /* Empty and inverted ranges delete nothing; an open end deletes to the
+     * last key. */
+    assert_int_equal(orbit_kv_delete_range(kv, K("c"), K("c")), ORBIT_OK);
+    assert_int_equal(orbit_kv_delete_range(kv, K("d"), K("a")), ORBIT_OK);
+    assert_int_equal(orbit_kv_delete_range(kv, K("x"), NULL, 0), ORBIT_OK);
+    assert_string_equal(scan_at(kv, NULL, NULL, NULL, 0), "a=v,c=v,d=v");
+    assert_int_equal(orbit_kv_delete_range(kv, K("b"), NULL, 0), ORBIT_OK);
+    assert_string_equal(scan_at(kv, NULL, NULL, NULL, 0), "a=v");
+    orbit_kv_close(kv);
+    expect_counts(0, 0);
+}
+
+static void test_batch_range_delete_in_order(void **state)
+{
+    (void)state;
+    const char *uris[] = {"memory:?txn=pessimistic", "memory:?txn=optimistic"};
+    for (int u = 0; u < 2; u++) {
+        orbit_kv *kv = open_kv(uris[u]);
+        put(kv, "a", "0");
+        put(kv, "k1", "0");
+        put(kv, "k5", "0");
+        put(kv, "m", "0");
+        put(kv, "z", "0");
+        orbit_snapshot *snap;
+        assert_int_equal(orbit_kv_snapshot(kv, &snap), ORBIT_OK);
+        orbit_batch *b;
+        assert_int_equal(orbit_batch_new(&b), ORBIT_OK);
+        assert_int_equal(orbit_batch_put(b, K("k2"), K("early")), ORBIT_OK); /* deleted below */
+        assert_int_equal(orbit_batch_put(b, K("k5"), K("early")), ORBIT_OK); /* deleted below */
+        assert_int_equal(orbit_batch_delete_range(b, K("k"), K("l")), ORBIT_OK);
+        assert_int_equal(orbit_batch_put(b, K("k3"), K("late")), ORBIT_OK);  /* survives */
+        assert_int_equal(orbit_batch_delete_range(b, K("y"), NULL, 0), ORBIT_OK);
+        assert_int_equal(orbit_batch_put(b, K("b"), K("1")), ORBIT_OK);
+        /* An empty range adds no entry. */
+        assert_int_equal(orbit_batch_delete_range(b, K("q"), K("p")), ORBIT_OK);
+        assert_int_equal(orbit_batch_count(b), 6);
+        uint64_t ver = 0;
+        assert_int_equal(orbit_kv_write_version(kv, b, &ver), ORBIT_OK);
+        assert_int_equal(ver, orbit_snapshot_version(snap) + 1);
+        assert_string_equal(scan_at(kv, NULL, NULL, NULL, 0), "a=0,b=1,k3=late,m=0");
+        assert_string_equal(scan_at(kv, snap, NULL, NULL, 0), "a=0,k1=0,k5=0,m=0,z=0");
+        /* Overlapping ranges in one batch. */
+        orbit_batch_clear(b);
+        assert_int_equal(orbit_batch_delete_range(b, K("a"), K("c")), ORBIT_OK);
+        assert_int_equal(orbit_batch_delete_range(b, K("b"), K("l")), ORBIT_OK);
+        assert_int_equal(orbit_kv_write(kv, b), ORBIT_OK);
+        assert_string_equal(scan_at(kv, NULL, NULL, NULL, 0), "m=0");
+        orbit_snapshot_release(snap);
+        orbit_batch_free(b);
+        orbit_kv_close(kv);
+    }
+}
+
+static void test_range_delete_vs_txns(void **state)
+{
+    (void)state;
+    /* Optimistic: a transaction that wrote or read for update a key the
+     * range delete removed fails at commit; one outside the range does
+     * not. */
+    orbit_kv *kv = open_kv("memory:?txn=optimistic");
+    put(kv, "r1", "0");
+    put(kv, "r2", "0");
+    put(kv, "s", "0");
+    orbit_txn *w = begin(kv, ORBIT_ISO_SNAPSHOT);
+    orbit_txn *fu = begin(kv, ORBIT_ISO_READ_COMMITTED);
+    orbit_txn *out = begin(kv, ORBIT_ISO_SNAPSHOT);
+    orbit_buf buf = ORBIT_BUF_INIT;
+    assert_int_equal(orbit_txn_put(w, K("r1"), K("w")), ORBIT_OK);
+    assert_int_equal(orbit_txn_get_for_update(fu, K("r2"), &buf), ORBIT_OK);
+    assert_int_equal(orbit_txn_put(fu, K("s"), K("fu")), ORBIT_OK);
+    assert_int_equal(orbit_txn_put(out, K("s"), K("out")), ORBIT_OK);
+    assert_int_equal(orbit_kv_delete_range(kv, K("r"), K("s")), ORBIT_OK);
+    assert_int_equal(orbit_txn_commit(w), ORBIT_ECONFLICT);
+    assert_int_equal(orbit_txn_commit(fu), ORBIT_ECONFLICT);
+    assert_int_equal(orbit_txn_commit(out), ORBIT_OK);
+    assert_string_equal(scan_at(kv, NULL, NULL, NULL, 0), "s=out");
+    orbit_kv_close(kv);
+
+    /* Pessimistic: a key locked by a live transaction makes the range
+     * delete fail with EBUSY, deleting nothing; once the lock is gone it
+     * succeeds. */
+    kv = open_kv("memory:?txn=pessimistic");
+    put(kv, "r1", "0");
+    put(kv, "r2", "0");
+    put(kv, "r3", "0");
+    orbit_txn *t = begin(kv, ORBIT_ISO_SNAPSHOT);
+    assert_int_equal(orbit_txn_get_for_update(t, K("r2"), &buf), ORBIT_OK);
+    int rc = orbit_kv_delete_range(kv, K("r"), K("s"));
+    assert_int_equal(rc, ORBIT_EBUSY);
+    assert_non_null(strstr(orbit_last_error_detail(), "\"r2\""));
+    orbit_batch *b;
+    assert_int_equal(orbit_batch_new(&b), ORBIT_OK);
+    assert_int_equal(orbit_batch_put(b, K("q"), K("1")), ORBIT_OK);
+    assert_int_equal(orbit_batch_delete_range(b, K("r"), NULL, 0), ORBIT_OK);
+    assert_int_equal(orbit_kv_write(kv, b), ORBIT_EBUSY);
+    assert_string_equal(scan_at(kv, NULL, NULL, NULL, 0), "r1=0,r2=0,r3=0");
+    orbit_txn_rollback(t);
+    assert_int_equal(orbit_kv_write(kv, b), ORBIT_OK);
+    assert_string_equal(scan_at(kv, NULL, NULL, NULL, 0), "q=1");
+    /* A snapshot transaction begun before the range delete cannot write a
+     * key it deleted: the tombstone is newer than its snapshot. */
+    put(kv, "r1", "0");
+    t = begin(kv, ORBIT_ISO_SNAPSHOT);
+    assert_int_equal(orbit_kv_delete_range(kv, K("r"), K("s")), ORBIT_OK);
+    assert_int_equal(orbit_txn_put(t, K("r1"), K("t")), ORBIT_ECONFLICT);
+    orbit_txn_rollback(t);
+    /* The wait is bounded by lock_timeout_ms, and a release ends it. */
+    orbit_kv_close(kv);
+    kv = open_kv("memory:?txn=pessimistic&lock_timeout_ms=5000");
+    put(kv, "r1", "0");
+    put(kv, "r2", "0");
+    t = begin(kv, ORBIT_ISO_SNAPSHOT);
+    assert_int_equal(orbit_txn_put(t, K("r2"), K("t")), ORBIT_OK);
+    later_arg a = {t, NULL, 100, -100};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, commit_later, &a), 0);
+    assert_int_equal(orbit_kv_delete_range(kv, K("r"), K("s")), ORBIT_OK);
+    pthread_join(th, NULL);
+    assert_int_equal(a.rc, ORBIT_OK);
+    /* The delete waited for the commit, so it came after it. */
+    assert_string_equal(scan_at(kv, NULL, NULL, NULL, 0), "");
+    orbit_batch_free(b);
+    orbit_buf_release(&buf);
+    orbit_kv_close(kv);
+}
+
+static void test_cas_native(void **state)
+{
+    (void)state;
+    const char *uris[] = {"memory:?txn=pessimistic", "memory:?txn=optimistic"};
+    for (int u = 0; u < 2; u++) {
+        orbit_kv *kv = open_kv(uris[u]);
+        orbit_buf cur = ORBIT_BUF_INIT;
+        orbit_slice one = {K("1")}, two = {K("2")}, empty = {NULL, 0};
+        assert_int_equal(orbit_kv_put_if_absent(kv, K("k"), K("1"), &cur), ORBIT_OK);
+        assert_int_equal(orbit_kv_put_if_absent(kv, K("k"), K("x"), &cur), ORBIT_CMPFAIL);
+        assert_int_equal(cur.len, 1);
+        assert_memory_equal(cur.data, "1", 1);
+        assert_int_equal(orbit_kv_cas(kv, K("k"), &two, &one, &cur), ORBIT_CMPFAIL);
+        assert_memory_equal(cur.data, "1", 1);
+        assert_int_equal(orbit_kv_cas(kv, K("k"), &one, &two, &cur), ORBIT_OK);
+        assert_string_equal(get_at(kv, NULL, "k"), "2");
+        assert_int_equal(orbit_kv_cas(kv, K("absent"), &one, &two, &cur), ORBIT_NOTFOUND);
+        assert_int_equal(cur.len, 0);
+        assert_string_equal(get_at(kv, NULL, "absent"), "-");
+        /* desired NULL deletes; an empty value is a value. */
+        assert_int_equal(orbit_kv_cas(kv, K("k"), &two, NULL, NULL), ORBIT_OK);
+        assert_string_equal(get_at(kv, NULL, "k"), "-");
+        assert_int_equal(orbit_kv_cas(kv, K("k"), NULL, &empty, NULL), ORBIT_OK);
+        assert_int_equal(orbit_kv_cas(kv, K("k"), &empty, &one, NULL), ORBIT_OK);
+        assert_string_equal(get_at(kv, NULL, "k"), "1");
+        /* Each applied cas is one write: a snapshot before it keeps the
+         * old value. */
+        orbit_snapshot *s;
+        assert_int_equal(orbit_kv_snapshot(kv, &s), ORBIT_OK);
+        assert_int_equal(orbit_kv_cas(kv, K("k"), &one, &two, NULL), ORBIT_OK);
+        assert_string_equal(get_at(kv, s, "k"), "1");
+        orbit_snapshot_release(s);
+        /* Against transactions: optimistic ones fail at commit,
+         * pessimistic locks make the cas busy. */
+        orbit_txn *t = begin(kv, ORBIT_ISO_SNAPSHOT);
+        assert_int_equal(orbit_txn_put(t, K("k"), K("t")), ORBIT_OK);
+        if (u == 0) {
+            assert_int_equal(orbit_kv_cas(kv, K("k"), &two, &one, NULL), ORBIT_EBUSY);
+            assert_int_equal(orbit_txn_commit(t), ORBIT_OK);
+            assert_string_equal(get_at(kv, NULL, "k"), "t");
+        } else {
+            assert_int_equal(orbit_kv_cas(kv, K("k"), &two, &one, NULL), ORBIT_OK);
+            assert_int_equal(orbit_txn_commit(t), ORBIT_ECONFLICT);
+            assert_string_equal(get_at(kv, NULL, "k"), "1");
+        }
+        orbit_buf_release(&cur);
+        orbit_kv_close(kv);
+    }
+}
+
+typedef struct cas_arg {
+    orbit_kv *kv;
+    int rounds;
+    atomic_int failed;
+    atomic_long retries;
+} cas_arg;
+
+/* Increment "ctr" rounds times, each by one compare-and-set that retries
+ * until it applies. */
+static void *cas_worker(void *p)
+{
+    cas_arg *a = p;
+    orbit_buf cur = ORBIT_BUF_INIT;
+    for (int i = 0; i < a->rounds && !atomic_load(&a->failed); i++) {
+        for (;;) {
+            int rc = orbit_kv_get(a->kv, NULL, K("ctr"), &cur);
+            if (rc != ORBIT_OK) {
+                atomic_store(&a->failed, 1);
+                break;
+            }
+            uint64_t n;
+            memcpy(&n, cur.data, sizeof n);
+            uint64_t m = n + 1;
+            orbit_slice e = {(const uint8_t *)&n, sizeof n}, d = {(const uint8_t *)&m, sizeof m};
+            rc = orbit_kv_cas(a->kv, K("ctr"), &e, &d, NULL);
+            if (rc == ORBIT_OK)
+                break;
+            if (rc != ORBIT_CMPFAIL && !orbit_err_retryable(rc)) {
+                atomic_store(&a->failed, 1);
+                break;
+            }
+            atomic_fetch_add(&a->retries, 1);
+        }
+    }
+    orbit_buf_release(&cur);
+    return NULL;
+}
+
+static void test_cas_threads(void **state)
+{
+    (void)state;
+    const char *uris[] = {"memory:?txn=pessimistic&lock_timeout_ms=1000",
+                          "memory:?txn=pessimistic", "memory:?txn=optimistic"};
+    enum { THREADS = 4, ROUNDS = 300 };
+    for (int u = 0; u < 3; u++) {
+        cas_arg a = {.kv = open_kv(uris[u]), .rounds = ROUNDS};
+        uint64_t zero = 0;
+        assert_int_equal(orbit_kv_put(a.kv, K("ctr"), (const uint8_t *)&zero, sizeof zero), ORBIT_OK);
+        pthread_t th[THREADS];
+        for (int i = 0; i < THREADS; i++)
+            assert_int_equal(pthread_create(&th[i], NULL, cas_worker, &a), 0);
+        for (int i = 0; i < THREADS; i++)
+            pthread_join(th[i], NULL);
+        assert_int_equal(atomic_load(&a.failed), 0);
+        orbit_buf b = ORBIT_BUF_INIT;
+        assert_int_equal(orbit_kv_get(a.kv, NULL, K("ctr"), &b), ORBIT_OK);
+        uint64_t n;
+        assert_int_equal(b.len, sizeof n);
+        memcpy(&n, b.data, sizeof n);
+        assert_int_equal(n, THREADS * ROUNDS);
+        orbit_buf_release(&b);
+        orbit_kv_close(a.kv);
+    }
+}
+
+/* Seek a fresh iterator over [lo, hi) and drain it. */
+static const char *seek_scan(orbit_kv *kv, orbit_txn *t, orbit_snapshot *snap, const char *lo,
+                             const char *hi, int reverse, const char *target)
+{
+    orbit_iter *it;
+    orbit_scan_opts so = range(lo, hi, reverse);
+    orbit_read_opts ro = {snap};
+    if (t)
+        assert_int_equal(orbit_txn_iter(t, &so, &it), ORBIT_OK);
+    else
+        assert_int_equal(orbit_kv_iter(kv, &ro, &so, &it), ORBIT_OK);
+    assert_int_equal(orbit_iter_seek(it, K(target)), ORBIT_OK);
+    return drain(it);
+}
+
+static void test_seek(void **state)
+{
+    (void)state;
+    orbit_kv *kv = open_kv("memory:");
+    const char *ks[] = {"a", "c", "e", "g", "i"};
+    for (int i = 0; i < 5; i++)
+        put(kv, ks[i], "v");
+    assert_string_equal(seek_scan(kv, NULL, NULL, NULL, NULL, 0, "d"), "e=v,g=v,i=v");
+    assert_string_equal(seek_scan(kv, NULL, NULL, NULL, NULL, 0, "e"), "e=v,g=v,i=v");
+    assert_string_equal(seek_scan(kv, NULL, NULL, NULL, NULL, 1, "d"), "c=v,a=v");
+    assert_string_equal(seek_scan(kv, NULL, NULL, NULL, NULL, 1, "e"), "e=v,c=v,a=v");
+    assert_string_equal(seek_scan(kv, NULL, NULL, NULL, NULL, 0, "z"), "");
+    assert_string_equal(seek_scan(kv, NULL, NULL, NULL, NULL, 1, "0"), "");
+    /* Clamped to the range on both sides. */
+    assert_string_equal(seek_scan(kv, NULL, NULL, "c", "h", 0, "a"), "c=v,e=v,g=v");
+    assert_string_equal(seek_scan(kv, NULL, NULL, "c", "h", 0, "h"), "");
+    assert_string_equal(seek_scan(kv, NULL, NULL, "c", "h", 1, "z"), "g=v,e=v,c=v");
+    assert_string_equal(seek_scan(kv, NULL, NULL, "c", "h", 1, "b"), "");
+
+    /* At the iterator's view: later writes stay invisible; seeking back
+     * after exhaustion works; limits count across seeks. */
+    orbit_iter *it;
+    orbit_scan_opts so = range(NULL, NULL, 0);
+    assert_int_equal(orbit_kv_iter(kv, NULL, &so, &it), ORBIT_OK);
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    assert_int_equal(orbit_iter_next(it, &k, &kl, &v, &vl), ORBIT_OK);
+    put(kv, "b", "new");
+    del(kv, "g");
+    assert_int_equal(orbit_iter_seek(it, K("f")), ORBIT_OK);
+    assert_int_equal(orbit_iter_next(it, &k, &kl, &v, &vl), ORBIT_OK);
+    assert_memory_equal(k, "g", 1);
+    assert_int_equal(orbit_iter_seek(it, K("b")), ORBIT_OK);
+    assert_string_equal(drain(it), "c=v,e=v,g=v,i=v");
+    so.limit = 2;
+    assert_int_equal(orbit_kv_iter(kv, NULL, &so, &it), ORBIT_OK);
+    assert_int_equal(orbit_iter_next(it, &k, &kl, &v, &vl), ORBIT_OK);
+    assert_int_equal(orbit_iter_seek(it, K("e")), ORBIT_OK);
+    assert_string_equal(drain(it), "e=v");
+
+    /* A snapshot iterator seeks at its snapshot. */
+    orbit_snapshot *snap;
+    assert_int_equal(orbit_kv_snapshot(kv, &snap), ORBIT_OK);
+    put(kv, "d", "late");
+    assert_string_equal(seek_scan(kv, NULL, snap, NULL, NULL, 0, "c"), "c=v,e=v,i=v");
+    orbit_snapshot_release(snap);
+
+    /* A transaction's iterator seeks through its writes and its view. */
+    orbit_txn *t = begin(kv, ORBIT_ISO_SNAPSHOT);
+    assert_int_equal(orbit_txn_put(t, K("f"), K("t")), ORBIT_OK);
+    assert_int_equal(orbit_txn_del(t, K("i")), ORBIT_OK);
+    assert_int_equal(orbit_txn_put(t, K("0"), K("t")), ORBIT_OK);
+    assert_string_equal(seek_scan(kv, t, NULL, NULL, NULL, 0, "e"), "e=v,f=t");
+    assert_string_equal(seek_scan(kv, t, NULL, NULL, NULL, 1, "e"), "e=v,d=late,c=v,b=new,a=v,0=t");
+    assert_string_equal(seek_scan(kv, t, NULL, "b", "f", 1, "z"), "e=v,d=late,c=v,b=new");
+    orbit_txn_rollback(t);
+    orbit_kv_close(kv);
+}
+
+static void test_keys_only_and_max_bytes(void **state)
+{
+    (void)state;
+    orbit_kv *kv = open_kv("memory:");
+    put(kv, "a", "1111");
+    put(kv, "b", "2222");
+    put(kv, "c", "3333");
+    orbit_iter *it;
+    orbit_scan_opts so = range(NULL, NULL, 0);
+    so.keys_only = 1;
+    assert_int_equal(orbit_kv_iter(kv, NULL, &so, &it), ORBIT_OK);
+    assert_string_equal(drain(it), "a=,b=,c=");
+    orbit_txn *t = begin(kv, ORBIT_ISO_SNAPSHOT);
+    assert_int_equal(orbit_txn_put(t, K("bb"), K("x")), ORBIT_OK);
+    assert_int_equal(orbit_txn_iter(t, &so, &it), ORBIT_OK);
+    assert_string_equal(drain(it), "a=,b=,bb=,c=");
+    orbit_txn_rollback(t);
+    /* 5 bytes per entry: the second one reaches 10. */
+    so.keys_only = 0;
+    so.max_bytes = 10;
+    assert_int_equal(orbit_kv_iter(kv, NULL, &so, &it), ORBIT_OK);
+    assert_string_equal(drain(it), "a=1111,b=2222");
+    so.max_bytes = 1;
+    assert_int_equal(orbit_kv_iter(kv, NULL, &so, &it), ORBIT_OK);
+    assert_string_equal(drain(it), "a=1111");
+    orbit_kv_close(kv);
+}
+
+/* A range delete or batch with ranges that runs out of memory anywhere
+ * applies nothing. */
+static void test_alloc_failure_range_delete(void **state)
+{
+    (void)state;
+    const char *uris[] = {"memory:?txn=pessimistic", "memory:?txn=optimistic"};
+    for (int u = 0; u < 2; u++) {
+        int saw_enomem = 0, saw_ok = 0;
+        for (long n = 0; n < 40; n++) {
+            orbit_kv *kv = open_kv(uris[u]);
+            put(kv, "a", "0");
+            put(kv, "b", "0");
+            put(kv, "c", "0");
+            orbit_batch *b;
+            assert_int_equal(orbit_batch_new(&b), ORBIT_OK);
+            assert_int_equal(orbit_batch_put(b, K("a"), K("1")), ORBIT_OK);
+            assert_int_equal(orbit_batch_delete_range(b, K("b"), NULL, 0), ORBIT_OK);
+            assert_int_equal(orbit_batch_put(b, K("d"), K("1")), ORBIT_OK);
+            orbit__memory_fail_alloc_after(n);
+            int rc = orbit_kv_write(kv, b);
+            orbit__memory_fail_alloc_after(-1);
+            assert_true(rc == ORBIT_OK || rc == ORBIT_ENOMEM);
+            assert_string_equal(scan_at(kv, NULL, NULL, NULL, 0),
+                                rc == ORBIT_OK ? "a=1,d=1" : "a=0,b=0,c=0");
+            saw_ok |= rc == ORBIT_OK;
+            saw_enomem |= rc == ORBIT_ENOMEM;
+            orbit__memory_fail_alloc_after(n);
+            rc = orbit_kv_delete_range(kv, K("a"), K("c"));
+            orbit__memory_fail_alloc_after(-1);
+            assert_true(rc == ORBIT_OK || rc == ORBIT_ENOMEM);
+            orbit_batch_free(b);
+            orbit_kv_close(kv);
+            expect_counts(0, 0);
+        }
+        assert_true(saw_ok);
+        assert_true(saw_enomem);
+    }
+}
+
 /* ---- threads ---------------------------------------------------------- */
 
 #define ACCOUNTS 12
@@ -1214,6 +1731,16 @@ int main(void)
         cmocka_unit_test(test_txn_own_writes),
         cmocka_unit_test(test_txn_iter_interleaving),
         cmocka_unit_test(test_alloc_failure_atomic),
+        cmocka_unit_test(test_v2_capabilities_and_versions),
+        cmocka_unit_test(test_multi_get_native),
+        cmocka_unit_test(test_delete_range_native),
+        cmocka_unit_test(test_batch_range_delete_in_order),
+        cmocka_unit_test(test_range_delete_vs_txns),
+        cmocka_unit_test(test_cas_native),
+        cmocka_unit_test(test_cas_threads),
+        cmocka_unit_test(test_seek),
+        cmocka_unit_test(test_keys_only_and_max_bytes),
+        cmocka_unit_test(test_alloc_failure_range_delete),
         cmocka_unit_test(test_threads_pessimistic),
         cmocka_unit_test(test_threads_optimistic),
     };
