@@ -2030,8 +2030,8 @@ static void put_keys(orbit_kv *kv, const char *const *keys, size_t n)
         CHECK_OK(put_s(kv, keys[i], keys[i]));
 }
 
-static const char *const dr_keys[] = {"a", "a\xff", "b", "b\x00", "ba", "bz",
-                                      "c", "c\x00", "d"};
+static const char *const dr_keys[] = {"a", "a\xff", "b", "b\x01", "ba", "bz",
+                                      "c", "c\x01", "d"};
 
 static int dr_s(orbit_kv *kv, const char *s, const char *e)
 {
@@ -2054,7 +2054,7 @@ static void test_delete_range(void **state)
     ct_list l = {0};
     CHECK_OK(ct_scan(c->kv, NULL, NULL, &l));
     /* "a\xff" just below and "c" (the end, exclusive) survive. */
-    EXPECT_LIST(&l, "a=a", "a\xff=a\xff", "c=c", "c\x00=c\x00", "d=d");
+    EXPECT_LIST(&l, "a=a", "a\xff=a\xff", "c=c", "c\x01=c\x01", "d=d");
     ct_list_free(&l);
     EXPECT_ABSENT(c->kv, NULL, "b");
     EXPECT_ABSENT(c->kv, NULL, "bz");
@@ -2080,7 +2080,7 @@ static void test_delete_range(void **state)
     EXPECT_VAL(c->kv, NULL, "ba", "again");
 
     /* Open end: NULL, or an empty end. */
-    CHECK_OK(dr_s(c->kv, "c\x00", NULL));
+    CHECK_OK(dr_s(c->kv, "c\x01", NULL));
     CHECK_OK(ct_scan(c->kv, NULL, NULL, &l));
     EXPECT_LIST(&l, "a=a", "a\xff=a\xff", "ba=again", "c=c");
     ct_list_free(&l);
@@ -2132,7 +2132,7 @@ static void test_batch_delete_range(void **state)
     }
     CHECK_OK(rc);
     CHECK_OK(ct_scan(c->kv, NULL, NULL, &l));
-    EXPECT_LIST(&l, "a=A", "a\xff=a\xff", "b2=after", "ba=after", "c=c", "c\x00=c\x00");
+    EXPECT_LIST(&l, "a=A", "a\xff=a\xff", "b2=after", "ba=after", "c=c", "c\x01=c\x01");
     ct_list_free(&l);
 
     /* An open-ended range entry, then a put at its start. */
@@ -2168,7 +2168,7 @@ static void test_txn_delete_range(void **state)
     CHECK_OK(rc);
     ct_list l = {0};
     CHECK_OK(ct_txn_scan(t, NULL, &l));
-    EXPECT_LIST(&l, "a=a", "a\xff=a\xff", "c=c", "c\x00=c\x00", "c5=own", "d=d");
+    EXPECT_LIST(&l, "a=a", "a\xff=a\xff", "c=c", "c\x01=c\x01", "c5=own", "d=d");
     ct_list_free(&l);
     EXPECT_TXN_ABSENT(t, "b5");
     EXPECT_TXN_ABSENT(t, "ba");
@@ -2179,13 +2179,13 @@ static void test_txn_delete_range(void **state)
     CHECK_OK(orbit_txn_commit(t));
     CHECK_OK(ct_scan(c->kv, NULL, NULL, &l));
     EXPECT_LIST(&l, "a=a", "a\xff=a\xff", "b7=after", "bb=theirs", "c=c",
-                "c\x00=c\x00", "c5=own", "d=d");
+                "c\x01=c\x01", "c5=own", "d=d");
     ct_list_free(&l);
 
     /* Open end, and start >= end; an empty start is invalid. */
     t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
     CHECK_OK(orbit_txn_delete_range(t, CT_S("d"), CT_S("c")));
-    CHECK_OK(orbit_txn_delete_range(t, CT_S("c\x00"), NULL, 0));
+    CHECK_OK(orbit_txn_delete_range(t, CT_S("c\x01"), NULL, 0));
     CHECK_OK(ct_txn_scan(t, NULL, &l));
     EXPECT_LIST(&l, "a=a", "a\xff=a\xff", "b7=after", "bb=theirs", "c=c");
     ct_list_free(&l);

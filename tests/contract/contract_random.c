@@ -869,6 +869,7 @@ static int do_scan(rstate *r, int src)
             k[2] = KP(mki);
             kl[2] = KL(mki);
         }
+        size_t at = got[2].n;
         for (int s = 0; s < 3; s++)
             if (rc[s] == 0)
                 ct_list_push(&got[s], k[s], kl[s], v[s], vl[s]);
@@ -886,7 +887,7 @@ static int do_scan(rstate *r, int src)
             for (int s = 0; s < 3; s++)
                 ct_list_free(&got[s]);
             mismatch(r, "iterators differ at entry %zu: store %s, oracle %s, model %s",
-                     got[2].n, orbit_err_name(rc[0]), orbit_err_name(rc[1]),
+                     at, orbit_err_name(rc[0]), orbit_err_name(rc[1]),
                      orbit_err_name(rc[2]));
         }
         if (rc[0] == 0 && so.keys_only && (vl[0] != 0 || !v[0]))
