@@ -48,9 +48,161 @@ typedef struct rdb_conf {
 
 /* ---- errors --------------------------------------------------------- */
 
-static int starts_with(const char *s, const char *prefix)
+/*
+ * Status::ToString() (RocksDB 7.8, util/status.cc) writes the code's fixed
+ * string, then, if there is one, the subcode's fixed string, then the
+ * message, each separated by ": " (so "Resource busy: " with neither, and
+ * "IO error: No space left on device: While appending to file: ..."). The
+ * code string is matched exactly, then the subcode string.
+ */
+typedef enum rdb_code {
+    RC_OK, RC_NOT_FOUND, RC_CORRUPTION, RC_NOT_SUPPORTED, RC_INVALID_ARGUMENT,
+    RC_IO_ERROR, RC_MERGE_IN_PROGRESS, RC_INCOMPLETE, RC_SHUTDOWN, RC_TIMED_OUT,
+    RC_ABORTED, RC_BUSY, RC_EXPIRED, RC_TRY_AGAIN, RC_COMPACTION_TOO_LARGE,
+    RC_CF_DROPPED, RC_UNKNOWN,
+} rdb_code;
+
+static const struct {
+    const char *text;
+    rdb_code code;
+} rdb_codes[] = {
+    {"NotFound", RC_NOT_FOUND},
+    {"Corruption", RC_CORRUPTION},
+    {"Not implemented", RC_NOT_SUPPORTED},
+    {"Invalid argument", RC_INVALID_ARGUMENT},
+    {"IO error", RC_IO_ERROR},
+    {"Merge in progress", RC_MERGE_IN_PROGRESS},
+    {"Result incomplete", RC_INCOMPLETE},
+    {"Shutdown in progress", RC_SHUTDOWN},
+    {"Operation timed out", RC_TIMED_OUT},
+    {"Operation aborted", RC_ABORTED},
+    {"Resource busy", RC_BUSY},
+    {"Operation expired", RC_EXPIRED},
+    {"Operation failed. Try again.", RC_TRY_AGAIN},
+    {"Compaction too large", RC_COMPACTION_TOO_LARGE},
+    {"Column family dropped", RC_CF_DROPPED},
+};
+
+typedef enum rdb_subcode {
+    RS_NONE, RS_MUTEX_TIMEOUT, RS_LOCK_TIMEOUT, RS_LOCK_LIMIT, RS_NO_SPACE, RS_DEADLOCK,
+    RS_STALE_FILE, RS_MEMORY_LIMIT, RS_SPACE_LIMIT, RS_PATH_NOT_FOUND,
+} rdb_subcode;
+
+static const struct {
+    const char *text;
+    rdb_subcode sub;
+} rdb_subcodes[] = {
+    {"Timeout Acquiring Mutex", RS_MUTEX_TIMEOUT},
+    {"Timeout waiting to lock key", RS_LOCK_TIMEOUT},
+    {"Failed to acquire lock due to max_num_locks limit", RS_LOCK_LIMIT},
+    {"No space left on device", RS_NO_SPACE},
+    {"Deadlock", RS_DEADLOCK},
+    {"Stale file handle", RS_STALE_FILE},
+    {"Memory limit reached", RS_MEMORY_LIMIT},
+    {"Space limit reached", RS_SPACE_LIMIT},
+    {"No such file or directory", RS_PATH_NOT_FOUND},
+};
+
+/* If s starts with `word` followed by ": " or the end, the rest after it. */
+static const char *after_word(const char *s, const char *word)
 {
-    return strncmp(s, prefix, strlen(prefix)) == 0;
+    size_t n = strlen(word);
+    if (strncmp(s, word, n) != 0)
+        return NULL;
+    if (s[n] == '\0')
+        return s + n;
+    if (s[n] == ':' && s[n + 1] == ' ')
+        return s + n + 2;
+    return NULL;
+}
+
+static rdb_code parse_code(const char *err, const char **rest)
+{
+    *rest = "";
+    if (!strcmp(err, "OK"))
+        return RC_OK;
+    for (size_t i = 0; i < sizeof rdb_codes / sizeof rdb_codes[0]; i++) {
+        const char *r = after_word(err, rdb_codes[i].text);
+        if (r) {
+            *rest = r;
+            return rdb_codes[i].code;
+        }
+    }
+    return RC_UNKNOWN;
+}
+
+static rdb_subcode parse_subcode(const char *rest)
+{
+    for (size_t i = 0; i < sizeof rdb_subcodes / sizeof rdb_subcodes[0]; i++)
+        if (after_word(rest, rdb_subcodes[i].text))
+            return rdb_subcodes[i].sub;
+    return RS_NONE;
+}
+
+int orbit__rdb_classify(const char *err, rdb_ctx ctx)
+{
+    const char *rest;
+    int txn = ctx == RDB_CTX_TXN;
+
+    if (!err)
+        return ORBIT_EIO;
+    rdb_code code = parse_code(err, &rest);
+    rdb_subcode sub = parse_subcode(rest);
+    switch (code) {
+    case RC_OK:
+        return ORBIT_EINTERNAL; /* an error path with a success status */
+    case RC_NOT_FOUND:
+        return ORBIT_EIO; /* as an error: a file RocksDB needs is missing */
+    case RC_CORRUPTION:
+        return ORBIT_ECORRUPT;
+    case RC_NOT_SUPPORTED:
+        return ORBIT_ENOTSUP;
+    case RC_INVALID_ARGUMENT:
+        return ORBIT_EINVAL;
+    case RC_IO_ERROR:
+        if (sub == RS_NO_SPACE || sub == RS_SPACE_LIMIT)
+            return ORBIT_ENOSPACE;
+        if (ctx == RDB_CTX_OPEN && strstr(rest, "/LOCK"))
+            return ORBIT_EBUSY; /* the directory lock is held */
+        return ORBIT_EIO;
+    case RC_MERGE_IN_PROGRESS:
+    case RC_COMPACTION_TOO_LARGE:
+        return ORBIT_EINTERNAL; /* no merge operator or manual compaction here */
+    case RC_INCOMPLETE:
+        return ORBIT_EBUSY; /* a write stall refused with no_slowdown */
+    case RC_SHUTDOWN:
+    case RC_CF_DROPPED:
+        return ORBIT_ECLOSED;
+    case RC_TIMED_OUT:
+        /* A key lock (or a lock-table stripe) not granted in time: another
+         * writer holds the key. No deadlines are set, so a bare timeout is
+         * a real timeout. */
+        if (sub == RS_LOCK_TIMEOUT || sub == RS_MUTEX_TIMEOUT)
+            return txn ? ORBIT_ECONFLICT : ORBIT_EBUSY;
+        return ORBIT_ETIMEDOUT;
+    case RC_BUSY:
+        /* Busy is a write conflict (pessimistic: key changed after the
+         * snapshot; optimistic: at commit), or a detected deadlock. */
+        if (sub == RS_LOCK_LIMIT)
+            return ORBIT_EBUSY; /* too many locks held store-wide */
+        return txn ? ORBIT_ECONFLICT : ORBIT_EBUSY;
+    case RC_TRY_AGAIN:
+        /* Optimistic validation without enough memtable history. */
+        return txn ? ORBIT_ECONFLICT : ORBIT_EBUSY;
+    case RC_ABORTED:
+        /* Aborted with MemoryLimit is a write batch over its byte limit:
+         * the request is too large and retrying cannot help. */
+        if (sub == RS_MEMORY_LIMIT)
+            return ORBIT_ETOOBIG;
+        return txn ? ORBIT_ECONFLICT : ORBIT_EIO;
+    case RC_EXPIRED:
+        /* A transaction that outlived its expiration (its locks may have
+         * been taken over): nothing applied, retryable. */
+        return ORBIT_ETIMEDOUT;
+    case RC_UNKNOWN:
+        break;
+    }
+    return ORBIT_EIO;
 }
 
 int orbit__rdb_error(char *err, rdb_ctx ctx, const char *what)
@@ -59,35 +211,21 @@ int orbit__rdb_error(char *err, rdb_ctx ctx, const char *what)
 
     if (!err)
         return orbit_error_set(ORBIT_EINTERNAL, "rocksdb %s: failed without a message", what);
-    /* RocksDB prefixes each status text with its code's name
-     * (Status::ToString), so the prefix is the code. Every lock wait we
-     * configure is bounded by lock_timeout_ms and no deadlines are set, so a
-     * timeout is always a lock that was not granted. */
-    if (starts_with(err, "Resource busy") || starts_with(err, "Operation failed. Try again") ||
-        starts_with(err, "Operation timed out")) {
-        code = ctx == RDB_CTX_TXN ? ORBIT_ECONFLICT : ORBIT_EBUSY;
-    } else if (starts_with(err, "Corruption")) {
-        code = ORBIT_ECORRUPT;
-    } else if (starts_with(err, "IO error")) {
-        if (ctx == RDB_CTX_OPEN && strstr(err, "/LOCK")) {
-            int rc = orbit_error_set(ORBIT_EBUSY,
-                                     "rocksdb open %s: the store is already open in this or "
-                                     "another process (%s)",
-                                     what, err);
-            rocksdb_free(err);
-            return rc;
-        }
-        code = ORBIT_EIO;
-    } else if (starts_with(err, "Invalid argument")) {
-        code = ORBIT_EINVAL;
-    } else if (starts_with(err, "Not implemented") || starts_with(err, "Not supported")) {
-        code = ORBIT_ENOTSUP;
-    } else {
-        code = ORBIT_EIO;
-    }
-    orbit_error_set(code, "rocksdb %s: %s", what, err);
+    code = orbit__rdb_classify(err, ctx);
+    if (ctx == RDB_CTX_OPEN && code == ORBIT_EBUSY)
+        orbit_error_set(code,
+                        "rocksdb open %s: the store is already open in this or another "
+                        "process (%s)",
+                        what, err);
+    else
+        orbit_error_set(code, "rocksdb %s: %s", what, err);
     rocksdb_free(err);
     return code;
+}
+
+uint64_t orbit__rdb_latest_seq(rdb *db)
+{
+    return rocksdb_get_latest_sequence_number(db->seqdb);
 }
 
 /* Long enough to outlast a stripe holder that was preempted (a few
@@ -238,6 +376,7 @@ static void rdb_free(rdb *db)
     if (db->otxo_rc)
         rocksdb_optimistictransaction_options_destroy(db->otxo_rc);
     free(db->path);
+    pthread_rwlock_destroy(&db->rd_lock);
     free(db);
 }
 
@@ -284,6 +423,9 @@ static int open_db(rdb *db, const rdb_conf *c)
 
     if (err)
         return orbit__rdb_error(err, RDB_CTX_OPEN, db->path);
+    /* See struct rdb: the TransactionDB handle is read as a rocksdb_t for
+     * rocksdb_get_latest_sequence_number only. */
+    db->seqdb = db->tdb ? (rocksdb_t *)(void *)db->tdb : db->base;
     if (!db->tdb && !db->base) {
         if (db->odb)
             rocksdb_optimistictransactiondb_close(db->odb);
@@ -347,8 +489,13 @@ static int rdb_open(orbit_uri *uri, void **self)
     db = calloc(1, sizeof *db);
     if (!db)
         return ORBIT_ENOMEM;
+    if (pthread_rwlock_init(&db->rd_lock, NULL) != 0) {
+        free(db);
+        return orbit_error_set(ORBIT_ENOMEM, "rocksdb: cannot create a lock");
+    }
     db->path = strdup(path);
     if (!db->path) {
+        pthread_rwlock_destroy(&db->rd_lock);
         free(db);
         return ORBIT_ENOMEM;
     }
@@ -414,6 +561,18 @@ static void rdb_capabilities(void *self, orbit_capabilities *out)
     out->max_batch_ops = 0;
     out->max_key_size = 0;
     out->max_value_size = ORBIT_RDB_MAX_VALUE;
+    /* No history is kept: a snapshot can only be taken now. */
+    out->supports_snapshot_at = 0;
+    out->supports_commit_version = 1;
+    out->native_multi_get = 1;
+    /* Optimistic: one range tombstone. Pessimistic: TransactionDB cannot
+     * lock a range, so ranges are deleted key by key under key locks (still
+     * atomic, still in a batch). */
+    out->native_range_delete = db ? db->mode == RDB_OPTIMISTIC : 1;
+    out->native_cas = 0;
+    out->supports_batch_range_delete = 1;
+    out->max_txn_keys = 0;
+    out->max_txn_bytes = 0;
 }
 
 /* ---- point operations ----------------------------------------------- */
@@ -468,44 +627,283 @@ static int rdb_del(void *self, const uint8_t *k, size_t kl)
     return err ? orbit__rdb_error(err, RDB_CTX_PLAIN, "delete") : ORBIT_OK;
 }
 
+/* The exclusive end for a range with an open top: the immediate successor
+ * of the largest key that could lie in [lo, ...) when the tombstone is
+ * written, i.e. of the largest stored key and of `extra` (the largest key an
+ * earlier entry of the same batch writes; NULL: none). *hi is malloc'ed, or
+ * NULL when nothing lies at or above lo (the range is then empty). */
+static int open_range_end(rdb *db, const uint8_t *lo, size_t lo_len, const uint8_t *extra,
+                          size_t extra_len, uint8_t **hi, size_t *hi_len)
+{
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_iterate_lower_bound(ro, (const char *)lo, lo_len);
+    rocksdb_iterator_t *ri = db->tdb ? rocksdb_transactiondb_create_iterator(db->tdb, ro)
+                                     : rocksdb_create_iterator(db->base, ro);
+    const uint8_t *top = NULL;
+    size_t top_len = 0;
+    char *err = NULL;
+    int rc = ORBIT_OK;
+
+    *hi = NULL;
+    *hi_len = 0;
+    rocksdb_iter_seek_to_last(ri);
+    if (rocksdb_iter_valid(ri)) {
+        top = (const uint8_t *)rocksdb_iter_key(ri, &top_len);
+        if (orbit__key_cmp(top, top_len, lo, lo_len) < 0)
+            top = NULL;
+    } else {
+        rocksdb_iter_get_error(ri, &err);
+        if (err)
+            rc = orbit__rdb_error(err, RDB_CTX_PLAIN, "delete range");
+    }
+    if (rc == ORBIT_OK && extra && orbit__key_cmp(extra, extra_len, lo, lo_len) >= 0 &&
+        (!top || orbit__key_cmp(extra, extra_len, top, top_len) > 0)) {
+        top = extra;
+        top_len = extra_len;
+    }
+    if (rc == ORBIT_OK && top) {
+        *hi = malloc(top_len + 1);
+        if (!*hi) {
+            rc = ORBIT_ENOMEM;
+        } else {
+            memcpy(*hi, top, top_len);
+            (*hi)[top_len] = 0; /* key || 0x00: the next key in byte order */
+            *hi_len = top_len + 1;
+        }
+    }
+    rocksdb_iter_destroy(ri);
+    rocksdb_readoptions_destroy(ro);
+    return rc;
+}
+
+/* Write wb to the base DB as a range delete (optimistic mode): under the
+ * write side of rd_lock, counting the epoch, so optimistic transactions
+ * that overlap it conflict (see struct rdb). */
+static void write_ranges(rdb *db, rocksdb_writebatch_t *wb, char **err)
+{
+    pthread_rwlock_wrlock(&db->rd_lock);
+    __atomic_store_n(&db->rd_epoch, db->rd_epoch + 1, __ATOMIC_RELEASE);
+    rocksdb_write(db->base, db->wo, wb, err);
+    pthread_rwlock_unlock(&db->rd_lock);
+}
+
 static int rdb_write(void *self, const orbit_batch *b)
 {
     rdb *db = self;
     size_t n = orbit_batch_count(b);
     rocksdb_writebatch_t *wb;
     char *err = NULL;
+    int ranges = 0;
+    /* The largest key written so far in the batch, for open-topped ranges. */
+    const uint8_t *max_key = NULL;
+    size_t max_len = 0;
 
     if (n == 0)
         return ORBIT_OK;
-    wb = rocksdb_writebatch_create();
     for (size_t i = 0; i < n; i++) {
         orbit_batch_entry e;
         orbit_batch_entry_at(b, i, &e);
         if (e.type == ORBIT_OP_PUT) {
             int rc = orbit__rdb_check_value(e.vlen);
-            if (rc) {
-                rocksdb_writebatch_destroy(wb);
+            if (rc)
                 return rc;
-            }
-            rocksdb_writebatch_put(wb, (const char *)e.key, e.klen, (const char *)e.val,
-                                   e.vlen);
-        } else if (e.type == ORBIT_OP_DEL) {
-            rocksdb_writebatch_delete(wb, (const char *)e.key, e.klen);
-        } else {
-            rocksdb_writebatch_destroy(wb);
+        } else if (e.type == ORBIT_OP_DEL_RANGE) {
+            ranges = 1;
+        } else if (e.type != ORBIT_OP_DEL) {
             return orbit_error_set(ORBIT_EINVAL, "rocksdb write: batch entry %zu has type %d", i,
                                    (int)e.type);
         }
     }
+    if (ranges && db->tdb)
+        return orbit__rdb_write_locked(db, b, NULL);
+
+    wb = rocksdb_writebatch_create();
+    for (size_t i = 0; i < n; i++) {
+        orbit_batch_entry e;
+        orbit_batch_entry_at(b, i, &e);
+        if (e.type == ORBIT_OP_PUT) {
+            rocksdb_writebatch_put(wb, (const char *)e.key, e.klen, (const char *)e.val,
+                                   e.vlen);
+        } else if (e.type == ORBIT_OP_DEL) {
+            rocksdb_writebatch_delete(wb, (const char *)e.key, e.klen);
+        } else if (e.val && e.vlen) {
+            if (orbit__key_cmp(e.key, e.klen, e.val, e.vlen) < 0)
+                rocksdb_writebatch_delete_range(wb, (const char *)e.key, e.klen,
+                                                (const char *)e.val, e.vlen);
+        } else {
+            uint8_t *hi;
+            size_t hi_len;
+            int rc = open_range_end(db, e.key, e.klen, max_key, max_len, &hi, &hi_len);
+            if (rc) {
+                rocksdb_writebatch_destroy(wb);
+                return rc;
+            }
+            if (hi) {
+                rocksdb_writebatch_delete_range(wb, (const char *)e.key, e.klen,
+                                                (const char *)hi, hi_len);
+                free(hi);
+            }
+        }
+        if (e.type == ORBIT_OP_PUT &&
+            (!max_key || orbit__key_cmp(e.key, e.klen, max_key, max_len) > 0)) {
+            max_key = e.key;
+            max_len = e.klen;
+        }
+    }
     if (db->tdb)
         RDB_CALL_LOCKING(err, rocksdb_transactiondb_write(db->tdb, db->wo, wb, &err));
+    else if (ranges)
+        write_ranges(db, wb, &err);
     else
         rocksdb_write(db->base, db->wo, wb, &err);
     rocksdb_writebatch_destroy(wb);
     return err ? orbit__rdb_error(err, RDB_CTX_PLAIN, "write") : ORBIT_OK;
 }
 
+static int rdb_write_version(void *self, const orbit_batch *b, uint64_t *version)
+{
+    rdb *db = self;
+    int rc = rdb_write(self, b);
+    *version = rc == ORBIT_OK ? orbit__rdb_latest_seq(db) : 0;
+    return rc;
+}
+
+/* One call: the range becomes a batch of one entry, so both modes share
+ * rdb_write's paths (a tombstone, or key-locked deletes). */
+static int rdb_delete_range(void *self, const orbit_range *r)
+{
+    rdb *db = self;
+    if (r->hi && orbit__key_cmp(r->lo, r->lo_len, r->hi, r->hi_len) >= 0)
+        return ORBIT_OK;
+    if (db->tdb) {
+        orbit_batch_entry e = {.type = ORBIT_OP_DEL_RANGE, .key = r->lo, .klen = r->lo_len,
+                               .val = r->hi, .vlen = r->hi ? r->hi_len : 0};
+        return orbit__rdb_write_locked(db, NULL, &e);
+    }
+    uint8_t *hi = NULL;
+    size_t hi_len = r->hi_len;
+    const uint8_t *end = r->hi;
+    if (!end) {
+        int rc = open_range_end(db, r->lo, r->lo_len, NULL, 0, &hi, &hi_len);
+        if (rc)
+            return rc;
+        if (!hi)
+            return ORBIT_OK;
+        end = hi;
+    }
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    char *err = NULL;
+    rocksdb_writebatch_delete_range(wb, (const char *)r->lo, r->lo_len, (const char *)end,
+                                    hi_len);
+    write_ranges(db, wb, &err);
+    rocksdb_writebatch_destroy(wb);
+    free(hi);
+    return err ? orbit__rdb_error(err, RDB_CTX_PLAIN, "delete range") : ORBIT_OK;
+}
+
+/* ---- multi-get ------------------------------------------------------ */
+
+static int multi_get_finish(size_t n, char **values, size_t *sizes, char **errs,
+                            rdb_ctx ctx, orbit_buf *vals, int *status)
+{
+    int first = ORBIT_OK;
+    for (size_t i = 0; i < n; i++) {
+        int rc;
+        if (errs[i]) {
+            rc = orbit__rdb_error(errs[i], ctx, "multi_get");
+            orbit_buf_reset(&vals[i]);
+        } else if (!values[i]) {
+            rc = ORBIT_NOTFOUND;
+            orbit_buf_reset(&vals[i]);
+        } else {
+            rc = orbit_buf_set(&vals[i], values[i], sizes[i]);
+        }
+        if (values[i])
+            rocksdb_free(values[i]);
+        status[i] = rc;
+        if (rc < 0 && first == ORBIT_OK)
+            first = rc;
+    }
+    return first;
+}
+
+/* The arrays rocksdb_*multi_get wants, in one allocation. */
+typedef struct rdb_mget {
+    const char **keys;
+    size_t *klens;
+    char **values;
+    size_t *sizes;
+    char **errs;
+} rdb_mget;
+
+static int mget_alloc(rdb_mget *m, size_t n, const orbit_slice *keys)
+{
+    size_t per = 2 * sizeof(char *) + 2 * sizeof(size_t) + sizeof(char *);
+    if (n > SIZE_MAX / per)
+        return orbit_error_set(ORBIT_ETOOBIG, "rocksdb multi_get: %zu keys", n);
+    char *mem = calloc(n, per);
+    if (!mem)
+        return ORBIT_ENOMEM;
+    m->keys = (const char **)(void *)mem;
+    m->values = (char **)(void *)(mem + n * sizeof(char *));
+    m->errs = (char **)(void *)(mem + 2 * n * sizeof(char *));
+    m->klens = (size_t *)(void *)(mem + 3 * n * sizeof(char *));
+    m->sizes = (size_t *)(void *)(mem + 3 * n * sizeof(char *) + n * sizeof(size_t));
+    for (size_t i = 0; i < n; i++) {
+        m->keys[i] = (const char *)keys[i].data;
+        m->klens[i] = keys[i].len;
+    }
+    return ORBIT_OK;
+}
+
+/* RocksDB's MultiGet reads every key at one sequence number (DBImpl pins
+ * one super version and sequence for the whole call), so a read at the
+ * latest data is one consistent view without a snapshot of our own. */
+static int rdb_multi_get(void *self, void *snap, size_t n, const orbit_slice *keys,
+                         orbit_buf *vals, int *status)
+{
+    rdb *db = self;
+    const rocksdb_readoptions_t *ro = snap ? ((rdb_snap *)snap)->ro : db->ro;
+    rdb_mget m;
+    if (n == 0)
+        return ORBIT_OK;
+    int rc = mget_alloc(&m, n, keys);
+    if (rc) {
+        for (size_t i = 0; i < n; i++)
+            status[i] = rc;
+        return rc;
+    }
+    if (db->tdb)
+        rocksdb_transactiondb_multi_get(db->tdb, ro, n, m.keys, m.klens, m.values, m.sizes,
+                                        m.errs);
+    else
+        rocksdb_multi_get(db->base, ro, n, m.keys, m.klens, m.values, m.sizes, m.errs);
+    rc = multi_get_finish(n, m.values, m.sizes, m.errs, RDB_CTX_PLAIN, vals, status);
+    free((void *)m.keys);
+    return rc;
+}
+
+int orbit__rdb_txn_mget_raw(rocksdb_transaction_t *t, const rocksdb_readoptions_t *ro, size_t n,
+                            const orbit_slice *keys, orbit_buf *vals, int *status)
+{
+    rdb_mget m;
+    if (n == 0)
+        return ORBIT_OK;
+    int rc = mget_alloc(&m, n, keys);
+    if (rc) {
+        for (size_t i = 0; i < n; i++)
+            status[i] = rc;
+        return rc;
+    }
+    rocksdb_transaction_multi_get(t, ro, n, m.keys, m.klens, m.values, m.sizes, m.errs);
+    rc = multi_get_finish(n, m.values, m.sizes, m.errs, RDB_CTX_TXN, vals, status);
+    free((void *)m.keys);
+    return rc;
+}
+
 /* ---- snapshots and plain iterators ---------------------------------- */
+
+#define RDB_SNAPSHOT_TRIES 10000
 
 static int rdb_snapshot_open(void *self, void **out)
 {
@@ -513,16 +911,48 @@ static int rdb_snapshot_open(void *self, void **out)
     rdb_snap *s = malloc(sizeof *s);
     if (!s)
         return ORBIT_ENOMEM;
-    s->snap = db->tdb ? rocksdb_transactiondb_create_snapshot(db->tdb)
-                      : rocksdb_create_snapshot(db->base);
-    if (!s->snap) {
-        free(s);
-        return orbit_error_set(ORBIT_EINTERNAL, "rocksdb: could not create a snapshot");
+    /* A snapshot reads at the latest sequence number as of its creation
+     * (RocksDB 7.8 publishes sequence numbers as it assigns them, with the
+     * default single write queue). The C API cannot say which one, so it is
+     * read on both sides of the creation: equal readings pin it. Writers
+     * advance it at most one batch at a time, so a few tries suffice; under a
+     * write storm that never leaves a gap the call gives up with EBUSY. */
+    for (int tries = 0;; tries++) {
+        uint64_t before = orbit__rdb_latest_seq(db);
+        s->snap = db->tdb ? rocksdb_transactiondb_create_snapshot(db->tdb)
+                          : rocksdb_create_snapshot(db->base);
+        if (!s->snap) {
+            free(s);
+            return orbit_error_set(ORBIT_EINTERNAL, "rocksdb: could not create a snapshot");
+        }
+        if (orbit__rdb_latest_seq(db) == before) {
+            s->seq = before;
+            break;
+        }
+        if (db->tdb)
+            rocksdb_transactiondb_release_snapshot(db->tdb, s->snap);
+        else
+            rocksdb_release_snapshot(db->base, s->snap);
+        if (tries >= RDB_SNAPSHOT_TRIES) {
+            free(s);
+            return orbit_error_set(ORBIT_EBUSY,
+                                   "rocksdb: could not pin a snapshot's sequence number in %d "
+                                   "tries (writes never paused)",
+                                   RDB_SNAPSHOT_TRIES);
+        }
+        if (tries >= 8)
+            sched_yield();
     }
     s->ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_snapshot(s->ro, s->snap);
     *out = s;
     return ORBIT_OK;
+}
+
+static uint64_t rdb_snapshot_version(void *self, void *snap)
+{
+    (void)self;
+    return snap ? ((rdb_snap *)snap)->seq : 0;
 }
 
 static void rdb_snapshot_release(void *self, void *snap)
@@ -576,4 +1006,18 @@ const orbit_provider orbit__provider_rocksdb = {
     .txn_commit = orbit__rdb_txn_commit,
     .txn_rollback = orbit__rdb_txn_rollback,
     .submit = NULL,
+    .multi_get = rdb_multi_get,
+    .txn_multi_get = orbit__rdb_txn_multi_get,
+    .delete_range = rdb_delete_range,
+    /* RocksDB has no compare-and-set: the contract layer's transaction. */
+    .cas = NULL,
+    .iter_seek = orbit__rdb_iter_seek,
+    .snapshot_version = rdb_snapshot_version,
+    /* No history is kept (supports_snapshot_at = 0). */
+    .snapshot_open_at = NULL,
+    .write_version = rdb_write_version,
+    .txn_commit_version = orbit__rdb_txn_commit_version,
+    /* RocksDB transactions have no DeleteRange: the contract layer scans
+     * the transaction's view and deletes key by key. */
+    .txn_delete_range = NULL,
 };

@@ -6,11 +6,19 @@
  * TransactionDB (txn=pessimistic: plain writes take the same key locks as
  * transactions) or an OptimisticTransactionDB (txn=optimistic: plain writes
  * go to its base DB, conflicts surface at commit). Every foreign error string
- * is turned into an Orbit code by orbit__rdb_error() and nowhere else.
+ * is turned into an Orbit code by orbit__rdb_classify() (through
+ * orbit__rdb_error()) and nowhere else.
+ *
+ * Versions are RocksDB sequence numbers. The 7.8 C API has neither
+ * rocksdb_snapshot_get_sequence_number nor a base-DB accessor for a
+ * TransactionDB, so `seqdb` (see struct rdb) is how the provider reads the
+ * latest sequence number in both modes, and a snapshot's number is pinned
+ * by reading it on both sides of the snapshot's creation (rdb.c).
  */
 #ifndef ORBIT_RDB_INT_H
 #define ORBIT_RDB_INT_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,6 +58,29 @@ typedef struct rdb {
     rocksdb_optimistictransaction_options_t *otxo_snap, *otxo_rc;
     int wal;  /* 0: writes skip the WAL (not durable until flushed) */
     char *path;
+    /* The handle rocksdb_get_latest_sequence_number() is called on. In
+     * optimistic mode the base DB. In pessimistic mode the TransactionDB
+     * handle itself, reinterpreted: the C API's rocksdb_transactiondb_t and
+     * rocksdb_t are both a struct holding one pointer (TransactionDB* and
+     * DB*), and a TransactionDB is a DB by single inheritance
+     * (TransactionDB : StackableDB : DB), so the pointer is a valid DB*
+     * whose GetLatestSequenceNumber() forwards to the base DB. Used for that
+     * one call only. */
+    rocksdb_t *seqdb;
+    /*
+     * Optimistic mode only: RocksDB validates an optimistic transaction
+     * against the memtables it keeps, and a range tombstone is seen there
+     * only on a key that also has a point entry in one of them. A key whose
+     * newest entry is older (e.g. after a reopen) does not conflict with a
+     * range delete, although the transaction read it for update (tested in
+     * test_rocksdb.c). So range deletes count themselves in `rd_epoch`
+     * under the write side of `rd_lock`, and an optimistic transaction that
+     * wrote or locked a key commits under the read side, failing with
+     * ECONFLICT if the epoch moved since it began: conservative (any range
+     * delete, not only an overlapping one), never missed.
+     */
+    pthread_rwlock_t rd_lock;
+    uint64_t rd_epoch; /* read and written under rd_lock */
 } rdb;
 
 /* A snapshot carries its own read options so reads at it allocate none;
@@ -57,13 +88,33 @@ typedef struct rdb {
 typedef struct rdb_snap {
     const rocksdb_snapshot_t *snap;
     rocksdb_readoptions_t *ro;
+    uint64_t seq; /* the snapshot's sequence number: its version */
 } rdb_snap;
 
 typedef struct rdb_iter rdb_iter;
 
+/* The Orbit code for a RocksDB status text (Status::ToString(): the code's
+ * fixed string, then the subcode's, then the message, each after ": "), in
+ * context ctx. Pure: records nothing. The table is in rdb.c and
+ * docs/ARCHITECTURE.md. NULL or an unknown text is ORBIT_EIO. */
+int orbit__rdb_classify(const char *err, rdb_ctx ctx);
+
 /* Translate a RocksDB errptr string into an Orbit code, record the text as
  * the thread's error detail (prefixed by `what`), and free the string. */
 int orbit__rdb_error(char *err, rdb_ctx ctx, const char *what);
+
+/* The latest sequence number of the store: after a write returned, a
+ * version at which the write is visible (an upper bound of its own
+ * number when other writers run concurrently). */
+uint64_t orbit__rdb_latest_seq(rdb *db);
+
+/* Pessimistic mode: apply a batch holding range deletes in one
+ * TransactionDB transaction, so every key it deletes is locked like any
+ * other write (TransactionDB::Write refuses DeleteRange). Ranges delete the
+ * keys the transaction sees, in order with the other entries. The entries
+ * are b's, or (b NULL) the single entry `one`. */
+int orbit__rdb_write_locked(rdb *db, const orbit_batch *b,
+                            const orbit_batch_entry *one);
 
 /* Iterators over [lo, hi). orbit__rdb_iter_new builds the iterator's read
  * options (snapshot or NULL, bounds copied into the iterator so they outlive
@@ -75,6 +126,7 @@ rocksdb_readoptions_t *orbit__rdb_iter_readopts(rdb_iter *it);
 void orbit__rdb_iter_attach(rdb_iter *it, rocksdb_iterator_t *ri);
 int orbit__rdb_iter_next(void *it, const uint8_t **k, size_t *kl,
                          const uint8_t **v, size_t *vl);
+int orbit__rdb_iter_seek(void *it, const uint8_t *k, size_t kl);
 void orbit__rdb_iter_close(void *it);
 
 /* Transactions (rdb_txn.c). */
@@ -86,7 +138,17 @@ int orbit__rdb_txn_put(void *txn, const uint8_t *k, size_t kl,
 int orbit__rdb_txn_del(void *txn, const uint8_t *k, size_t kl);
 int orbit__rdb_txn_iter_open(void *txn, const orbit_range *r, void **it);
 int orbit__rdb_txn_commit(void *txn);
+int orbit__rdb_txn_commit_version(void *txn, uint64_t *version);
 void orbit__rdb_txn_rollback(void *txn);
+int orbit__rdb_txn_multi_get(void *txn, size_t n, const orbit_slice *keys,
+                             orbit_buf *vals, int *status);
+
+/* rocksdb_transaction_multi_get into vals/status (rdb.c, beside the plain
+ * multi-get it shares its arrays with): 0 or the first negative status. */
+int orbit__rdb_txn_mget_raw(rocksdb_transaction_t *t,
+                            const rocksdb_readoptions_t *ro, size_t n,
+                            const orbit_slice *keys, orbit_buf *vals,
+                            int *status);
 
 /*
  * RocksDB's lock manager guards its table of key locks with striped mutexes,

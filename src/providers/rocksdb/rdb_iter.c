@@ -12,7 +12,12 @@
  * RocksDB 7.8 applies only the upper bound to that side of the merge (and
  * wrongly so for reverse walks, see orbit__rdb_iter_new).
  * Once the walk has ended (exhausted or failed) it stays ended and repeats
- * its last answer. The iterator is used by one thread at a time.
+ * its last answer, until a seek repositions an exhausted walk (a failed one
+ * stays failed). A seek leaves the RocksDB iterator on the entry the next
+ * call returns (state ITER_SEEKED), so that call does not step. The
+ * iterator keeps its read options, hence its snapshot, across seeks. In
+ * keys-only mode the value is never read: every value is "".
+ * The iterator is used by one thread at a time.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,13 +25,14 @@
 #include "base/base.h"
 #include "providers/rocksdb/rdb_int.h"
 
-enum { ITER_FRESH, ITER_LIVE, ITER_ENDED };
+enum { ITER_FRESH, ITER_LIVE, ITER_SEEKED, ITER_ENDED };
 
 struct rdb_iter {
     rocksdb_iterator_t *ri;
     rocksdb_readoptions_t *ro;
     rdb_ctx ctx;
     int reverse;
+    int keys_only;
     int state;
     int end_rc;         /* what an ended walk answers: NOTFOUND or an error */
     const uint8_t *lo;  /* NULL: open side; else points into bounds[] */
@@ -50,6 +56,7 @@ int orbit__rdb_iter_new(const orbit_range *r, const rocksdb_snapshot_t *snap, rd
         return ORBIT_ENOMEM;
     it->ctx = ctx;
     it->reverse = r ? r->reverse : 0;
+    it->keys_only = r ? r->keys_only : 0;
     it->state = ITER_FRESH;
     it->ro = rocksdb_readoptions_create();
     if (snap)
@@ -134,6 +141,8 @@ int orbit__rdb_iter_next(void *p, const uint8_t **k, size_t *kl, const uint8_t *
     if (it->state == ITER_FRESH) {
         position(it);
         it->state = ITER_LIVE;
+    } else if (it->state == ITER_SEEKED) {
+        it->state = ITER_LIVE;
     } else if (it->reverse) {
         rocksdb_iter_prev(it->ri);
     } else {
@@ -154,11 +163,38 @@ int orbit__rdb_iter_next(void *p, const uint8_t **k, size_t *kl, const uint8_t *
         return end_walk(it, ORBIT_NOTFOUND);
     if (it->reverse && it->lo && orbit__key_cmp(key, klen, it->lo, it->lo_len) < 0)
         return end_walk(it, ORBIT_NOTFOUND);
-    const uint8_t *val = (const uint8_t *)rocksdb_iter_value(it->ri, &vlen);
+    const uint8_t *val = (const uint8_t *)"";
+    if (!it->keys_only)
+        val = (const uint8_t *)rocksdb_iter_value(it->ri, &vlen);
     *k = key;
     *kl = klen;
     *v = val;
     *vl = vlen;
+    return ORBIT_OK;
+}
+
+int orbit__rdb_iter_seek(void *p, const uint8_t *k, size_t kl)
+{
+    rdb_iter *it = p;
+
+    if (it->state == ITER_ENDED && it->end_rc != ORBIT_NOTFOUND)
+        return it->end_rc;
+    if (!it->ri)
+        return end_walk(it, orbit_error_set(ORBIT_EINTERNAL, "rocksdb iterator: not created"));
+    if (!it->reverse) {
+        /* First key >= max(k, lo); the walk's bound checks end it at hi. */
+        if (it->lo && orbit__key_cmp(k, kl, it->lo, it->lo_len) < 0) {
+            k = it->lo;
+            kl = it->lo_len;
+        }
+        rocksdb_iter_seek(it->ri, (const char *)k, kl);
+    } else if (it->hi && orbit__key_cmp(k, kl, it->hi, it->hi_len) >= 0) {
+        /* Last key <= k clamped below hi: the same as a fresh reverse walk. */
+        position(it);
+    } else {
+        rocksdb_iter_seek_for_prev(it->ri, (const char *)k, kl);
+    }
+    it->state = ITER_SEEKED;
     return ORBIT_OK;
 }
 

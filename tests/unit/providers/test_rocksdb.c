@@ -4,12 +4,17 @@
  * across close/reopen, the directory lock, the value-size limit, pinned
  * reads of large values, pessimistic locks versus optimistic validation,
  * snapshot reads inside transactions, iterator bounds over a transaction's
- * own writes, and concurrent use (run under TSan too). What every provider
- * must do alike is the contract suite's job (tests/contract).
+ * own writes, and concurrent use (run under TSan too). Contract v2 natives:
+ * multi-get, range deletes (as a call and in batches, and how they meet
+ * concurrent transactions in each mode), seek, keys-only scans, snapshot and
+ * commit versions (exact under concurrent writers), and the classification
+ * of every RocksDB status text. What every provider must do alike is the
+ * contract suite's job (tests/contract).
  *
  * Each test gets a fresh temporary directory, removed at its end.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +28,7 @@
 #include <cmocka.h>
 
 #include "orbit/kv.h"
+#include "providers/rocksdb/rdb_int.h"
 #include "testutil.h"
 
 #define MAX_VALUE ((size_t)64 << 20)
@@ -1014,6 +1020,785 @@ static void test_no_spurious_lock_failures(void **state)
     orbit_kv_close(kv);
 }
 
+/* ---- error classification ------------------------------------------------ */
+
+/* Every Status code string of RocksDB 7.8 (util/status.cc), with and
+ * without subcodes and messages, in and out of transactions. */
+static void test_classify(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        int plain, txn, open;
+    } cases[] = {
+        {"OK", ORBIT_EINTERNAL, ORBIT_EINTERNAL, ORBIT_EINTERNAL},
+        {"NotFound: ", ORBIT_EIO, ORBIT_EIO, ORBIT_EIO},
+        {"NotFound: /db/000012.sst", ORBIT_EIO, ORBIT_EIO, ORBIT_EIO},
+        {"Corruption: block checksum mismatch", ORBIT_ECORRUPT, ORBIT_ECORRUPT, ORBIT_ECORRUPT},
+        {"Not implemented: ", ORBIT_ENOTSUP, ORBIT_ENOTSUP, ORBIT_ENOTSUP},
+        {"Not implemented: DeleteRange", ORBIT_ENOTSUP, ORBIT_ENOTSUP, ORBIT_ENOTSUP},
+        {"Invalid argument: DeleteRangeCF not implemented", ORBIT_EINVAL, ORBIT_EINVAL,
+         ORBIT_EINVAL},
+        {"IO error: While open a file for appending: /db/000009.log: Permission denied",
+         ORBIT_EIO, ORBIT_EIO, ORBIT_EIO},
+        {"IO error: No space left on device: While appending to file: /db/000009.log: No "
+         "space left on device",
+         ORBIT_ENOSPACE, ORBIT_ENOSPACE, ORBIT_ENOSPACE},
+        {"IO error: No space left on device", ORBIT_ENOSPACE, ORBIT_ENOSPACE, ORBIT_ENOSPACE},
+        {"IO error: Space limit reached", ORBIT_ENOSPACE, ORBIT_ENOSPACE, ORBIT_ENOSPACE},
+        {"IO error: Stale file handle: /db/CURRENT", ORBIT_EIO, ORBIT_EIO, ORBIT_EIO},
+        {"IO error: No such file or directory: While opening a file for sequentially reading: "
+         "/db/CURRENT: No such file or directory",
+         ORBIT_EIO, ORBIT_EIO, ORBIT_EIO},
+        {"IO error: While lock file: /db/LOCK: Resource temporarily unavailable", ORBIT_EIO,
+         ORBIT_EIO, ORBIT_EBUSY},
+        {"Merge in progress: ", ORBIT_EINTERNAL, ORBIT_EINTERNAL, ORBIT_EINTERNAL},
+        {"Result incomplete: Write stall", ORBIT_EBUSY, ORBIT_EBUSY, ORBIT_EBUSY},
+        {"Shutdown in progress: ", ORBIT_ECLOSED, ORBIT_ECLOSED, ORBIT_ECLOSED},
+        {"Operation timed out: Timeout waiting to lock key", ORBIT_EBUSY, ORBIT_ECONFLICT,
+         ORBIT_EBUSY},
+        {"Operation timed out: Timeout Acquiring Mutex", ORBIT_EBUSY, ORBIT_ECONFLICT,
+         ORBIT_EBUSY},
+        {"Operation timed out: ", ORBIT_ETIMEDOUT, ORBIT_ETIMEDOUT, ORBIT_ETIMEDOUT},
+        {"Operation timed out: deadline exceeded", ORBIT_ETIMEDOUT, ORBIT_ETIMEDOUT,
+         ORBIT_ETIMEDOUT},
+        {"Operation aborted: ", ORBIT_EIO, ORBIT_ECONFLICT, ORBIT_EIO},
+        {"Operation aborted: Memory limit reached", ORBIT_ETOOBIG, ORBIT_ETOOBIG, ORBIT_ETOOBIG},
+        {"Resource busy: ", ORBIT_EBUSY, ORBIT_ECONFLICT, ORBIT_EBUSY},
+        {"Resource busy: Deadlock", ORBIT_EBUSY, ORBIT_ECONFLICT, ORBIT_EBUSY},
+        {"Resource busy: Failed to acquire lock due to max_num_locks limit", ORBIT_EBUSY,
+         ORBIT_EBUSY, ORBIT_EBUSY},
+        {"Operation expired: ", ORBIT_ETIMEDOUT, ORBIT_ETIMEDOUT, ORBIT_ETIMEDOUT},
+        {"Operation failed. Try again.: Transaction could not check for conflicts for "
+         "operation at SequenceNumber 7 as the MemTable only contains changes newer than "
+         "SequenceNumber 9.",
+         ORBIT_EBUSY, ORBIT_ECONFLICT, ORBIT_EBUSY},
+        {"Compaction too large: ", ORBIT_EINTERNAL, ORBIT_EINTERNAL, ORBIT_EINTERNAL},
+        {"Column family dropped: ", ORBIT_ECLOSED, ORBIT_ECLOSED, ORBIT_ECLOSED},
+        /* Not RocksDB's: the unknown fall back to EIO. */
+        {"Something new: x", ORBIT_EIO, ORBIT_EIO, ORBIT_EIO},
+        {"", ORBIT_EIO, ORBIT_EIO, ORBIT_EIO},
+        /* Codes match whole words only, not prefixes of other text. */
+        {"Resource busyness: x", ORBIT_EIO, ORBIT_EIO, ORBIT_EIO},
+        {"Corruptions", ORBIT_EIO, ORBIT_EIO, ORBIT_EIO},
+        {"IO errors: No space left on device", ORBIT_EIO, ORBIT_EIO, ORBIT_EIO},
+        /* A subcode's text later in the message is not a subcode. */
+        {"IO error: While appending: No space left on device", ORBIT_EIO, ORBIT_EIO, ORBIT_EIO},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int got[3] = {orbit__rdb_classify(cases[i].text, RDB_CTX_PLAIN),
+                      orbit__rdb_classify(cases[i].text, RDB_CTX_TXN),
+                      orbit__rdb_classify(cases[i].text, RDB_CTX_OPEN)};
+        int want[3] = {cases[i].plain, cases[i].txn, cases[i].open};
+        for (int c = 0; c < 3; c++)
+            if (got[c] != want[c])
+                fail_msg("\"%s\" (ctx %d): got %s, want %s", cases[i].text, c,
+                         orbit_err_name(got[c]), orbit_err_name(want[c]));
+    }
+    assert_int_equal(orbit__rdb_classify(NULL, RDB_CTX_PLAIN), ORBIT_EIO);
+    /* Retryability follows: conflicts and busy yes, space and size no. */
+    assert_true(orbit_err_retryable(orbit__rdb_classify("Resource busy: ", RDB_CTX_TXN)));
+    assert_false(orbit_err_retryable(
+        orbit__rdb_classify("IO error: No space left on device", RDB_CTX_PLAIN)));
+    assert_false(orbit_err_retryable(
+        orbit__rdb_classify("Operation aborted: Memory limit reached", RDB_CTX_TXN)));
+}
+
+/* ---- contract v2: capabilities -------------------------------------------- */
+
+static void test_v2_capabilities(void **state)
+{
+    static const char *modes[] = {"txn=pessimistic", "txn=optimistic"};
+    for (int m = 0; m < 2; m++) {
+        orbit_kv *kv = open_ok(*state, m ? "opt" : "pess", modes[m]);
+        orbit_capabilities c;
+        orbit_kv_capabilities(kv, &c);
+        assert_int_equal(c.supports_snapshot_at, 0);
+        assert_int_equal(c.supports_commit_version, 1);
+        assert_int_equal(c.native_multi_get, 1);
+        assert_int_equal(c.native_range_delete, m == 1);
+        assert_int_equal(c.native_cas, 0);
+        assert_int_equal(c.supports_batch_range_delete, 1);
+        assert_int_equal(c.max_txn_keys, 0);
+        assert_int_equal(c.max_txn_bytes, 0);
+        orbit_snapshot *s = NULL;
+        assert_int_equal(orbit_kv_snapshot_at(kv, 1, &s), ORBIT_ENOTSUP);
+        assert_null(s);
+        orbit_kv_close(kv);
+    }
+    const orbit_provider *p = orbit_provider_find("rocksdb");
+    assert_non_null(p);
+    assert_int_equal(p->version, 2);
+    assert_non_null(p->multi_get);
+    assert_non_null(p->txn_multi_get);
+    assert_non_null(p->delete_range);
+    assert_non_null(p->iter_seek);
+    assert_non_null(p->snapshot_version);
+    assert_non_null(p->write_version);
+    assert_non_null(p->txn_commit_version);
+    assert_null(p->cas);
+    assert_null(p->snapshot_open_at);
+    assert_null(p->txn_delete_range);
+}
+
+/* ---- multi-get --------------------------------------------------------------- */
+
+#define MG_N 5
+
+/* keys "a".."e" read into vals; want[i] NULL: absent. */
+static void expect_mget(int rc, orbit_buf *vals, int *st, const char *const *want)
+{
+    int first = 0;
+    for (int i = 0; i < MG_N; i++) {
+        if (!want[i]) {
+            assert_int_equal(st[i], ORBIT_NOTFOUND);
+            assert_int_equal(vals[i].len, 0);
+        } else {
+            if (st[i] != 0)
+                fail_msg("key %d: %s (%s)", i, orbit_err_name(st[i]), orbit_last_error_detail());
+            assert_int_equal(vals[i].len, strlen(want[i]));
+            assert_memory_equal(vals[i].data, want[i], vals[i].len);
+        }
+    }
+    assert_int_equal(rc, first);
+}
+
+static void multi_get_round(const char *dir, const char *sub, const char *opts)
+{
+    orbit_kv *kv = open_ok(dir, sub, opts);
+    /* Key 4 repeats key 0: duplicates are read alike. */
+    orbit_slice keys[MG_N] = {{(const uint8_t *)"a", 1},
+                              {(const uint8_t *)"b", 1},
+                              {(const uint8_t *)"c", 1},
+                              {(const uint8_t *)"d", 1},
+                              {(const uint8_t *)"a", 1}};
+    orbit_buf vals[MG_N];
+    int st[MG_N];
+    for (int i = 0; i < MG_N; i++)
+        orbit_buf_init(&vals[i]);
+    /* Stale contents are replaced or emptied. */
+    assert_int_equal(orbit_buf_set(&vals[1], "stale", 5), 0);
+
+    assert_int_equal(put_s(kv, "a", "1"), 0);
+    assert_int_equal(put_s(kv, "c", "3"), 0);
+    int rc = orbit_kv_multi_get(kv, NULL, MG_N, keys, vals, st);
+    expect_mget(rc, vals, st, (const char *[]){"1", NULL, "3", NULL, "1"});
+
+    orbit_snapshot *s = NULL;
+    assert_int_equal(orbit_kv_snapshot(kv, &s), 0);
+    assert_int_equal(put_s(kv, "a", "1b"), 0);
+    assert_int_equal(put_s(kv, "b", "2"), 0);
+    assert_int_equal(del_s(kv, "c"), 0);
+    orbit_read_opts ro = {.snapshot = s};
+    rc = orbit_kv_multi_get(kv, &ro, MG_N, keys, vals, st);
+    expect_mget(rc, vals, st, (const char *[]){"1", NULL, "3", NULL, "1"});
+    rc = orbit_kv_multi_get(kv, NULL, MG_N, keys, vals, st);
+    expect_mget(rc, vals, st, (const char *[]){"1b", "2", NULL, NULL, "1b"});
+
+    /* In a transaction: its own writes and deletes win over its view. */
+    for (int iso = 0; iso < 2; iso++) {
+        orbit_txn *t = begin(kv, iso ? ORBIT_ISO_READ_COMMITTED : ORBIT_ISO_SNAPSHOT);
+        assert_int_equal(tput(t, "d", "own"), 0);
+        assert_int_equal(orbit_txn_del(t, (const uint8_t *)"b", 1), 0);
+        assert_int_equal(put_s(kv, "c", "late"), 0);
+        rc = orbit_txn_multi_get(t, MG_N, keys, vals, st);
+        /* Snapshot isolation reads at begin; read committed the latest. */
+        expect_mget(rc, vals, st,
+                    (const char *[]){"1b", NULL, iso ? "late" : NULL, "own", "1b"});
+        orbit_txn_rollback(t);
+        assert_int_equal(del_s(kv, "c"), 0);
+    }
+    /* n == 0 is a no-op. */
+    assert_int_equal(orbit_kv_multi_get(kv, NULL, 0, keys, vals, st), 0);
+
+    orbit_snapshot_release(s);
+    for (int i = 0; i < MG_N; i++)
+        orbit_buf_release(&vals[i]);
+    orbit_kv_close(kv);
+}
+
+static void test_multi_get(void **state)
+{
+    multi_get_round(*state, "pess", "txn=pessimistic");
+    multi_get_round(*state, "opt", "txn=optimistic");
+}
+
+/* ---- range deletes -------------------------------------------------------- */
+
+static void put_keys(orbit_kv *kv, const char *const *keys)
+{
+    for (; *keys; keys++)
+        assert_int_equal(put_s(kv, *keys, "v"), 0);
+}
+
+static int delr(orbit_kv *kv, const char *lo, const char *hi)
+{
+    return orbit_kv_delete_range(kv, (const uint8_t *)lo, strlen(lo), (const uint8_t *)hi,
+                                 hi ? strlen(hi) : 0);
+}
+
+static void delete_range_round(const char *dir, const char *sub, const char *opts)
+{
+    orbit_kv *kv = open_ok(dir, sub, opts);
+    put_keys(kv, (const char *[]){"a", "b", "b1", "c", "d", "e", NULL});
+
+    orbit_snapshot *s = NULL;
+    assert_int_equal(orbit_kv_snapshot(kv, &s), 0);
+    assert_int_equal(delr(kv, "b", "d"), 0);
+    expect_scan(kv, NULL, NULL, NULL, 0, "a=v,d=v,e=v,");
+    /* An empty or inverted range deletes nothing. */
+    assert_int_equal(delr(kv, "d", "d"), 0);
+    assert_int_equal(delr(kv, "e", "a"), 0);
+    expect_scan(kv, NULL, NULL, NULL, 0, "a=v,d=v,e=v,");
+    /* Open top: everything from the start on, including long keys
+     * beyond the last one seen before. */
+    assert_int_equal(put_s(kv, "e\xff\xff\xff", "v"), 0);
+    assert_int_equal(delr(kv, "d", NULL), 0);
+    expect_scan(kv, NULL, NULL, NULL, 0, "a=v,");
+    assert_int_equal(delr(kv, "x", NULL), 0); /* nothing at or above x */
+
+    /* The snapshot taken before still sees every key. */
+    orbit_read_opts ro = {.snapshot = s};
+    orbit_scan_opts so = {0};
+    orbit_iter *it = NULL;
+    char got[256];
+    assert_int_equal(orbit_kv_iter(kv, &ro, &so, &it), 0);
+    scan_str(it, got, sizeof got);
+    assert_string_equal(got, "a=v,b=v,b1=v,c=v,d=v,e=v,");
+    orbit_snapshot_release(s);
+
+    /* In a batch, in order with the other entries. */
+    put_keys(kv, (const char *[]){"k1", "k2", "k3", "m", NULL});
+    orbit_batch *b = NULL;
+    assert_int_equal(orbit_batch_new(&b), 0);
+    assert_int_equal(orbit_batch_put(b, (const uint8_t *)"k0", 2, (const uint8_t *)"early", 5),
+                     0);
+    assert_int_equal(orbit_batch_delete_range(b, (const uint8_t *)"k", 1, (const uint8_t *)"l", 1),
+                     0);
+    assert_int_equal(orbit_batch_put(b, (const uint8_t *)"k2", 2, (const uint8_t *)"late", 4), 0);
+    assert_int_equal(orbit_batch_put(b, (const uint8_t *)"z", 1, (const uint8_t *)"z", 1), 0);
+    assert_int_equal(orbit_kv_write(kv, b), 0);
+    expect_scan(kv, NULL, NULL, NULL, 0, "a=v,k2=late,m=v,z=z,");
+
+    /* An open-topped range in a batch deletes an earlier entry of the same
+     * batch that lies beyond every stored key, and spares a later one. */
+    orbit_batch_clear(b);
+    assert_int_equal(orbit_batch_put(b, (const uint8_t *)"zz", 2, (const uint8_t *)"early", 5),
+                     0);
+    assert_int_equal(orbit_batch_delete_range(b, (const uint8_t *)"m", 1, NULL, 0), 0);
+    assert_int_equal(orbit_batch_put(b, (const uint8_t *)"n", 1, (const uint8_t *)"late", 4), 0);
+    assert_int_equal(orbit_batch_del(b, (const uint8_t *)"a", 1), 0);
+    assert_int_equal(orbit_kv_write(kv, b), 0);
+    expect_scan(kv, NULL, NULL, NULL, 0, "k2=late,n=late,");
+    orbit_batch_free(b);
+
+    /* Deletions survive a reopen (tombstones or point deletes alike). */
+    orbit_kv_close(kv);
+    kv = open_ok(dir, sub, opts);
+    expect_scan(kv, NULL, NULL, NULL, 0, "k2=late,n=late,");
+    expect_kv(kv, NULL, "b1", NULL);
+    expect_kv(kv, NULL, "zz", NULL);
+    orbit_kv_close(kv);
+}
+
+static void test_delete_range(void **state)
+{
+    delete_range_round(*state, "opt", "txn=optimistic");
+    delete_range_round(*state, "pess", "txn=pessimistic");
+}
+
+/*
+ * What RocksDB 7.8 itself does, on which the optimistic guard rests: an
+ * optimistic transaction is validated against the memtables only, and a
+ * range tombstone shows there only on keys that have a point entry in one
+ * of them. After a reopen (the key's newest entry is in an SST), a
+ * transaction that read a key for update commits although a range delete
+ * removed that key after its snapshot. If this test starts failing, RocksDB
+ * has closed the gap and the guard (struct rdb, rd_lock) can be reviewed.
+ */
+static void test_rocksdb_misses_range_conflicts(void **state)
+{
+    char path[1024], *err = NULL;
+    size_t vl;
+    snprintf(path, sizeof path, "%s/raw", (const char *)*state);
+    rocksdb_options_t *o = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(o, 1);
+    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_optimistictransaction_options_t *oo = rocksdb_optimistictransaction_options_create();
+    rocksdb_optimistictransaction_options_set_set_snapshot(oo, 1);
+
+    for (int reopen = 0; reopen < 2; reopen++) {
+        rocksdb_optimistictransactiondb_t *odb = rocksdb_optimistictransactiondb_open(o, path, &err);
+        assert_null(err);
+        rocksdb_t *base = rocksdb_optimistictransactiondb_get_base_db(odb);
+        rocksdb_put(base, wo, "k", 1, "1", 1, &err);
+        assert_null(err);
+        if (reopen) {
+            rocksdb_optimistictransactiondb_close_base_db(base);
+            rocksdb_optimistictransactiondb_close(odb);
+            odb = rocksdb_optimistictransactiondb_open(o, path, &err);
+            assert_null(err);
+            base = rocksdb_optimistictransactiondb_get_base_db(odb);
+        }
+        rocksdb_transaction_t *t = rocksdb_optimistictransaction_begin(odb, wo, oo, NULL);
+        char *v = rocksdb_transaction_get_for_update(t, ro, "k", 1, &vl, 1, &err);
+        assert_null(err);
+        assert_non_null(v);
+        rocksdb_free(v);
+        rocksdb_transaction_put(t, "j", 1, "from k", 6, &err);
+        assert_null(err);
+        rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+        rocksdb_writebatch_delete_range(wb, "a", 1, "z", 1);
+        rocksdb_write(base, wo, wb, &err);
+        assert_null(err);
+        rocksdb_writebatch_destroy(wb);
+        rocksdb_transaction_commit(t, &err);
+        if (!reopen) {
+            /* k's entry is in the memtable: the conflict is seen. */
+            assert_non_null(err);
+            assert_int_equal(orbit__rdb_classify(err, RDB_CTX_TXN), ORBIT_ECONFLICT);
+            rocksdb_free(err);
+            err = NULL;
+        } else {
+            /* k's entry is in an SST: missed. */
+            assert_null(err);
+        }
+        rocksdb_transaction_destroy(t);
+        rocksdb_optimistictransactiondb_close_base_db(base);
+        rocksdb_optimistictransactiondb_close(odb);
+    }
+    rocksdb_optimistictransaction_options_destroy(oo);
+    rocksdb_readoptions_destroy(ro);
+    rocksdb_writeoptions_destroy(wo);
+    rocksdb_options_destroy(o);
+}
+
+/* Through Orbit the same sequence conflicts, in every isolation level, as a
+ * read for update or as a blind write; a transaction that began after the
+ * range delete, or one that wrote nothing, is unaffected. */
+static void test_optimistic_range_conflicts(void **state)
+{
+    orbit_buf b = ORBIT_BUF_INIT;
+    orbit_kv *kv = open_ok(*state, "db", "txn=optimistic");
+    assert_int_equal(put_s(kv, "k", "1"), 0);
+    assert_int_equal(put_s(kv, "q", "1"), 0);
+    orbit_kv_close(kv);
+
+    for (int round = 0; round < 4; round++) {
+        kv = open_ok(*state, "db", "txn=optimistic");
+        orbit_txn *t = begin(kv, round & 1 ? ORBIT_ISO_READ_COMMITTED : ORBIT_ISO_SNAPSHOT);
+        if (round < 2) {
+            assert_int_equal(orbit_txn_get_for_update(t, (const uint8_t *)"k", 1, &b), 0);
+            assert_int_equal(tput(t, "j", "from k"), 0);
+        } else {
+            assert_int_equal(tput(t, "k", "blind"), 0);
+        }
+        orbit_txn *ro = begin(kv, ORBIT_ISO_SNAPSHOT);
+        expect_txn(ro, "k", "1");
+        assert_int_equal(delr(kv, "a", "p"), 0);
+        orbit_txn *after = begin(kv, ORBIT_ISO_SNAPSHOT);
+        assert_int_equal(tput(after, "x", "after"), 0);
+
+        assert_int_equal(orbit_txn_commit(t), ORBIT_ECONFLICT);
+        assert_non_null(strstr(orbit_last_error_detail(), "range delete"));
+        assert_int_equal(orbit_txn_commit(ro), 0);
+        assert_int_equal(orbit_txn_commit(after), 0);
+        expect_kv(kv, NULL, "k", NULL);
+        expect_kv(kv, NULL, "j", NULL);
+        expect_kv(kv, NULL, "x", "after");
+        assert_int_equal(put_s(kv, "k", "1"), 0);
+        orbit_kv_close(kv);
+    }
+    /* Batch range deletes count too. */
+    kv = open_ok(*state, "db", "txn=optimistic");
+    orbit_txn *t = begin(kv, ORBIT_ISO_SNAPSHOT);
+    assert_int_equal(tput(t, "k", "blind"), 0);
+    orbit_batch *bt = NULL;
+    assert_int_equal(orbit_batch_new(&bt), 0);
+    assert_int_equal(orbit_batch_delete_range(bt, (const uint8_t *)"a", 1, (const uint8_t *)"p", 1),
+                     0);
+    assert_int_equal(orbit_kv_write(kv, bt), 0);
+    orbit_batch_free(bt);
+    assert_int_equal(orbit_txn_commit(t), ORBIT_ECONFLICT);
+    expect_kv(kv, NULL, "k", NULL);
+    expect_kv(kv, NULL, "q", "1");
+    orbit_buf_release(&b);
+    orbit_kv_close(kv);
+}
+
+/* Pessimistic: a range delete takes the key locks like any other write, so
+ * it cannot slip under a transaction that holds one; it waits, then fails
+ * with a retryable EBUSY, and succeeds once the lock is released. */
+static void test_pessimistic_range_locks(void **state)
+{
+    orbit_buf b = ORBIT_BUF_INIT;
+    orbit_kv *kv = open_ok(*state, "db", "txn=pessimistic&lock_timeout_ms=20");
+    put_keys(kv, (const char *[]){"a", "k", "q", NULL});
+
+    orbit_txn *t = begin(kv, ORBIT_ISO_SNAPSHOT);
+    assert_int_equal(orbit_txn_get_for_update(t, (const uint8_t *)"k", 1, &b), 0);
+    int rc = delr(kv, "a", "p");
+    assert_int_equal(rc, ORBIT_EBUSY);
+    assert_true(orbit_err_retryable(rc));
+    /* All or nothing: "a" (unlocked) was not deleted either. */
+    expect_kv(kv, NULL, "a", "v");
+    orbit_batch *bt = NULL;
+    assert_int_equal(orbit_batch_new(&bt), 0);
+    assert_int_equal(orbit_batch_put(bt, (const uint8_t *)"b", 1, (const uint8_t *)"b", 1), 0);
+    assert_int_equal(orbit_batch_delete_range(bt, (const uint8_t *)"j", 1, NULL, 0), 0);
+    assert_int_equal(orbit_kv_write(kv, bt), ORBIT_EBUSY);
+    expect_kv(kv, NULL, "b", NULL);
+    assert_int_equal(tput(t, "j", "from k"), 0);
+    assert_int_equal(orbit_txn_commit(t), 0);
+
+    assert_int_equal(orbit_kv_write(kv, bt), 0);
+    expect_scan(kv, NULL, NULL, NULL, 0, "a=v,b=b,");
+    assert_int_equal(delr(kv, "a", "p"), 0);
+    expect_scan(kv, NULL, NULL, NULL, 0, "");
+    orbit_batch_free(bt);
+    orbit_buf_release(&b);
+    orbit_kv_close(kv);
+}
+
+/* ---- seek and keys-only ---------------------------------------------------- */
+
+static orbit_iter *open_iter(orbit_kv *kv, orbit_txn *t, const orbit_read_opts *ro,
+                             const char *start, const char *end, int reverse, int keys_only)
+{
+    orbit_scan_opts so = {0};
+    orbit_iter *it = NULL;
+    if (start) {
+        so.start = (const uint8_t *)start;
+        so.start_len = strlen(start);
+    }
+    if (end) {
+        so.end = (const uint8_t *)end;
+        so.end_len = strlen(end);
+    }
+    so.reverse = reverse;
+    so.keys_only = keys_only;
+    int rc = t ? orbit_txn_iter(t, &so, &it) : orbit_kv_iter(kv, ro, &so, &it);
+    if (rc != 0)
+        fail_msg("iter: %s (%s)", orbit_err_name(rc), orbit_last_error_detail());
+    return it;
+}
+
+/* Seek to k, then expect the next n keys to be want ("" : exhausted). */
+static void expect_seek(orbit_iter *it, const char *k, const char *want)
+{
+    char got[256];
+    size_t n = 0;
+    const uint8_t *key, *val;
+    size_t kl, vl;
+    int rc;
+    assert_int_equal(orbit_iter_seek(it, (const uint8_t *)k, strlen(k)), 0);
+    got[0] = '\0';
+    while ((rc = orbit_iter_next(it, &key, &kl, &val, &vl)) == 0) {
+        int w = snprintf(got + n, sizeof got - n, "%.*s=%.*s,", (int)kl, (const char *)key,
+                         (int)vl, (const char *)val);
+        n += (size_t)w;
+    }
+    assert_int_equal(rc, ORBIT_NOTFOUND);
+    if (strcmp(got, want) != 0)
+        fail_msg("seek %s: got \"%s\", want \"%s\"", k, got, want);
+}
+
+static void seek_round(const char *dir, const char *sub, const char *opts)
+{
+    orbit_kv *kv = open_ok(dir, sub, opts);
+    put_keys(kv, (const char *[]){"a", "b", "c", "d", "e", NULL});
+
+    /* Forward over [b, e): clamped below, within, past the top. */
+    orbit_iter *it = open_iter(kv, NULL, NULL, "b", "e", 0, 0);
+    expect_seek(it, "c", "c=v,d=v,");
+    expect_seek(it, "a", "b=v,c=v,d=v,"); /* an exhausted walk is revived */
+    expect_seek(it, "bb", "c=v,d=v,");
+    expect_seek(it, "e", "");
+    expect_seek(it, "z", "");
+    orbit_iter_close(it);
+
+    /* Reverse over [b, e): last key <= target, clamped below the top. */
+    it = open_iter(kv, NULL, NULL, "b", "e", 1, 0);
+    expect_seek(it, "c", "c=v,b=v,");
+    expect_seek(it, "cc", "c=v,b=v,");
+    expect_seek(it, "e", "d=v,c=v,b=v,");
+    expect_seek(it, "z", "d=v,c=v,b=v,");
+    expect_seek(it, "a", "");
+    orbit_iter_close(it);
+
+    /* Seeking keeps the iterator's snapshot: later writes stay unseen. */
+    orbit_snapshot *s = NULL;
+    assert_int_equal(orbit_kv_snapshot(kv, &s), 0);
+    orbit_read_opts ro = {.snapshot = s};
+    it = open_iter(kv, NULL, &ro, NULL, NULL, 0, 0);
+    orbit_iter *live = open_iter(kv, NULL, NULL, NULL, NULL, 0, 0);
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    assert_int_equal(orbit_iter_next(live, &k, &kl, &v, &vl), 0);
+    assert_int_equal(put_s(kv, "bb", "new"), 0);
+    assert_int_equal(del_s(kv, "d"), 0);
+    expect_seek(it, "b", "b=v,c=v,d=v,e=v,");
+    /* A plain iterator reads at the data as of its opening, too. */
+    expect_seek(live, "b", "b=v,c=v,d=v,e=v,");
+    orbit_iter_close(it);
+    orbit_iter_close(live);
+    orbit_snapshot_release(s);
+
+    /* In a transaction, over its own writes, both directions. */
+    orbit_txn *t = begin(kv, ORBIT_ISO_SNAPSHOT);
+    assert_int_equal(tput(t, "ca", "t"), 0);
+    assert_int_equal(orbit_txn_del(t, (const uint8_t *)"c", 1), 0);
+    it = open_iter(kv, t, NULL, "b", "e", 0, 0);
+    expect_seek(it, "c", "ca=t,");
+    expect_seek(it, "a", "b=v,bb=new,ca=t,");
+    orbit_iter_close(it);
+    it = open_iter(kv, t, NULL, "b", "e", 1, 0);
+    expect_seek(it, "cz", "ca=t,bb=new,b=v,");
+    expect_seek(it, "e", "ca=t,bb=new,b=v,");
+    orbit_iter_close(it);
+    orbit_txn_rollback(t);
+    orbit_kv_close(kv);
+}
+
+static void test_iter_seek(void **state)
+{
+    seek_round(*state, "pess", "txn=pessimistic");
+    seek_round(*state, "opt", "txn=optimistic");
+}
+
+static void keys_only_round(const char *dir, const char *sub, const char *opts)
+{
+    orbit_kv *kv = open_ok(dir, sub, opts);
+    assert_int_equal(put_s(kv, "a", "value-a"), 0);
+    assert_int_equal(put_s(kv, "b", "value-b"), 0);
+    char got[256];
+    scan_str(open_iter(kv, NULL, NULL, NULL, NULL, 0, 1), got, sizeof got);
+    assert_string_equal(got, "a=,b=,");
+    scan_str(open_iter(kv, NULL, NULL, NULL, NULL, 1, 1), got, sizeof got);
+    assert_string_equal(got, "b=,a=,");
+    orbit_txn *t = begin(kv, ORBIT_ISO_SNAPSHOT);
+    assert_int_equal(tput(t, "c", "own"), 0);
+    scan_str(open_iter(kv, t, NULL, NULL, NULL, 0, 1), got, sizeof got);
+    assert_string_equal(got, "a=,b=,c=,");
+    orbit_txn_rollback(t);
+    /* The provider itself returns "" (not just the contract layer). */
+    const orbit_provider *p = orbit_provider_find("rocksdb");
+    orbit_uri *u = NULL;
+    char uri[1024];
+    snprintf(uri, sizeof uri, "rocksdb:%s/%s-raw?%s", dir, sub, opts);
+    assert_int_equal(orbit_uri_parse(uri, &u), 0);
+    void *self = NULL, *pit = NULL;
+    assert_int_equal(p->open(u, &self), 0);
+    orbit_uri_free(u);
+    assert_int_equal(p->put(self, (const uint8_t *)"k", 1, (const uint8_t *)"v", 1), 0);
+    orbit_range r = {.keys_only = 1};
+    assert_int_equal(p->iter_open(self, NULL, &r, &pit), 0);
+    const uint8_t *k, *v;
+    size_t kl, vl = 99;
+    assert_int_equal(p->iter_next(pit, &k, &kl, &v, &vl), 0);
+    assert_int_equal(kl, 1);
+    assert_int_equal(vl, 0);
+    assert_non_null(v);
+    p->iter_close(pit);
+    p->close(self);
+    orbit_kv_close(kv);
+}
+
+static void test_keys_only(void **state)
+{
+    keys_only_round(*state, "pess", "txn=pessimistic");
+    keys_only_round(*state, "opt", "txn=optimistic");
+}
+
+/* ---- versions ---------------------------------------------------------------- */
+
+static uint64_t snap_version(orbit_kv *kv, orbit_snapshot **out)
+{
+    assert_int_equal(orbit_kv_snapshot(kv, out), 0);
+    return orbit_snapshot_version(*out);
+}
+
+static void versions_round(const char *dir, const char *sub, const char *opts)
+{
+    orbit_kv *kv = open_ok(dir, sub, opts);
+    orbit_snapshot *s0, *s1, *s2, *s3;
+    uint64_t v0 = snap_version(kv, &s0);
+    uint64_t again = snap_version(kv, &s1);
+    assert_int_equal(again, v0); /* nothing written between */
+    orbit_snapshot_release(s1);
+
+    uint64_t wv = 0;
+    orbit_batch *b = NULL;
+    assert_int_equal(orbit_batch_new(&b), 0);
+    assert_int_equal(orbit_batch_put(b, (const uint8_t *)"k", 1, (const uint8_t *)"1", 1), 0);
+    assert_int_equal(orbit_kv_write_version(kv, b, &wv), 0);
+    assert_true(wv > v0);
+    uint64_t v1 = snap_version(kv, &s1);
+    assert_true(v1 >= wv);
+    orbit_read_opts ro0 = {.snapshot = s0}, ro1 = {.snapshot = s1};
+    expect_kv(kv, &ro0, "k", NULL);
+    expect_kv(kv, &ro1, "k", "1");
+
+    /* A transaction's commit version: visible at it, not before. */
+    orbit_txn *t = begin(kv, ORBIT_ISO_SNAPSHOT);
+    assert_int_equal(tput(t, "k", "2"), 0);
+    uint64_t cv = 0;
+    assert_int_equal(orbit_txn_commit_version(t, &cv), 0);
+    assert_true(cv > v1);
+    uint64_t v2 = snap_version(kv, &s2);
+    assert_true(v2 >= cv);
+    orbit_read_opts ro2 = {.snapshot = s2};
+    expect_kv(kv, &ro2, "k", "2");
+    expect_kv(kv, &ro1, "k", "1");
+
+    /* A transaction that wrote nothing reports 0; a failed one too. */
+    t = begin(kv, ORBIT_ISO_SNAPSHOT);
+    expect_txn(t, "k", "2");
+    cv = 99;
+    assert_int_equal(orbit_txn_commit_version(t, &cv), 0);
+    assert_int_equal(cv, 0);
+
+    /* Range deletes and deletes advance the version too. */
+    assert_int_equal(delr(kv, "a", "z"), 0);
+    uint64_t v3 = snap_version(kv, &s3);
+    assert_true(v3 > v2);
+    orbit_read_opts ro3 = {.snapshot = s3};
+    expect_kv(kv, &ro3, "k", NULL);
+
+    /* Versions persist across a reopen (sequence numbers do). */
+    orbit_snapshot_release(s0);
+    orbit_snapshot_release(s1);
+    orbit_snapshot_release(s2);
+    orbit_snapshot_release(s3);
+    orbit_batch_free(b);
+    orbit_kv_close(kv);
+    kv = open_ok(dir, sub, opts);
+    uint64_t v4 = snap_version(kv, &s0);
+    assert_true(v4 >= v3);
+    orbit_snapshot_release(s0);
+    orbit_kv_close(kv);
+}
+
+static void test_versions(void **state)
+{
+    versions_round(*state, "pess", "txn=pessimistic");
+    versions_round(*state, "opt", "txn=optimistic");
+}
+
+/*
+ * Exactness under concurrency: one writer puts "c" = 1, 2, 3, ... and
+ * publishes each write's version (exact: it is the only writer); readers
+ * take snapshots meanwhile. A snapshot that sees value j must have a
+ * version >= that of write j and < that of write j+1.
+ */
+#define VW_N 3000
+
+typedef struct vshared {
+    orbit_kv *kv;
+    uint64_t ver[VW_N + 2]; /* ver[j]: version of write j (0: not yet) */
+    int done;
+    int failures;
+    char detail[256];
+} vshared;
+
+static void *version_writer(void *arg)
+{
+    vshared *sh = arg;
+    orbit_batch *b = NULL;
+    if (orbit_batch_new(&b) != 0) {
+        __atomic_fetch_add(&sh->failures, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&sh->done, 1, __ATOMIC_RELEASE);
+        return NULL;
+    }
+    for (int j = 1; j <= VW_N; j++) {
+        char val[16];
+        int vl = snprintf(val, sizeof val, "%d", j);
+        uint64_t v = 0;
+        orbit_batch_clear(b);
+        int rc = orbit_batch_put(b, (const uint8_t *)"c", 1, (const uint8_t *)val, (size_t)vl);
+        if (rc == 0)
+            rc = orbit_kv_write_version(sh->kv, b, &v);
+        if (rc != 0) {
+            __atomic_fetch_add(&sh->failures, 1, __ATOMIC_RELAXED);
+            break;
+        }
+        __atomic_store_n(&sh->ver[j], v, __ATOMIC_RELEASE);
+    }
+    orbit_batch_free(b);
+    __atomic_store_n(&sh->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void *version_reader(void *arg)
+{
+    vshared *sh = arg;
+    while (!__atomic_load_n(&sh->done, __ATOMIC_ACQUIRE)) {
+        orbit_snapshot *s = NULL;
+        orbit_buf b = ORBIT_BUF_INIT;
+        if (orbit_kv_snapshot(sh->kv, &s) != 0) {
+            __atomic_fetch_add(&sh->failures, 1, __ATOMIC_RELAXED);
+            break;
+        }
+        uint64_t sv = orbit_snapshot_version(s);
+        orbit_read_opts ro = {.snapshot = s};
+        int rc = orbit_kv_get(sh->kv, &ro, (const uint8_t *)"c", 1, &b);
+        long j = 0;
+        if (rc == 0) {
+            char tmp[16];
+            size_t n = b.len < 15 ? b.len : 15;
+            memcpy(tmp, b.data, n);
+            tmp[n] = '\0';
+            j = strtol(tmp, NULL, 10);
+        }
+        orbit_snapshot_release(s);
+        orbit_buf_release(&b);
+        if (j < 0 || j > VW_N)
+            continue;
+        /* Write j's version may be published just after the snapshot saw
+         * it: wait for it (the writer publishes right after the write). */
+        uint64_t vj = 0, vn;
+        while (j > 0 && (vj = __atomic_load_n(&sh->ver[j], __ATOMIC_ACQUIRE)) == 0)
+            sched_yield();
+        vn = __atomic_load_n(&sh->ver[j + 1], __ATOMIC_ACQUIRE);
+        if ((j > 0 && vj > sv) || (vn != 0 && vn <= sv)) {
+            if (__atomic_fetch_add(&sh->failures, 1, __ATOMIC_RELAXED) == 0)
+                snprintf(sh->detail, sizeof sh->detail,
+                         "snapshot %llu saw write %ld (version %llu), next at %llu",
+                         (unsigned long long)sv, j, (unsigned long long)vj,
+                         (unsigned long long)vn);
+        }
+    }
+    return NULL;
+}
+
+static void concurrent_versions(const char *dir, const char *sub, const char *opts)
+{
+    vshared *sh = calloc(1, sizeof *sh);
+    assert_non_null(sh);
+    sh->kv = open_ok(dir, sub, opts);
+    pthread_t w, r[2];
+    assert_int_equal(pthread_create(&w, NULL, version_writer, sh), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&r[i], NULL, version_reader, sh), 0);
+    pthread_join(w, NULL);
+    for (int i = 0; i < 2; i++)
+        pthread_join(r[i], NULL);
+    int failures = sh->failures;
+    char detail[256];
+    snprintf(detail, sizeof detail, "%s", sh->detail);
+    orbit_kv_close(sh->kv);
+    free(sh);
+    if (failures)
+        fail_msg("%s: %d failures: %s", opts, failures, detail);
+}
+
+static void test_versions_concurrent(void **state)
+{
+    concurrent_versions(*state, "pess", "txn=pessimistic");
+    concurrent_versions(*state, "opt", "txn=optimistic");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup_dir, teardown_dir)
 
 int main(void)
@@ -1035,6 +1820,17 @@ int main(void)
         T(test_threads),
         T(test_no_spurious_lock_failures),
         T(test_deadlock_detected),
+        T(test_classify),
+        T(test_v2_capabilities),
+        T(test_multi_get),
+        T(test_delete_range),
+        T(test_rocksdb_misses_range_conflicts),
+        T(test_optimistic_range_conflicts),
+        T(test_pessimistic_range_locks),
+        T(test_iter_seek),
+        T(test_keys_only),
+        T(test_versions),
+        T(test_versions_concurrent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
