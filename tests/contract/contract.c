@@ -2826,6 +2826,15 @@ static void test_versions(void **state)
         tv = 12345;
         CHECK_OK(orbit_txn_commit_version(t, &tv));
         assert_int_equal(tv, 0);
+        /* Reads for update are not writes. */
+        t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+        CHECK_OK(tgfu_s(t, "c"));
+        tv = 12345;
+        CHECK_OK(orbit_txn_commit_version(t, &tv));
+        if (tv != 0)
+            fail_msg("a transaction that only read for update reported commit "
+                     "version %llu, expected 0 (it wrote nothing)",
+                     (unsigned long long)tv);
         t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
         CHECK_OK(tput_s(t, "d", "4"));
         CHECK_OK(orbit_txn_commit_version(t, NULL));
