@@ -78,7 +78,7 @@ else
   etcd_version=$(dpkg-query -W -f='etcd-server ${Version} (Debian package)' etcd-server 2>/dev/null ||
                  etcd --version 2>/dev/null | sed -n 's/^etcd Version: /etcd /p')
   # A fresh cluster for each depth: etcd's Txn and Range slow down as its
-  # history grows (nothing compacts it here), so the second run must not
+  # history grows (Orbit keeps 5 minutes of it, longer than a run), so the second run must not
   # inherit the first one's.
   for run in "1 $ETCD_OPS1" "64 $ETCD_OPS64"; do
     read -r depth ops <<<"$run"

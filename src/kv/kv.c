@@ -1329,9 +1329,16 @@ static void run_inline(orbit_kv *kv, orbit_kv_op *op)
 }
 
 /* Whether the native submit may take op: a version-1 table knows only
- * GET (without a snapshot), PUT and DEL. */
+ * GET (without a snapshot), PUT and DEL; a batch that orbit_kv_write would
+ * refuse (too many entries, a range the provider cannot delete in a batch)
+ * runs inline, so it completes with the same error as the synchronous
+ * call. */
 static int native_takes(const orbit_kv *kv, const orbit_kv_op *op)
 {
+    if (op->type == ORBIT_OP_WRITE &&
+        ((kv->caps.max_batch_ops && op->batch->n > kv->caps.max_batch_ops) ||
+         (op->batch->nranges && !kv->caps.supports_batch_range_delete)))
+        return 0;
     if (kv->ops->version >= 2)
         return 1;
     return (op->type == ORBIT_OP_GET && !op->snapshot) || op->type == ORBIT_OP_PUT ||

@@ -65,6 +65,7 @@ struct orbit__rpc {
     pthread_mutex_t lock;
     pthread_cond_t idle;
     size_t inflight; /* under lock */
+    size_t max_inflight; /* under lock: the most ever in flight at once */
     int closing;     /* under lock */
 
     rcall *retries; /* completion thread only, sorted by retry_at_ns */
@@ -80,6 +81,7 @@ struct rcall {
     void *arg;
     uint64_t deadline_ns; /* monotonic */
     uint32_t attempts;
+    int maybe_sent; /* some finished attempt may have reached the server */
     size_t ep;
 
     /* the current attempt; gRPC may consume a sent buffer, so each attempt
@@ -113,8 +115,11 @@ int orbit__rpc_map_status(int code, const char *msg)
     case GRPC_STATUS_UNAVAILABLE: return ORBIT_EUNAVAIL;
     case GRPC_STATUS_DEADLINE_EXCEEDED: return ORBIT_ETIMEDOUT;
     case GRPC_STATUS_RESOURCE_EXHAUSTED:
-        /* gRPC's own size check ("received message larger than max") versus
-         * a server shedding load ("too many requests"). */
+        /* etcd's NOSPACE alarm ("etcdserver: mvcc: database space
+         * exceeded"), gRPC's own size check ("received message larger than
+         * max"), or a server shedding load ("too many requests"). */
+        if (strstr(msg, "space exceeded") || strstr(msg, "NOSPACE"))
+            return ORBIT_ENOSPACE;
         if (strstr(msg, "larger than max") || strstr(msg, "too large"))
             return ORBIT_ETOOBIG;
         return ORBIT_EBUSY;
@@ -123,7 +128,13 @@ int orbit__rpc_map_status(int code, const char *msg)
         if (strstr(msg, "too large") || strstr(msg, "too many operations"))
             return ORBIT_ETOOBIG;
         return ORBIT_EINVAL;
-    case GRPC_STATUS_OUT_OF_RANGE: return ORBIT_EINVAL;
+    case GRPC_STATUS_OUT_OF_RANGE:
+        /* etcd: "mvcc: required revision has been compacted" (the history
+         * is gone: retry at a newer revision) versus "mvcc: required
+         * revision is a future revision" (a caller error). */
+        if (strstr(msg, "compacted"))
+            return ORBIT_ECOMPACTED;
+        return ORBIT_EINVAL;
     case GRPC_STATUS_FAILED_PRECONDITION: return ORBIT_EINVAL;
     case GRPC_STATUS_NOT_FOUND: return ORBIT_EINVAL;
     case GRPC_STATUS_ALREADY_EXISTS: return ORBIT_EEXIST;
@@ -408,10 +419,50 @@ static void free_call(rcall *c)
     free(c);
 }
 
-/* Runs the callback, frees the call and drops it from the in-flight count. */
+static _Thread_local unsigned tl_attempts;
+
+unsigned orbit__rpc_attempts(void)
+{
+    return tl_attempts;
+}
+
+size_t orbit__rpc_max_inflight(orbit__rpc *r, int reset)
+{
+    pthread_mutex_lock(&r->lock);
+    size_t m = r->max_inflight;
+    if (reset)
+        r->max_inflight = r->inflight;
+    pthread_mutex_unlock(&r->lock);
+    return m;
+}
+
+/* Whether a failed attempt may have reached the server. Only a failure to
+ * connect at all (gRPC's pick failure, a refused connection) proves the
+ * request never left; a reset connection, a deadline or any answer from
+ * etcd (even "leader changed") leaves the outcome open. */
+static int attempt_maybe_sent(grpc_status_code st, const char *msg)
+{
+    if (st != GRPC_STATUS_UNAVAILABLE)
+        return 1;
+    return !(strstr(msg, "failed to connect") || strstr(msg, "Connection refused") ||
+             strstr(msg, "connections to all backends failing") || strstr(msg, "DNS resolution failed") ||
+             strstr(msg, "Name resolution failure"));
+}
+
+/* Runs the callback, frees the call and drops it from the in-flight count.
+ * A failed write some attempt of which may have been applied is reported
+ * ORBIT_EUNCERTAIN, whatever the last attempt said. */
 static void finish(rcall *c, int rc, const char *detail, const uint8_t *resp, size_t len)
 {
     orbit__rpc *r = c->r;
+    char d[DETAIL_LEN + 128];
+    if (rc < 0 && (c->o.idempotent & ORBIT__RPC_WRITE) && c->maybe_sent && rc != ORBIT_EUNCERTAIN) {
+        snprintf(d, sizeof d, "outcome unknown: the write may or may not have been applied (%s: %s)",
+                 orbit_err_name(rc), detail ? detail : "");
+        rc = ORBIT_EUNCERTAIN;
+        detail = d;
+    }
+    tl_attempts = c->attempts;
     c->done(c->arg, rc, detail ? detail : "", resp, len);
     free_call(c);
     pthread_mutex_lock(&r->lock);
@@ -509,7 +560,8 @@ int orbit__rpc_start(orbit__rpc *r, const char *method, const uint8_t *req, size
         free_call(c);
         return orbit_error_set(ORBIT_ECLOSED, "rpc: the transport is closing");
     }
-    r->inflight++;
+    if (++r->inflight > r->max_inflight)
+        r->max_inflight = r->inflight;
     pthread_mutex_unlock(&r->lock);
 
     int rc = attempt(c);
@@ -569,6 +621,7 @@ static void on_complete(orbit__rpc *r, rcall *c)
         grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
         grpc_byte_buffer_reader_destroy(&rd);
         clear_attempt(c);
+        tl_attempts = c->attempts;
         c->done(c->arg, ORBIT_OK, "", GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all));
         grpc_slice_unref(all);
         c->done = NULL;
@@ -588,6 +641,13 @@ static void on_complete(orbit__rpc *r, rcall *c)
     snprintf(c->last, sizeof c->last, "%s %s from %s: %s", c->method, status_name(st),
              r->eps[c->ep].target, msg);
     size_t failed_ep = c->ep;
+    /* An answer that refuses the request (invalid, too large, no space,
+     * too many requests) proves this attempt did not apply; anything else
+     * after it was sent leaves it open. */
+    int refused = rc == ORBIT_EINVAL || rc == ORBIT_ETOOBIG || rc == ORBIT_ENOSPACE || rc == ORBIT_EBUSY ||
+                  rc == ORBIT_ECOMPACTED || rc == ORBIT_ENOTSUP || rc == ORBIT_EEXIST;
+    if (!refused && attempt_maybe_sent(st, msg))
+        c->maybe_sent = 1;
     clear_attempt(c);
 
     int transient = rc == ORBIT_EUNAVAIL || rc == ORBIT_ETIMEDOUT;
@@ -596,7 +656,7 @@ static void on_complete(orbit__rpc *r, rcall *c)
         atomic_compare_exchange_strong(&r->current, &expect, (failed_ep + 1) % r->neps);
     }
     uint64_t now = orbit__mono_ns();
-    int retry = c->o.idempotent && (transient || rc == ORBIT_EBUSY) && now < c->deadline_ns;
+    int retry = (c->o.idempotent & ORBIT__RPC_RESEND) && (transient || rc == ORBIT_EBUSY) && now < c->deadline_ns;
     if (!retry) {
         if (rc == ORBIT_ETIMEDOUT && now >= c->deadline_ns) {
             char d[DETAIL_LEN + 64];
@@ -658,8 +718,9 @@ typedef struct sync_wait {
     pthread_cond_t cv;
     int done;
     int rc;
+    unsigned attempts;
     orbit_buf *out;
-    char detail[DETAIL_LEN + 64];
+    char detail[DETAIL_LEN + 192];
 } sync_wait;
 
 static void sync_done(void *arg, int rc, const char *detail, const uint8_t *resp, size_t len)
@@ -671,6 +732,7 @@ static void sync_done(void *arg, int rc, const char *detail, const uint8_t *resp
     }
     pthread_mutex_lock(&w->m);
     w->rc = rc;
+    w->attempts = tl_attempts;
     snprintf(w->detail, sizeof w->detail, "%s", detail);
     w->done = 1;
     pthread_cond_signal(&w->cv);
@@ -692,6 +754,7 @@ int orbit__rpc_call(orbit__rpc *r, const char *method, const uint8_t *req, size_
             pthread_cond_wait(&w.cv, &w.m);
         pthread_mutex_unlock(&w.m);
         rc = w.rc;
+        tl_attempts = w.attempts;
         if (rc)
             orbit_error_set(rc, "%s", w.detail);
     }

@@ -62,10 +62,18 @@ const char *orbit__rpc_endpoint(const orbit__rpc *r, size_t i);
 typedef struct orbit__rpc_call_opts {
     uint32_t timeout_ms; /* total budget, all attempts included; 0: 5000 */
     uint32_t attempt_ms; /* per attempt; 0: the whole remaining budget */
-    int idempotent;      /* 1: may be resent after an ambiguous failure */
+    int idempotent;      /* flags: ORBIT__RPC_RESEND (1): may be resent
+                          * after an ambiguous failure; ORBIT__RPC_WRITE */
     int endpoint;        /* -1: the current endpoint, with failover;
                           * i >= 0: only endpoint i, never another */
 } orbit__rpc_call_opts;
+
+#define ORBIT__RPC_RESEND 1
+/* The call changes state. A failure after any attempt that may have reached
+ * the server (a deadline, a lost connection, any answer other than "could
+ * not connect") is reported as ORBIT_EUNCERTAIN, with the last failure in
+ * the detail; a write that surely never left keeps EUNAVAIL / ETIMEDOUT. */
+#define ORBIT__RPC_WRITE 2
 
 /*
  * Completion. rc is 0 or a negative Orbit code; detail is "" or the text
@@ -89,8 +97,22 @@ int orbit__rpc_start(orbit__rpc *r, const char *method, const uint8_t *req,
 int orbit__rpc_call(orbit__rpc *r, const char *method, const uint8_t *req,
                     size_t len, const orbit__rpc_call_opts *o, orbit_buf *resp);
 
+/* The number of attempts of the call whose completion callback is running
+ * on this thread, or after orbit__rpc_call() returns, of that call. 1 means
+ * the request was sent once: no earlier attempt of it can still arrive. */
+unsigned orbit__rpc_attempts(void);
+
+/* The largest number of calls that were in flight at once on r since open
+ * (or since the last reset; reset != 0 restarts the count from the calls
+ * in flight now). Lets tests check that a provider really overlaps calls. */
+size_t orbit__rpc_max_inflight(orbit__rpc *r, int reset);
+
 /* Translate a gRPC status (grpc_status_code as int) with its message into an
- * Orbit code. Exposed for tests. */
+ * Orbit code: UNAVAILABLE is EUNAVAIL, DEADLINE_EXCEEDED ETIMEDOUT; etcd's
+ * "required revision has been compacted" (OUT_OF_RANGE) is ECOMPACTED, a
+ * future revision EINVAL; its NOSPACE alarm ("database space exceeded",
+ * RESOURCE_EXHAUSTED) ENOSPACE, "too many requests" EBUSY. Exposed for
+ * tests. */
 int orbit__rpc_map_status(int grpc_code, const char *msg);
 
 /* Backoff before retry number `attempt` (1-based): uniform in

@@ -3,13 +3,17 @@
  * process starts, kills members of, and restarts (etcd_harness):
  *
  *  - leader death under a concurrent load of puts (guarded, and
- *    writes=plain) and counter-incrementing
- *    transactions: the load completes, every acknowledged put is present,
- *    and the counter equals the number of acknowledged increments (no
- *    increment lost, none applied twice by a retry); the restarted member
- *    catches up;
- *  - quorum loss: operations fail with EUNAVAIL or ETIMEDOUT within their
- *    deadline (never hang) and succeed again once the members are back;
+ *    writes=plain), async submissions of 64 guarded puts at a time (group
+ *    commit) and counter-incrementing transactions: the load completes,
+ *    every acknowledged put is present, every guarded put applied exactly
+ *    once (etcd's per-key version is 1), and the counter equals the number
+ *    of acknowledged increments (no increment lost, none applied twice by
+ *    a retry); the restarted member catches up;
+ *  - quorum loss: reads fail with EUNAVAIL or ETIMEDOUT and writes with
+ *    EUNCERTAIN (they were sent: the outcome is unknown) within their
+ *    deadline (never hang); a write that could not even be sent (its only
+ *    member is dead) stays EUNAVAIL / ETIMEDOUT; all succeed again once
+ *    the members are back;
  *  - a bank-transfer workload: concurrent transactions move money between
  *    accounts while snapshot readers check that the total never changes.
  */
@@ -27,7 +31,9 @@
 #include <cmocka.h>
 
 #include "etcd_harness.h"
+#include "etcd_rpc.pb-c.h"
 #include "orbit/kv.h"
+#include "rpc/rpc.h"
 #include "testutil.h"
 
 static eh_cluster cl;
@@ -161,6 +167,103 @@ static void *work(void *arg)
     return NULL;
 }
 
+/* Async submissions of DEPTH guarded puts at a time, through the failover. */
+enum { DEPTH = 64, SUBMIT_ROUNDS = 12 };
+
+typedef struct submitter {
+    orbit_kv *kv;
+    int acked[SUBMIT_ROUNDS][DEPTH];
+    int failures;
+    char first_error[256];
+} submitter;
+
+typedef struct sub_wait {
+    pthread_mutex_t m;
+    pthread_cond_t cv;
+    int done;
+} sub_wait;
+
+static void sub_done_cb(void *arg, orbit_kv_op *ops, size_t n)
+{
+    sub_wait *w = arg;
+    pthread_mutex_lock(&w->m);
+    w->done = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->m);
+}
+
+static void *submit_work(void *arg)
+{
+    submitter *s = arg;
+    static char keys[SUBMIT_ROUNDS][DEPTH][16];
+    for (int r = 0; r < SUBMIT_ROUNDS; r++) {
+        orbit_kv_op ops[DEPTH];
+        memset(ops, 0, sizeof ops);
+        for (int i = 0; i < DEPTH; i++) {
+            snprintf(keys[r][i], sizeof keys[r][i], "a%d-%02d", r, i);
+            ops[i].type = ORBIT_OP_PUT;
+            ops[i].key = (const uint8_t *)keys[r][i];
+            ops[i].klen = strlen(keys[r][i]);
+            ops[i].val = (const uint8_t *)keys[r][i];
+            ops[i].vlen = strlen(keys[r][i]);
+        }
+        sub_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+        if (orbit_kv_submit(s->kv, ops, DEPTH, sub_done_cb, &w) != 0) {
+            s->failures += DEPTH;
+            continue;
+        }
+        pthread_mutex_lock(&w.m);
+        while (!w.done)
+            pthread_cond_wait(&w.cv, &w.m);
+        pthread_mutex_unlock(&w.m);
+        for (int i = 0; i < DEPTH; i++) {
+            if (ops[i].result == 0) {
+                s->acked[r][i] = 1;
+            } else {
+                s->failures++;
+                if (!s->first_error[0])
+                    snprintf(s->first_error, sizeof s->first_error, "async put: %s: %s",
+                             orbit_err_name(ops[i].result), ops[i].detail);
+            }
+        }
+        sleep_ms(150); /* spread over the kill and the failover */
+    }
+    return NULL;
+}
+
+/* etcd's version of every key under prefix (namespaced), through a raw
+ * Range: the number of times the key was written since it was created. */
+static void check_versions_one(const char *endpoints, const char *prefix, int expect_keys)
+{
+    orbit__rpc_config cfg = {endpoints, NULL, 0, 0};
+    orbit__rpc *r = NULL;
+    assert_int_equal(orbit__rpc_open(&cfg, &r), 0);
+    char end[128];
+    snprintf(end, sizeof end, "%s", prefix);
+    end[strlen(end) - 1]++;
+    Etcdserverpb__RangeRequest rq = ETCDSERVERPB__RANGE_REQUEST__INIT;
+    rq.key.data = (uint8_t *)prefix;
+    rq.key.len = strlen(prefix);
+    rq.range_end.data = (uint8_t *)end;
+    rq.range_end.len = strlen(end);
+    uint8_t buf[512];
+    size_t len = etcdserverpb__range_request__pack(&rq, buf);
+    orbit__rpc_call_opts o = {10000, 0, 1, -1};
+    orbit_buf resp = ORBIT_BUF_INIT;
+    assert_int_equal(orbit__rpc_call(r, "/etcdserverpb.KV/Range", buf, len, &o, &resp), 0);
+    Etcdserverpb__RangeResponse *rr = etcdserverpb__range_response__unpack(NULL, resp.len, resp.data);
+    assert_non_null(rr);
+    assert_int_equal((int)rr->n_kvs, expect_keys);
+    int doubled = 0;
+    for (size_t i = 0; i < rr->n_kvs; i++)
+        doubled += rr->kvs[i]->version != 1;
+    fprintf(stderr, "%s*: %zu keys, %d written more than once\n", prefix, rr->n_kvs, doubled);
+    assert_int_equal(doubled, 0);
+    etcdserverpb__range_response__free_unpacked(rr, NULL);
+    orbit_buf_release(&resp);
+    orbit__rpc_close(r);
+}
+
 static void test_leader_kill_under_load(void **state)
 {
     /* A stuck attempt is abandoned after 1.5 s so a retry can find the new
@@ -178,6 +281,11 @@ static void test_leader_kill_under_load(void **state)
         ws[i].id = i;
         assert_int_equal(pthread_create(&th[i], NULL, work, &ws[i]), 0);
     }
+    submitter sub;
+    memset(&sub, 0, sizeof sub);
+    sub.kv = kv;
+    pthread_t sth;
+    assert_int_equal(pthread_create(&sth, NULL, submit_work, &sub), 0);
     sleep_ms(400);
     int leader = eh_leader(&cl);
     assert_true(leader >= 0);
@@ -186,6 +294,10 @@ static void test_leader_kill_under_load(void **state)
     fprintf(stderr, "killed leader m%d under load\n", leader);
     for (int i = 0; i < WORKERS; i++)
         pthread_join(th[i], NULL);
+    pthread_join(sth, NULL);
+    if (sub.first_error[0])
+        fprintf(stderr, "submitter: %s\n", sub.first_error);
+    assert_int_equal(sub.failures, 0);
     fprintf(stderr, "load completed %llu ms after the kill\n", (unsigned long long)(now_ms() - t0));
 
     int acked_incs = 0, unknown = 0, put_fail = 0, conflicts = 0;
@@ -212,6 +324,25 @@ static void test_leader_kill_under_load(void **state)
             assert_memory_equal(b.data, v, b.len);
             orbit_buf_release(&b);
         }
+    }
+    for (int r = 0; r < SUBMIT_ROUNDS; r++)
+        for (int i = 0; i < DEPTH; i++) {
+            char k[16];
+            snprintf(k, sizeof k, "a%d-%02d", r, i);
+            orbit_buf b = ORBIT_BUF_INIT;
+            assert_int_equal(orbit_kv_get(kv, NULL, (const uint8_t *)k, strlen(k), &b), 0);
+            assert_int_equal(b.len, strlen(k));
+            assert_memory_equal(b.data, k, b.len);
+            orbit_buf_release(&b);
+        }
+    /* exactly once: every guarded put (sync workers 0 and 2, the async
+     * submitter) applied once, however often its Txn was resent */
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "lk-%d/a", (int)getpid());
+    check_versions_one(cl.endpoints, prefix, SUBMIT_ROUNDS * DEPTH);
+    for (int w = 0; w < WORKERS; w += 2) {
+        snprintf(prefix, sizeof prefix, "lk-%d/w%d-", (int)getpid(), w);
+        check_versions_one(cl.endpoints, prefix, ITERS);
     }
     int rc;
     long ctr = get_long(kv, NULL, "ctr", &rc);
@@ -251,16 +382,41 @@ static void test_quorum_loss(void **state)
     orbit_kv *kv = open_with(cl.endpoints, "q", "timeout_ms=1500");
     assert_int_equal(orbit_kv_put(kv, (const uint8_t *)"k", 1, (const uint8_t *)"1", 1), 0);
     int a = 1, b = 2;
+    /* a store whose only endpoint is member a */
+    orbit_kv *only_a = open_with(eh_endpoint(&cl, a), "q", "timeout_ms=1500");
     eh_kill(&cl, a);
     eh_kill(&cl, b);
+    sleep_ms(300);
+
+    /* Nothing listens at a any more: the write is never sent, so its
+     * outcome is known (not applied) and it stays retryable. */
+    int rc0 = orbit_kv_put(only_a, (const uint8_t *)"k", 1, (const uint8_t *)"9", 1);
+    fprintf(stderr, "put to a dead member: %s (%s)\n", orbit_err_name(rc0), orbit_last_error_detail());
+    assert_true(rc0 == ORBIT_EUNAVAIL || rc0 == ORBIT_ETIMEDOUT);
+    assert_true(orbit_err_retryable(rc0));
+    orbit_kv_close(only_a);
 
     uint64_t t0 = now_ms();
     int rc = orbit_kv_put(kv, (const uint8_t *)"k", 1, (const uint8_t *)"2", 1);
     uint64_t took = now_ms() - t0;
     fprintf(stderr, "put without quorum: %s after %llu ms (%s)\n", orbit_err_name(rc), (unsigned long long)took,
             orbit_last_error_detail());
-    assert_true(rc == ORBIT_EUNAVAIL || rc == ORBIT_ETIMEDOUT);
+    /* sent to a live member that cannot commit it: outcome unknown */
+    assert_int_equal(rc, ORBIT_EUNCERTAIN);
+    assert_non_null(strstr(orbit_last_error_detail(), "outcome unknown"));
+    assert_false(orbit_err_retryable(rc));
     assert_true(took < 1500 + 1000);
+
+    /* a transaction commit likewise */
+    orbit_txn *ct = NULL;
+    rc = orbit_kv_txn_begin(kv, NULL, &ct);
+    if (rc == 0) {
+        assert_int_equal(orbit_txn_put(ct, (const uint8_t *)"t", 1, (const uint8_t *)"1", 1), 0);
+        rc = orbit_txn_commit(ct);
+        assert_int_equal(rc, ORBIT_EUNCERTAIN);
+    } else {
+        assert_true(rc == ORBIT_EUNAVAIL || rc == ORBIT_ETIMEDOUT);
+    }
 
     t0 = now_ms();
     orbit_buf buf = ORBIT_BUF_INIT;
@@ -280,9 +436,10 @@ static void test_quorum_loss(void **state)
     assert_int_equal(eh_restart(&cl, b), 0);
     assert_int_equal(eh_wait_leader(&cl, 20000), 0);
     uint64_t deadline = now_ms() + 15000;
+    /* a put of one value is idempotent: safe to retry after EUNCERTAIN */
     do {
         rc = orbit_kv_put(kv, (const uint8_t *)"k", 1, (const uint8_t *)"3", 1);
-    } while (rc != 0 && orbit_err_retryable(rc) && now_ms() < deadline);
+    } while (rc != 0 && (orbit_err_retryable(rc) || rc == ORBIT_EUNCERTAIN) && now_ms() < deadline);
     assert_int_equal(rc, 0);
     /* the failed put's outcome was unknown; either way "3" is now current */
     assert_int_equal(get_long(kv, NULL, "k", &rc), 3);

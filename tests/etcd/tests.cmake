@@ -14,7 +14,7 @@ target_include_directories(orbit_etcd_harness PUBLIC
 add_executable(etcd_cluster ${ETCD_TEST_DIR}/etcd_cluster_main.c)
 target_link_libraries(etcd_cluster PRIVATE orbit_etcd_harness orbit)
 
-foreach(t basic faults)
+foreach(t basic faults writes compact)
   orbit_test_exe(test_etcd_${t} ${ETCD_TEST_DIR}/test_etcd_${t}.c)
   target_link_libraries(test_etcd_${t} PRIVATE orbit_etcd_harness)
   add_test(NAME etcd/${t} COMMAND test_etcd_${t})

@@ -3,29 +3,53 @@
  *
  * begin fixes a revision R with a linearizable read. Writes are buffered
  * locally (sorted by key, one entry per key) and seen by the transaction's
- * own reads and iterators. Every key read is recorded with the mod_revision
- * it had (0 when absent). commit sends one guarded Txn (etcd.c) whose
- * compares say "nothing changed under me":
+ * own reads, multi-gets and iterators. Every key the transaction uses is
+ * recorded with the mod_revision it had when the transaction first used it
+ * (0 when absent). commit sends one guarded Txn (etcd.c) whose compares say
+ * "nothing changed under me":
  *
- *   ORBIT_ISO_SNAPSHOT  reads see revision R. Each written key and each key
- *                       read for update must still have the mod_revision it
- *                       had at R; plain reads of unwritten keys are not
- *                       checked (snapshot isolation allows write skew).
+ *   ORBIT_ISO_SNAPSHOT  reads see revision R (pinned against Orbit's
+ *                       compactor until the transaction ends). Each
+ *                       written key and each key read for update must
+ *                       still have the mod_revision it had at R; plain
+ *                       reads of unwritten keys are not checked (snapshot
+ *                       isolation allows write skew). Written keys whose
+ *                       revision at R is not known from a read are looked
+ *                       up at commit, in read-only Txns of Range requests
+ *                       at R (chunked by max_txn_ops), so a key deleted
+ *                       after R is a conflict too, not only one modified
+ *                       or created.
  *   ORBIT_ISO_READ_COMMITTED
- *                       reads see the latest data. A key read for update
- *                       must still have the mod_revision that read saw;
- *                       any other written key the one it had at R.
+ *                       reads see the latest data. A written key or a key
+ *                       read for update must still have the mod_revision
+ *                       it had when the transaction first used it: the one
+ *                       its first read saw, or, for a key first used by a
+ *                       write (a blind write), the one a keys-only Range
+ *                       reads at that write (one round trip per blind-
+ *                       written key). So a change made before the first
+ *                       use never conflicts, and one made after it always
+ *                       does. (With read=serializable these reads come
+ *                       from one member, which may lag: a change shortly
+ *                       before the first use may then conflict too, never
+ *                       the other way.)
  *
- * Written keys whose revision at R is not known from a read are looked up
- * at commit, in one read-only Txn of Range requests at revision R (chunked
- * by max_txn_ops), so a key deleted after R is a conflict too, not only one
- * modified or created. A failed compare is ORBIT_ECONFLICT; the whole
- * transaction is then to be retried by the caller. SERIALIZABLE would also
- * need range (phantom) validation of scans, which etcd's compares cannot
- * express for deletions, so it is ORBIT_ENOTSUP.
+ * A failed compare is ORBIT_ECONFLICT; the whole transaction is then to be
+ * retried by the caller. SERIALIZABLE would also need range (phantom)
+ * validation of scans, which etcd's compares cannot express for deletions,
+ * so it is ORBIT_ENOTSUP. A read whose revision was compacted is
+ * ORBIT_ECOMPACTED.
  *
- * A transaction has at most max_txn_ops - 1 written keys and max_txn_ops - 1
- * checked keys (etcd's --max-txn-ops; ORBIT_ETOOBIG beyond).
+ * Limits, checked at the call that would cross them (ORBIT_ETOOBIG naming
+ * the limit), never first at commit:
+ *   keys   the keys written and the keys read for update, counted together
+ *          (each is one compare of the commit, a written key also one op),
+ *          at most max_txn_ops - 2 (the commit's compares also check the
+ *          commit marker and this client's alive key, etcd.c);
+ *   bytes  each written key costs 2 * (namespace + key) + value + 48 bytes
+ *          (its compare and its op, framing included), each key read for
+ *          update and not written namespace + key + 24; the sum is at most
+ *          max_request_bytes - 576 (the marker and the Txn's framing).
+ * These are the capabilities' max_txn_keys and max_txn_bytes.
  */
 #include <stddef.h>
 #include <stdlib.h>
@@ -53,6 +77,9 @@ typedef struct etcd_txn {
     etcd *e;
     orbit_isolation iso;
     int64_t rev;
+    int pinned;    /* rev is pinned (SNAPSHOT) */
+    size_t nkeys;  /* keys written or read for update */
+    size_t nbytes; /* their cost, as counted in the file comment */
     wentry *w;
     size_t nw, capw;
     rentry *r;
@@ -133,12 +160,18 @@ int orbit__etcd_txn_begin(void *self, const orbit_txn_opts *opts, void **out)
         free(t);
         return rc;
     }
+    if (iso == ORBIT_ISO_SNAPSHOT) {
+        orbit__etcd_rev_pin(e, t->rev);
+        t->pinned = 1;
+    }
     *out = t;
     return ORBIT_OK;
 }
 
 static void txn_free(etcd_txn *t)
 {
+    if (t->pinned)
+        orbit__etcd_rev_unpin(t->e, t->rev);
     for (size_t i = 0; i < t->nw; i++) {
         free(t->w[i].k);
         free(t->w[i].v);
@@ -150,12 +183,61 @@ static void txn_free(etcd_txn *t)
     free(t);
 }
 
+size_t orbit__etcd_txn_max_keys(const etcd *e)
+{
+    /* The commit's compares: one per key, the marker's and the alive key's
+     * (etcd.c); its ops: one per written key and the marker's. */
+    return e->max_txn_ops > 2 ? e->max_txn_ops - 2 : 0;
+}
+
+size_t orbit__etcd_txn_max_bytes(const etcd *e)
+{
+    return e->max_request_bytes > 576 ? e->max_request_bytes - 576 : 0;
+}
+
+static size_t cost_write(const etcd_txn *t, size_t kl, size_t vl)
+{
+    return 2 * (t->e->nslen + kl) + vl + 48;
+}
+
+static size_t cost_claim(const etcd_txn *t, size_t kl)
+{
+    return t->e->nslen + kl + 24;
+}
+
+static int too_many_keys(const etcd_txn *t)
+{
+    return orbit_error_set(ORBIT_ETOOBIG,
+                           "etcd: a transaction may write and read for update at most %zu keys together "
+                           "(max_txn_keys; max_txn_ops=%zu minus the commit marker and alive key "
+                           "compares; etcd --max-txn-ops)",
+                           orbit__etcd_txn_max_keys(t->e), t->e->max_txn_ops);
+}
+
+static int too_many_bytes(const etcd_txn *t, size_t need)
+{
+    return orbit_error_set(ORBIT_ETOOBIG,
+                           "etcd: a transaction's writes would need a commit of about %zu bytes, over "
+                           "max_txn_bytes=%zu (max_request_bytes=%zu; etcd --max-request-bytes)",
+                           need, orbit__etcd_txn_max_bytes(t->e), t->e->max_request_bytes);
+}
+
+/* Record the first use of key k (its mod_revision then); a later use keeps
+ * the first one, which is what the transaction relied on. A new claim
+ * (for_update) must already have passed claim_check. */
 static int record_read(etcd_txn *t, const uint8_t *k, size_t kl, int64_t mod, int for_update)
 {
     int found;
     size_t i = find_r(t, k, kl, &found);
     if (found) {
-        /* The first observation is the one the transaction relied on. */
+        if (for_update && !t->r[i].for_update) {
+            int wf;
+            (void)find_w(t, k, kl, &wf);
+            if (!wf) {
+                t->nkeys++;
+                t->nbytes += cost_claim(t, kl);
+            }
+        }
         t->r[i].for_update |= for_update;
         return ORBIT_OK;
     }
@@ -173,6 +255,29 @@ static int record_read(etcd_txn *t, const uint8_t *k, size_t kl, int64_t mod, in
     memmove(&t->r[i + 1], &t->r[i], (t->nr - i) * sizeof *t->r);
     t->r[i] = (rentry){kc, kl, mod, for_update};
     t->nr++;
+    if (for_update) {
+        int wf;
+        (void)find_w(t, k, kl, &wf);
+        if (!wf) {
+            t->nkeys++;
+            t->nbytes += cost_claim(t, kl);
+        }
+    }
+    return ORBIT_OK;
+}
+
+/* May key k (not written) become a claim? 0 or ETOOBIG. */
+static int claim_check(const etcd_txn *t, const uint8_t *k, size_t kl)
+{
+    int found;
+    size_t j = find_r(t, k, kl, &found);
+    if (found && t->r[j].for_update)
+        return ORBIT_OK;
+    if (t->nkeys + 1 > orbit__etcd_txn_max_keys(t->e))
+        return too_many_keys(t);
+    size_t need = t->nbytes + cost_claim(t, kl);
+    if (need > orbit__etcd_txn_max_bytes(t->e))
+        return too_many_bytes(t, need);
     return ORBIT_OK;
 }
 
@@ -190,9 +295,11 @@ int orbit__etcd_txn_get(void *p, const uint8_t *k, size_t kl, int for_update, or
             return ORBIT_NOTFOUND;
         return fn(arg, t->w[i].vl ? t->w[i].v : (const uint8_t *)"", t->w[i].vl);
     }
+    if (for_update && (rc = claim_check(t, k, kl)) != 0)
+        return rc;
     int64_t mod = 0;
     int64_t rev = t->iso == ORBIT_ISO_SNAPSHOT ? t->rev : 0;
-    rc = orbit__etcd_read(t->e, rev, t->e->serializable, k, kl, fn, arg, &mod, NULL);
+    rc = orbit__etcd_read_rc(orbit__etcd_read(t->e, rev, t->e->serializable, k, kl, fn, arg, &mod, NULL));
     if (rc == ORBIT_OK || rc == ORBIT_NOTFOUND) {
         int rrc = record_read(t, k, kl, mod, for_update);
         if (rrc)
@@ -201,30 +308,119 @@ int orbit__etcd_txn_get(void *p, const uint8_t *k, size_t kl, int for_update, or
     return rc;
 }
 
+int orbit__etcd_txn_multi_get(void *p, size_t n, const orbit_slice *keys, orbit_buf *vals, int *status)
+{
+    etcd_txn *t = p;
+    if (n == 0)
+        return ORBIT_OK;
+    /* The keys not written by the transaction, read in one batch. */
+    size_t *at = calloc(n, sizeof *at);
+    orbit_slice *rk = calloc(n, sizeof *rk);
+    orbit_buf *rv = calloc(n, sizeof *rv);
+    int *rs = calloc(n, sizeof *rs);
+    int64_t *rm = calloc(n, sizeof *rm);
+    int rc = (!at || !rk || !rv || !rs || !rm) ? ORBIT_ENOMEM : ORBIT_OK;
+    size_t m = 0;
+    for (size_t i = 0; !rc && i < n; i++) {
+        int krc = orbit__etcd_check_key(t->e, keys[i].data, keys[i].len);
+        if (krc) {
+            status[i] = krc;
+            orbit_buf_reset(&vals[i]);
+            continue;
+        }
+        int found;
+        size_t j = find_w(t, keys[i].data, keys[i].len, &found);
+        if (!found) {
+            at[m] = i;
+            rk[m++] = keys[i];
+            continue;
+        }
+        orbit_buf_reset(&vals[i]);
+        if (t->w[j].del) {
+            status[i] = ORBIT_NOTFOUND;
+        } else {
+            status[i] = t->w[j].vl && orbit_buf_append(&vals[i], t->w[j].v, t->w[j].vl) ? ORBIT_ENOMEM : ORBIT_OK;
+        }
+    }
+    if (!rc && m) {
+        (void)orbit__etcd_read_many(t->e, t->iso == ORBIT_ISO_SNAPSHOT ? t->rev : 0, m, rk, rv, rs, rm, NULL);
+        for (size_t i = 0; i < m; i++) {
+            size_t d = at[i];
+            status[d] = rs[i];
+            orbit_buf_reset(&vals[d]);
+            if (rs[i] == ORBIT_OK && rv[i].len && orbit_buf_append(&vals[d], rv[i].data, rv[i].len))
+                status[d] = ORBIT_ENOMEM;
+            if ((rs[i] == ORBIT_OK || rs[i] == ORBIT_NOTFOUND) && record_read(t, rk[i].data, rk[i].len, rm[i], 0))
+                status[d] = ORBIT_ENOMEM;
+        }
+    }
+    if (rv)
+        for (size_t i = 0; i < n; i++)
+            orbit_buf_release(&rv[i]);
+    free(rm);
+    free(rs);
+    free(rv);
+    free(rk);
+    free(at);
+    if (rc) {
+        for (size_t i = 0; i < n; i++) {
+            status[i] = rc;
+            orbit_buf_reset(&vals[i]);
+        }
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (status[i] < 0)
+            return status[i];
+    return ORBIT_OK;
+}
+
 static int txn_write(etcd_txn *t, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, int del)
 {
     int rc = orbit__etcd_check_key(t->e, k, kl);
     if (rc)
         return rc;
-    uint8_t *vc = del ? NULL : dup_bytes(v, vl);
-    if (!del && !vc)
-        return ORBIT_ENOMEM;
+    if (del)
+        vl = 0;
     int found;
     size_t i = find_w(t, k, kl, &found);
     if (found) {
+        size_t need = t->nbytes - cost_write(t, kl, t->w[i].vl) + cost_write(t, kl, vl);
+        if (need > orbit__etcd_txn_max_bytes(t->e))
+            return too_many_bytes(t, need);
+        uint8_t *vc = del ? NULL : dup_bytes(v, vl);
+        if (!del && !vc)
+            return ORBIT_ENOMEM;
         free(t->w[i].v);
         t->w[i].v = vc;
-        t->w[i].vl = del ? 0 : vl;
+        t->w[i].vl = vl;
         t->w[i].del = del;
+        t->nbytes = need;
         return ORBIT_OK;
     }
-    if (t->nw + 1 > t->e->max_txn_ops - 1) {
-        free(vc);
-        return orbit_error_set(ORBIT_ETOOBIG,
-                               "etcd: a transaction may write at most %zu keys (max_txn_ops=%zu "
-                               "minus the commit marker; etcd --max-txn-ops)",
-                               t->e->max_txn_ops - 1, t->e->max_txn_ops);
+    /* A new written key: one more compare and op, unless it was claimed. */
+    int rfound;
+    size_t j = find_r(t, k, kl, &rfound);
+    int claimed = rfound && t->r[j].for_update;
+    if (!claimed && t->nkeys + 1 > orbit__etcd_txn_max_keys(t->e))
+        return too_many_keys(t);
+    size_t need = t->nbytes + cost_write(t, kl, vl) - (claimed ? cost_claim(t, kl) : 0);
+    if (need > orbit__etcd_txn_max_bytes(t->e))
+        return too_many_bytes(t, need);
+    /* READ_COMMITTED: a key first used by this write is checked at commit
+     * against the mod_revision it has now. */
+    if (t->iso == ORBIT_ISO_READ_COMMITTED && !rfound) {
+        int64_t mod = 0;
+        rc = orbit__etcd_mod_revision(t->e, k, kl, &mod);
+        if (!rc)
+            rc = record_read(t, k, kl, mod, 0);
+        if (rc)
+            return rc;
+        i = find_w(t, k, kl, &found);
     }
+    uint8_t *vc = del ? NULL : dup_bytes(v, vl);
+    if (!del && !vc)
+        return ORBIT_ENOMEM;
     if (t->nw == t->capw) {
         size_t cap = t->capw ? t->capw * 2 : 8;
         wentry *nw = realloc(t->w, cap * sizeof *nw);
@@ -241,8 +437,11 @@ static int txn_write(etcd_txn *t, const uint8_t *k, size_t kl, const uint8_t *v,
         return ORBIT_ENOMEM;
     }
     memmove(&t->w[i + 1], &t->w[i], (t->nw - i) * sizeof *t->w);
-    t->w[i] = (wentry){kc, kl, vc, del ? 0 : vl, del};
+    t->w[i] = (wentry){kc, kl, vc, vl, del};
     t->nw++;
+    if (!claimed)
+        t->nkeys++;
+    t->nbytes = need;
     return ORBIT_OK;
 }
 
@@ -297,6 +496,19 @@ void orbit__etcd_local_advance(etcd_local *l)
         l->pos++;
 }
 
+void orbit__etcd_local_seek(etcd_local *l, const uint8_t *k, size_t kl, int reverse)
+{
+    /* Entries are in scan order: skip those before k in that order. */
+    size_t i = 0;
+    while (i < l->n) {
+        int c = orbit__key_cmp(l->w[i].k, l->w[i].kl, k, kl);
+        if (reverse ? c <= 0 : c >= 0)
+            break;
+        i++;
+    }
+    l->pos = i;
+}
+
 int orbit__etcd_txn_iter_open(void *p, const orbit_range *r, void **it)
 {
     etcd_txn *t = p;
@@ -323,10 +535,8 @@ int orbit__etcd_txn_iter_open(void *p, const orbit_range *r, void **it)
         d->del = src->del;
         l->n++;
     }
-    int rc = orbit__etcd_iter_make(t->e, t->iso == ORBIT_ISO_SNAPSHOT ? t->rev : 0, r, l, it);
-    if (rc)
-        orbit__etcd_local_free(l);
-    return rc;
+    /* iter_make owns l from here, also when it fails. */
+    return orbit__etcd_iter_make(t->e, t->iso == ORBIT_ISO_SNAPSHOT ? t->rev : 0, r, l, it);
 }
 
 /* ---- commit -------------------------------------------------------------- */
@@ -374,7 +584,7 @@ static int mods_at_rev(etcd_txn *t, const wentry **keys, size_t n, int64_t *mods
         if (!rc) {
             orbit__rpc_call_opts o;
             orbit__etcd_call_opts(e, 1, &o); /* read-only: safe to resend */
-            rc = orbit__rpc_call(e->rpc, ETCD_M_TXN, req, len, &o, &resp);
+            rc = orbit__etcd_read_rc(orbit__rpc_call(e->rpc, ETCD_M_TXN, req, len, &o, &resp));
         }
         if (!rc) {
             Etcdserverpb__TxnResponse *tr = etcdserverpb__txn_response__unpack(NULL, resp.len, resp.data);
@@ -481,8 +691,9 @@ static int validate_only(etcd_txn *t)
     return rc;
 }
 
-static int commit(etcd_txn *t)
+static int commit(etcd_txn *t, int64_t *rev)
 {
+    *rev = 0;
     if (t->nw == 0)
         return validate_only(t);
     size_t cap = t->nw + t->nr;
@@ -499,7 +710,9 @@ static int commit(etcd_txn *t)
         int found;
         size_t j = find_r(t, w->k, w->kl, &found);
         cmps[nc] = (etcd_cmp){w->k, w->kl, 0};
-        if (found && (t->iso == ORBIT_ISO_SNAPSHOT || t->r[j].for_update)) {
+        /* The mod_revision at the key's first use (SNAPSHOT: at R); a key
+         * only SNAPSHOT can have unrecorded is looked up at R below. */
+        if (found) {
             cmps[nc].mod = t->r[j].mod;
         } else {
             unknown[nu] = w;
@@ -520,7 +733,7 @@ static int commit(etcd_txn *t)
     for (size_t i = 0; !rc && i < nu; i++)
         cmps[unknown_at[i]].mod = mods[i];
     if (!rc)
-        rc = orbit__etcd_gw_run(t->e, cmps, nc, ops, t->nw);
+        rc = orbit__etcd_gw_run_rev(t->e, cmps, nc, ops, t->nw, rev);
     free(mods);
     free(unknown_at);
     free(unknown);
@@ -531,9 +744,17 @@ static int commit(etcd_txn *t)
 
 int orbit__etcd_txn_commit(void *p)
 {
+    return orbit__etcd_txn_commit_version(p, NULL);
+}
+
+int orbit__etcd_txn_commit_version(void *p, uint64_t *version)
+{
     etcd_txn *t = p;
-    int rc = commit(t);
+    int64_t rev = 0;
+    int rc = commit(t, &rev);
     txn_free(t);
+    if (version)
+        *version = rc == ORBIT_OK && rev > 0 ? (uint64_t)rev : 0;
     return rc;
 }
 

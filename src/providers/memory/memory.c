@@ -27,8 +27,19 @@
  * list; the list, the pins and the chains change only with `rw` written and
  * `pin_mu` held.
  *
+ * Contract v2 natives. A range delete (plain or as batch entries, applied
+ * in order with the batch's other entries) writes a tombstone at one new
+ * sequence number for every live key in the range, so snapshots taken
+ * before it still see the keys and transactions that claimed one conflict
+ * as with any write. Compare-and-set reads, compares and writes under the
+ * write side of `rw`. Multi-get reads every key under one read lock. A
+ * write's or commit's version is the sequence number it took. History is
+ * pruned, so there is no snapshot at an older version.
+ *
  * Lock order: rw before pin_mu. The per-key lock table (memory_lock.c) is
- * never held together with either.
+ * never waited for while either is held; only a range delete takes the
+ * table's mutex under rw written, to try keys it finds there without
+ * waiting (safe: nobody holding the table's mutex waits for rw).
  */
 #include <stdatomic.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * Private to the in-memory provider (src/kv/memory*.c): the ordered map it
+ * Private to the in-memory provider (src/providers/memory/memory*.c): the ordered map it
  * keeps committed data and transaction write sets in, the per-key lock table
  * of pessimistic transactions, and two hooks its unit test uses.
  *

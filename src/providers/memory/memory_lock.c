@@ -9,7 +9,9 @@
  * one hash bucket; both are changed only under `mu`. Waiters sleep on one
  * condition variable, broadcast on every release, and re-check their key,
  * so a wake-up is never lost and spurious ones are harmless. The table never
- * touches the store's rwlock, so lock order between the two cannot invert.
+ * touches the store's rwlock, and nobody holding `mu` waits for it, so a
+ * caller holding the rwlock may try a lock without waiting (timeout 0; the
+ * range delete does) and lock order between the two cannot invert.
  */
 #include <errno.h>
 #include <stdlib.h>
