@@ -470,6 +470,7 @@ static void cas_inc(worker *w)
         goto out;
     }
     int absent = rc == ORBIT_NOTFOUND;
+    dawdle(w); /* let others change it meanwhile */
     for (int attempt = 0; attempt < MAX_ATTEMPTS && !atomic_load(&failed); attempt++) {
         long n = 0;
         if (parse_num(w, absent ? ORBIT_NOTFOUND : 0, &cur, k, &n) != 0)
