@@ -2961,12 +2961,32 @@ static void test_capabilities_v2(void **state)
     for (size_t i = 0; i < NELEM(flags); i++)
         if (flags[i] != 0 && flags[i] != 1)
             fail_msg("capability flag %zu is %d, not a boolean", i, flags[i]);
+    print_message("%s: snapshot_at %d, commit_version %d, native multi_get %d, "
+                  "range_delete %d, cas %d; batch range delete %d; max_txn_keys %zu, "
+                  "max_txn_bytes %zu, max_batch_ops %zu\n",
+                  k->name, k->supports_snapshot_at, k->supports_commit_version,
+                  k->native_multi_get, k->native_range_delete, k->native_cas,
+                  k->supports_batch_range_delete, k->max_txn_keys, k->max_txn_bytes,
+                  k->max_batch_ops);
     if (k->supports_snapshot_at)
         assert_true(k->supports_snapshots);
-    /* A limit on keys per transaction fits under the batch limit's
-     * sibling: a transaction of max_txn_keys keys is a batch-sized write. */
-    if (k->max_txn_keys && k->max_batch_ops)
-        assert_true(k->max_txn_keys <= k->max_batch_ops + 1);
+    /* Native forms run without a transaction of the contract layer's. */
+    orbit_kv_stats s0, s1;
+    CHECK_OK(put_s(c->kv, "k", "v"));
+    orbit_kv_stats_get(c->kv, &s0);
+    CHECK_OK(cas_s(c->kv, "k", "v", "w", NULL));
+    CHECK_RC(cas_s(c->kv, "k", "v", "w", NULL), ORBIT_CMPFAIL);
+    orbit_kv_stats_get(c->kv, &s1);
+    if (k->native_cas && s1.txns_begun != s0.txns_begun)
+        fail_msg("native_cas is set, but a cas began %llu transactions",
+                 (unsigned long long)(s1.txns_begun - s0.txns_begun));
+    s0 = s1;
+    CHECK_OK(dr_s(c->kv, "a", "z"));
+    orbit_kv_stats_get(c->kv, &s1);
+    if (k->native_range_delete && s1.txns_begun != s0.txns_begun)
+        fail_msg("native_range_delete is set, but a range delete began %llu "
+                 "transactions", (unsigned long long)(s1.txns_begun - s0.txns_begun));
+    EXPECT_ABSENT(c->kv, NULL, "k");
     orbit_capabilities again;
     orbit_kv_capabilities(c->kv, &again);
     assert_int_equal(again.max_txn_keys, k->max_txn_keys);
