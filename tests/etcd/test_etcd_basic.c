@@ -1088,6 +1088,98 @@ static void test_seek(void **state)
     orbit_kv_close(kv);
 }
 
+/* Is revision rev still readable (not compacted)? Asked through a handle
+ * that holds no pins of its own but the probe's. */
+static int readable(orbit_kv *kv, uint64_t rev)
+{
+    orbit_snapshot *s = NULL;
+    int rc = orbit_kv_snapshot_at(kv, rev, &s);
+    if (rc == 0)
+        orbit_snapshot_release(s);
+    assert_true(rc == 0 || rc == ORBIT_ECOMPACTED);
+    return rc == 0;
+}
+
+/* Write until revision rev is compacted away (bounded): the compactor of
+ * `kv` is running and has reached past rev - 1. 0 when it did not. */
+static int wait_compacted(orbit_kv *kv, orbit_kv *probe, uint64_t rev)
+{
+    for (int i = 0; i < 300; i++) {
+        if (!readable(probe, rev))
+            return 1;
+        assert_int_equal(orbit_kv_put(kv, S("tick"), S("t")), 0);
+        usleep(50 * 1000);
+    }
+    return 0;
+}
+
+/* Orbit's compactor (retention_ms) never compacts past an open snapshot,
+ * an open iterator's revision or a live SNAPSHOT transaction's read
+ * revision, and moves on once they are released. */
+static void test_retention_pins(void **state)
+{
+    orbit_kv *kv = open_ns("retention_ms=100&page_size=1");
+    /* The other handles never compact (pins are per open store). */
+    char *opt = strstr(last_uri, "retention_ms=100");
+    assert_non_null(opt);
+    memmove(opt + strlen("retention_ms=0"), opt + strlen("retention_ms=100"),
+            strlen(opt + strlen("retention_ms=100")) + 1);
+    memcpy(opt, "retention_ms=0", strlen("retention_ms=0"));
+    orbit_kv *probe = NULL;
+    assert_int_equal(orbit_kv_open(last_uri, &probe), 0);
+    raw r = raw_open_last(); /* for revisions only */
+    assert_int_equal(orbit_kv_put(kv, S("a"), S("1")), 0);
+    assert_int_equal(orbit_kv_put(kv, S("b"), S("1")), 0);
+    orbit_snapshot *s = NULL;
+    assert_int_equal(orbit_kv_snapshot(kv, &s), 0);
+    uint64_t vs = orbit_snapshot_version(s);
+    assert_int_equal(orbit_kv_put(kv, S("a"), S("2")), 0);
+    orbit_txn *t = NULL;
+    assert_int_equal(orbit_kv_txn_begin(kv, NULL, &t), 0);
+    uint64_t vt = current_rev(&r);
+    assert_int_equal(orbit_kv_put(kv, S("a"), S("3")), 0);
+    orbit_scan_opts so = {0};
+    orbit_iter *it = NULL;
+    assert_int_equal(orbit_kv_iter(kv, NULL, &so, &it), 0); /* first page: one key */
+    uint64_t vi = current_rev(&r);
+    assert_int_equal(orbit_kv_put(kv, S("b"), S("4")), 0);
+
+    /* the compactor reaches the snapshot and stops there */
+    assert_true(wait_compacted(kv, probe, vs - 1));
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(orbit_kv_put(kv, S("tick"), S("t")), 0);
+        usleep(50 * 1000);
+    }
+    assert_true(readable(probe, vs));
+    orbit_read_opts ro = {s};
+    check_value(kv, &ro, "a", "1");
+    orbit_snapshot_release(s);
+    /* then the transaction's read revision holds it */
+    assert_true(wait_compacted(kv, probe, vs));
+    assert_true(readable(probe, vt));
+    txn_expect(t, "a", "2");
+    assert_int_equal(orbit_txn_put(t, S("c"), S("t")), 0);
+    assert_int_equal(orbit_txn_commit(t), 0);
+    /* then the iterator's: its later pages still read */
+    assert_true(wait_compacted(kv, probe, vt));
+    assert_true(readable(probe, vi));
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    char got[64];
+    size_t len = 0;
+    int rc;
+    while ((rc = orbit_iter_next(it, &k, &kl, &v, &vl)) == 0)
+        len += (size_t)snprintf(got + len, sizeof got - len, "%.*s=%.*s,", (int)kl, (const char *)k, (int)vl,
+                                (const char *)v);
+    assert_int_equal(rc, ORBIT_NOTFOUND);
+    assert_string_equal(got, "a=3,b=1,"); /* as of its opening */
+    orbit_iter_close(it);
+    assert_true(wait_compacted(kv, probe, vi));
+    raw_close(&r);
+    orbit_kv_close(probe);
+    orbit_kv_close(kv);
+}
+
 /* Snapshots at a revision, versions, and compaction: ECOMPACTED for every
  * read at a compacted revision. */
 static void test_versions_and_compaction(void **state)
@@ -1379,7 +1471,8 @@ int main(void)
         cmocka_unit_test(test_seek),
         cmocka_unit_test(test_txn_limits),
         cmocka_unit_test(test_public_v2),
-        cmocka_unit_test(test_versions_and_compaction), /* last: it compacts the cluster */
+        cmocka_unit_test(test_retention_pins), /* these two compact the cluster */
+        cmocka_unit_test(test_versions_and_compaction),
     };
     int fails = cmocka_run_group_tests_name("etcd_transport", pure, NULL, NULL);
     fails += cmocka_run_group_tests_name("etcd_provider", live, group_setup, group_teardown);

@@ -1282,8 +1282,8 @@ static void etcd_capabilities(void *self, orbit_capabilities *out)
     out->native_range_delete = 1;
     out->native_cas = 1;
     out->supports_batch_range_delete = 1;
-    out->max_txn_keys = e->max_txn_ops - 1;
-    out->max_txn_bytes = e->max_request_bytes;
+    out->max_txn_keys = orbit__etcd_txn_max_keys(e);
+    out->max_txn_bytes = orbit__etcd_txn_max_bytes(e);
 }
 
 /* The revision a provider snapshot reads at. */
@@ -1565,9 +1565,9 @@ static int etcd_cas(void *self, const uint8_t *k, size_t kl, const orbit_slice *
 typedef struct sub sub;
 typedef struct sub_item sub_item;
 
-typedef struct mg_item { /* one key of a MULTI_GET */
+typedef struct mg_item { /* one chunk of a MULTI_GET: one read-only Txn */
     sub_item *it;
-    size_t k;
+    size_t first, n;
 } mg_item;
 
 struct sub_item {
@@ -1577,6 +1577,8 @@ struct sub_item {
     etcd_gw gw;
     etcd_gq_op gq;
     mg_item *mg;
+    size_t mg_chunks;
+    int64_t mg_rev; /* the one revision every chunk reads at */
     atomic_size_t mg_pending;
     atomic_int mg_failed;
 };
@@ -1604,9 +1606,14 @@ static void sub_release(sub *s)
 /* Complete op with rc; a failure carries its own detail. */
 static void op_finish(orbit_kv_op *op, int rc, const char *detail)
 {
-    op->result = rc;
-    if (rc < 0)
-        snprintf(op->detail, sizeof op->detail, "%s", detail ? detail : "");
+    if (rc >= 0) {
+        op->result = rc;
+    } else if (detail == orbit_last_error_detail()) { /* the thread's own buffer */
+        op->result = rc;
+        orbit_op_take_detail(op);
+    } else {
+        (void)orbit_op_fail(op, rc, "%s", detail ? detail : "");
+    }
 }
 
 static void sub_done(void *arg, int rc, const char *detail, const uint8_t *resp, size_t len)
@@ -1639,19 +1646,83 @@ static void sub_gq_done(etcd_gq_op *g, int rc, const char *detail, int64_t rev)
     sub_release(it->s);
 }
 
-static void mg_done(void *arg, int rc, const char *detail, const uint8_t *resp, size_t len)
+/*
+ * MULTI_GET: all keys from one view. Keys travel max_txn_ops at a time in
+ * read-only Txns of Ranges. At a snapshot every chunk reads at its revision
+ * and all are in flight at once; at the latest data the first chunk goes
+ * alone, and the others follow at the revision it was served at.
+ */
+static void mg_done(void *arg, int rc, const char *detail, const uint8_t *resp, size_t len);
+
+static int mg_start(mg_item *m)
 {
-    mg_item *m = arg;
     sub_item *it = m->it;
+    etcd *e = it->s->e;
     orbit_kv_op *op = &it->s->ops[it->i];
-    if (rc == ORBIT_OK) {
-        orbit_buf_reset(&op->vals[m->k]);
-        rc = deliver_range(resp, len, orbit__copy_value_fn, &op->vals[m->k], NULL, NULL);
+    Etcdserverpb__RangeRequest *rq = calloc(m->n, sizeof *rq);
+    Etcdserverpb__RequestOp *ro = calloc(m->n, sizeof *ro);
+    Etcdserverpb__RequestOp **rp = calloc(m->n, sizeof *rp);
+    orbit_buf *keys = calloc(m->n, sizeof *keys);
+    uint8_t *req = NULL;
+    int rc = rq && ro && rp && keys ? ORBIT_OK : ORBIT_ENOMEM;
+    for (size_t i = 0; !rc && i < m->n; i++) {
+        const orbit_slice *k = &op->keys[m->first + i];
+        rc = orbit__etcd_key(e, k->data, k->len, &keys[i]);
+        etcdserverpb__range_request__init(&rq[i]);
+        etcdserverpb__request_op__init(&ro[i]);
+        rq[i].key.data = keys[i].data;
+        rq[i].key.len = keys[i].len;
+        rq[i].revision = it->mg_rev;
+        rq[i].serializable = e->serializable;
+        ro[i].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_RANGE;
+        ro[i].request_range = &rq[i];
+        rp[i] = &ro[i];
     }
-    op->status[m->k] = rc;
-    if (rc < 0 && atomic_exchange(&it->mg_failed, 1) == 0)
-        snprintf(op->detail, sizeof op->detail, "%s", detail ? detail : ""); /* the first failure's */
+    if (!rc) {
+        Etcdserverpb__TxnRequest tx = ETCDSERVERPB__TXN_REQUEST__INIT;
+        tx.n_success = m->n;
+        tx.success = rp;
+        size_t sz = etcdserverpb__txn_request__get_packed_size(&tx);
+        req = malloc(sz ? sz : 1);
+        if (!req) {
+            rc = ORBIT_ENOMEM;
+        } else {
+            size_t len = etcdserverpb__txn_request__pack(&tx, req);
+            orbit__rpc_call_opts o;
+            orbit__etcd_call_opts(e, 1, &o);
+            rc = orbit__rpc_start(e->rpc, ETCD_M_TXN, req, len, &o, mg_done, m);
+        }
+    }
+    for (size_t i = 0; keys && i < m->n; i++)
+        orbit_buf_release(&keys[i]);
+    free(keys);
+    free(req);
+    free(rp);
+    free(ro);
+    free(rq);
+    return rc;
+}
+
+static void mg_fail_chunk(mg_item *m, int rc, const char *detail);
+
+/* Start chunks [from, it->mg_chunks); a chunk that cannot start fails. */
+static void mg_start_from(sub_item *it, size_t from)
+{
+    for (size_t c = from; c < it->mg_chunks; c++) {
+        int rc = mg_start(&it->mg[c]);
+        if (rc) {
+            char d[ORBIT_OP_DETAIL_MAX];
+            snprintf(d, sizeof d, "%s", orbit_last_error_detail());
+            mg_fail_chunk(&it->mg[c], rc, d);
+        }
+    }
+}
+
+/* Account for one finished chunk; the last completes the op. */
+static void mg_chunk_end(sub_item *it)
+{
     if (atomic_fetch_sub(&it->mg_pending, 1) == 1) {
+        orbit_kv_op *op = &it->s->ops[it->i];
         int first = 0;
         for (size_t k = 0; k < op->nkeys && !first; k++)
             if (op->status[k] < 0)
@@ -1659,6 +1730,62 @@ static void mg_done(void *arg, int rc, const char *detail, const uint8_t *resp, 
         op->result = first;
         sub_release(it->s);
     }
+}
+
+static void mg_fail_chunk(mg_item *m, int rc, const char *detail)
+{
+    sub_item *it = m->it;
+    orbit_kv_op *op = &it->s->ops[it->i];
+    for (size_t i = 0; i < m->n; i++) {
+        orbit_buf_reset(&op->vals[m->first + i]);
+        op->status[m->first + i] = rc;
+    }
+    if (atomic_exchange(&it->mg_failed, 1) == 0)
+        snprintf(op->detail, sizeof op->detail, "%s", detail ? detail : ""); /* the first failure's */
+    if (m->first == 0 && it->mg_rev == 0) {
+        /* the first chunk failed at the latest data: the others fail too */
+        for (size_t c = 1; c < it->mg_chunks; c++)
+            mg_fail_chunk(&it->mg[c], rc, detail);
+    }
+    mg_chunk_end(it);
+}
+
+static void mg_done(void *arg, int rc, const char *detail, const uint8_t *resp, size_t len)
+{
+    mg_item *m = arg;
+    sub_item *it = m->it;
+    orbit_kv_op *op = &it->s->ops[it->i];
+    Etcdserverpb__TxnResponse *tr = NULL;
+    if (!rc && (tr = etcdserverpb__txn_response__unpack(NULL, len, resp)) == NULL) {
+        rc = ORBIT_EPROTO;
+        detail = "etcd: cannot decode the Txn response of a multi-get";
+    }
+    if (!rc && tr->n_responses != m->n) {
+        rc = ORBIT_EPROTO;
+        detail = "etcd: a multi-get Txn answered a different number of reads";
+    }
+    if (rc) {
+        if (tr)
+            etcdserverpb__txn_response__free_unpacked(tr, NULL);
+        mg_fail_chunk(m, rc, detail);
+        return;
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        Etcdserverpb__ResponseOp *r = tr->responses[i];
+        orbit_buf *v = &op->vals[m->first + i];
+        orbit_buf_reset(v);
+        int st = ORBIT_NOTFOUND;
+        if (r->response_case == ETCDSERVERPB__RESPONSE_OP__RESPONSE_RESPONSE_RANGE && r->response_range->n_kvs)
+            st = orbit_buf_set(v, r->response_range->kvs[0]->value.data, r->response_range->kvs[0]->value.len);
+        op->status[m->first + i] = st;
+    }
+    int first_at_latest = m->first == 0 && it->mg_rev == 0;
+    if (first_at_latest)
+        it->mg_rev = tr->header ? tr->header->revision : 0;
+    etcdserverpb__txn_response__free_unpacked(tr, NULL);
+    if (first_at_latest)
+        mg_start_from(it, 1);
+    mg_chunk_end(it);
 }
 
 static int start_range(etcd *e, int64_t rev, const uint8_t *k, size_t kl, orbit__rpc_done_fn fn, void *arg)
@@ -1701,10 +1828,8 @@ static int etcd_submit(void *self, orbit_kv_op *ops, size_t n, orbit_kv_done_fn 
         it->i = i;
         op->detail[0] = '\0';
         int rc;
-        int64_t rev = 0;
-        if (op->snapshot && (op->type == ORBIT_OP_GET || op->type == ORBIT_OP_MULTI_GET)) {
-            rc = orbit_error_set(ORBIT_ENOTSUP, "etcd: submit: reads at a snapshot are not supported yet");
-        } else if (op->type == ORBIT_OP_GET) {
+        int64_t rev = op->snapshot ? snap_rev(orbit_snapshot_object(op->snapshot)) : 0;
+        if (op->type == ORBIT_OP_GET) {
             rc = start_range(e, rev, op->key, op->klen, sub_done, it);
         } else if (op->type == ORBIT_OP_MULTI_GET) {
             if (op->nkeys == 0) {
@@ -1712,20 +1837,27 @@ static int etcd_submit(void *self, orbit_kv_op *ops, size_t n, orbit_kv_done_fn 
                 sub_release(s);
                 continue;
             }
-            it->mg = calloc(op->nkeys, sizeof *it->mg);
+            size_t cs = e->max_txn_ops;
+            it->mg_chunks = (op->nkeys + cs - 1) / cs;
+            it->mg = calloc(it->mg_chunks, sizeof *it->mg);
             rc = it->mg ? ORBIT_OK : ORBIT_ENOMEM;
             if (!rc) {
-                atomic_init(&it->mg_pending, op->nkeys);
-                for (size_t k = 0; k < op->nkeys; k++) {
-                    it->mg[k] = (mg_item){it, k};
-                    int krc = start_range(e, rev, op->keys[k].data, op->keys[k].len, mg_done, &it->mg[k]);
+                it->mg_rev = rev;
+                atomic_init(&it->mg_pending, it->mg_chunks);
+                for (size_t c = 0; c < it->mg_chunks; c++)
+                    it->mg[c] = (mg_item){it, c * cs, c + 1 < it->mg_chunks ? cs : op->nkeys - c * cs};
+                /* at a snapshot all at once, else the first one first */
+                if (rev)
+                    mg_start_from(it, 0);
+                else {
+                    int krc = mg_start(&it->mg[0]);
                     if (krc) {
                         char d[ORBIT_OP_DETAIL_MAX];
                         snprintf(d, sizeof d, "%s", orbit_last_error_detail());
-                        mg_done(&it->mg[k], krc, d, NULL, 0);
+                        mg_fail_chunk(&it->mg[0], krc, d);
                     }
                 }
-                continue; /* the last key completes the op */
+                continue; /* the last chunk completes the op */
             }
         } else if (op->type == ORBIT_OP_WRITE) {
             it->kind = 2;
@@ -1801,10 +1933,14 @@ const orbit_provider orbit__provider_etcd = {
     .txn_commit = orbit__etcd_txn_commit,
     .txn_rollback = orbit__etcd_txn_rollback,
     .submit = etcd_submit,
-    /* version 2: multi_get, txn_multi_get, iter_seek, snapshot_version,
-     * snapshot_open_at and txn_commit_version are the read side's
-     * (etcd_read.c / etcd_txn.c) and are set once they exist. */
+    /* version 2 */
+    .multi_get = orbit__etcd_multi_get,
+    .txn_multi_get = orbit__etcd_txn_multi_get,
     .delete_range = etcd_delete_range,
     .cas = etcd_cas,
+    .iter_seek = orbit__etcd_iter_seek,
+    .snapshot_version = orbit__etcd_snapshot_version,
+    .snapshot_open_at = orbit__etcd_snapshot_open_at,
     .write_version = etcd_write_version,
+    .txn_commit_version = orbit__etcd_txn_commit_version,
 };

@@ -1,8 +1,10 @@
 /*
  * The RocksDB provider ("rocksdb:PATH[?options]"), Orbit's embedded default:
  * opening and closing a store, its options, point reads and writes, atomic
- * batches, snapshots, plain iterators and the provider table. Transactions
- * live in rdb_txn.c, the iterator walk in rdb_iter.c.
+ * batches (with range deletes), multi-get, range deletes, snapshots and
+ * their versions, plain iterators and the provider table (version 2).
+ * Transactions, and pessimistic range deletes, live in rdb_txn.c, the
+ * iterator walk and seek in rdb_iter.c.
  *
  * It sits directly under the contract layer (src/kv), which has already
  * validated arguments, so this file only adds what RocksDB needs: option
@@ -17,7 +19,10 @@
  *     waits for (or fails on) the key locks transactions hold; in optimistic
  *     mode plain writes go to the base DB and transactions validate at commit;
  *   - a RocksDB pinnable slice or errptr string never outlives the call that
- *     produced it.
+ *     produced it;
+ *   - in optimistic mode every range tombstone is written under the write
+ *     side of rd_lock and advances rd_epoch (see struct rdb);
+ *   - a snapshot's seq is exactly the sequence number it reads at.
  */
 #include <errno.h>
 #include <sched.h>
@@ -627,11 +632,15 @@ static int rdb_del(void *self, const uint8_t *k, size_t kl)
     return err ? orbit__rdb_error(err, RDB_CTX_PLAIN, "delete") : ORBIT_OK;
 }
 
-/* The exclusive end for a range with an open top: the immediate successor
- * of the largest key that could lie in [lo, ...) when the tombstone is
- * written, i.e. of the largest stored key and of `extra` (the largest key an
- * earlier entry of the same batch writes; NULL: none). *hi is malloc'ed, or
- * NULL when nothing lies at or above lo (the range is then empty). */
+/* The exclusive end for a range with an open top. RocksDB's DeleteRange
+ * needs an end, and no key is above every other, so the end is the larger
+ * of RDB_OPEN_END (32 bytes of 0xFF) and the immediate successor of the
+ * largest key that could lie in [lo, ...) when the tombstone is written:
+ * the largest stored key and `extra` (the largest key an earlier entry of
+ * the same batch writes; NULL: none). Only a key above both that another
+ * thread writes while this runs could escape it. *hi is malloc'ed. */
+#define RDB_OPEN_END_LEN 32
+
 static int open_range_end(rdb *db, const uint8_t *lo, size_t lo_len, const uint8_t *extra,
                           size_t extra_len, uint8_t **hi, size_t *hi_len)
 {
@@ -661,14 +670,23 @@ static int open_range_end(rdb *db, const uint8_t *lo, size_t lo_len, const uint8
         top = extra;
         top_len = extra_len;
     }
-    if (rc == ORBIT_OK && top) {
-        *hi = malloc(top_len + 1);
+    if (rc == ORBIT_OK) {
+        static const uint8_t ff[RDB_OPEN_END_LEN] = {
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+        int above = top && orbit__key_cmp(top, top_len, ff, sizeof ff) >= 0;
+        size_t len = above ? top_len + 1 : sizeof ff;
+        *hi = malloc(len);
         if (!*hi) {
             rc = ORBIT_ENOMEM;
-        } else {
+        } else if (above) {
             memcpy(*hi, top, top_len);
             (*hi)[top_len] = 0; /* key || 0x00: the next key in byte order */
-            *hi_len = top_len + 1;
+            *hi_len = len;
+        } else {
+            memcpy(*hi, ff, sizeof ff);
+            *hi_len = len;
         }
     }
     rocksdb_iter_destroy(ri);
@@ -738,11 +756,10 @@ static int rdb_write(void *self, const orbit_batch *b)
                 rocksdb_writebatch_destroy(wb);
                 return rc;
             }
-            if (hi) {
+            if (orbit__key_cmp(e.key, e.klen, hi, hi_len) < 0)
                 rocksdb_writebatch_delete_range(wb, (const char *)e.key, e.klen,
                                                 (const char *)hi, hi_len);
-                free(hi);
-            }
+            free(hi);
         }
         if (e.type == ORBIT_OP_PUT &&
             (!max_key || orbit__key_cmp(e.key, e.klen, max_key, max_len) > 0)) {
@@ -787,8 +804,10 @@ static int rdb_delete_range(void *self, const orbit_range *r)
         int rc = open_range_end(db, r->lo, r->lo_len, NULL, 0, &hi, &hi_len);
         if (rc)
             return rc;
-        if (!hi)
-            return ORBIT_OK;
+        if (orbit__key_cmp(r->lo, r->lo_len, hi, hi_len) >= 0) {
+            free(hi);
+            return ORBIT_OK; /* lo is above every key there is */
+        }
         end = hi;
     }
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();

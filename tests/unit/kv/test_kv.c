@@ -501,7 +501,8 @@ static void fset(const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, int t
         memcpy(x->k, k, kl);
         x->kl = kl;
     }
-    memcpy(x->v, v, vl);
+    if (vl)
+        memcpy(x->v, v, vl);
     x->vl = vl;
 }
 
@@ -632,7 +633,8 @@ static int ftxn_set(ftxn *t, const uint8_t *k, size_t kl, const uint8_t *v, size
         memcpy(w->k, k, kl);
         w->kl = kl;
     }
-    memcpy(w->v, v, vl);
+    if (vl)
+        memcpy(w->v, v, vl);
     w->vl = vl;
     w->tomb = tomb;
     return 0;

@@ -1448,6 +1448,101 @@ static void test_keys_only_and_max_bytes(void **state)
     orbit_kv_close(kv);
 }
 
+/* Random batches of puts, deletes and range deletes (and plain range
+ * deletes and compare-and-sets between them) against a plain array that
+ * applies each entry in order: the store must match after every write, and
+ * a snapshot taken before a write must still match the state before it. */
+#define RKEYS 12
+
+typedef struct oracle {
+    int live[RKEYS];
+    char val[RKEYS][16];
+} oracle;
+
+static const char *oracle_dump(const oracle *o)
+{
+    static char out[512];
+    size_t n = 0;
+    out[0] = '\0';
+    for (int i = 0; i < RKEYS; i++)
+        if (o->live[i])
+            n += (size_t)snprintf(out + n, sizeof out - n, "%s%c=%s", n ? "," : "", 'a' + i, o->val[i]);
+    return out;
+}
+
+static void test_random_ranges_vs_oracle(void **state)
+{
+    (void)state;
+    const char *uris[] = {"memory:?txn=pessimistic", "memory:?txn=optimistic"};
+    tu_rng rng;
+    tu_rng_init(&rng, tu_seed("test_memory ranges"));
+    for (int u = 0; u < 2; u++) {
+        orbit_kv *kv = open_kv(uris[u]);
+        oracle o;
+        memset(&o, 0, sizeof o);
+        orbit_batch *b;
+        assert_int_equal(orbit_batch_new(&b), ORBIT_OK);
+        for (int round = 0; round < 400; round++) {
+            char before_dump[512];
+            snprintf(before_dump, sizeof before_dump, "%s", oracle_dump(&o));
+            orbit_snapshot *snap;
+            assert_int_equal(orbit_kv_snapshot(kv, &snap), ORBIT_OK);
+            char k[2] = {0, 0}, e[2] = {0, 0}, v[16];
+            uint64_t what = tu_below(&rng, 10);
+            if (what < 7) {
+                orbit_batch_clear(b);
+                int n = 1 + (int)tu_below(&rng, 6);
+                for (int j = 0; j < n; j++) {
+                    int i = (int)tu_below(&rng, RKEYS);
+                    k[0] = (char)('a' + i);
+                    uint64_t t = tu_below(&rng, 4);
+                    if (t < 2) {
+                        snprintf(v, sizeof v, "%d", round * 10 + j);
+                        assert_int_equal(orbit_batch_put(b, K(k), K(v)), ORBIT_OK);
+                        o.live[i] = 1;
+                        snprintf(o.val[i], sizeof o.val[i], "%s", v);
+                    } else if (t == 2) {
+                        assert_int_equal(orbit_batch_del(b, K(k)), ORBIT_OK);
+                        o.live[i] = 0;
+                    } else {
+                        int hi = (int)tu_below(&rng, RKEYS + 2); /* RKEYS+1: open end */
+                        e[0] = (char)('a' + hi);
+                        if (hi > RKEYS)
+                            assert_int_equal(orbit_batch_delete_range(b, K(k), NULL, 0), ORBIT_OK);
+                        else
+                            assert_int_equal(orbit_batch_delete_range(b, K(k), K(e)), ORBIT_OK);
+                        for (int x = i; x < RKEYS && (hi > RKEYS || x < hi); x++)
+                            o.live[x] = 0;
+                    }
+                }
+                assert_int_equal(orbit_kv_write(kv, b), ORBIT_OK);
+            } else if (what < 9) {
+                int lo = (int)tu_below(&rng, RKEYS), hi = (int)tu_below(&rng, RKEYS + 1);
+                k[0] = (char)('a' + lo);
+                e[0] = (char)('a' + hi);
+                assert_int_equal(orbit_kv_delete_range(kv, K(k), K(e)), ORBIT_OK);
+                for (int x = lo; x < hi; x++)
+                    o.live[x] = 0;
+            } else {
+                int i = (int)tu_below(&rng, RKEYS);
+                k[0] = (char)('a' + i);
+                snprintf(v, sizeof v, "c%d", round);
+                orbit_slice d = {K(v)}, ex = {K(o.val[i])};
+                int rc = orbit_kv_cas(kv, K(k), o.live[i] ? &ex : NULL, &d, NULL);
+                assert_int_equal(rc, ORBIT_OK);
+                o.live[i] = 1;
+                snprintf(o.val[i], sizeof o.val[i], "%s", v);
+            }
+            assert_string_equal(scan_at(kv, NULL, NULL, NULL, 0), oracle_dump(&o));
+            assert_string_equal(scan_at(kv, snap, NULL, NULL, 0), before_dump);
+            orbit_snapshot_release(snap);
+        }
+        orbit_batch_free(b);
+        orbit_kv_close(kv);
+        expect_counts(0, 0);
+    }
+}
+
 /* A range delete or batch with ranges that runs out of memory anywhere
  * applies nothing. */
 static void test_alloc_failure_range_delete(void **state)
@@ -1474,10 +1569,17 @@ static void test_alloc_failure_range_delete(void **state)
                                 rc == ORBIT_OK ? "a=1,d=1" : "a=0,b=0,c=0");
             saw_ok |= rc == ORBIT_OK;
             saw_enomem |= rc == ORBIT_ENOMEM;
+            char before[64];
+            snprintf(before, sizeof before, "%s", scan_at(kv, NULL, NULL, NULL, 0));
             orbit__memory_fail_alloc_after(n);
             rc = orbit_kv_delete_range(kv, K("a"), K("c"));
             orbit__memory_fail_alloc_after(-1);
             assert_true(rc == ORBIT_OK || rc == ORBIT_ENOMEM);
+            if (rc == ORBIT_OK)
+                assert_string_equal(scan_at(kv, NULL, NULL, NULL, 0),
+                                    strstr(before, "d=1") ? "d=1" : "c=0");
+            else
+                assert_string_equal(scan_at(kv, NULL, NULL, NULL, 0), before);
             orbit_batch_free(b);
             orbit_kv_close(kv);
             expect_counts(0, 0);
@@ -1740,6 +1842,7 @@ int main(void)
         cmocka_unit_test(test_cas_threads),
         cmocka_unit_test(test_seek),
         cmocka_unit_test(test_keys_only_and_max_bytes),
+        cmocka_unit_test(test_random_ranges_vs_oracle),
         cmocka_unit_test(test_alloc_failure_range_delete),
         cmocka_unit_test(test_threads_pessimistic),
         cmocka_unit_test(test_threads_optimistic),

@@ -1253,7 +1253,13 @@ static void delete_range_round(const char *dir, const char *sub, const char *opt
     /* Open top: everything from the start on, including long keys
      * beyond the last one seen before. */
     assert_int_equal(put_s(kv, "e\xff\xff\xff", "v"), 0);
+    uint8_t ffkey[40];
+    memset(ffkey, 0xff, sizeof ffkey);
+    assert_int_equal(orbit_kv_put(kv, ffkey, sizeof ffkey, (const uint8_t *)"v", 1), 0);
     assert_int_equal(delr(kv, "d", NULL), 0);
+    orbit_buf fb = ORBIT_BUF_INIT;
+    assert_int_equal(orbit_kv_get(kv, NULL, ffkey, sizeof ffkey, &fb), ORBIT_NOTFOUND);
+    orbit_buf_release(&fb);
     expect_scan(kv, NULL, NULL, NULL, 0, "a=v,");
     assert_int_equal(delr(kv, "x", NULL), 0); /* nothing at or above x */
 
