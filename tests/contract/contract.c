@@ -9,7 +9,15 @@
  * (pessimistic: the write or get_for_update reports ECONFLICT and plain
  * writes to a locked key report EBUSY; optimistic: the commit reports
  * ECONFLICT). Capability-dependent cases skip when the store says it cannot
- * do the thing (no transactions, a value-size limit below 1 MiB, ...).
+ * do the thing (no transactions, a value-size limit below 1 MiB, ...), or,
+ * where kv.h says a missing feature is refused, check that it is refused
+ * with ORBIT_ENOTSUP (batch range deletes, snapshots at a version). The
+ * contract v2 cases cover multi-get, range deletes (plain, in a batch, in a
+ * transaction, against transactions), compare-and-set, iterator seek,
+ * keys-only and byte-limited scans, iterators as of their opening,
+ * versions and commit versions, read-committed conflicts from first use,
+ * transaction limits, and the WRITE / MULTI_GET / snapshot ops and per-op
+ * detail of the asynchronous path.
  *
  * Usage: contract_suite --store TEMPLATE [--oracle TEMPLATE]
  *            [--txn-mode pessimistic|optimistic] [--steps N] [--filter GLOB]
