@@ -167,8 +167,10 @@ static int gw_build_ex(etcd *e, const etcd_cmp *cmps, size_t ncmp, const gw_xcmp
         if (krc)
             return krc;
     }
-    if (x && (x->klen == 0 || orbit__etcd_check_key(e, x->key, x->klen)))
-        return orbit__etcd_check_key(e, x->key, x->klen);
+    if (x && x->klen == 0)
+        return orbit_error_set(ORBIT_EINVAL, "etcd: compare-and-set of an empty key");
+    if (x && orbit__etcd_check_key(e, x->key, x->klen))
+        return ORBIT_EINVAL;
     etcd_slot *slot = slot_get(e);
     if (!slot)
         return ORBIT_ENOMEM;
