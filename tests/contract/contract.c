@@ -9,7 +9,15 @@
  * (pessimistic: the write or get_for_update reports ECONFLICT and plain
  * writes to a locked key report EBUSY; optimistic: the commit reports
  * ECONFLICT). Capability-dependent cases skip when the store says it cannot
- * do the thing (no transactions, a value-size limit below 1 MiB, ...).
+ * do the thing (no transactions, a value-size limit below 1 MiB, ...), or,
+ * where kv.h says a missing feature is refused, check that it is refused
+ * with ORBIT_ENOTSUP (batch range deletes, snapshots at a version). The
+ * contract v2 cases cover multi-get, range deletes (plain, in a batch, in a
+ * transaction, against transactions), compare-and-set, iterator seek,
+ * keys-only and byte-limited scans, iterators as of their opening,
+ * versions and commit versions, read-committed conflicts from first use,
+ * transaction limits, and the WRITE / MULTI_GET / snapshot ops and per-op
+ * detail of the asynchronous path.
  *
  * Usage: contract_suite --store TEMPLATE [--oracle TEMPLATE]
  *            [--txn-mode pessimistic|optimistic] [--steps N] [--filter GLOB]
@@ -1814,6 +1822,1538 @@ static void test_submit(void **state)
         orbit_buf_release(&out[i]);
 }
 
+/* ---- contract v2: multi-get ---------------------------------------------- */
+
+static orbit_slice SL(const char *s)
+{
+    orbit_slice x = {U(s), strlen(s)};
+    return x;
+}
+
+/* want[i]: the expected value, or NULL for NOTFOUND (and an emptied buffer). */
+static void expect_mget_at(int line, const char *what, int rc, size_t n,
+                           const orbit_slice *keys, const orbit_buf *vals,
+                           const int *st, const char *const *want)
+{
+    char kb[128];
+    if (rc != 0)
+        fail_msg("line %d: %s returned %s, expected 0 (%s)", line, what,
+                 orbit_err_name(rc), orbit_last_error_detail());
+    for (size_t i = 0; i < n; i++) {
+        ct_fmt(kb, sizeof kb, keys[i].data, keys[i].len);
+        if (!want[i]) {
+            if (st[i] != ORBIT_NOTFOUND || vals[i].len != 0)
+                fail_msg("line %d: %s: key %zu (%s): status %s with %zu bytes, "
+                         "expected NOTFOUND and an emptied buffer",
+                         line, what, i, kb, orbit_err_name(st[i]), vals[i].len);
+            continue;
+        }
+        if (st[i] != 0)
+            fail_msg("line %d: %s: key %zu (%s): status %s, expected a value",
+                     line, what, i, kb, orbit_err_name(st[i]));
+        check_bytes(line, kb, vals[i].data, vals[i].len, want[i], strlen(want[i]));
+    }
+}
+
+#define MGET_MAX 8
+/* Multi-get the keys (given as strings) through kv / snapshot / txn and
+ * compare with the expected values (NULL: absent). */
+static void mget_check(int line, orbit_kv *kv, const orbit_snapshot *snap,
+                       orbit_txn *t, size_t n, const char *const *keys,
+                       const char *const *want)
+{
+    orbit_slice ks[MGET_MAX];
+    orbit_buf vals[MGET_MAX];
+    int st[MGET_MAX];
+    assert_true(n <= MGET_MAX);
+    for (size_t i = 0; i < n; i++) {
+        ks[i] = SL(keys[i]);
+        orbit_buf_init(&vals[i]);
+        junk(&vals[i]);
+        st[i] = -99;
+    }
+    orbit_read_opts ro = {snap};
+    int rc = t ? orbit_txn_multi_get(t, n, ks, vals, st)
+               : orbit_kv_multi_get(kv, snap ? &ro : NULL, n, ks, vals, st);
+    expect_mget_at(line, t ? "orbit_txn_multi_get" : "orbit_kv_multi_get", rc, n,
+                   ks, vals, st, want);
+    for (size_t i = 0; i < n; i++)
+        orbit_buf_release(&vals[i]);
+}
+
+#define MGET(kv, snap, t, keys_, want_)                                        \
+    do {                                                                       \
+        static const char *const k_[] = keys_;                                 \
+        static const char *const w_[] = want_;                                 \
+        _Static_assert(NELEM(k_) == NELEM(w_), "one expectation per key");     \
+        mget_check(__LINE__, kv, snap, t, NELEM(k_), k_, w_);                  \
+    } while (0)
+#define L(...) {__VA_ARGS__}
+
+static void test_multi_get_basic(void **state)
+{
+    ct_case *c = *state;
+    CHECK_OK(put_s(c->kv, "a", "1"));
+    CHECK_OK(put_s(c->kv, "b", "two"));
+    CHECK_OK(put_s(c->kv, "e", ""));
+    MGET(c->kv, NULL, NULL, L("a", "x", "b", "a", "e", "bb", "x"),
+         L("1", NULL, "two", "1", "", NULL, NULL));
+    MGET(c->kv, NULL, NULL, L("nothing"), L(NULL));
+
+    /* n == 0 is a no-op, even with no arrays at all. */
+    CHECK_OK(orbit_kv_multi_get(c->kv, NULL, 0, NULL, NULL, NULL));
+
+    /* An empty key is invalid. */
+    orbit_slice ks[2] = {SL("a"), {U(""), 0}};
+    orbit_buf vals[2] = {ORBIT_BUF_INIT, ORBIT_BUF_INIT};
+    int st[2] = {-99, -99};
+    CHECK_RC(orbit_kv_multi_get(c->kv, NULL, 2, ks, vals, st), ORBIT_EINVAL);
+    ks[1].data = NULL;
+    CHECK_RC(orbit_kv_multi_get(c->kv, NULL, 2, ks, vals, st), ORBIT_EINVAL);
+    orbit_buf_release(&vals[0]);
+    orbit_buf_release(&vals[1]);
+}
+
+/* More keys than any one provider request would naturally carry. */
+static void test_multi_get_many(void **state)
+{
+    ct_case *c = *state;
+    enum { NPUT = 150, NREAD = 300 };
+    orbit_batch *bt = NULL;
+    CHECK_OK(orbit_batch_new(&bt));
+    char k[32], v[32];
+    for (int i = 0; i < NPUT; i++) {
+        int kl = snprintf(k, sizeof k, "m%04d", i * 2);
+        int vl = snprintf(v, sizeof v, "value-%d", i * 2);
+        CHECK_OK(orbit_batch_put(bt, U(k), (size_t)kl, U(v), (size_t)vl));
+        if (c->caps.max_batch_ops && orbit_batch_count(bt) == c->caps.max_batch_ops) {
+            CHECK_OK(orbit_kv_write(c->kv, bt));
+            orbit_batch_clear(bt);
+        }
+    }
+    CHECK_OK(orbit_kv_write(c->kv, bt));
+    orbit_batch_free(bt);
+
+    static char keys[NREAD][16];
+    orbit_slice ks[NREAD];
+    orbit_buf vals[NREAD];
+    int st[NREAD];
+    /* Keys m0000..m0299 in a scrambled order: even ones exist. */
+    for (int i = 0; i < NREAD; i++) {
+        int j = (i * 7) % NREAD;
+        int kl = snprintf(keys[i], sizeof keys[i], "m%04d", j);
+        ks[i].data = U(keys[i]);
+        ks[i].len = (size_t)kl;
+        orbit_buf_init(&vals[i]);
+        junk(&vals[i]);
+        st[i] = -99;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        orbit_txn *t = NULL;
+        int rc;
+        if (pass == 0) {
+            rc = orbit_kv_multi_get(c->kv, NULL, NREAD, ks, vals, st);
+        } else {
+            t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+            rc = orbit_txn_multi_get(t, NREAD, ks, vals, st);
+        }
+        CHECK_OK(rc);
+        for (int i = 0; i < NREAD; i++) {
+            int j = (i * 7) % NREAD;
+            if (j % 2) {
+                if (st[i] != ORBIT_NOTFOUND || vals[i].len)
+                    fail_msg("pass %d: %s: status %s with %zu bytes, expected NOTFOUND",
+                             pass, keys[i], orbit_err_name(st[i]), vals[i].len);
+            } else {
+                int vl = snprintf(v, sizeof v, "value-%d", j);
+                if (st[i] != 0)
+                    fail_msg("pass %d: %s: status %s, expected a value", pass,
+                             keys[i], orbit_err_name(st[i]));
+                check_bytes(__LINE__, keys[i], vals[i].data, vals[i].len, v, (size_t)vl);
+            }
+            junk(&vals[i]);
+            st[i] = -99;
+        }
+        if (t)
+            orbit_txn_rollback(t);
+    }
+    for (int i = 0; i < NREAD; i++)
+        orbit_buf_release(&vals[i]);
+}
+
+static void test_multi_get_snapshot(void **state)
+{
+    ct_case *c = *state;
+    require_snapshots(c);
+    CHECK_OK(put_s(c->kv, "a", "old-a"));
+    CHECK_OK(put_s(c->kv, "b", "old-b"));
+    orbit_snapshot *s = NULL;
+    CHECK_OK(orbit_kv_snapshot(c->kv, &s));
+    CHECK_OK(put_s(c->kv, "a", "new-a"));
+    CHECK_OK(del_s(c->kv, "b"));
+    CHECK_OK(put_s(c->kv, "c", "new-c"));
+    MGET(c->kv, s, NULL, L("a", "b", "c", "a"), L("old-a", "old-b", NULL, "old-a"));
+    MGET(c->kv, NULL, NULL, L("a", "b", "c"), L("new-a", NULL, "new-c"));
+    orbit_snapshot_release(s);
+}
+
+static void test_multi_get_txn(void **state)
+{
+    ct_case *c = *state;
+    require_txn(c);
+    CHECK_OK(put_s(c->kv, "a", "base-a"));
+    CHECK_OK(put_s(c->kv, "b", "base-b"));
+    CHECK_OK(put_s(c->kv, "c", "base-c"));
+    orbit_txn *t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+    CHECK_OK(tput_s(t, "a", "own-a"));
+    CHECK_OK(tdel_s(t, "b"));
+    CHECK_OK(tput_s(t, "n", "own-n"));
+    /* Written by someone else after the txn's snapshot: not seen. */
+    CHECK_OK(put_s(c->kv, "c", "later-c"));
+    CHECK_OK(put_s(c->kv, "d", "later-d"));
+    MGET(c->kv, NULL, t, L("a", "b", "c", "d", "n", "a", "zz"),
+         L("own-a", NULL, "base-c", NULL, "own-n", "own-a", NULL));
+    CHECK_OK(orbit_txn_multi_get(t, 0, NULL, NULL, NULL));
+    orbit_slice bad[1] = {{U(""), 0}};
+    orbit_buf v = ORBIT_BUF_INIT;
+    int st = -99;
+    CHECK_RC(orbit_txn_multi_get(t, 1, bad, &v, &st), ORBIT_EINVAL);
+    orbit_buf_release(&v);
+    orbit_txn_rollback(t);
+
+    if (c->caps.isolation_levels & ORBIT_ISO_BIT(ORBIT_ISO_READ_COMMITTED)) {
+        t = begin(c->kv, ORBIT_ISO_READ_COMMITTED);
+        CHECK_OK(tput_s(t, "a", "own-a"));
+        CHECK_OK(put_s(c->kv, "e", "later-e"));
+        MGET(c->kv, NULL, t, L("a", "c", "e"), L("own-a", "later-c", "later-e"));
+        orbit_txn_rollback(t);
+    }
+}
+
+/* ---- contract v2: range deletes ------------------------------------------- */
+
+static void put_keys(orbit_kv *kv, const char *const *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        CHECK_OK(put_s(kv, keys[i], keys[i]));
+}
+
+static const char *const dr_keys[] = {"a", "a\xff", "b", "b\x01", "ba", "bz",
+                                      "c", "c\x01", "d"};
+
+static int dr_s(orbit_kv *kv, const char *s, const char *e)
+{
+    return orbit_kv_delete_range(kv, U(s), strlen(s), e ? U(e) : NULL,
+                                 e ? strlen(e) : 0);
+}
+
+static void test_delete_range(void **state)
+{
+    ct_case *c = *state;
+    put_keys(c->kv, dr_keys, NELEM(dr_keys));
+    orbit_snapshot *before = NULL;
+    if (c->caps.supports_snapshots)
+        CHECK_OK(orbit_kv_snapshot(c->kv, &before));
+    orbit_kv_stats s0, s1;
+    orbit_kv_stats_get(c->kv, &s0);
+    CHECK_OK(dr_s(c->kv, "b", "c"));
+    orbit_kv_stats_get(c->kv, &s1);
+    assert_int_equal(s1.deletes - s0.deletes, 1);
+    ct_list l = {0};
+    CHECK_OK(ct_scan(c->kv, NULL, NULL, &l));
+    /* "a\xff" just below and "c" (the end, exclusive) survive. */
+    EXPECT_LIST(&l, "a=a", "a\xff=a\xff", "c=c", "c\x01=c\x01", "d=d");
+    ct_list_free(&l);
+    EXPECT_ABSENT(c->kv, NULL, "b");
+    EXPECT_ABSENT(c->kv, NULL, "bz");
+    if (before) {
+        /* A snapshot taken before still sees every key. */
+        CHECK_OK(ct_scan(c->kv, before, NULL, &l));
+        assert_int_equal(l.n, NELEM(dr_keys));
+        ct_list_free(&l);
+        EXPECT_VAL(c->kv, before, "ba", "ba");
+        orbit_snapshot_release(before);
+    }
+
+    /* start >= end deletes nothing and succeeds. */
+    CHECK_OK(dr_s(c->kv, "d", "c"));
+    CHECK_OK(dr_s(c->kv, "c", "c"));
+    CHECK_OK(ct_scan(c->kv, NULL, NULL, &l));
+    assert_int_equal(l.n, 5);
+    ct_list_free(&l);
+    /* A range with nothing in it. */
+    CHECK_OK(dr_s(c->kv, "b", "bzz"));
+    /* Keys written again after a range delete are visible. */
+    CHECK_OK(put_s(c->kv, "ba", "again"));
+    EXPECT_VAL(c->kv, NULL, "ba", "again");
+
+    /* Open end: NULL, or an empty end. */
+    CHECK_OK(dr_s(c->kv, "c\x01", NULL));
+    CHECK_OK(ct_scan(c->kv, NULL, NULL, &l));
+    EXPECT_LIST(&l, "a=a", "a\xff=a\xff", "ba=again", "c=c");
+    ct_list_free(&l);
+    CHECK_OK(orbit_kv_delete_range(c->kv, CT_S("b"), U(""), 0));
+    CHECK_OK(ct_scan(c->kv, NULL, NULL, &l));
+    EXPECT_LIST(&l, "a=a", "a\xff=a\xff");
+    ct_list_free(&l);
+
+    /* start must be non-empty. */
+    CHECK_RC(orbit_kv_delete_range(c->kv, U(""), 0, CT_S("z")), ORBIT_EINVAL);
+    CHECK_RC(orbit_kv_delete_range(c->kv, NULL, 0, NULL, 0), ORBIT_EINVAL);
+    CHECK_OK(ct_scan(c->kv, NULL, NULL, &l));
+    assert_int_equal(l.n, 2);
+    ct_list_free(&l);
+
+    /* Binary bounds: everything from \x00 up, including \xff keys. */
+    CHECK_OK(orbit_kv_put(c->kv, CT_S("\xff\xff"), CT_S("x")));
+    CHECK_OK(orbit_kv_put(c->kv, CT_S("\x00"), CT_S("x")));
+    CHECK_OK(orbit_kv_delete_range(c->kv, CT_S("\x00"), NULL, 0));
+    CHECK_OK(ct_scan(c->kv, NULL, NULL, &l));
+    assert_int_equal(l.n, 0);
+    ct_list_free(&l);
+}
+
+static void test_batch_delete_range(void **state)
+{
+    ct_case *c = *state;
+    put_keys(c->kv, dr_keys, NELEM(dr_keys));
+    orbit_batch *bt = NULL;
+    CHECK_OK(orbit_batch_new(&bt));
+    CHECK_OK(orbit_batch_put(bt, CT_S("b1"), CT_S("before")));  /* deleted */
+    CHECK_OK(orbit_batch_put(bt, CT_S("a"), CT_S("A")));        /* outside */
+    CHECK_OK(orbit_batch_delete_range(bt, CT_S("b"), CT_S("c")));
+    CHECK_OK(orbit_batch_put(bt, CT_S("b2"), CT_S("after")));   /* survives */
+    CHECK_OK(orbit_batch_put(bt, CT_S("ba"), CT_S("after")));   /* survives */
+    CHECK_OK(orbit_batch_del(bt, CT_S("d")));
+    assert_int_equal(orbit_batch_count(bt), 6);
+    int rc = orbit_kv_write(c->kv, bt);
+    ct_list l = {0};
+    if (!c->caps.supports_batch_range_delete) {
+        /* Refused whole: nothing of the batch applied. */
+        CHECK_RC(rc, ORBIT_ENOTSUP);
+        CHECK_OK(ct_scan(c->kv, NULL, NULL, &l));
+        assert_int_equal(l.n, NELEM(dr_keys));
+        ct_list_free(&l);
+        EXPECT_VAL(c->kv, NULL, "a", "a");
+        orbit_batch_free(bt);
+        return;
+    }
+    CHECK_OK(rc);
+    CHECK_OK(ct_scan(c->kv, NULL, NULL, &l));
+    EXPECT_LIST(&l, "a=A", "a\xff=a\xff", "b2=after", "ba=after", "c=c", "c\x01=c\x01");
+    ct_list_free(&l);
+
+    /* An open-ended range entry, then a put at its start. */
+    orbit_batch_clear(bt);
+    CHECK_OK(orbit_batch_delete_range(bt, CT_S("b"), NULL, 0));
+    CHECK_OK(orbit_batch_put(bt, CT_S("b"), CT_S("new")));
+    CHECK_OK(orbit_batch_delete_range(bt, CT_S("z"), CT_S("a")));  /* no-op */
+    CHECK_OK(orbit_kv_write(c->kv, bt));
+    CHECK_OK(ct_scan(c->kv, NULL, NULL, &l));
+    EXPECT_LIST(&l, "a=A", "a\xff=a\xff", "b=new");
+    ct_list_free(&l);
+    orbit_batch_free(bt);
+}
+
+static void test_txn_delete_range(void **state)
+{
+    ct_case *c = *state;
+    require_txn(c);
+    put_keys(c->kv, dr_keys, NELEM(dr_keys));
+    orbit_txn *t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+    CHECK_OK(tput_s(t, "b5", "own"));     /* own write in range: deleted */
+    CHECK_OK(tput_s(t, "c5", "own"));     /* outside: kept */
+    /* Inserted by another writer after the txn's snapshot: the txn does
+     * not see it, so does not delete it. */
+    CHECK_OK(put_s(c->kv, "bb", "theirs"));
+    int rc = orbit_txn_delete_range(t, CT_S("b"), CT_S("c"));
+    if (rc == ORBIT_ENOTSUP) {
+        print_message("provider %s refuses delete_range in a transaction\n",
+                      c->caps.name);
+        orbit_txn_rollback(t);
+        return;
+    }
+    CHECK_OK(rc);
+    ct_list l = {0};
+    CHECK_OK(ct_txn_scan(t, NULL, &l));
+    EXPECT_LIST(&l, "a=a", "a\xff=a\xff", "c=c", "c\x01=c\x01", "c5=own", "d=d");
+    ct_list_free(&l);
+    EXPECT_TXN_ABSENT(t, "b5");
+    EXPECT_TXN_ABSENT(t, "ba");
+    /* A put after the range delete, inside the range, is kept. */
+    CHECK_OK(tput_s(t, "b7", "after"));
+    /* Nothing is visible outside before the commit. */
+    EXPECT_VAL(c->kv, NULL, "b", "b");
+    CHECK_OK(orbit_txn_commit(t));
+    CHECK_OK(ct_scan(c->kv, NULL, NULL, &l));
+    EXPECT_LIST(&l, "a=a", "a\xff=a\xff", "b7=after", "bb=theirs", "c=c",
+                "c\x01=c\x01", "c5=own", "d=d");
+    ct_list_free(&l);
+
+    /* Open end, and start >= end; an empty start is invalid. */
+    t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+    CHECK_OK(orbit_txn_delete_range(t, CT_S("d"), CT_S("c")));
+    CHECK_OK(orbit_txn_delete_range(t, CT_S("c\x01"), NULL, 0));
+    CHECK_OK(ct_txn_scan(t, NULL, &l));
+    EXPECT_LIST(&l, "a=a", "a\xff=a\xff", "b7=after", "bb=theirs", "c=c");
+    ct_list_free(&l);
+    CHECK_OK(orbit_txn_commit(t));
+    EXPECT_ABSENT(c->kv, NULL, "d");
+    t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+    CHECK_RC(orbit_txn_delete_range(t, U(""), 0, CT_S("z")), ORBIT_EINVAL);
+    orbit_txn_rollback(t);
+
+    /* Each deleted key is a write of the txn: another writer changing it
+     * conflicts. */
+    t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+    CHECK_OK(orbit_txn_delete_range(t, CT_S("b"), CT_S("c")));
+    if (ct_cfg.mode == CT_PESSIMISTIC) {
+        CHECK_RC(put_s(c->kv, "bb", "changed"), ORBIT_EBUSY);
+        CHECK_OK(orbit_txn_commit(t));
+        EXPECT_ABSENT(c->kv, NULL, "bb");
+    } else {
+        CHECK_OK(put_s(c->kv, "bb", "changed"));
+        CHECK_RC(orbit_txn_commit(t), ORBIT_ECONFLICT);
+        EXPECT_VAL(c->kv, NULL, "bb", "changed");
+        EXPECT_VAL(c->kv, NULL, "b7", "after");
+    }
+}
+
+/* A transaction wrote a key that another writer then range-deletes. */
+static void test_delete_range_conflict(void **state)
+{
+    ct_case *c = *state;
+    require_txn(c);
+    for (int how = 0; how < 3; how++) {
+        CHECK_OK(put_s(c->kv, "b1", "base"));
+        CHECK_OK(put_s(c->kv, "b2", "base"));
+        orbit_txn *t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+        CHECK_OK(tput_s(t, "b1", "mine"));
+        CHECK_OK(tput_s(t, "other", "mine"));
+        int rc;
+        const char *what;
+        if (how == 0) {
+            what = "orbit_kv_delete_range";
+            rc = dr_s(c->kv, "b", "c");
+        } else if (how == 1) {
+            what = "a batch range delete";
+            if (!c->caps.supports_batch_range_delete) {
+                orbit_txn_rollback(t);
+                continue;
+            }
+            orbit_batch *bt = NULL;
+            CHECK_OK(orbit_batch_new(&bt));
+            CHECK_OK(orbit_batch_delete_range(bt, CT_S("b"), CT_S("c")));
+            rc = orbit_kv_write(c->kv, bt);
+            orbit_batch_free(bt);
+        } else {
+            what = "orbit_txn_delete_range in another txn";
+            orbit_txn *o = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+            rc = orbit_txn_delete_range(o, CT_S("b"), CT_S("c"));
+            if (rc == ORBIT_ENOTSUP) {
+                orbit_txn_rollback(o);
+                orbit_txn_rollback(t);
+                continue;
+            }
+            if (rc == 0)
+                rc = orbit_txn_commit(o);
+            else
+                orbit_txn_rollback(o);
+        }
+        if (ct_cfg.mode == CT_OPTIMISTIC) {
+            if (rc != 0)
+                fail_msg("%s returned %s (%s)", what, orbit_err_name(rc),
+                         orbit_last_error_detail());
+            EXPECT_ABSENT(c->kv, NULL, "b1");
+            rc = orbit_txn_commit(t);
+            if (rc != ORBIT_ECONFLICT)
+                fail_msg("commit of a txn that wrote a key range-deleted by %s "
+                         "after its snapshot returned %s, expected ECONFLICT",
+                         what, orbit_err_name(rc));
+            EXPECT_ABSENT(c->kv, NULL, "b1");
+            EXPECT_ABSENT(c->kv, NULL, "other");
+        } else {
+            /* The txn holds b1's lock: the range delete waits its turn
+             * (EBUSY / ECONFLICT, nothing deleted) or goes first; the
+             * commit cannot conflict. */
+            if (rc != 0 && !orbit_err_retryable(rc))
+                fail_msg("%s over a locked key returned %s", what, orbit_err_name(rc));
+            if (rc != 0)
+                EXPECT_VAL(c->kv, NULL, "b2", "base");
+            CHECK_OK(orbit_txn_commit(t));
+            EXPECT_VAL(c->kv, NULL, "b1", "mine");
+        }
+        CHECK_OK(dr_s(c->kv, "a", NULL));
+    }
+}
+
+/* ---- contract v2: compare-and-set ------------------------------------------ */
+
+static int cas_s(orbit_kv *kv, const char *k, const char *expected,
+                 const char *desired, orbit_buf *cur)
+{
+    orbit_slice e = expected ? SL(expected) : (orbit_slice){NULL, 0};
+    orbit_slice d = desired ? SL(desired) : (orbit_slice){NULL, 0};
+    return orbit_kv_cas(kv, U(k), strlen(k), expected ? &e : NULL,
+                        desired ? &d : NULL, cur);
+}
+
+static void test_put_if_absent(void **state)
+{
+    ct_case *c = *state;
+    orbit_buf cur = ORBIT_BUF_INIT;
+    CHECK_OK(orbit_kv_put_if_absent(c->kv, CT_S("k"), CT_S("first"), &cur));
+    EXPECT_VAL(c->kv, NULL, "k", "first");
+    junk(&cur);
+    int rc = orbit_kv_put_if_absent(c->kv, CT_S("k"), CT_S("second"), &cur);
+    CHECK_RC(rc, ORBIT_CMPFAIL);
+    assert_false(orbit_err_retryable(rc));
+    check_bytes(__LINE__, "current value", cur.data, cur.len, "first", 5);
+    EXPECT_VAL(c->kv, NULL, "k", "first");
+    /* current may be NULL. */
+    CHECK_RC(orbit_kv_put_if_absent(c->kv, CT_S("k"), CT_S("third"), NULL),
+             ORBIT_CMPFAIL);
+    EXPECT_VAL(c->kv, NULL, "k", "first");
+    /* An empty value is present, not absent. */
+    CHECK_OK(orbit_kv_put_if_absent(c->kv, CT_S("e"), U(""), 0, NULL));
+    junk(&cur);
+    CHECK_RC(orbit_kv_put_if_absent(c->kv, CT_S("e"), CT_S("x"), &cur), ORBIT_CMPFAIL);
+    assert_int_equal(cur.len, 0);
+    expect_val_at(__LINE__, c->kv, NULL, CT_S("e"), "", 0);
+    /* A deleted key is absent again. */
+    CHECK_OK(del_s(c->kv, "k"));
+    CHECK_OK(orbit_kv_put_if_absent(c->kv, CT_S("k"), CT_S("again"), &cur));
+    EXPECT_VAL(c->kv, NULL, "k", "again");
+    CHECK_RC(orbit_kv_put_if_absent(c->kv, U(""), 0, CT_S("x"), &cur), ORBIT_EINVAL);
+    orbit_buf_release(&cur);
+}
+
+static void test_cas(void **state)
+{
+    ct_case *c = *state;
+    orbit_buf cur = ORBIT_BUF_INIT;
+    CHECK_OK(put_s(c->kv, "k", "v1"));
+    /* match: set */
+    CHECK_OK(cas_s(c->kv, "k", "v1", "v2", &cur));
+    EXPECT_VAL(c->kv, NULL, "k", "v2");
+    /* mismatch: CMPFAIL with the current value, nothing written */
+    junk(&cur);
+    CHECK_RC(cas_s(c->kv, "k", "v1", "v3", &cur), ORBIT_CMPFAIL);
+    check_bytes(__LINE__, "current value", cur.data, cur.len, "v2", 2);
+    EXPECT_VAL(c->kv, NULL, "k", "v2");
+    /* A prefix or extension of the value is not a match. */
+    CHECK_RC(cas_s(c->kv, "k", "v", "v3", NULL), ORBIT_CMPFAIL);
+    CHECK_RC(cas_s(c->kv, "k", "v22", "v3", NULL), ORBIT_CMPFAIL);
+    CHECK_RC(cas_s(c->kv, "k", "", "v3", NULL), ORBIT_CMPFAIL);
+    EXPECT_VAL(c->kv, NULL, "k", "v2");
+    /* expected given, key absent: NOTFOUND, current emptied */
+    junk(&cur);
+    CHECK_RC(cas_s(c->kv, "absent", "v1", "v2", &cur), ORBIT_NOTFOUND);
+    assert_int_equal(cur.len, 0);
+    EXPECT_ABSENT(c->kv, NULL, "absent");
+    /* compare-and-delete */
+    junk(&cur);
+    CHECK_RC(cas_s(c->kv, "k", "nope", NULL, &cur), ORBIT_CMPFAIL);
+    check_bytes(__LINE__, "current value", cur.data, cur.len, "v2", 2);
+    EXPECT_VAL(c->kv, NULL, "k", "v2");
+    CHECK_OK(cas_s(c->kv, "k", "v2", NULL, &cur));
+    EXPECT_ABSENT(c->kv, NULL, "k");
+    CHECK_RC(cas_s(c->kv, "k", "v2", NULL, &cur), ORBIT_NOTFOUND);
+    /* insert-if-absent through cas itself */
+    CHECK_OK(cas_s(c->kv, "k", NULL, "v4", &cur));
+    EXPECT_VAL(c->kv, NULL, "k", "v4");
+    CHECK_RC(cas_s(c->kv, "k", NULL, "v5", &cur), ORBIT_CMPFAIL);
+    check_bytes(__LINE__, "current value", cur.data, cur.len, "v4", 2);
+    /* Empty values compare as values. */
+    CHECK_OK(orbit_kv_put(c->kv, CT_S("e"), U(""), 0));
+    CHECK_OK(cas_s(c->kv, "e", "", "full", &cur));
+    EXPECT_VAL(c->kv, NULL, "e", "full");
+    CHECK_OK(cas_s(c->kv, "e", "full", "", &cur));
+    expect_val_at(__LINE__, c->kv, NULL, CT_S("e"), "", 0);
+    /* Binary values. */
+    orbit_slice bin = {U("\x00\xff\x00"), 3}, bin2 = {U("\x00\xff\x01"), 3};
+    CHECK_OK(orbit_kv_put(c->kv, CT_S("bin"), bin.data, bin.len));
+    CHECK_RC(orbit_kv_cas(c->kv, CT_S("bin"), &bin2, &bin, NULL), ORBIT_CMPFAIL);
+    CHECK_OK(orbit_kv_cas(c->kv, CT_S("bin"), &bin, &bin2, NULL));
+    expect_val_at(__LINE__, c->kv, NULL, CT_S("bin"), "\x00\xff\x01", 3);
+    CHECK_RC(cas_s(c->kv, "", "v", "w", &cur), ORBIT_EINVAL);
+    orbit_buf_release(&cur);
+}
+
+/* A compare-and-set against a live transaction's key. */
+static void test_cas_vs_txn(void **state)
+{
+    ct_case *c = *state;
+    require_txn(c);
+    CHECK_OK(put_s(c->kv, "k", "base"));
+    orbit_txn *t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+    CHECK_OK(tput_s(t, "k", "txn"));
+    int rc = cas_s(c->kv, "k", "base", "cas", NULL);
+    if (ct_cfg.mode == CT_PESSIMISTIC) {
+        /* The key is locked: a retryable refusal, nothing written. */
+        if (!orbit_err_retryable(rc))
+            fail_msg("cas on a locked key returned %s, expected EBUSY or "
+                     "ECONFLICT", orbit_err_name(rc));
+        EXPECT_VAL(c->kv, NULL, "k", "base");
+        CHECK_OK(orbit_txn_commit(t));
+        EXPECT_VAL(c->kv, NULL, "k", "txn");
+    } else {
+        CHECK_OK(rc);
+        CHECK_RC(orbit_txn_commit(t), ORBIT_ECONFLICT);
+        EXPECT_VAL(c->kv, NULL, "k", "cas");
+    }
+    /* And a txn that claimed a key a cas changed meanwhile. */
+    t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+    CHECK_OK(put_s(c->kv, "j", "base"));
+    orbit_txn_rollback(t);
+    t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+    CHECK_OK(cas_s(c->kv, "j", "base", "changed", NULL));
+    rc = tput_s(t, "j", "txn");
+    if (ct_cfg.mode == CT_PESSIMISTIC) {
+        CHECK_RC(rc, ORBIT_ECONFLICT);
+        orbit_txn_rollback(t);
+    } else {
+        CHECK_OK(rc);
+        CHECK_RC(orbit_txn_commit(t), ORBIT_ECONFLICT);
+    }
+    EXPECT_VAL(c->kv, NULL, "j", "changed");
+}
+
+/* ---- contract v2: iterator seek, keys-only, byte limit --------------------- */
+
+static void load_k(orbit_kv *kv, int n, const char *tag)
+{
+    char k[16], v[16];
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof k, "k%02d", i);
+        snprintf(v, sizeof v, "%s%02d", tag, i);
+        CHECK_OK(put_s(kv, k, v));
+    }
+}
+
+static void expect_next_at(int line, orbit_iter *it, const char *k, const char *v)
+{
+    const uint8_t *kp, *vp;
+    size_t kl, vl;
+    int rc = orbit_iter_next(it, &kp, &kl, &vp, &vl);
+    if (!k) {
+        if (rc != ORBIT_NOTFOUND)
+            fail_msg("line %d: iter_next returned %s (key %.*s), expected the end",
+                     line, orbit_err_name(rc), rc == 0 ? (int)kl : 0,
+                     rc == 0 ? (const char *)kp : "");
+        return;
+    }
+    if (rc != 0)
+        fail_msg("line %d: iter_next returned %s, expected %s (%s)", line,
+                 orbit_err_name(rc), k, orbit_last_error_detail());
+    check_bytes(line, "iterator key", kp, kl, k, strlen(k));
+    if (v)
+        check_bytes(line, "iterator value", vp, vl, v, strlen(v));
+}
+
+#define NEXT(it, k, v) expect_next_at(__LINE__, it, k, v)
+#define SEEK(it, k) CHECK_OK(orbit_iter_seek(it, U(k), strlen(k)))
+
+static void test_iter_seek(void **state)
+{
+    ct_case *c = *state;
+    load_k(c->kv, 20, "v");
+    orbit_iter *it = NULL;
+    orbit_scan_opts so = {.start = U("k05"), .start_len = 3, .end = U("k15"), .end_len = 3};
+    CHECK_OK(orbit_kv_iter(c->kv, NULL, &so, &it));
+    NEXT(it, "k05", "v05");
+    SEEK(it, "k10");
+    NEXT(it, "k10", "v10");
+    NEXT(it, "k11", "v11");
+    SEEK(it, "k07");          /* backwards */
+    NEXT(it, "k07", "v07");
+    SEEK(it, "k085");         /* between keys */
+    NEXT(it, "k09", "v09");
+    SEEK(it, "a");            /* before the range: clamps to its start */
+    NEXT(it, "k05", "v05");
+    SEEK(it, "k14");
+    NEXT(it, "k14", "v14");
+    NEXT(it, NULL, NULL);
+    SEEK(it, "k12");          /* an iterator at its end can seek back */
+    NEXT(it, "k12", "v12");
+    SEEK(it, "z");            /* past the range */
+    NEXT(it, NULL, NULL);
+    orbit_iter_close(it);
+
+    /* Seek before any next. */
+    CHECK_OK(orbit_kv_iter(c->kv, NULL, &so, &it));
+    SEEK(it, "k13");
+    NEXT(it, "k13", "v13");
+    orbit_iter_close(it);
+
+    /* Descending: the last key <= the target. */
+    so.reverse = 1;
+    CHECK_OK(orbit_kv_iter(c->kv, NULL, &so, &it));
+    NEXT(it, "k14", "v14");
+    SEEK(it, "k10");
+    NEXT(it, "k10", "v10");
+    NEXT(it, "k09", "v09");
+    SEEK(it, "k125");
+    NEXT(it, "k12", "v12");
+    SEEK(it, "z");            /* past the range: clamps to its last key */
+    NEXT(it, "k14", "v14");
+    SEEK(it, "k15");          /* the exclusive end itself */
+    NEXT(it, "k14", "v14");
+    SEEK(it, "a");            /* before the range */
+    NEXT(it, NULL, NULL);
+    orbit_iter_close(it);
+
+    /* With a prefix. */
+    orbit_scan_opts px = {.prefix = U("k1"), .prefix_len = 2};
+    CHECK_OK(orbit_kv_iter(c->kv, NULL, &px, &it));
+    SEEK(it, "k0");
+    NEXT(it, "k10", NULL);
+    SEEK(it, "k19");
+    NEXT(it, "k19", NULL);
+    NEXT(it, NULL, NULL);
+    orbit_iter_close(it);
+
+    /* Seeking does not reset the limit. */
+    orbit_scan_opts lim = {.limit = 3};
+    CHECK_OK(orbit_kv_iter(c->kv, NULL, &lim, &it));
+    NEXT(it, "k00", NULL);
+    SEEK(it, "k10");
+    NEXT(it, "k10", NULL);
+    SEEK(it, "k03");
+    NEXT(it, "k03", NULL);
+    NEXT(it, NULL, NULL);
+    orbit_iter_close(it);
+
+    /* Keys-only with seek. */
+    orbit_scan_opts ko = {.keys_only = 1};
+    CHECK_OK(orbit_kv_iter(c->kv, NULL, &ko, &it));
+    SEEK(it, "k17");
+    NEXT(it, "k17", "");
+    orbit_iter_close(it);
+    CHECK_RC(orbit_kv_iter(c->kv, NULL, NULL, &it), 0);
+    SEEK(it, "k18");
+    NEXT(it, "k18", "v18");
+    orbit_iter_close(it);
+}
+
+/* Seeking stays in the iterator's view: its snapshot, or the store as of
+ * when it was opened. */
+static void test_iter_seek_view(void **state)
+{
+    ct_case *c = *state;
+    require_snapshots(c);
+    load_k(c->kv, 20, "v");
+    orbit_snapshot *s = NULL;
+    CHECK_OK(orbit_kv_snapshot(c->kv, &s));
+    orbit_iter *open_iter = NULL;
+    CHECK_OK(orbit_kv_iter(c->kv, NULL, NULL, &open_iter));
+    CHECK_OK(del_s(c->kv, "k10"));
+    CHECK_OK(put_s(c->kv, "k105", "new"));
+    CHECK_OK(put_s(c->kv, "k11", "new"));
+    orbit_read_opts ro = {s};
+    orbit_iter *it = NULL;
+    CHECK_OK(orbit_kv_iter(c->kv, &ro, NULL, &it));
+    SEEK(it, "k10");
+    NEXT(it, "k10", "v10");
+    NEXT(it, "k11", "v11");
+    orbit_iter_close(it);
+    orbit_scan_opts rev = {.reverse = 1};
+    CHECK_OK(orbit_kv_iter(c->kv, &ro, &rev, &it));
+    SEEK(it, "k11");
+    NEXT(it, "k11", "v11");
+    NEXT(it, "k10", "v10");
+    orbit_iter_close(it);
+    SEEK(open_iter, "k10");
+    NEXT(open_iter, "k10", "v10");
+    NEXT(open_iter, "k11", "v11");
+    orbit_iter_close(open_iter);
+    /* A fresh iterator sees the changes. */
+    CHECK_OK(orbit_kv_iter(c->kv, NULL, NULL, &it));
+    SEEK(it, "k10");
+    NEXT(it, "k105", "new");
+    NEXT(it, "k11", "new");
+    orbit_iter_close(it);
+    orbit_snapshot_release(s);
+
+    if (!c->caps.supports_transactions)
+        return;
+    /* A transaction's iterator merges its own writes after a seek. */
+    orbit_txn *t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+    CHECK_OK(tput_s(t, "k125", "own"));
+    CHECK_OK(tdel_s(t, "k13"));
+    CHECK_OK(orbit_txn_iter(t, NULL, &it));
+    SEEK(it, "k12");
+    NEXT(it, "k12", "v12");
+    NEXT(it, "k125", "own");
+    NEXT(it, "k14", "v14");
+    SEEK(it, "k13");
+    NEXT(it, "k14", "v14");
+    orbit_iter_close(it);
+    CHECK_OK(orbit_txn_iter(t, &rev, &it));
+    SEEK(it, "k13");
+    NEXT(it, "k125", "own");
+    NEXT(it, "k12", "v12");
+    orbit_iter_close(it);
+    orbit_txn_rollback(t);
+}
+
+static void check_keys_only(int line, const ct_list *l, size_t n)
+{
+    if (l->n != n)
+        fail_msg("line %d: keys-only scan returned %zu entries, expected %zu", line,
+                 l->n, n);
+    for (size_t i = 0; i < l->n; i++)
+        if (l->items[i].vl != 0)
+            fail_msg("line %d: keys-only scan entry %zu has a %zu-byte value", line, i,
+                     l->items[i].vl);
+}
+
+static void test_scan_keys_only(void **state)
+{
+    ct_case *c = *state;
+    load_k(c->kv, 10, "value-");
+    orbit_iter *it = NULL;
+    orbit_scan_opts ko = {.keys_only = 1};
+    CHECK_OK(orbit_kv_iter(c->kv, NULL, &ko, &it));
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    for (int i = 0; i < 10; i++) {
+        char want[8];
+        snprintf(want, sizeof want, "k%02d", i);
+        vl = 99;
+        v = NULL;
+        CHECK_OK(orbit_iter_next(it, &k, &kl, &v, &vl));
+        check_bytes(__LINE__, "keys-only key", k, kl, want, 3);
+        assert_int_equal(vl, 0);
+        assert_non_null(v);
+    }
+    CHECK_RC(orbit_iter_next(it, &k, &kl, &v, &vl), ORBIT_NOTFOUND);
+    orbit_iter_close(it);
+    ct_list l = {0};
+    orbit_scan_opts kor = {.keys_only = 1, .reverse = 1, .start = U("k03"),
+                           .start_len = 3, .limit = 4};
+    CHECK_OK(ct_scan(c->kv, NULL, &kor, &l));
+    EXPECT_LIST(&l, "k09=", "k08=", "k07=", "k06=");
+    ct_list_free(&l);
+    if (c->caps.supports_snapshots) {
+        orbit_snapshot *s = NULL;
+        CHECK_OK(orbit_kv_snapshot(c->kv, &s));
+        CHECK_OK(del_s(c->kv, "k00"));
+        CHECK_OK(ct_scan(c->kv, s, &ko, &l));
+        check_keys_only(__LINE__, &l, 10);
+        ct_list_free(&l);
+        orbit_snapshot_release(s);
+    }
+    if (c->caps.supports_transactions) {
+        orbit_txn *t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+        CHECK_OK(tput_s(t, "k015", "own"));
+        CHECK_OK(tdel_s(t, "k02"));
+        orbit_scan_opts tko = {.keys_only = 1, .end = U("k04"), .end_len = 3};
+        CHECK_OK(ct_txn_scan(t, &tko, &l));
+        EXPECT_LIST(&l, "k01=", "k015=", "k03=");
+        ct_list_free(&l);
+        orbit_txn_rollback(t);
+    }
+}
+
+static void test_scan_max_bytes(void **state)
+{
+    ct_case *c = *state;
+    /* Every entry is 3 key bytes + 7 value bytes = 10 bytes. */
+    load_k(c->kv, 10, "value");
+    static const struct { size_t max; size_t want; int keys_only; } cases[] = {
+        {1, 1, 0}, {9, 1, 0}, {10, 1, 0}, {11, 2, 0}, {20, 2, 0}, {25, 3, 0},
+        {95, 10, 0}, {100, 10, 0}, {1000, 10, 0},
+        /* keys only: 3 bytes per entry */
+        {1, 1, 1}, {3, 1, 1}, {4, 2, 1}, {7, 3, 1}, {30, 10, 1},
+    };
+    for (size_t i = 0; i < NELEM(cases); i++)
+        for (int rev = 0; rev < 2; rev++) {
+            ct_list l = {0};
+            orbit_scan_opts so = {.max_bytes = cases[i].max, .reverse = rev,
+                                  .keys_only = cases[i].keys_only};
+            CHECK_OK(ct_scan(c->kv, NULL, &so, &l));
+            if (l.n != cases[i].want)
+                fail_msg("max_bytes %zu (keys_only %d, reverse %d): %zu entries, "
+                         "expected %zu", cases[i].max, cases[i].keys_only, rev, l.n,
+                         cases[i].want);
+            if (l.n)
+                check_bytes(__LINE__, "first entry", l.items[0].k, l.items[0].kl,
+                            rev ? "k09" : "k00", 3);
+            ct_list_free(&l);
+        }
+    /* Both limits: the tighter one wins. */
+    ct_list l = {0};
+    orbit_scan_opts both = {.max_bytes = 35, .limit = 2};
+    CHECK_OK(ct_scan(c->kv, NULL, &both, &l));
+    assert_int_equal(l.n, 2);
+    ct_list_free(&l);
+    orbit_scan_opts both2 = {.max_bytes = 15, .limit = 5, .start = U("k05"), .start_len = 3};
+    CHECK_OK(ct_scan(c->kv, NULL, &both2, &l));
+    EXPECT_LIST(&l, "k05=value05", "k06=value06");
+    ct_list_free(&l);
+    /* Entries returned before a seek count toward the byte limit. */
+    orbit_iter *it = NULL;
+    orbit_scan_opts sk = {.max_bytes = 20};
+    CHECK_OK(orbit_kv_iter(c->kv, NULL, &sk, &it));
+    NEXT(it, "k00", "value00");
+    SEEK(it, "k08");
+    NEXT(it, "k08", "value08");
+    NEXT(it, NULL, NULL);
+    orbit_iter_close(it);
+    if (c->caps.supports_transactions) {
+        orbit_txn *t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+        CHECK_OK(tput_s(t, "k005", "own"));
+        orbit_scan_opts ts = {.max_bytes = 21};
+        CHECK_OK(ct_txn_scan(t, &ts, &l));
+        EXPECT_LIST(&l, "k00=value00", "k005=own", "k01=value01");
+        ct_list_free(&l);
+        orbit_txn_rollback(t);
+    }
+}
+
+/* An iterator sees the store as of when it was opened, also before its
+ * first next (a remote provider must not pin its view at the first page). */
+static void test_iter_view_at_open(void **state)
+{
+    ct_case *c = *state;
+    load_k(c->kv, 10, "old");
+    for (int variant = 0; variant < 4; variant++) {
+        orbit_scan_opts so = {.reverse = variant & 1, .limit = variant & 2 ? 1 : 0};
+        orbit_iter *it = NULL;
+        orbit_txn *t = NULL;
+        if (variant == 3 && c->caps.supports_transactions &&
+            (c->caps.isolation_levels & ORBIT_ISO_BIT(ORBIT_ISO_READ_COMMITTED))) {
+            /* A read-committed transaction's iterator too. */
+            t = begin(c->kv, ORBIT_ISO_READ_COMMITTED);
+            CHECK_OK(orbit_txn_iter(t, &so, &it));
+        } else {
+            CHECK_OK(orbit_kv_iter(c->kv, NULL, &so, &it));
+        }
+        CHECK_OK(put_s(c->kv, "k00", "new"));
+        CHECK_OK(put_s(c->kv, "k09", "new"));
+        CHECK_OK(put_s(c->kv, "a", "new"));
+        CHECK_OK(put_s(c->kv, "z", "new"));
+        CHECK_OK(del_s(c->kv, "k05"));
+        ct_list got = {0};
+        CHECK_RC(ct_drain(it, &got), ORBIT_NOTFOUND);
+        size_t want = so.limit ? 1 : 10;
+        if (got.n != want) {
+            ct_list_dump("got", &got, 20);
+            fail_msg("variant %d: iterator returned %zu entries, expected %zu: it saw "
+                     "writes made after it was opened", variant, got.n, want);
+        }
+        for (size_t i = 0; i < got.n; i++)
+            if (got.items[i].vl != 5 || memcmp(got.items[i].v, "old", 3) != 0) {
+                ct_list_dump("got", &got, 20);
+                fail_msg("variant %d: iterator saw a value written after it was "
+                         "opened", variant);
+            }
+        ct_list_free(&got);
+        if (t)
+            orbit_txn_rollback(t);
+        CHECK_OK(del_s(c->kv, "a"));
+        CHECK_OK(del_s(c->kv, "z"));
+        load_k(c->kv, 10, "old");
+    }
+}
+
+/* ---- contract v2: versions -------------------------------------------------- */
+
+static uint64_t snap_version(orbit_kv *kv)
+{
+    orbit_snapshot *s = NULL;
+    CHECK_OK(orbit_kv_snapshot(kv, &s));
+    uint64_t v = orbit_snapshot_version(s);
+    orbit_snapshot_release(s);
+    return v;
+}
+
+static void test_versions(void **state)
+{
+    ct_case *c = *state;
+    require_snapshots(c);
+    int cv_ok = c->caps.supports_commit_version;
+    uint64_t v0 = snap_version(c->kv);
+    CHECK_OK(put_s(c->kv, "a", "1"));
+    orbit_snapshot *s1 = NULL;
+    CHECK_OK(orbit_kv_snapshot(c->kv, &s1));
+    uint64_t v1 = orbit_snapshot_version(s1);
+    if (v1 <= v0)
+        fail_msg("snapshot version %llu after a put, %llu before: it must grow",
+                 (unsigned long long)v1, (unsigned long long)v0);
+    if (snap_version(c->kv) < v1)
+        fail_msg("a later snapshot has a smaller version");
+
+    /* A batch's commit version. */
+    orbit_batch *bt = NULL;
+    CHECK_OK(orbit_batch_new(&bt));
+    CHECK_OK(orbit_batch_put(bt, CT_S("b"), CT_S("2")));
+    CHECK_OK(orbit_batch_del(bt, CT_S("a")));
+    uint64_t wv = 12345;
+    CHECK_OK(orbit_kv_write_version(c->kv, bt, &wv));
+    CHECK_OK(orbit_kv_write_version(c->kv, bt, NULL));
+    orbit_batch_free(bt);
+    orbit_snapshot *s2 = NULL;
+    CHECK_OK(orbit_kv_snapshot(c->kv, &s2));
+    uint64_t v2 = orbit_snapshot_version(s2);
+    if (cv_ok) {
+        if (!(v1 < wv))
+            fail_msg("a snapshot taken before a batch has version %llu, not below "
+                     "the batch's commit version %llu",
+                     (unsigned long long)v1, (unsigned long long)wv);
+        if (!(v2 >= wv))
+            fail_msg("a snapshot taken after a batch has version %llu, below the "
+                     "batch's commit version %llu",
+                     (unsigned long long)v2, (unsigned long long)wv);
+    } else {
+        assert_int_equal(wv, 0);
+    }
+    EXPECT_VAL(c->kv, s1, "a", "1");
+    EXPECT_ABSENT(c->kv, s1, "b");
+    EXPECT_VAL(c->kv, s2, "b", "2");
+
+    if (c->caps.supports_transactions) {
+        orbit_txn *t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+        CHECK_OK(tput_s(t, "c", "3"));
+        uint64_t tv = 12345;
+        CHECK_OK(orbit_txn_commit_version(t, &tv));
+        uint64_t v3 = snap_version(c->kv);
+        if (cv_ok) {
+            if (!(v2 < tv) || !(v3 >= tv))
+                fail_msg("txn commit version %llu; snapshot versions %llu before "
+                         "and %llu after", (unsigned long long)tv,
+                         (unsigned long long)v2, (unsigned long long)v3);
+        } else {
+            assert_int_equal(tv, 0);
+        }
+        EXPECT_ABSENT(c->kv, s2, "c");
+        /* A transaction that wrote nothing reports 0. */
+        t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+        EXPECT_TXN_VAL(t, "c", "3");
+        tv = 12345;
+        CHECK_OK(orbit_txn_commit_version(t, &tv));
+        assert_int_equal(tv, 0);
+        /* Reads for update are not writes. */
+        t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+        CHECK_OK(tgfu_s(t, "c"));
+        tv = 12345;
+        CHECK_OK(orbit_txn_commit_version(t, &tv));
+        if (tv != 0)
+            fail_msg("a transaction that only read for update reported commit "
+                     "version %llu, expected 0 (it wrote nothing)",
+                     (unsigned long long)tv);
+        t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+        CHECK_OK(tput_s(t, "d", "4"));
+        CHECK_OK(orbit_txn_commit_version(t, NULL));
+        EXPECT_VAL(c->kv, NULL, "d", "4");
+    }
+
+    /* Snapshots at a version. */
+    orbit_snapshot *at = NULL;
+    int rc = orbit_kv_snapshot_at(c->kv, v1, &at);
+    if (!c->caps.supports_snapshot_at) {
+        CHECK_RC(rc, ORBIT_ENOTSUP);
+        assert_null(at);
+    } else {
+        CHECK_OK(rc);
+        assert_int_equal(orbit_snapshot_version(at), v1);
+        EXPECT_VAL(c->kv, at, "a", "1");
+        EXPECT_ABSENT(c->kv, at, "b");
+        EXPECT_ABSENT(c->kv, at, "c");
+        ct_list l = {0};
+        CHECK_OK(ct_scan(c->kv, at, NULL, &l));
+        EXPECT_LIST(&l, "a=1");
+        ct_list_free(&l);
+        orbit_snapshot_release(at);
+        uint64_t now = snap_version(c->kv);
+        at = NULL;
+        CHECK_OK(orbit_kv_snapshot_at(c->kv, now, &at));
+        EXPECT_VAL(c->kv, at, "b", "2");
+        orbit_snapshot_release(at);
+        at = NULL;
+        CHECK_RC(orbit_kv_snapshot_at(c->kv, now + 1000000, &at), ORBIT_EINVAL);
+        assert_null(at);
+    }
+    orbit_snapshot_release(s1);
+    orbit_snapshot_release(s2);
+}
+
+/* ---- contract v2: read-committed conflicts start at first use ------------- */
+
+static void test_txn_rc_first_use(void **state)
+{
+    ct_case *c = *state;
+    require_txn(c);
+    if (!(c->caps.isolation_levels & ORBIT_ISO_BIT(ORBIT_ISO_READ_COMMITTED))) {
+        print_message("READ_COMMITTED not offered: skipped\n");
+        skip();
+    }
+    CHECK_OK(put_s(c->kv, "k", "base"));
+    /* Changed between begin and the first use: no conflict. */
+    orbit_txn *t = begin(c->kv, ORBIT_ISO_READ_COMMITTED);
+    CHECK_OK(put_s(c->kv, "k", "between"));
+    CHECK_OK(tput_s(t, "k", "blind"));
+    CHECK_OK(orbit_txn_commit(t));
+    EXPECT_VAL(c->kv, NULL, "k", "blind");
+    /* Likewise a key created, and a key deleted, meanwhile. */
+    t = begin(c->kv, ORBIT_ISO_READ_COMMITTED);
+    CHECK_OK(put_s(c->kv, "new", "theirs"));
+    CHECK_OK(del_s(c->kv, "k"));
+    CHECK_OK(tput_s(t, "new", "mine"));
+    CHECK_OK(tput_s(t, "k", "mine"));
+    CHECK_OK(orbit_txn_commit(t));
+    EXPECT_VAL(c->kv, NULL, "new", "mine");
+    EXPECT_VAL(c->kv, NULL, "k", "mine");
+    /* A plain read is not a use: only writes and reads for update are. */
+    t = begin(c->kv, ORBIT_ISO_READ_COMMITTED);
+    CHECK_OK(put_s(c->kv, "k", "between2"));
+    orbit_buf b = ORBIT_BUF_INIT;
+    CHECK_OK(orbit_txn_get_for_update(t, CT_S("k"), &b));
+    check_bytes(__LINE__, "get_for_update", b.data, b.len, "between2", 8);
+    orbit_buf_release(&b);
+    CHECK_OK(tput_s(t, "k", "after-gfu"));
+    CHECK_OK(orbit_txn_commit(t));
+    EXPECT_VAL(c->kv, NULL, "k", "after-gfu");
+
+    /* Changed after the first use: a conflict. */
+    for (int by_txn = 0; by_txn < 2; by_txn++) {
+        t = begin(c->kv, ORBIT_ISO_READ_COMMITTED);
+        CHECK_OK(tput_s(t, "k", "first-use"));
+        int rc;
+        if (by_txn) {
+            orbit_txn *o = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+            rc = tput_s(o, "k", "other");
+            if (rc == 0)
+                rc = orbit_txn_commit(o);
+            else
+                orbit_txn_rollback(o);
+        } else {
+            rc = put_s(c->kv, "k", "other");
+        }
+        if (ct_cfg.mode == CT_PESSIMISTIC) {
+            /* The first use locked it. */
+            CHECK_RC(rc, by_txn ? ORBIT_ECONFLICT : ORBIT_EBUSY);
+            CHECK_OK(orbit_txn_commit(t));
+            EXPECT_VAL(c->kv, NULL, "k", "first-use");
+        } else {
+            CHECK_OK(rc);
+            CHECK_RC(orbit_txn_commit(t), ORBIT_ECONFLICT);
+            EXPECT_VAL(c->kv, NULL, "k", "other");
+        }
+    }
+    /* The same when the first use was a read for update. */
+    t = begin(c->kv, ORBIT_ISO_READ_COMMITTED);
+    CHECK_OK(tgfu_s(t, "k"));
+    int rc = put_s(c->kv, "k", "after");
+    CHECK_OK(tput_s(t, "j", "x"));
+    if (ct_cfg.mode == CT_PESSIMISTIC) {
+        CHECK_RC(rc, ORBIT_EBUSY);
+        CHECK_OK(orbit_txn_commit(t));
+    } else {
+        CHECK_OK(rc);
+        CHECK_RC(orbit_txn_commit(t), ORBIT_ECONFLICT);
+        EXPECT_ABSENT(c->kv, NULL, "j");
+    }
+}
+
+/* ---- contract v2: capabilities and transaction limits ----------------------- */
+
+static void test_capabilities_v2(void **state)
+{
+    ct_case *c = *state;
+    orbit_capabilities *k = &c->caps;
+    int flags[] = {k->supports_snapshot_at, k->supports_commit_version,
+                   k->native_multi_get, k->native_range_delete, k->native_cas,
+                   k->supports_batch_range_delete};
+    for (size_t i = 0; i < NELEM(flags); i++)
+        if (flags[i] != 0 && flags[i] != 1)
+            fail_msg("capability flag %zu is %d, not a boolean", i, flags[i]);
+    print_message("%s: snapshot_at %d, commit_version %d, native multi_get %d, "
+                  "range_delete %d, cas %d; batch range delete %d; max_txn_keys %zu, "
+                  "max_txn_bytes %zu, max_batch_ops %zu\n",
+                  k->name, k->supports_snapshot_at, k->supports_commit_version,
+                  k->native_multi_get, k->native_range_delete, k->native_cas,
+                  k->supports_batch_range_delete, k->max_txn_keys, k->max_txn_bytes,
+                  k->max_batch_ops);
+    if (k->supports_snapshot_at)
+        assert_true(k->supports_snapshots);
+    /* Native forms run without a transaction of the contract layer's. */
+    orbit_kv_stats s0, s1;
+    CHECK_OK(put_s(c->kv, "k", "v"));
+    orbit_kv_stats_get(c->kv, &s0);
+    CHECK_OK(cas_s(c->kv, "k", "v", "w", NULL));
+    CHECK_RC(cas_s(c->kv, "k", "v", "w", NULL), ORBIT_CMPFAIL);
+    orbit_kv_stats_get(c->kv, &s1);
+    if (k->native_cas && s1.txns_begun != s0.txns_begun)
+        fail_msg("native_cas is set, but a cas began %llu transactions",
+                 (unsigned long long)(s1.txns_begun - s0.txns_begun));
+    s0 = s1;
+    CHECK_OK(dr_s(c->kv, "a", "z"));
+    orbit_kv_stats_get(c->kv, &s1);
+    if (k->native_range_delete && s1.txns_begun != s0.txns_begun)
+        fail_msg("native_range_delete is set, but a range delete began %llu "
+                 "transactions", (unsigned long long)(s1.txns_begun - s0.txns_begun));
+    EXPECT_ABSENT(c->kv, NULL, "k");
+    orbit_capabilities again;
+    orbit_kv_capabilities(c->kv, &again);
+    assert_int_equal(again.max_txn_keys, k->max_txn_keys);
+    assert_int_equal(again.max_txn_bytes, k->max_txn_bytes);
+    assert_int_equal(again.native_cas, k->native_cas);
+}
+
+static int mentions_number(const char *s, size_t n)
+{
+    char num[32];
+    snprintf(num, sizeof num, "%zu", n);
+    return strstr(s, num) != NULL;
+}
+
+static void test_txn_limit_keys(void **state)
+{
+    ct_case *c = *state;
+    require_txn(c);
+    size_t max = c->caps.max_txn_keys;
+    if (max == 0 || max > 20000) {
+        print_message("max_txn_keys %zu: no limit to test, skipped\n", max);
+        skip();
+    }
+    char k[32];
+    /* Exactly the limit commits; rewriting a key does not count twice. */
+    orbit_txn *t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+    for (size_t i = 0; i < max; i++) {
+        int n = snprintf(k, sizeof k, "t%06zu", i);
+        CHECK_OK(orbit_txn_put(t, U(k), (size_t)n, U("v"), 1));
+    }
+    CHECK_OK(orbit_txn_put(t, CT_S("t000000"), CT_S("again")));
+    CHECK_OK(orbit_txn_del(t, CT_S("t000001")));
+    CHECK_OK(orbit_txn_commit(t));
+    EXPECT_VAL(c->kv, NULL, "t000000", "again");
+    /* One more distinct key fails at the write that crosses the limit,
+     * naming it; deletes count like puts. */
+    for (int del = 0; del < 2; del++) {
+        t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+        for (size_t i = 0; i < max; i++) {
+            int n = snprintf(k, sizeof k, "u%06zu", i);
+            CHECK_OK(orbit_txn_put(t, U(k), (size_t)n, U("v"), 1));
+        }
+        int rc = del ? orbit_txn_del(t, CT_S("u-extra")) : orbit_txn_put(t, CT_S("u-extra"), CT_S("v"));
+        CHECK_RC(rc, ORBIT_ETOOBIG);
+        const char *d = orbit_last_error_detail();
+        if (!mentions_number(d, max))
+            fail_msg("ETOOBIG detail \"%s\" does not name the limit %zu", d, max);
+        orbit_txn_rollback(t);
+        EXPECT_ABSENT(c->kv, NULL, "u000000");
+    }
+}
+
+static void test_txn_limit_bytes(void **state)
+{
+    ct_case *c = *state;
+    require_txn(c);
+    size_t max = c->caps.max_txn_bytes;
+    if (max == 0 || max > (64u << 20)) {
+        print_message("max_txn_bytes %zu: no limit to test, skipped\n", max);
+        skip();
+    }
+    size_t vsz = 16 * 1024;
+    if (c->caps.max_value_size && c->caps.max_value_size < vsz)
+        vsz = c->caps.max_value_size;
+    uint8_t *v = calloc(1, vsz);
+    assert_non_null(v);
+    orbit_txn *t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+    char k[32];
+    size_t total = 0;
+    int rc = 0;
+    size_t i = 0;
+    for (; total <= max + vsz; i++) {
+        int n = snprintf(k, sizeof k, "b%06zu", i);
+        rc = orbit_txn_put(t, U(k), (size_t)n, v, vsz);
+        if (rc != 0)
+            break;
+        total += (size_t)n + vsz;
+        if (c->caps.max_txn_keys && i + 1 >= c->caps.max_txn_keys)
+            break;
+    }
+    if (rc == 0) {
+        orbit_txn_rollback(t);
+        free(v);
+        if (c->caps.max_txn_keys && i + 1 >= c->caps.max_txn_keys) {
+            print_message("the key limit comes first: skipped\n");
+            skip();
+        }
+        fail_msg("a transaction wrote %zu bytes, past max_txn_bytes %zu", total, max);
+    }
+    CHECK_RC(rc, ORBIT_ETOOBIG);
+    const char *d = orbit_last_error_detail();
+    if (!mentions_number(d, max))
+        fail_msg("ETOOBIG detail \"%s\" does not name the limit %zu", d, max);
+    /* It failed at the write that crossed it, not before. */
+    if (total + strlen(k) + vsz <= max)
+        fail_msg("ETOOBIG after %zu bytes, below max_txn_bytes %zu", total, max);
+    orbit_txn_rollback(t);
+    free(v);
+    EXPECT_ABSENT(c->kv, NULL, "b000000");
+}
+
+/* ---- contract v2: the asynchronous path -------------------------------------- */
+
+static void test_submit_v2(void **state)
+{
+    ct_case *c = *state;
+    require_snapshots(c);
+    CHECK_OK(put_s(c->kv, "s", "old"));
+    CHECK_OK(put_s(c->kv, "w-del", "x"));
+    CHECK_OK(put_s(c->kv, "r1", "a"));
+    CHECK_OK(put_s(c->kv, "r2", "b"));
+    orbit_snapshot *snap = NULL;
+    CHECK_OK(orbit_kv_snapshot(c->kv, &snap));
+    CHECK_OK(put_s(c->kv, "s", "new"));
+    CHECK_OK(put_s(c->kv, "r1", "a2"));
+
+    orbit_batch *bt = NULL;
+    CHECK_OK(orbit_batch_new(&bt));
+    CHECK_OK(orbit_batch_put(bt, CT_S("w1"), CT_S("batch1")));
+    CHECK_OK(orbit_batch_put(bt, CT_S("w2"), CT_S("batch2")));
+    CHECK_OK(orbit_batch_del(bt, CT_S("w-del")));
+    if (c->caps.supports_batch_range_delete) {
+        CHECK_OK(orbit_batch_put(bt, CT_S("wr1"), CT_S("doomed")));
+        CHECK_OK(orbit_batch_delete_range(bt, CT_S("wr"), CT_S("ws")));
+    }
+
+    orbit_slice mk[4] = {SL("r1"), SL("nope"), SL("r2"), SL("r1")};
+    orbit_buf mv[4], mvs[4], out[3];
+    int mst[4], msts[4];
+    for (int i = 0; i < 4; i++) {
+        orbit_buf_init(&mv[i]);
+        orbit_buf_init(&mvs[i]);
+        junk(&mv[i]);
+        junk(&mvs[i]);
+        mst[i] = msts[i] = -99;
+    }
+    for (int i = 0; i < 3; i++) {
+        orbit_buf_init(&out[i]);
+        junk(&out[i]);
+    }
+    orbit_kv_op ops[] = {
+        {.type = ORBIT_OP_WRITE, .batch = bt, .result = -99},
+        {.type = ORBIT_OP_MULTI_GET, .nkeys = 4, .keys = mk, .vals = mv, .status = mst,
+         .result = -99},
+        {.type = ORBIT_OP_MULTI_GET, .nkeys = 4, .keys = mk, .vals = mvs, .status = msts,
+         .snapshot = snap, .result = -99},
+        {.type = ORBIT_OP_GET, .key = U("s"), .klen = 1, .out = &out[0], .snapshot = snap,
+         .result = -99},
+        {.type = ORBIT_OP_GET, .key = U("s"), .klen = 1, .out = &out[1], .result = -99},
+        {.type = ORBIT_OP_GET, .key = U("r1"), .klen = 2, .out = &out[2], .snapshot = snap,
+         .result = -99},
+        {.type = ORBIT_OP_MULTI_GET, .nkeys = 0, .result = -99},
+    };
+    submit_state s = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, NULL, 0};
+    CHECK_OK(orbit_kv_submit(c->kv, ops, NELEM(ops), submit_done, &s));
+    submit_wait(c, &s);
+    assert_int_equal(s.calls, 1);
+    CHECK_RC(ops[0].result, 0);
+    ct_list l = {0};
+    orbit_scan_opts wp = {.prefix = U("w"), .prefix_len = 1};
+    CHECK_OK(ct_scan(c->kv, NULL, &wp, &l));
+    EXPECT_LIST(&l, "w1=batch1", "w2=batch2");
+    ct_list_free(&l);
+    static const char *const latest[] = {"a2", NULL, "b", "a2"};
+    static const char *const old[] = {"a", NULL, "b", "a"};
+    CHECK_RC(ops[1].result, 0);
+    expect_mget_at(__LINE__, "MULTI_GET op", ops[1].result, 4, mk, mv, mst, latest);
+    CHECK_RC(ops[2].result, 0);
+    expect_mget_at(__LINE__, "MULTI_GET op at a snapshot", ops[2].result, 4, mk, mvs,
+                   msts, old);
+    CHECK_RC(ops[3].result, 0);
+    check_bytes(__LINE__, "GET at a snapshot", out[0].data, out[0].len, "old", 3);
+    CHECK_RC(ops[4].result, 0);
+    check_bytes(__LINE__, "GET latest", out[1].data, out[1].len, "new", 3);
+    CHECK_RC(ops[5].result, 0);
+    check_bytes(__LINE__, "GET at a snapshot", out[2].data, out[2].len, "a", 1);
+    CHECK_RC(ops[6].result, 0);
+    /* The batch is left unchanged. */
+    assert_int_equal(orbit_batch_count(bt), c->caps.supports_batch_range_delete ? 5 : 3);
+    orbit_batch_free(bt);
+    orbit_snapshot_release(snap);
+    for (int i = 0; i < 4; i++) {
+        orbit_buf_release(&mv[i]);
+        orbit_buf_release(&mvs[i]);
+    }
+    for (int i = 0; i < 3; i++)
+        orbit_buf_release(&out[i]);
+}
+
+/* A WRITE op is atomic like orbit_kv_write: a batch refused as a whole
+ * applies nothing, and its op fails alone. */
+static void test_submit_write_atomic(void **state)
+{
+    ct_case *c = *state;
+    orbit_batch *bad = NULL, *good = NULL;
+    CHECK_OK(orbit_batch_new(&bad));
+    CHECK_OK(orbit_batch_new(&good));
+    CHECK_OK(orbit_batch_put(good, CT_S("g"), CT_S("1")));
+    CHECK_OK(orbit_batch_put(bad, CT_S("x1"), CT_S("1")));
+    int expect;
+    if (c->caps.max_batch_ops && c->caps.max_batch_ops < 100000) {
+        char k[32];
+        for (size_t i = 0; i < c->caps.max_batch_ops; i++) {
+            int n = snprintf(k, sizeof k, "x%08zu", i);
+            CHECK_OK(orbit_batch_put(bad, U(k), (size_t)n, U("v"), 1));
+        }
+        expect = ORBIT_ETOOBIG;
+    } else if (!c->caps.supports_batch_range_delete) {
+        CHECK_OK(orbit_batch_delete_range(bad, CT_S("y"), CT_S("z")));
+        expect = ORBIT_ENOTSUP;
+    } else {
+        print_message("no batch this provider refuses whole: skipped\n");
+        orbit_batch_free(bad);
+        orbit_batch_free(good);
+        skip();
+        return;
+    }
+    orbit_kv_op ops[] = {
+        {.type = ORBIT_OP_WRITE, .batch = bad, .result = -99},
+        {.type = ORBIT_OP_WRITE, .batch = good, .result = -99},
+    };
+    submit_state s = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, NULL, 0};
+    CHECK_OK(orbit_kv_submit(c->kv, ops, NELEM(ops), submit_done, &s));
+    submit_wait(c, &s);
+    CHECK_RC(ops[0].result, expect);
+    assert_true(ops[0].detail[0] != '\0');
+    CHECK_RC(ops[1].result, 0);
+    EXPECT_ABSENT(c->kv, NULL, "x1");
+    EXPECT_VAL(c->kv, NULL, "g", "1");
+    orbit_batch_free(bad);
+    orbit_batch_free(good);
+}
+
+/* Each failing op carries its own detail, whatever else fails with it. */
+static void test_submit_detail(void **state)
+{
+    ct_case *c = *state;
+    /* Ops that fail when they run (not when they are submitted): a write
+     * to a key a pessimistic transaction locked; a batch over the batch
+     * limit; a batch range delete where it is not offered. */
+    orbit_txn *t1 = NULL, *t2 = NULL;
+    orbit_batch *big = NULL, *ranged = NULL;
+    orbit_kv_op ops[5];
+    const char *why[5];
+    size_t n = 0;
+    memset(ops, 0, sizeof ops);
+    if (ct_cfg.mode == CT_PESSIMISTIC && c->caps.supports_transactions) {
+        t1 = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+        t2 = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+        CHECK_OK(tput_s(t1, "locked-one", "t1"));
+        CHECK_OK(tput_s(t2, "locked-two-longer", "t2"));
+        ops[n] = (orbit_kv_op){.type = ORBIT_OP_PUT, .key = U("locked-one"), .klen = 10,
+                               .val = U("v"), .vlen = 1, .result = -99};
+        why[n++] = "a put of a locked key";
+        ops[n] = (orbit_kv_op){.type = ORBIT_OP_DEL, .key = U("locked-two-longer"),
+                               .klen = 17, .result = -99};
+        why[n++] = "a delete of another locked key";
+    }
+    if (c->caps.max_batch_ops && c->caps.max_batch_ops < 100000) {
+        CHECK_OK(orbit_batch_new(&big));
+        char k[32];
+        for (size_t i = 0; i <= c->caps.max_batch_ops; i++) {
+            int kl = snprintf(k, sizeof k, "x%08zu", i);
+            CHECK_OK(orbit_batch_put(big, U(k), (size_t)kl, U("v"), 1));
+        }
+        ops[n] = (orbit_kv_op){.type = ORBIT_OP_WRITE, .batch = big, .result = -99};
+        why[n++] = "a batch over max_batch_ops";
+    }
+    if (!c->caps.supports_batch_range_delete) {
+        CHECK_OK(orbit_batch_new(&ranged));
+        CHECK_OK(orbit_batch_delete_range(ranged, CT_S("y"), CT_S("z")));
+        ops[n] = (orbit_kv_op){.type = ORBIT_OP_WRITE, .batch = ranged, .result = -99};
+        why[n++] = "a batch range delete where not offered";
+    }
+    ops[n] = (orbit_kv_op){.type = ORBIT_OP_PUT, .key = U("fine"), .klen = 4,
+                           .val = U("v"), .vlen = 1, .result = -99};
+    size_t good = n++;
+    if (n < 3)
+        print_message("only %zu failing op(s) available on %s (%s mode)\n", n - 1,
+                      c->caps.name, ct_mode_name(ct_cfg.mode));
+    submit_state s = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, NULL, 0};
+    CHECK_OK(orbit_kv_submit(c->kv, ops, n, submit_done, &s));
+    submit_wait(c, &s);
+    assert_int_equal(s.calls, 1);
+    CHECK_RC(ops[good].result, 0);
+    /* What the synchronous call says for each: ops whose synchronous
+     * details differ must keep different details. */
+    char sync[5][ORBIT_OP_DETAIL_MAX];
+    for (size_t i = 0; i < good; i++) {
+        int rc;
+        if (ops[i].type == ORBIT_OP_PUT)
+            rc = orbit_kv_put(c->kv, ops[i].key, ops[i].klen, ops[i].val, ops[i].vlen);
+        else if (ops[i].type == ORBIT_OP_DEL)
+            rc = orbit_kv_del(c->kv, ops[i].key, ops[i].klen);
+        else
+            rc = orbit_kv_write(c->kv, ops[i].batch);
+        if (rc != ops[i].result)
+            fail_msg("%s: the op completed with %s, the synchronous call returns %s",
+                     why[i], orbit_err_name(ops[i].result), orbit_err_name(rc));
+        snprintf(sync[i], sizeof sync[i], "%s", orbit_last_error_detail());
+    }
+    for (size_t i = 0; i < good; i++) {
+        if (ops[i].result >= 0)
+            fail_msg("%s completed with %s, expected an error", why[i],
+                     orbit_err_name(ops[i].result));
+        if (!memchr(ops[i].detail, '\0', sizeof ops[i].detail))
+            fail_msg("%s: detail is not NUL-terminated", why[i]);
+        if (ops[i].detail[0] == '\0')
+            fail_msg("%s failed with %s but carries no detail (synchronously: \"%s\")",
+                     why[i], orbit_err_name(ops[i].result), sync[i]);
+        print_message("%s: %s \"%s\" (synchronously: \"%s\")\n", why[i],
+                      orbit_err_name(ops[i].result), ops[i].detail, sync[i]);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(sync[i], sync[j]) != 0 && strcmp(ops[i].detail, ops[j].detail) == 0)
+                fail_msg("%s and %s carry the same detail \"%s\" (synchronously they "
+                         "differ): one overwrote the other", why[j], why[i], ops[i].detail);
+    }
+    if (t1) {
+        orbit_txn_rollback(t1);
+        orbit_txn_rollback(t2);
+    }
+    if (big && !mentions_number(ops[t1 ? 2 : 0].detail, c->caps.max_batch_ops))
+        fail_msg("ETOOBIG detail \"%s\" does not name the limit %zu",
+                 ops[t1 ? 2 : 0].detail, c->caps.max_batch_ops);
+    orbit_batch_free(big);
+    orbit_batch_free(ranged);
+    EXPECT_VAL(c->kv, NULL, "fine", "v");
+    EXPECT_ABSENT(c->kv, NULL, "x00000000");
+
+    /* Invalid ops: the submission may be refused whole (then done never
+     * runs); if it is accepted, each carries its own detail. */
+    orbit_slice bk[2] = {SL("ok"), {U(""), 0}};
+    orbit_buf bv[2] = {ORBIT_BUF_INIT, ORBIT_BUF_INIT};
+    int bs[2] = {-99, -99};
+    orbit_kv_op inv[] = {
+        {.type = ORBIT_OP_PUT, .key = U(""), .klen = 0, .val = U("v"), .vlen = 1, .result = -99},
+        {.type = (orbit_op_type)77, .key = U("k"), .klen = 1, .result = -99},
+        {.type = ORBIT_OP_MULTI_GET, .nkeys = 2, .keys = bk, .vals = bv, .status = bs,
+         .result = -99},
+    };
+    submit_state s2 = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, NULL, 0};
+    int rc = orbit_kv_submit(c->kv, inv, NELEM(inv), submit_done, &s2);
+    if (rc == 0) {
+        submit_wait(c, &s2);
+        for (size_t i = 0; i < NELEM(inv); i++)
+            if (inv[i].result >= 0 || inv[i].detail[0] == '\0')
+                fail_msg("invalid op %zu completed with %s, detail \"%s\"", i,
+                         orbit_err_name(inv[i].result), inv[i].detail);
+        if (strcmp(inv[0].detail, inv[1].detail) == 0)
+            fail_msg("an empty key and an unknown op type carry the same detail "
+                     "\"%s\"", inv[0].detail);
+    } else {
+        CHECK_RC(rc, ORBIT_EINVAL);
+        assert_int_equal(s2.calls, 0);
+    }
+    orbit_buf_release(&bv[0]);
+    orbit_buf_release(&bv[1]);
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 static void usage(const char *argv0)
@@ -1920,6 +3460,30 @@ int main(int argc, char **argv)
         CASE(test_txn_plain_write_vs_lock),
         CASE(test_txn_disjoint),
         CASE(test_submit),
+        CASE(test_multi_get_basic),
+        CASE(test_multi_get_many),
+        CASE(test_multi_get_snapshot),
+        CASE(test_multi_get_txn),
+        CASE(test_delete_range),
+        CASE(test_batch_delete_range),
+        CASE(test_txn_delete_range),
+        CASE(test_delete_range_conflict),
+        CASE(test_put_if_absent),
+        CASE(test_cas),
+        CASE(test_cas_vs_txn),
+        CASE(test_iter_seek),
+        CASE(test_iter_seek_view),
+        CASE(test_scan_keys_only),
+        CASE(test_scan_max_bytes),
+        CASE(test_iter_view_at_open),
+        CASE(test_versions),
+        CASE(test_txn_rc_first_use),
+        CASE(test_capabilities_v2),
+        CASE(test_txn_limit_keys),
+        CASE(test_txn_limit_bytes),
+        CASE(test_submit_v2),
+        CASE(test_submit_write_atomic),
+        CASE(test_submit_detail),
         cmocka_unit_test_setup_teardown(ct_test_random, ct_random_setup,
                                         ct_random_teardown),
         cmocka_unit_test_setup_teardown(ct_test_random_optimistic_writes,

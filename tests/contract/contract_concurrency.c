@@ -13,7 +13,14 @@
  *     invariant, and every snapshot read (explicit snapshot, an iterator's
  *     implicit one, a transaction's view) must see exactly that total;
  *   - mirrors (mirror/<t>/0..3): written by thread t with one batch, all
- *     four to the same value; a snapshot must see all four equal.
+ *     four to the same value; a snapshot must see all four equal;
+ *   - compare-and-set counters (cas/<i>): incremented with orbit_kv_cas
+ *     only (no transaction), retried on ORBIT_CMPFAIL with the current
+ *     value it returns; at the end each equals the number of increments
+ *     whose cas returned 0;
+ *   - claims (claim/<j>): every thread tries orbit_kv_put_if_absent with
+ *     its own name; exactly one wins each key, the losers are told the
+ *     winner's name, and at the end each key holds its one winner's name.
  * So lost updates, torn batches or transactions, and inconsistent snapshots
  * all show up as a failed check. It is a plain C program (no cmocka: its
  * assertions are not thread-safe) and exits 1 on the first failed check.
@@ -42,6 +49,8 @@
 #define NACCT 4
 #define ACCT_START 1000
 #define NMIRROR 4
+#define NCAS 2
+#define NCLAIM 64
 #define MAX_ATTEMPTS 100000
 
 #if defined(__SANITIZE_THREAD__)
@@ -92,6 +101,10 @@ typedef struct worker {
     long incs[NCTR];
     long transfers, audits, retries, own_ops, own_txns;
     unsigned mirror_version;
+    /* compare-and-set increments that returned 0; claims won */
+    long cas_incs[NCAS], cas_retries;
+    unsigned char claimed[NCLAIM];
+    long claims_won, claims_lost;
 } worker;
 
 static uint64_t rnd(worker *w, uint64_t n)
@@ -443,6 +456,100 @@ static void mirror_write(worker *w)
         failf("thread %d: mirror batch: %s", w->id, orbit_err_name(rc));
 }
 
+/* ---- compare-and-set keys, changed only by orbit_kv_cas ---------------- */
+
+static void cas_inc(worker *w)
+{
+    int c = (int)rnd(w, NCAS);
+    char k[16], v[32];
+    size_t kl = (size_t)sprintf(k, "cas/%d", c);
+    orbit_buf cur = ORBIT_BUF_INIT;
+    int rc = orbit_kv_get(kv, NULL, (uint8_t *)k, kl, &cur);
+    if (rc != 0 && rc != ORBIT_NOTFOUND) {
+        failf("thread %d: get %s: %s", w->id, k, orbit_err_name(rc));
+        goto out;
+    }
+    int absent = rc == ORBIT_NOTFOUND;
+    dawdle(w); /* let others change it meanwhile */
+    for (int attempt = 0; attempt < MAX_ATTEMPTS && !atomic_load(&failed); attempt++) {
+        long n = 0;
+        if (parse_num(w, absent ? ORBIT_NOTFOUND : 0, &cur, k, &n) != 0)
+            goto out;
+        size_t vl = (size_t)sprintf(v, "%ld", n + 1);
+        orbit_slice expected = {cur.data, cur.len};
+        orbit_slice desired = {(uint8_t *)v, vl};
+        /* On CMPFAIL cur receives the value that won. */
+        rc = orbit_kv_cas(kv, (uint8_t *)k, kl, absent ? NULL : &expected, &desired,
+                          &cur);
+        if (rc == 0) {
+            w->cas_incs[c]++;
+            goto out;
+        }
+        if (rc == ORBIT_CMPFAIL) {
+            absent = 0;
+        } else if (rc == ORBIT_NOTFOUND) {
+            failf("thread %d: cas of %s: NOTFOUND, but nobody deletes it", w->id, k);
+            goto out;
+        } else if (!orbit_err_retryable(rc)) {
+            failf("thread %d: cas of %s: %s", w->id, k, orbit_err_name(rc));
+            goto out;
+        } else {
+            /* A retryable error: nothing was written, read afresh. */
+            rc = orbit_kv_get(kv, NULL, (uint8_t *)k, kl, &cur);
+            if (rc != 0 && rc != ORBIT_NOTFOUND) {
+                failf("thread %d: get %s: %s", w->id, k, orbit_err_name(rc));
+                goto out;
+            }
+            absent = rc == ORBIT_NOTFOUND;
+        }
+        w->cas_retries++;
+        backoff(w);
+    }
+    if (!atomic_load(&failed))
+        failf("thread %d: cas increment still failing after %d attempts", w->id,
+              MAX_ATTEMPTS);
+out:
+    orbit_buf_release(&cur);
+}
+
+static void claim(worker *w)
+{
+    int j = (int)rnd(w, NCLAIM);
+    char k[16], v[16];
+    size_t kl = (size_t)sprintf(k, "claim/%02d", j);
+    size_t vl = (size_t)sprintf(v, "t%d", w->id);
+    orbit_buf cur = ORBIT_BUF_INIT;
+    int rc;
+    do
+        rc = orbit_kv_put_if_absent(kv, (uint8_t *)k, kl, (uint8_t *)v, vl, &cur);
+    while (rc < 0 && orbit_err_retryable(rc) && !atomic_load(&failed));
+    if (rc == 0) {
+        if (w->claimed[j])
+            failf("thread %d: put_if_absent of %s succeeded twice", w->id, k);
+        w->claimed[j] = 1;
+        w->claims_won++;
+    } else if (rc == ORBIT_CMPFAIL) {
+        int owner = -1;
+        char tmp[16] = "";
+        if (cur.len > 0 && cur.len < sizeof tmp) {
+            memcpy(tmp, cur.data, cur.len);
+            sscanf(tmp, "t%d", &owner);
+        }
+        if (owner < 0 || owner >= nthreads)
+            failf("thread %d: put_if_absent of %s: CMPFAIL with current '%s'", w->id, k,
+                  tmp);
+        else if (owner == w->id && !w->claimed[j])
+            failf("thread %d: %s holds this thread's name, but its put_if_absent "
+                  "never succeeded", w->id, k);
+        w->claims_lost++;
+    } else if (rc < 0 && !atomic_load(&failed)) {
+        failf("thread %d: put_if_absent of %s: %s", w->id, k, orbit_err_name(rc));
+    } else if (rc > 0) {
+        failf("thread %d: put_if_absent of %s returned %s", w->id, k, orbit_err_name(rc));
+    }
+    orbit_buf_release(&cur);
+}
+
 static void check_accounts(worker *w, const ct_list *l, const char *how)
 {
     long sum = 0;
@@ -569,6 +676,10 @@ static void *run_worker(void *arg)
             transfer(w);
         else if (c < 82)
             mirror_write(w);
+        else if (c < 88)
+            cas_inc(w);
+        else if (c < 90)
+            claim(w);
         else
             audit(w);
     }
@@ -608,6 +719,48 @@ static int final_checks(worker *ws)
         ct_list_free(&l);
         if (!ok)
             return 1;
+    }
+    for (int c = 0; c < NCAS; c++) {
+        long want = 0, got = 0;
+        for (int t = 0; t < nthreads; t++)
+            want += ws[t].cas_incs[c];
+        size_t kl = (size_t)sprintf(k, "cas/%d", c);
+        orbit_buf b = ORBIT_BUF_INIT;
+        int rc = orbit_kv_get(kv, NULL, (uint8_t *)k, kl, &b);
+        if ((rc != 0 && rc != ORBIT_NOTFOUND) || parse_num(&ws[0], rc, &b, k, &got) != 0) {
+            failf("final get %s: %s", k, orbit_err_name(rc));
+            orbit_buf_release(&b);
+            return 1;
+        }
+        orbit_buf_release(&b);
+        if (got != want) {
+            failf("%s is %ld, but %ld compare-and-set increments returned 0", k, got, want);
+            return 1;
+        }
+        fprintf(stderr, "%s = %ld (successful compare-and-set increments: %ld)\n", k, got,
+                want);
+    }
+    for (int j = 0; j < NCLAIM; j++) {
+        int winners = 0, winner = -1;
+        for (int t = 0; t < nthreads; t++)
+            if (ws[t].claimed[j]) {
+                winners++;
+                winner = t;
+            }
+        size_t kl = (size_t)sprintf(k, "claim/%02d", j);
+        orbit_buf b = ORBIT_BUF_INIT;
+        int rc = orbit_kv_get(kv, NULL, (uint8_t *)k, kl, &b);
+        char want[16];
+        size_t wl = (size_t)sprintf(want, "t%d", winner);
+        int ok = winners == 0 ? rc == ORBIT_NOTFOUND
+                              : winners == 1 && rc == 0 && b.len == wl &&
+                                    memcmp(b.data, want, wl) == 0;
+        orbit_buf_release(&b);
+        if (!ok) {
+            failf("%s: %d threads won put_if_absent (last t%d); the key: %s", k, winners,
+                  winner, orbit_err_name(rc));
+            return 1;
+        }
     }
     for (int c = 0; c < NCTR; c++) {
         long want = 0, got = 0;
@@ -724,8 +877,10 @@ int main(int argc, char **argv)
     orbit_kv_stats_get(kv, &s);
     for (int t = 0; t < nthreads; t++)
         fprintf(stderr, "thread %d: %ld own ops (%ld txns), %ld transfers, %ld audits, "
-                "%ld retries\n", t, ws[t].own_ops, ws[t].own_txns, ws[t].transfers,
-                ws[t].audits, ws[t].retries);
+                "%ld retries; cas: %ld increments, %ld retries; claims %ld won, %ld lost\n",
+                t, ws[t].own_ops, ws[t].own_txns, ws[t].transfers, ws[t].audits,
+                ws[t].retries, ws[t].cas_incs[0] + ws[t].cas_incs[1], ws[t].cas_retries,
+                ws[t].claims_won, ws[t].claims_lost);
     fprintf(stderr, "stats: %llu txns begun, %llu committed, %llu conflicted\n",
             (unsigned long long)s.txns_begun, (unsigned long long)s.txns_committed,
             (unsigned long long)s.txns_conflicted);

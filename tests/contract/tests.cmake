@@ -3,8 +3,11 @@
 # Three executables, each driven by a store URI template ({tmp}: a fresh temp
 # directory per store, removed afterwards; {uniq}: a unique token per store,
 # for a remote provider's namespace option):
-#   contract_suite        deterministic cases + randomized lockstep comparison
-#                         with an oracle store (--oracle)
+#   contract_suite        deterministic cases ("test_*", every call of kv.h,
+#                         contract v2 included, honouring the capabilities)
+#                         + randomized lockstep comparison ("ct_test_random*")
+#                         with an oracle store (--oracle), which is itself
+#                         checked against an independent model in the test
 #   contract_concurrency  threads hammering one handle, checked against models
 #   contract_crash        SIGKILLed writer, acknowledged writes must survive
 #                         (skips, exit 77, for a non-durable provider)
