@@ -50,6 +50,7 @@ typedef struct rdb_txn {
     rocksdb_readoptions_t *ro; /* own when snap != NULL, else db->ro */
     uint64_t rd_epoch; /* db->rd_epoch at begin (optimistic) */
     int touched;       /* wrote, deleted or read for update */
+    int wrote;         /* wrote or deleted: the commit has a version */
 } rdb_txn;
 
 static void txn_free(rdb_txn *x)
@@ -138,7 +139,7 @@ int orbit__rdb_txn_put(void *txn, const uint8_t *k, size_t kl, const uint8_t *v,
     int rc = orbit__rdb_check_value(vl);
     if (rc)
         return rc;
-    x->touched = 1;
+    x->touched = x->wrote = 1;
     RDB_CALL_LOCKING(err, rocksdb_transaction_put(x->t, (const char *)k, kl, (const char *)v,
                                                   vl, &err));
     return err ? orbit__rdb_error(err, RDB_CTX_TXN, "txn put") : ORBIT_OK;
@@ -148,7 +149,7 @@ int orbit__rdb_txn_del(void *txn, const uint8_t *k, size_t kl)
 {
     rdb_txn *x = txn;
     char *err = NULL;
-    x->touched = 1;
+    x->touched = x->wrote = 1;
     RDB_CALL_LOCKING(err, rocksdb_transaction_delete(x->t, (const char *)k, kl, &err));
     return err ? orbit__rdb_error(err, RDB_CTX_TXN, "txn delete") : ORBIT_OK;
 }
@@ -197,7 +198,7 @@ static int commit(rdb_txn *x, uint64_t *version)
         }
     }
     rocksdb_transaction_commit(x->t, &err);
-    if (!err && version && x->touched)
+    if (!err && version && x->wrote)
         v = orbit__rdb_latest_seq(db);
     if (guarded)
         pthread_rwlock_unlock(&db->rd_lock);
