@@ -2915,6 +2915,16 @@ static void test_txn_rc_first_use(void **state)
     CHECK_OK(tput_s(t, "k", "after-gfu"));
     CHECK_OK(orbit_txn_commit(t));
     EXPECT_VAL(c->kv, NULL, "k", "after-gfu");
+    /* Read plainly, changed by another writer, then written: the write is
+     * the first use, so the change before it does not conflict. */
+    t = begin(c->kv, ORBIT_ISO_READ_COMMITTED);
+    CHECK_OK(orbit_txn_get(t, CT_S("k"), &b));
+    check_bytes(__LINE__, "plain read", b.data, b.len, "after-gfu", 9);
+    orbit_buf_release(&b);
+    CHECK_OK(put_s(c->kv, "k", "between3"));
+    CHECK_OK(tput_s(t, "k", "after-read"));
+    CHECK_OK(orbit_txn_commit(t));
+    EXPECT_VAL(c->kv, NULL, "k", "after-read");
 
     /* Changed after the first use: a conflict. */
     for (int by_txn = 0; by_txn < 2; by_txn++) {

@@ -69,14 +69,10 @@
  * absent keys (mod_revision 0). Without the option (memory, RocksDB)
  * nothing is tolerated.
  *
- * Plain reads under READ_COMMITTED. Whether a plain read (get, multi-get)
- * of a key is the transaction's "first use" of it, so that a change made
- * between that read and a later write of the key conflicts, is not settled
- * by kv.h: etcd says yes (it records the mod_revision its first read saw),
- * memory and RocksDB say no (only writes and reads for update claim a
- * key). Until the contract says which, a read-committed transaction here
- * never claims a key it read plainly before claiming it; blind writes,
- * reads for update and reads after a claim are generated as before.
+ * Plain reads under READ_COMMITTED claim nothing (kv.h): a key's first
+ * use is its first write or read for update, on every provider, so a
+ * change between a plain read and a later write of the key does not
+ * conflict, and the model says so.
  *
  * Provider differences the capabilities announce are honoured: batch range
  * deletes are generated only where both stores offer them; a store that
@@ -157,9 +153,6 @@ typedef struct txn_track {
      * the key was present in the view the transaction had then. */
     uint64_t since[NKEYS];
     int present_then[NKEYS];
-    /* READ_COMMITTED: keys read plainly (get, multi-get) before any
-     * claim; the generator never claims them afterwards (see the top). */
-    uint32_t rc_read;
     int own[NKEYS]; /* OWN_* */
     mslot ownv[NKEYS];
     mview base; /* SNAPSHOT: the store at begin */
@@ -770,7 +763,6 @@ static void op_get(rstate *r, int with)
         orbit_buf_release(&v[i]);
 }
 
-static void rc_note_read(rstate *r, int i, size_t ki);
 
 /* Multi-get through kv (latest or a snapshot) or a transaction (ti >= 0). */
 static int do_mget(rstate *r, int ti)
@@ -806,11 +798,8 @@ static int do_mget(rstate *r, int ti)
                         : orbit_kv_multi_get(r->s[s].st.kv, &ro, n, keys, vals[s], st[s]);
     }
     rc[2] = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         st[2][i] = m_get(r, src, kis[i], &vals[2][i]);
-        if (ti >= 0)
-            rc_note_read(r, ti, kis[i]);
-    }
     cmp_rc3(r, rc[0], rc[1], rc[2]);
     for (size_t i = 0; rc[0] == 0 && i < n; i++) {
         if (st[0][i] != st[1][i] || st[1][i] != st[2][i])
@@ -1302,40 +1291,12 @@ static void txn_after(rstate *r, int i, int rc)
     tx_end(r, i);
 }
 
-/* Note plain reads of unclaimed keys in a read-committed transaction. */
-static void rc_note_read(rstate *r, int i, size_t ki)
-{
-    txn_track *t = &r->tx[i];
-    if (t->iso == ORBIT_ISO_READ_COMMITTED && !((t->written | t->claimed) >> ki & 1u))
-        t->rc_read |= 1u << ki;
-}
-
-/* A key transaction i may claim: the next one (in rkeys order) that it
- * has not read plainly before claiming; NKEYS when there is none. */
-static size_t claimable(const rstate *r, int i, size_t ki)
-{
-    const txn_track *t = &r->tx[i];
-    for (size_t j = 0; j < NKEYS; j++) {
-        size_t x = (ki + j) % NKEYS;
-        if (!(t->rc_read >> x & 1u))
-            return x;
-    }
-    return NKEYS;
-}
-
 static void op_txn_get(rstate *r, int i, int for_update)
 {
     const uint8_t *k;
     size_t kl;
     char kb[64];
     size_t ki = pick_key(r, &k, &kl);
-    if (for_update && claimable(r, i, ki) == NKEYS)
-        for_update = 0;
-    if (for_update) {
-        ki = claimable(r, i, ki);
-        k = KP(ki);
-        kl = KL(ki);
-    }
     set_op(r, "txn%d %s %s", i, for_update ? "get_for_update" : "get",
            ct_fmt(kb, sizeof kb, k, kl));
     orbit_buf v[3] = {ORBIT_BUF_INIT, ORBIT_BUF_INIT, ORBIT_BUF_INIT};
@@ -1353,8 +1314,6 @@ static void op_txn_get(rstate *r, int i, int for_update)
         orbit_buf_release(&v[s]);
     if (for_update && rc[2] >= 0)
         r->tx[i].claimed |= 1u << ki;
-    if (!for_update)
-        rc_note_read(r, i, ki);
     txn_after(r, i, rc[0]);
 }
 
@@ -1364,15 +1323,8 @@ static void op_txn_write(rstate *r, int i, int put)
     size_t kl;
     uint8_t v[MAX_VAL];
     char kb[64];
-    size_t ki = claimable(r, i, pick_key(r, &k, &kl));
+    size_t ki = pick_key(r, &k, &kl);
     size_t vl = put ? gen_val(r, v) : 0;
-    if (ki == NKEYS) {
-        set_op(r, "txn%d %s skipped: every key was read before a claim", i,
-               put ? "put" : "del");
-        return;
-    }
-    k = KP(ki);
-    kl = KL(ki);
     if (put)
         set_op(r, "txn%d put %s (%zu bytes)", i, ct_fmt(kb, sizeof kb, k, kl), vl);
     else
@@ -1398,12 +1350,6 @@ static void op_txn_delete_range(rstate *r, int i)
     char sb[48], eb[48];
     set_op(r, "txn%d delete_range [%s, %s)", i, ct_fmt(sb, sizeof sb, s, sl),
            open_end ? "NULL" : ct_fmt(eb, sizeof eb, e, el));
-    for (size_t ki = 0; ki < NKEYS; ki++)
-        if ((r->tx[i].rc_read >> ki & 1u) && in_bounds(ki, s, sl, open_end ? NULL : e, el) &&
-            m_at(r, SRC_TXN0 + i, ki)) {
-            add_op(r, " skipped: it would claim a key read before");
-            return;
-        }
     int a = orbit_txn_delete_range(r->s[0].txn[i], s, sl, open_end ? NULL : e, el);
     int b = orbit_txn_delete_range(r->s[1].txn[i], s, sl, open_end ? NULL : e, el);
     if (a == ORBIT_ENOTSUP && b == 0) {

@@ -799,20 +799,29 @@ static void test_rc_first_use(void **state)
     assert_int_equal(orbit_txn_commit(t), ORBIT_ECONFLICT);
     check_value(kv, NULL, "new", "x");
 
-    /* the first use is a read: a change before it is fine ... */
+    /* a plain read claims nothing (kv.h): a change before it is fine ... */
     assert_int_equal(orbit_kv_txn_begin(kv, &rc_opts, &t), 0);
     assert_int_equal(orbit_kv_put(kv, S("r"), S("1")), 0);
     txn_expect(t, "r", "1");
     assert_int_equal(orbit_txn_put(t, S("r"), S("2")), 0);
     assert_int_equal(orbit_txn_commit(t), 0);
     check_value(kv, NULL, "r", "2");
-    /* ... one between the read and the write conflicts */
+    /* ... and so is one between the read and the write, the first use */
     assert_int_equal(orbit_kv_txn_begin(kv, &rc_opts, &t), 0);
     txn_expect(t, "r", "2");
     assert_int_equal(orbit_kv_put(kv, S("r"), S("3")), 0);
     assert_int_equal(orbit_txn_put(t, S("r"), S("4")), 0);
+    assert_int_equal(orbit_txn_commit(t), 0);
+    check_value(kv, NULL, "r", "4");
+    /* a read for update is a use: a change after it conflicts */
+    assert_int_equal(orbit_kv_txn_begin(kv, &rc_opts, &t), 0);
+    orbit_buf rb = ORBIT_BUF_INIT;
+    assert_int_equal(orbit_txn_get_for_update(t, S("r"), &rb), 0);
+    orbit_buf_release(&rb);
+    assert_int_equal(orbit_kv_put(kv, S("r"), S("5")), 0);
+    assert_int_equal(orbit_txn_put(t, S("r"), S("6")), 0);
     assert_int_equal(orbit_txn_commit(t), ORBIT_ECONFLICT);
-    check_value(kv, NULL, "r", "3");
+    check_value(kv, NULL, "r", "5");
 
     /* SNAPSHOT is unchanged: a blind write conflicts with any change since begin */
     assert_int_equal(orbit_kv_txn_begin(kv, NULL, &t), 0);
@@ -994,7 +1003,8 @@ static void test_multi_get(void **state)
     assert_int_equal(st[13], 0);
     r.p->txn_rollback(t);
 
-    /* READ_COMMITTED: the multi-get is the keys' first use */
+    /* READ_COMMITTED: a multi-get is a plain read and claims nothing; the
+     * write after it is the first use */
     orbit_txn_opts rc_opts = {ORBIT_ISO_READ_COMMITTED};
     assert_int_equal(r.p->txn_begin(r.self, &rc_opts, &t), 0);
     assert_int_equal(orbit_kv_put(kv, S("k05"), S("before")), 0);
@@ -1006,7 +1016,8 @@ static void test_multi_get(void **state)
     assert_int_equal(orbit__etcd_txn_multi_get(t, 7, keys, vals, st), 0);
     assert_int_equal(orbit_kv_put(kv, S("k06"), S("between")), 0);
     assert_int_equal(r.p->txn_put(t, S("k06"), S("x")), 0);
-    assert_int_equal(r.p->txn_commit(t), ORBIT_ECONFLICT);
+    assert_int_equal(r.p->txn_commit(t), 0);
+    check_value(kv, NULL, "k06", "x");
 
     /* a reserved key is refused alone (no namespace: not here); n == 0 */
     assert_int_equal(orbit__etcd_multi_get(r.self, NULL, 0, keys, vals, st), 0);

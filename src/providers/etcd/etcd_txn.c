@@ -22,13 +22,14 @@
  *   ORBIT_ISO_READ_COMMITTED
  *                       reads see the latest data. A written key or a key
  *                       read for update must still have the mod_revision
- *                       it had when the transaction first used it: the one
- *                       its first read saw, or, for a key first used by a
- *                       write (a blind write), the one a keys-only Range
- *                       reads at that write (one round trip per blind-
- *                       written key). So a change made before the first
- *                       use never conflicts, and one made after it always
- *                       does. (With read=serializable these reads come
+ *                       it had when the transaction first used it, where
+ *                       a use is a write or a read for update (plain reads
+ *                       claim nothing, as in kv.h and on every provider):
+ *                       the one its read for update saw, or, for a key
+ *                       first used by a write, the one a keys-only Range
+ *                       reads at that write (one round trip per such
+ *                       key). So a change made before the first use never
+ *                       conflicts, and one made after it always does. (With read=serializable these reads come
  *                       from one member, which may lag: a change shortly
  *                       before the first use may then conflict too, never
  *                       the other way.)
@@ -300,7 +301,9 @@ int orbit__etcd_txn_get(void *p, const uint8_t *k, size_t kl, int for_update, or
     int64_t mod = 0;
     int64_t rev = t->iso == ORBIT_ISO_SNAPSHOT ? t->rev : 0;
     rc = orbit__etcd_read_rc(orbit__etcd_read(t->e, rev, t->e->serializable, k, kl, fn, arg, &mod, NULL));
-    if (rc == ORBIT_OK || rc == ORBIT_NOTFOUND) {
+    /* A plain read under READ_COMMITTED claims nothing (kv.h): the key's
+     * first use is then its first write or read for update. */
+    if ((rc == ORBIT_OK || rc == ORBIT_NOTFOUND) && (for_update || t->iso == ORBIT_ISO_SNAPSHOT)) {
         int rrc = record_read(t, k, kl, mod, for_update);
         if (rrc)
             return rrc;
@@ -350,7 +353,8 @@ int orbit__etcd_txn_multi_get(void *p, size_t n, const orbit_slice *keys, orbit_
             orbit_buf_reset(&vals[d]);
             if (rs[i] == ORBIT_OK && rv[i].len && orbit_buf_append(&vals[d], rv[i].data, rv[i].len))
                 status[d] = ORBIT_ENOMEM;
-            if ((rs[i] == ORBIT_OK || rs[i] == ORBIT_NOTFOUND) && record_read(t, rk[i].data, rk[i].len, rm[i], 0))
+            if ((rs[i] == ORBIT_OK || rs[i] == ORBIT_NOTFOUND) && t->iso == ORBIT_ISO_SNAPSHOT &&
+                record_read(t, rk[i].data, rk[i].len, rm[i], 0))
                 status[d] = ORBIT_ENOMEM;
         }
     }
