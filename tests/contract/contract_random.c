@@ -266,7 +266,9 @@ static const mslot *m_at(const rstate *r, int src, size_t ki)
     } else if (src == SRC_SNAP0 || src == SRC_SNAP1) {
         s = &r->snapv[src].k[ki];
     } else {
-        const txn_track *t = &r->tx[src - SRC_TXN0];
+        /* src is SRC_TXN0 or SRC_TXN1 (the & says so to gcc -O3, which
+         * otherwise warns of an index of -3 on a path that cannot run). */
+        const txn_track *t = &r->tx[(src - SRC_TXN0) & 1];
         if (t->own[ki] == OWN_PUT)
             return &t->ownv[ki];
         if (t->own[ki] == OWN_DEL)
