@@ -227,11 +227,11 @@ int orbit__etcd_txn_commit_version(void *txn, uint64_t *version);
 
 /* Reads at `rev` (0: the latest, then *served gets the revision; served may
  * be NULL) of n user keys, duplicates allowed: status[i] 0 (vals[i] holds
- * the value), ORBIT_NOTFOUND (vals[i] emptied) or an error; mods[i] the
- * key's mod_revision (0 absent) when mods is non-NULL. Returns 0 or the
- * first negative status. */
-int orbit__etcd_read_many(etcd *e, int64_t rev, size_t n, const orbit_slice *keys, orbit_buf *vals,
-                          int *status, int64_t *mods, int64_t *served);
+ * the value, or is emptied with keys_only), ORBIT_NOTFOUND (vals[i]
+ * emptied) or an error; mods[i] the key's mod_revision (0 absent) when mods
+ * is non-NULL. Returns 0 or the first negative status. */
+int orbit__etcd_read_many(etcd *e, int64_t rev, int keys_only, size_t n, const orbit_slice *keys,
+                          orbit_buf *vals, int *status, int64_t *mods, int64_t *served);
 /* Reinterpret a failed read: etcd's "required revision has been compacted"
  * becomes ORBIT_ECOMPACTED and "required revision is a future revision"
  * ORBIT_EINVAL, whatever code the transport gave them (the detail is kept).

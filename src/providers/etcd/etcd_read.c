@@ -511,8 +511,8 @@ static int mg_cmp(const void *a, const void *b)
 /* One read-only Txn of Range ops for the unique keys u[0..m) at rev;
  * results go to the first caller index of each (copied to duplicates by
  * the caller). */
-static int read_chunk(etcd *e, int64_t rev, const mg_key *const *u, size_t m, orbit_buf *vals, int *status,
-                      int64_t *mods, int64_t *served)
+static int read_chunk(etcd *e, int64_t rev, int keys_only, const mg_key *const *u, size_t m, orbit_buf *vals,
+                      int *status, int64_t *mods, int64_t *served)
 {
     Etcdserverpb__RangeRequest *rq = calloc(m, sizeof *rq);
     Etcdserverpb__RequestOp *ops = calloc(m, sizeof *ops);
@@ -528,6 +528,7 @@ static int read_chunk(etcd *e, int64_t rev, const mg_key *const *u, size_t m, or
         rq[i].key.len = kb[i].len;
         rq[i].revision = rev;
         rq[i].serializable = e->serializable;
+        rq[i].keys_only = keys_only;
         etcdserverpb__request_op__init(&ops[i]);
         ops[i].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_RANGE;
         ops[i].request_range = &rq[i];
@@ -601,8 +602,8 @@ static int read_chunk(etcd *e, int64_t rev, const mg_key *const *u, size_t m, or
     return rc;
 }
 
-int orbit__etcd_read_many(etcd *e, int64_t rev, size_t n, const orbit_slice *keys, orbit_buf *vals, int *status,
-                          int64_t *mods, int64_t *served)
+int orbit__etcd_read_many(etcd *e, int64_t rev, int keys_only, size_t n, const orbit_slice *keys, orbit_buf *vals,
+                          int *status, int64_t *mods, int64_t *served)
 {
     if (n == 0)
         return ORBIT_OK;
@@ -649,7 +650,7 @@ int orbit__etcd_read_many(etcd *e, int64_t rev, size_t n, const orbit_slice *key
             m++;
         }
         int64_t got = 0;
-        rc = read_chunk(e, at, u + done, m, vals, status, mods, &got);
+        rc = read_chunk(e, at, keys_only, u + done, m, vals, status, mods, &got);
         if (rc)
             break;
         if (at == 0) {
@@ -701,7 +702,7 @@ int orbit__etcd_read_many(etcd *e, int64_t rev, size_t n, const orbit_slice *key
 
 int orbit__etcd_multi_get(void *self, void *snap, size_t n, const orbit_slice *keys, orbit_buf *vals, int *status)
 {
-    return orbit__etcd_read_many(self, snap ? *(int64_t *)snap : 0, n, keys, vals, status, NULL, NULL);
+    return orbit__etcd_read_many(self, snap ? *(int64_t *)snap : 0, 0, n, keys, vals, status, NULL, NULL);
 }
 
 int orbit__etcd_mod_revision(etcd *e, const uint8_t *k, size_t kl, int64_t *mod)

@@ -346,7 +346,7 @@ int orbit__etcd_txn_multi_get(void *p, size_t n, const orbit_slice *keys, orbit_
         }
     }
     if (!rc && m) {
-        (void)orbit__etcd_read_many(t->e, t->iso == ORBIT_ISO_SNAPSHOT ? t->rev : 0, m, rk, rv, rs, rm, NULL);
+        (void)orbit__etcd_read_many(t->e, t->iso == ORBIT_ISO_SNAPSHOT ? t->rev : 0, 0, m, rk, rv, rs, rm, NULL);
         for (size_t i = 0; i < m; i++) {
             size_t d = at[i];
             status[d] = rs[i];
@@ -545,80 +545,26 @@ int orbit__etcd_txn_iter_open(void *p, const orbit_range *r, void **it)
 
 /* ---- commit -------------------------------------------------------------- */
 
-/* mods[i] = mod_revision at t->rev of keys[i] (0: absent then). */
+/* mods[i] = mod_revision at t->rev of keys[i] (0: absent then), read
+ * keys-only in read-only Txns (orbit__etcd_read_many chunks them). */
 static int mods_at_rev(etcd_txn *t, const wentry **keys, size_t n, int64_t *mods)
 {
-    etcd *e = t->e;
-    size_t chunk = e->max_txn_ops;
-    for (size_t base = 0; base < n; base += chunk) {
-        size_t m = n - base < chunk ? n - base : chunk;
-        Etcdserverpb__RangeRequest *rq = calloc(m, sizeof *rq);
-        Etcdserverpb__RequestOp *ops = calloc(m, sizeof *ops);
-        Etcdserverpb__RequestOp **opp = calloc(m, sizeof *opp);
-        orbit_buf *kb = calloc(m, sizeof *kb);
-        int rc = (!rq || !ops || !opp || !kb) ? ORBIT_ENOMEM : ORBIT_OK;
-        for (size_t i = 0; !rc && i < m; i++) {
-            rc = orbit__etcd_key(e, keys[base + i]->k, keys[base + i]->kl, &kb[i]);
-            if (rc)
-                break;
-            etcdserverpb__range_request__init(&rq[i]);
-            rq[i].key.data = kb[i].data;
-            rq[i].key.len = kb[i].len;
-            rq[i].revision = t->rev;
-            rq[i].keys_only = 1;
-            etcdserverpb__request_op__init(&ops[i]);
-            ops[i].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_RANGE;
-            ops[i].request_range = &rq[i];
-            opp[i] = &ops[i];
-        }
-        uint8_t *req = NULL;
-        size_t len = 0;
-        if (!rc) {
-            Etcdserverpb__TxnRequest tx = ETCDSERVERPB__TXN_REQUEST__INIT;
-            tx.n_success = m;
-            tx.success = opp;
-            size_t sz = etcdserverpb__txn_request__get_packed_size(&tx);
-            req = malloc(sz ? sz : 1);
-            if (!req)
-                rc = ORBIT_ENOMEM;
-            else
-                len = etcdserverpb__txn_request__pack(&tx, req);
-        }
-        orbit_buf resp = ORBIT_BUF_INIT;
-        if (!rc) {
-            orbit__rpc_call_opts o;
-            orbit__etcd_call_opts(e, 1, &o); /* read-only: safe to resend */
-            rc = orbit__etcd_read_rc(orbit__rpc_call(e->rpc, ETCD_M_TXN, req, len, &o, &resp));
-        }
-        if (!rc) {
-            Etcdserverpb__TxnResponse *tr = etcdserverpb__txn_response__unpack(NULL, resp.len, resp.data);
-            if (!tr || tr->n_responses != m) {
-                rc = orbit_error_set(ORBIT_EPROTO, "etcd: cannot decode the commit's revision lookup");
-            } else {
-                for (size_t i = 0; i < m; i++) {
-                    Etcdserverpb__ResponseOp *ro = tr->responses[i];
-                    Etcdserverpb__RangeResponse *rr =
-                        ro->response_case == ETCDSERVERPB__RESPONSE_OP__RESPONSE_RESPONSE_RANGE
-                            ? ro->response_range : NULL;
-                    mods[base + i] = rr && rr->n_kvs ? rr->kvs[0]->mod_revision : 0;
-                }
-            }
-            if (tr)
-                etcdserverpb__txn_response__free_unpacked(tr, NULL);
-        }
-        orbit_buf_release(&resp);
-        free(req);
-        if (kb)
-            for (size_t i = 0; i < m; i++)
-                orbit_buf_release(&kb[i]);
-        free(kb);
-        free(opp);
-        free(ops);
-        free(rq);
-        if (rc)
-            return rc;
+    orbit_slice *ks = calloc(n, sizeof *ks);
+    orbit_buf *vals = calloc(n, sizeof *vals);
+    int *st = calloc(n, sizeof *st);
+    int rc = (!ks || !vals || !st) ? ORBIT_ENOMEM : ORBIT_OK;
+    if (!rc) {
+        for (size_t i = 0; i < n; i++)
+            ks[i] = (orbit_slice){keys[i]->k, keys[i]->kl};
+        rc = orbit__etcd_read_many(t->e, t->rev, 1, n, ks, vals, st, mods, NULL);
     }
-    return ORBIT_OK;
+    if (vals)
+        for (size_t i = 0; i < n; i++)
+            orbit_buf_release(&vals[i]);
+    free(st);
+    free(vals);
+    free(ks);
+    return rc;
 }
 
 /* A transaction without writes that read keys for update: they must be
