@@ -705,9 +705,9 @@ static void expect_refused(const orbit_provider *p, const char *detail_part)
         fail_msg("register: detail \"%s\" lacks \"%s\"", orbit_last_error_detail(), detail_part);
 }
 
-static int snap_open_stub(void *self, void **snap) { (void)self; *snap = &fk; return 0; }
-static void snap_release_stub(void *self, void *snap) { (void)self; (void)snap; }
-static uint64_t snap_version_stub(void *self, void *snap) { (void)self; (void)snap; return 42; }
+static int snap_open_fake(void *self, void **snap) { (void)self; *snap = &fk; return 0; }
+static void snap_release_fake(void *self, void *snap) { (void)self; (void)snap; }
+static uint64_t snap_version_fake(void *self, void *snap) { (void)self; (void)snap; return 42; }
 
 static int never_multi_get(void *self, void *snap, size_t n, const orbit_slice *ks, orbit_buf *vals,
                            int *status)
@@ -742,12 +742,12 @@ static void test_register_refusals(void **state)
     expect_refused(&p, "capabilities");
     p = fake_provider;
     p.name = "incomplete";
-    p.snapshot_open = snap_open_stub;
+    p.snapshot_open = snap_open_fake;
     expect_refused(&p, "snapshot_release");
-    p.snapshot_release = snap_release_stub;
+    p.snapshot_release = snap_release_fake;
     expect_refused(&p, "snapshot_version");
     p.txn_commit = NULL;
-    p.snapshot_version = snap_version_stub;
+    p.snapshot_version = snap_version_fake;
     expect_refused(&p, "txn_commit");
     p = fake_provider;
     p.name = "incomplete";
@@ -772,8 +772,8 @@ static void test_register_refusals(void **state)
     v1 = fake_provider;
     v1.version = 1;
     v1.name = "fakev1";
-    v1.snapshot_open = snap_open_stub;
-    v1.snapshot_release = snap_release_stub;
+    v1.snapshot_open = snap_open_fake;
+    v1.snapshot_release = snap_release_fake;
     v1.multi_get = never_multi_get; /* past a v1 table's end: never read */
     v1.cas = never_cas;
     assert_int_equal(orbit_provider_register(&v1), ORBIT_OK);
@@ -1284,13 +1284,13 @@ static void test_submit_native_versions(void **state)
     v1.version = 1;
     v1.name = "fakeasync1";
     v1.submit = rec_submit;
-    v1.snapshot_open = snap_open_stub;
-    v1.snapshot_release = snap_release_stub;
+    v1.snapshot_open = snap_open_fake;
+    v1.snapshot_release = snap_release_fake;
     assert_int_equal(orbit_provider_register(&v1), ORBIT_OK);
     v2 = v1;
     v2.version = 2;
     v2.name = "fakeasync2";
-    v2.snapshot_version = snap_version_stub;
+    v2.snapshot_version = snap_version_fake;
     assert_int_equal(orbit_provider_register(&v2), ORBIT_OK);
     run_native_split("fakeasync1:", 1);
     run_native_split("fakeasync2:", 2);
