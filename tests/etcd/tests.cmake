@@ -12,6 +12,9 @@ target_include_directories(orbit_etcd_harness PUBLIC
                            $<TARGET_PROPERTY:orbit,INTERFACE_INCLUDE_DIRECTORIES>)
 
 add_executable(etcd_cluster ${ETCD_TEST_DIR}/etcd_cluster_main.c)
+# It takes only orbit's usage requirements, so say that the generated proto
+# headers it includes come first.
+add_dependencies(orbit_etcd_harness orbit)
 target_link_libraries(etcd_cluster PRIVATE orbit_etcd_harness orbit)
 
 foreach(t basic faults writes compact)
