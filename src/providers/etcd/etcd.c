@@ -1661,47 +1661,15 @@ static int mg_start(mg_item *m)
     sub_item *it = m->it;
     etcd *e = it->s->e;
     orbit_kv_op *op = &it->s->ops[it->i];
-    Etcdserverpb__RangeRequest *rq = calloc(m->n, sizeof *rq);
-    Etcdserverpb__RequestOp *ro = calloc(m->n, sizeof *ro);
-    Etcdserverpb__RequestOp **rp = calloc(m->n, sizeof *rp);
-    orbit_buf *keys = calloc(m->n, sizeof *keys);
     uint8_t *req = NULL;
-    int rc = rq && ro && rp && keys ? ORBIT_OK : ORBIT_ENOMEM;
-    for (size_t i = 0; !rc && i < m->n; i++) {
-        const orbit_slice *k = &op->keys[m->first + i];
-        rc = orbit__etcd_key(e, k->data, k->len, &keys[i]);
-        etcdserverpb__range_request__init(&rq[i]);
-        etcdserverpb__request_op__init(&ro[i]);
-        rq[i].key.data = keys[i].data;
-        rq[i].key.len = keys[i].len;
-        rq[i].revision = it->mg_rev;
-        rq[i].serializable = e->serializable;
-        ro[i].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_RANGE;
-        ro[i].request_range = &rq[i];
-        rp[i] = &ro[i];
-    }
+    size_t len = 0;
+    int rc = orbit__etcd_pack_reads(e, it->mg_rev, 0, m->n, &op->keys[m->first], &req, &len);
     if (!rc) {
-        Etcdserverpb__TxnRequest tx = ETCDSERVERPB__TXN_REQUEST__INIT;
-        tx.n_success = m->n;
-        tx.success = rp;
-        size_t sz = etcdserverpb__txn_request__get_packed_size(&tx);
-        req = malloc(sz ? sz : 1);
-        if (!req) {
-            rc = ORBIT_ENOMEM;
-        } else {
-            size_t len = etcdserverpb__txn_request__pack(&tx, req);
-            orbit__rpc_call_opts o;
-            orbit__etcd_call_opts(e, 1, &o);
-            rc = orbit__rpc_start(e->rpc, ETCD_M_TXN, req, len, &o, mg_done, m);
-        }
+        orbit__rpc_call_opts o;
+        orbit__etcd_call_opts(e, 1, &o);
+        rc = orbit__rpc_start(e->rpc, ETCD_M_TXN, req, len, &o, mg_done, m);
     }
-    for (size_t i = 0; keys && i < m->n; i++)
-        orbit_buf_release(&keys[i]);
-    free(keys);
     free(req);
-    free(rp);
-    free(ro);
-    free(rq);
     return rc;
 }
 

@@ -232,6 +232,11 @@ int orbit__etcd_txn_commit_version(void *txn, uint64_t *version);
  * is non-NULL. Returns 0 or the first negative status. */
 int orbit__etcd_read_many(etcd *e, int64_t rev, int keys_only, size_t n, const orbit_slice *keys,
                           orbit_buf *vals, int *status, int64_t *mods, int64_t *served);
+/* A read-only Txn of one Range per user key keys[0..m) (namespaced here;
+ * a reserved key is EINVAL) at rev (0: latest), packed into *req (malloc'd,
+ * the caller frees it; NULL on error) of *len bytes. */
+int orbit__etcd_pack_reads(etcd *e, int64_t rev, int keys_only, size_t m, const orbit_slice *keys, uint8_t **req,
+                           size_t *len);
 /* Reinterpret a failed read: etcd's "required revision has been compacted"
  * becomes ORBIT_ECOMPACTED and "required revision is a future revision"
  * ORBIT_EINVAL, whatever code the transport gave them (the detail is kept).

@@ -508,19 +508,18 @@ static int mg_cmp(const void *a, const void *b)
     return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-/* One read-only Txn of Range ops for the unique keys u[0..m) at rev;
- * results go to the first caller index of each (copied to duplicates by
- * the caller). */
-static int read_chunk(etcd *e, int64_t rev, int keys_only, const mg_key *const *u, size_t m, orbit_buf *vals,
-                      int *status, int64_t *mods, int64_t *served)
+int orbit__etcd_pack_reads(etcd *e, int64_t rev, int keys_only, size_t m, const orbit_slice *keys, uint8_t **req,
+                           size_t *len)
 {
+    *req = NULL;
+    *len = 0;
     Etcdserverpb__RangeRequest *rq = calloc(m, sizeof *rq);
     Etcdserverpb__RequestOp *ops = calloc(m, sizeof *ops);
     Etcdserverpb__RequestOp **opp = calloc(m, sizeof *opp);
     orbit_buf *kb = calloc(m, sizeof *kb);
     int rc = (!rq || !ops || !opp || !kb) ? ORBIT_ENOMEM : ORBIT_OK;
     for (size_t i = 0; !rc && i < m; i++) {
-        rc = ns_key(e, u[i]->k, u[i]->kl, &kb[i]);
+        rc = orbit__etcd_key(e, keys[i].data, keys[i].len, &kb[i]);
         if (rc)
             break;
         etcdserverpb__range_request__init(&rq[i]);
@@ -534,19 +533,43 @@ static int read_chunk(etcd *e, int64_t rev, int keys_only, const mg_key *const *
         ops[i].request_range = &rq[i];
         opp[i] = &ops[i];
     }
-    uint8_t *req = NULL;
-    size_t len = 0;
     if (!rc) {
         Etcdserverpb__TxnRequest tx = ETCDSERVERPB__TXN_REQUEST__INIT;
         tx.n_success = m;
         tx.success = opp;
         size_t sz = etcdserverpb__txn_request__get_packed_size(&tx);
-        req = malloc(sz ? sz : 1);
-        if (!req)
+        *req = malloc(sz ? sz : 1);
+        if (!*req)
             rc = ORBIT_ENOMEM;
         else
-            len = etcdserverpb__txn_request__pack(&tx, req);
+            *len = etcdserverpb__txn_request__pack(&tx, *req);
     }
+    if (kb)
+        for (size_t i = 0; i < m; i++)
+            orbit_buf_release(&kb[i]);
+    free(kb);
+    free(opp);
+    free(ops);
+    free(rq);
+    return rc;
+}
+
+/* One read-only Txn of Range ops for the unique keys u[0..m) at rev;
+ * results go to the first caller index of each (copied to duplicates by
+ * the caller). */
+static int read_chunk(etcd *e, int64_t rev, int keys_only, const mg_key *const *u, size_t m, orbit_buf *vals,
+                      int *status, int64_t *mods, int64_t *served)
+{
+    orbit_slice *ks = calloc(m, sizeof *ks);
+    uint8_t *req = NULL;
+    size_t len = 0;
+    int rc = ks ? ORBIT_OK : ORBIT_ENOMEM;
+    if (!rc) {
+        for (size_t i = 0; i < m; i++)
+            ks[i] = (orbit_slice){u[i]->k, u[i]->kl};
+        rc = orbit__etcd_pack_reads(e, rev, keys_only, m, ks, &req, &len);
+    }
+    free(ks);
     orbit_buf resp = ORBIT_BUF_INIT;
     if (!rc) {
         orbit__rpc_call_opts o;
@@ -592,13 +615,6 @@ static int read_chunk(etcd *e, int64_t rev, int keys_only, const mg_key *const *
     }
     orbit_buf_release(&resp);
     free(req);
-    if (kb)
-        for (size_t i = 0; i < m; i++)
-            orbit_buf_release(&kb[i]);
-    free(kb);
-    free(opp);
-    free(ops);
-    free(rq);
     return rc;
 }
 
