@@ -1581,6 +1581,7 @@ struct sub_item {
     mg_item *mg;
     size_t mg_chunks;
     int64_t mg_rev; /* the one revision every chunk reads at */
+    int mg_pinned;  /* mg_rev was pinned here (read at the latest data) */
     atomic_size_t mg_pending;
     atomic_int mg_failed;
 };
@@ -1698,6 +1699,8 @@ static void mg_chunk_end(sub_item *it)
             if (op->status[k] < 0)
                 first = op->status[k];
         op->result = first;
+        if (it->mg_pinned)
+            orbit__etcd_rev_unpin(it->s->e, it->mg_rev);
         sub_release(it->s);
     }
 }
@@ -1734,6 +1737,11 @@ static void mg_done(void *arg, int rc, const char *detail, const uint8_t *resp, 
         rc = ORBIT_EPROTO;
         detail = "etcd: a multi-get Txn answered a different number of reads";
     }
+    if (!rc && m->first == 0 && it->mg_rev == 0 && it->mg_chunks > 1 &&
+        (!tr->header || tr->header->revision <= 0)) {
+        rc = ORBIT_EPROTO; /* the other chunks would have no revision to read at */
+        detail = "etcd: a multi-get Txn response has no revision";
+    }
     if (rc) {
         if (tr)
             etcdserverpb__txn_response__free_unpacked(tr, NULL);
@@ -1749,9 +1757,14 @@ static void mg_done(void *arg, int rc, const char *detail, const uint8_t *resp, 
             st = orbit_buf_set(v, r->response_range->kvs[0]->value.data, r->response_range->kvs[0]->value.len);
         op->status[m->first + i] = st;
     }
-    int first_at_latest = m->first == 0 && it->mg_rev == 0;
-    if (first_at_latest)
-        it->mg_rev = tr->header ? tr->header->revision : 0;
+    /* The first chunk at the latest data fixes the revision the others read
+     * at, pinned against Orbit's compactor until the last one ends. */
+    int first_at_latest = m->first == 0 && it->mg_rev == 0 && it->mg_chunks > 1;
+    if (first_at_latest) {
+        it->mg_rev = tr->header->revision;
+        orbit__etcd_rev_pin(it->s->e, it->mg_rev);
+        it->mg_pinned = 1;
+    }
     etcdserverpb__txn_response__free_unpacked(tr, NULL);
     if (first_at_latest)
         mg_start_from(it, 1);
