@@ -230,7 +230,7 @@ int orbit__rdb_error(char *err, rdb_ctx ctx, const char *what)
 
 uint64_t orbit__rdb_latest_seq(rdb *db)
 {
-    return rocksdb_get_latest_sequence_number(db->seqdb);
+    return db->tdb ? orbit__rdb_txndb_latest_seq(db->tdb) : rocksdb_get_latest_sequence_number(db->base);
 }
 
 /* Long enough to outlast a stripe holder that was preempted (a few
@@ -428,9 +428,6 @@ static int open_db(rdb *db, const rdb_conf *c)
 
     if (err)
         return orbit__rdb_error(err, RDB_CTX_OPEN, db->path);
-    /* See struct rdb: the TransactionDB handle is read as a rocksdb_t for
-     * rocksdb_get_latest_sequence_number only. */
-    db->seqdb = db->tdb ? (rocksdb_t *)(void *)db->tdb : db->base;
     if (!db->tdb && !db->base) {
         if (db->odb)
             rocksdb_optimistictransactiondb_close(db->odb);
@@ -922,46 +919,18 @@ int orbit__rdb_txn_mget_raw(rocksdb_transaction_t *t, const rocksdb_readoptions_
 
 /* ---- snapshots and plain iterators ---------------------------------- */
 
-#define RDB_SNAPSHOT_TRIES 10000
-
 static int rdb_snapshot_open(void *self, void **out)
 {
     rdb *db = self;
     rdb_snap *s = malloc(sizeof *s);
     if (!s)
         return ORBIT_ENOMEM;
-    /* A snapshot reads at the latest sequence number as of its creation
-     * (RocksDB 7.8 publishes sequence numbers as it assigns them, with the
-     * default single write queue). The C API cannot say which one, so it is
-     * read on both sides of the creation: equal readings pin it. Writers
-     * advance it at most one batch at a time, so a few tries suffice; under a
-     * write storm that never leaves a gap the call gives up with EBUSY. */
-    for (int tries = 0;; tries++) {
-        uint64_t before = orbit__rdb_latest_seq(db);
-        s->snap = db->tdb ? rocksdb_transactiondb_create_snapshot(db->tdb)
-                          : rocksdb_create_snapshot(db->base);
-        if (!s->snap) {
-            free(s);
-            return orbit_error_set(ORBIT_EINTERNAL, "rocksdb: could not create a snapshot");
-        }
-        if (orbit__rdb_latest_seq(db) == before) {
-            s->seq = before;
-            break;
-        }
-        if (db->tdb)
-            rocksdb_transactiondb_release_snapshot(db->tdb, s->snap);
-        else
-            rocksdb_release_snapshot(db->base, s->snap);
-        if (tries >= RDB_SNAPSHOT_TRIES) {
-            free(s);
-            return orbit_error_set(ORBIT_EBUSY,
-                                   "rocksdb: could not pin a snapshot's sequence number in %d "
-                                   "tries (writes never paused)",
-                                   RDB_SNAPSHOT_TRIES);
-        }
-        if (tries >= 8)
-            sched_yield();
+    s->snap = db->tdb ? rocksdb_transactiondb_create_snapshot(db->tdb) : rocksdb_create_snapshot(db->base);
+    if (!s->snap) {
+        free(s);
+        return orbit_error_set(ORBIT_EINTERNAL, "rocksdb: could not create a snapshot");
     }
+    s->seq = orbit__rdb_snapshot_seq(s->snap);
     s->ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_snapshot(s->ro, s->snap);
     *out = s;

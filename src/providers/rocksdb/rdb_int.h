@@ -10,10 +10,9 @@
  * orbit__rdb_error()) and nowhere else.
  *
  * Versions are RocksDB sequence numbers. The 7.8 C API has neither
- * rocksdb_snapshot_get_sequence_number nor a base-DB accessor for a
- * TransactionDB, so `seqdb` (see struct rdb) is how the provider reads the
- * latest sequence number in both modes, and a snapshot's number is pinned
- * by reading it on both sides of the snapshot's creation (rdb.c).
+ * rocksdb_snapshot_get_sequence_number nor a TransactionDB's latest
+ * sequence number; rdb_seq.cc reads both through the C++ objects behind the
+ * C handles.
  */
 #ifndef ORBIT_RDB_INT_H
 #define ORBIT_RDB_INT_H
@@ -58,15 +57,6 @@ typedef struct rdb {
     rocksdb_optimistictransaction_options_t *otxo_snap, *otxo_rc;
     int wal;  /* 0: writes skip the WAL (not durable until flushed) */
     char *path;
-    /* The handle rocksdb_get_latest_sequence_number() is called on. In
-     * optimistic mode the base DB. In pessimistic mode the TransactionDB
-     * handle itself, reinterpreted: the C API's rocksdb_transactiondb_t and
-     * rocksdb_t are both a struct holding one pointer (TransactionDB* and
-     * DB*), and a TransactionDB is a DB by single inheritance
-     * (TransactionDB : StackableDB : DB), so the pointer is a valid DB*
-     * whose GetLatestSequenceNumber() forwards to the base DB. Used for that
-     * one call only. */
-    rocksdb_t *seqdb;
     /*
      * Optimistic mode only: RocksDB validates an optimistic transaction
      * against the memtables it keeps, and a range tombstone is seen there
@@ -107,6 +97,11 @@ int orbit__rdb_error(char *err, rdb_ctx ctx, const char *what);
  * version at which the write is visible (an upper bound of its own
  * number when other writers run concurrently). */
 uint64_t orbit__rdb_latest_seq(rdb *db);
+
+/* rdb_seq.cc: the sequence number a snapshot reads at, and a
+ * TransactionDB's latest one. */
+uint64_t orbit__rdb_snapshot_seq(const rocksdb_snapshot_t *s);
+uint64_t orbit__rdb_txndb_latest_seq(rocksdb_transactiondb_t *tdb);
 
 /* Pessimistic mode: apply a batch holding range deletes in one
  * TransactionDB transaction, so every key it deletes is locked like any
