@@ -10,6 +10,8 @@ PKGS=(
   libcmocka-dev clang libclang-rt-14-dev
   libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
   etcd-server etcd-client
+  libjansson-dev libevent-dev
+  redis-tools redis-server python3-redis python3-numpy curl
 )
 
 missing=()

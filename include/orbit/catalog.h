@@ -72,6 +72,7 @@ extern "C" {
 #define ORBIT_CATALOG_COLLECTION "collection"
 #define ORBIT_CATALOG_GRAPH "graph"
 #define ORBIT_CATALOG_SERIES "series"
+#define ORBIT_CATALOG_VECTORS "vectors" /* vector collections */
 
 /* The first keyspace id the catalog allocates. */
 #define ORBIT_KEYSPACE_FIRST_ALLOCATED UINT64_C(2)
@@ -117,7 +118,7 @@ ORBIT_API int orbit_catalog_list_keyspaces(orbit_kv *kv,
 
 /*
  * The id of the object `name` (a non-empty C string) of `kind` (one of
- * ORBIT_CATALOG_TABLE ... ORBIT_CATALOG_SERIES; anything else is
+ * ORBIT_CATALOG_TABLE ... ORBIT_CATALOG_VECTORS; anything else is
  * ORBIT_EINVAL) in keyspace ks, into *id; allocated from the keyspace's
  * counter when absent and `create` is set, else ORBIT_NOTFOUND. Names are
  * unique per kind within a keyspace: callers scope index names themselves

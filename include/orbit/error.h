@@ -54,7 +54,8 @@ extern "C" {
     X(EINTERNAL, -16, 0, "internal error")                                   \
     X(EUNCERTAIN, -17, 0, "outcome uncertain: the write may or may not have been applied") \
     X(ECOMPACTED, -18, 1, "the version this read needs is no longer kept")  \
-    X(ENOSPACE, -19, 0, "store is out of space (quota or disk full)")
+    X(ENOSPACE, -19, 0, "store is out of space (quota or disk full)")       \
+    X(ECONSTRAINT, -20, 0, "a constraint was violated")
 
 typedef enum orbit_status {
     ORBIT_OK = 0,

@@ -139,6 +139,13 @@ typedef struct orbit_kv_stats {
     uint64_t txns_begun, txns_committed, txns_rolled_back, txns_conflicted;
     uint64_t keys_read, keys_written, bytes_read, bytes_written;
     uint64_t errors;
+    /* ---- contract v2 ---- */
+    /* Calls into the provider that read: one per get (plain or in a
+     * transaction), per native multi-get call (a fallback multi-get counts
+     * one per key), per iterator opened and per seek. Models assert their
+     * costs with it (docs/ARCHITECTURE.md). */
+    uint64_t read_calls;
+    uint64_t multi_gets; /* orbit_kv_multi_get / orbit_txn_multi_get calls */
 } orbit_kv_stats;
 
 ORBIT_API void orbit_kv_stats_get(const orbit_kv *kv, orbit_kv_stats *out);

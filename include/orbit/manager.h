@@ -76,6 +76,7 @@
 
 #include "orbit/error.h"
 #include "orbit/kv.h"
+#include "orbit/model.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -292,6 +293,15 @@ typedef int (*orbit_actor_fn)(void *arg, const char *actor_type,
  */
 ORBIT_API int orbit_manager_list_actors(orbit_manager *m, const char *provider,
                                         orbit_actor_fn fn, void *arg);
+
+/*
+ * The actor handle (orbit/model.h) the data models open objects from,
+ * resolved (and placed if new) as orbit_manager_resolve_actor with no
+ * context: its store and keyspace are the placement's. Close it with
+ * orbit_actor_close() before freeing the manager.
+ */
+ORBIT_API int orbit_manager_actor(orbit_manager *m, const char *actor_type,
+                                  const char *actor_id, orbit_actor **out);
 
 /* The store added under `name` (borrowed). 0 or ORBIT_ENOPROVIDER. */
 ORBIT_API int orbit_manager_provider(orbit_manager *m, const char *name,

@@ -12,6 +12,8 @@
 #include "orbit/record.h"
 #include "orbit/strings.h"
 #include "orbit/catalog.h"
+#include "orbit/txn.h"
+#include "orbit/model.h"
 #include "orbit/manager.h"
 
 #endif

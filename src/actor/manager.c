@@ -1113,6 +1113,17 @@ out:
     return rc;
 }
 
+int orbit_manager_actor(orbit_manager *m, const char *actor_type, const char *actor_id,
+                        orbit_actor **out)
+{
+    *out = NULL;
+    orbit_actor_placement pl;
+    int rc = orbit_manager_resolve_actor(m, actor_type, actor_id, NULL, &pl);
+    if (rc)
+        return rc;
+    return orbit_actor_open_at(pl.kv, pl.keyspace, actor_type, actor_id, out);
+}
+
 int orbit_manager_resolve(orbit_manager *m, const char *actor_type,
                           const char *actor_id, orbit_kv **kv,
                           const char **provider)

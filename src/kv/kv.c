@@ -142,6 +142,7 @@ struct orbit_kv {
         counter txns_begun, txns_committed, txns_rolled_back, txns_conflicted;
         counter keys_read, keys_written, bytes_read, bytes_written;
         counter errors;
+        counter read_calls, multi_gets;
     } st;
 };
 
@@ -230,6 +231,7 @@ void orbit_kv_stats_get(const orbit_kv *kv, orbit_kv_stats *out)
     LOAD(txns_begun); LOAD(txns_committed); LOAD(txns_rolled_back); LOAD(txns_conflicted);
     LOAD(keys_read); LOAD(keys_written); LOAD(bytes_read); LOAD(bytes_written);
     LOAD(errors);
+    LOAD(read_calls); LOAD(multi_gets);
 #undef LOAD
 }
 
@@ -346,6 +348,7 @@ int orbit_kv_get_with(orbit_kv *kv, const orbit_read_opts *ro, const uint8_t *ke
         return tally(kv, rc);
     read_tap t = {fn, arg, 0};
     BUMP(kv, gets, 1);
+    BUMP(kv, read_calls, 1);
     rc = kv->ops->get(kv->self, psnap, key, klen, tap_fn, &t);
     if (rc == ORBIT_OK) {
         BUMP(kv, keys_read, 1);
@@ -435,6 +438,8 @@ int orbit_kv_multi_get(orbit_kv *kv, const orbit_read_opts *ro, size_t n, const 
         return tally(kv, rc);
     if (n == 0)
         return ORBIT_OK;
+    BUMP(kv, multi_gets, 1);
+    BUMP(kv, read_calls, kv->ops->multi_get ? 1 : n);
     if (kv->ops->multi_get) {
         rc = kv->ops->multi_get(kv->self, psnap, n, keys, vals, status);
     } else {
@@ -946,6 +951,7 @@ static int iter_start(orbit_kv *kv, const orbit_scan_opts *so, int (*opener)(voi
         }
     }
     BUMP(kv, scans, 1);
+    BUMP(kv, read_calls, 1);
     *out = it;
     return ORBIT_OK;
 }
@@ -993,6 +999,7 @@ int orbit_iter_seek(orbit_iter *it, const uint8_t *key, size_t klen)
         return tally(it->kv, orbit_error_set(ORBIT_ENOTSUP, "%s iterators cannot seek", it->kv->ops->name));
     if (!it->pit)
         return ORBIT_OK; /* an empty range stays empty wherever one seeks */
+    BUMP(it->kv, read_calls, 1);
     rc = it->kv->ops->iter_seek(it->pit, key, klen);
     if (rc < 0)
         it->failed = 1;
@@ -1052,6 +1059,7 @@ static int txn_read(orbit_txn *t, const uint8_t *key, size_t klen, int for_updat
         return tally(kv, rc);
     read_tap tp = {fn, arg, 0};
     BUMP(kv, gets, 1);
+    BUMP(kv, read_calls, 1);
     rc = kv->ops->txn_get(t->ptxn, key, klen, for_update, tap_fn, &tp);
     if (rc == ORBIT_OK) {
         BUMP(kv, keys_read, 1);
@@ -1114,6 +1122,8 @@ int orbit_txn_multi_get(orbit_txn *t, size_t n, const orbit_slice *keys, orbit_b
         return tally(kv, rc);
     if (n == 0)
         return ORBIT_OK;
+    BUMP(kv, multi_gets, 1);
+    BUMP(kv, read_calls, kv->ops->txn_multi_get ? 1 : n);
     if (kv->ops->txn_multi_get) {
         rc = kv->ops->txn_multi_get(t->ptxn, n, keys, vals, status);
     } else {
@@ -1204,6 +1214,7 @@ static void count_ops(orbit_kv *kv, const orbit_kv_op *ops, size_t n)
         switch (op->type) {
         case ORBIT_OP_GET:
             BUMP(kv, gets, 1);
+            BUMP(kv, read_calls, 1);
             if (op->result == ORBIT_OK) {
                 BUMP(kv, keys_read, 1);
                 BUMP(kv, bytes_read, op->out->len);
@@ -1231,6 +1242,8 @@ static void count_ops(orbit_kv *kv, const orbit_kv_op *ops, size_t n)
             }
             break;
         case ORBIT_OP_MULTI_GET:
+            BUMP(kv, multi_gets, 1);
+            BUMP(kv, read_calls, 1);
             (void)multi_done(kv, op->nkeys, op->vals, op->status);
             break;
         default:

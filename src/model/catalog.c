@@ -265,7 +265,7 @@ static int valid_kind(const char *kind)
 {
     static const char *const kinds[] = {
         ORBIT_CATALOG_TABLE, ORBIT_CATALOG_INDEX, ORBIT_CATALOG_COLLECTION,
-        ORBIT_CATALOG_GRAPH, ORBIT_CATALOG_SERIES,
+        ORBIT_CATALOG_GRAPH, ORBIT_CATALOG_SERIES, ORBIT_CATALOG_VECTORS,
     };
     if (!kind)
         return 0;
