@@ -55,7 +55,8 @@ extern "C" {
     X(EUNCERTAIN, -17, 0, "outcome uncertain: the write may or may not have been applied") \
     X(ECOMPACTED, -18, 1, "the version this read needs is no longer kept")  \
     X(ENOSPACE, -19, 0, "store is out of space (quota or disk full)")       \
-    X(ECONSTRAINT, -20, 0, "a constraint was violated")
+    X(ECONSTRAINT, -20, 0, "a constraint was violated")                   \
+    X(ENOSTORE, -21, 0, "no store exists at that location")
 
 typedef enum orbit_status {
     ORBIT_OK = 0,
