@@ -153,7 +153,9 @@ static void ref_free(void *p)
 static int ref_check_fn(void *arg, orbit_txn *txn)
 {
     ref_check *r = arg;
-    int rc = orbit_txn_get_for_update(txn, r->key.data, r->key.len, NULL);
+    orbit_buf v = ORBIT_BUF_INIT;
+    int rc = orbit_txn_get_for_update(txn, r->key.data, r->key.len, &v);
+    orbit_buf_release(&v);
     if (rc == ORBIT_NOTFOUND)
         return orbit_error_set(ORBIT_ECONSTRAINT, "%s", r->msg);
     return rc;

@@ -800,7 +800,7 @@ static int schema_from_def(const orbit_actor *a, const char *name, uint64_t id,
     int rc = (!s->cols || !s->pk || !s->idx) ? ORBIT_ENOMEM : ORBIT_OK;
     for (size_t k = 0; !rc && k < def->npk; k++) {
         size_t pos = def->ncolumns;
-        for (size_t i = 0; def->primary_key[k] && i < def->ncolumns; i++)
+        for (size_t i = 0; def->primary_key[k] && pos == def->ncolumns && i < def->ncolumns; i++)
             if (def->columns[i].name && strcmp(def->columns[i].name, def->primary_key[k]) == 0)
                 pos = i;
         if (pos == def->ncolumns) {
