@@ -771,6 +771,109 @@ static void test_online_build(void **state)
     mt_close(&s);
 }
 
+
+/* A unique build on a table whose duplicate goes away during the build:
+ * the writer moving the second row off the shared value must not delete
+ * the first row's entry. */
+typedef struct move_arg {
+    orbit_table *t;
+    int calls;
+} move_arg;
+
+static int move_dup(void *arg, size_t done)
+{
+    move_arg *m = arg;
+    (void)done;
+    if (m->calls++ != 0)
+        return 0;
+    orbit_row *r;
+    if (orbit_row_new(&r))
+        return ORBIT_ENOMEM;
+    item(r, 2, "x", 9, NULL);
+    int rc = orbit_table_update(m->t, NULL, r);
+    orbit_row_free(r);
+    return rc;
+}
+
+static void test_unique_build_duplicate_moves(void **state)
+{
+    (void)state;
+    ct_store s;
+    mt_open(&s);
+    orbit_actor *a;
+    mt_check(orbit_actor_open(s.kv, "user", "dupmove", &a), 0);
+    orbit_table *t = make_items(a, "items");
+    orbit_row *r;
+    mt_check(orbit_row_new(&r), 0);
+    int64_t prices[] = {5, 5, 7, 8};
+    for (int i = 0; i < 4; i++) {
+        item(r, i + 1, "x", prices[i], NULL);
+        mt_check(orbit_table_insert(t, NULL, r), 0);
+    }
+    move_arg m = {t, 0};
+    orbit_index_build_opts o = {1, move_dup, &m};
+    const char *cols[] = {"price"};
+    orbit_index_def d = {"price_u", cols, 1, 1};
+    mt_check(orbit_table_create_index(t, &d, &o), 0);
+    ids *x = lookup_int(t, NULL, "price_u", orbit_value_int(5), 0, 0);
+    assert_int_equal(x->n, 1);
+    assert_int_equal(x->v[0], 1);
+    x = lookup_int(t, NULL, "price_u", orbit_value_int(9), 0, 0);
+    assert_int_equal(x->n, 1);
+    assert_int_equal(x->v[0], 2);
+    /* now public: the unique rule holds for every writer */
+    item(r, 3, "x", 5, NULL);
+    mt_check(orbit_table_update(t, NULL, r), ORBIT_EEXIST);
+    orbit_row_free(r);
+    orbit_table_close(t);
+    orbit_actor_close(a);
+    mt_close(&s);
+}
+
+/* Handles opened before another handle's index change notice it. */
+static void test_stale_handles(void **state)
+{
+    (void)state;
+    ct_store s;
+    mt_open(&s);
+    orbit_actor *a;
+    mt_check(orbit_actor_open(s.kv, "user", "stale", &a), 0);
+    orbit_table *t = make_items(a, "items");
+    orbit_table *other;
+    mt_check(orbit_table_open(a, "items", &other), 0);
+    orbit_row *r;
+    mt_check(orbit_row_new(&r), 0);
+    for (int i = 0; i < 6; i++) {
+        item(r, i, "x", i % 2, NULL);
+        mt_check(orbit_table_insert(t, NULL, r), 0);
+    }
+    create_index(t, "by_price", "price", 0);
+    /* other's cache has no index: the lookup reloads it */
+    ids *x = lookup_int(other, NULL, "by_price", orbit_value_int(1), 0, 0);
+    assert_int_equal(x->n, 3);
+    /* other's writes maintain the index it learns of from the version key */
+    orbit_table *third;
+    mt_check(orbit_table_open(a, "items", &third), 0);
+    mt_check(orbit_table_drop_index(t, "by_price"), 0);
+    create_index(t, "by_price", "price", 0); /* same name, new id */
+    item(r, 10, "x", 1, NULL);
+    mt_check(orbit_table_insert(third, NULL, r), 0);
+    x = lookup_int(t, NULL, "by_price", orbit_value_int(1), 0, 0);
+    assert_int_equal(x->n, 4);
+    /* other still caches the old index id: the version key in its
+     * multi-get sends it to the new one */
+    x = lookup_int(other, NULL, "by_price", orbit_value_int(1), 0, 0);
+    assert_int_equal(x->n, 4);
+    mt_check(orbit_table_drop_index(t, "by_price"), 0);
+    lookup_int(third, NULL, "by_price", orbit_value_int(1), 0, ORBIT_EINVAL);
+    orbit_row_free(r);
+    orbit_table_close(third);
+    orbit_table_close(other);
+    orbit_table_close(t);
+    orbit_actor_close(a);
+    mt_close(&s);
+}
+
 /* ---- costs ------------------------------------------------------------------- */
 
 static void test_costs(void **state)
@@ -1131,6 +1234,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_add_column),
         cmocka_unit_test(test_indexes),
         cmocka_unit_test(test_online_build),
+        cmocka_unit_test(test_unique_build_duplicate_moves),
+        cmocka_unit_test(test_stale_handles),
         cmocka_unit_test(test_costs),
         cmocka_unit_test(test_random_oracle),
         cmocka_unit_test(test_references),
