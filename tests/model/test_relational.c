@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mt.h"
 #include "orbit/relational.h"
@@ -575,6 +576,9 @@ typedef struct writer {
     int ops;
 } writer;
 
+/* Operations the writer threads finished, all together. */
+static int writer_ops;
+
 static void *writer_main(void *p)
 {
     writer *w = p;
@@ -596,6 +600,7 @@ static void *writer_main(void *p)
         if (rc < 0 && rc != ORBIT_ECONFLICT && rc != ORBIT_EBUSY)
             break;
         w->ops++;
+        __atomic_add_fetch(&writer_ops, 1, __ATOMIC_RELEASE);
     }
     orbit_row_free(r);
     return NULL;
@@ -613,6 +618,13 @@ static int on_batch(void *arg, size_t done)
 {
     batch_arg *b = arg;
     (void)done;
+    /* Let the writer threads finish a write between every two batches (a
+     * bounded wait: a writer that stopped must not hang the build). */
+    int seen = __atomic_load_n(&writer_ops, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < 2000 && __atomic_load_n(&writer_ops, __ATOMIC_ACQUIRE) == seen; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
     orbit_row *r;
     if (orbit_row_new(&r))
         return ORBIT_ENOMEM;
