@@ -963,6 +963,16 @@ static void test_costs(void **state)
     assert_true(d.keys_read <= 5);
     assert_int_equal(d.read_calls, 1);
 
+    /* an insert reads the version key and the row, each for update (no
+     * unique index here; the contract does not count a transaction's
+     * writes in keys_written) */
+    mt_stats_reset(s.kv, &c);
+    item(r, 500, "s", 2, NULL);
+    mt_check(orbit_table_insert(t, NULL, r), 0);
+    d = mt_stats_delta(s.kv, &c);
+    assert_int_equal(d.read_calls, 2);
+    assert_int_equal(d.keys_read, 1); /* the version key; the row is new */
+
     /* the same reads inside a transaction cost the same */
     mt_check(orbit_tx_begin(NULL, &tx), 0);
     mt_check(get_id(t, tx, 1, out), 0); /* binds the transaction */
