@@ -256,6 +256,8 @@ static void test_types_and_errors(void **state)
     def.primary_key = nopk;
     mt_check(orbit_table_create(a, "bad4", &def, &bad), ORBIT_EINVAL);
     assert_null(bad);
+    uint64_t id;
+    mt_check(orbit_actor_object_id(a, ORBIT_CATALOG_TABLE, "bad1", 0, &id), ORBIT_NOTFOUND);
 
     orbit_row_free(r);
     orbit_row_free(out);
