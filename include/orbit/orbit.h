@@ -14,6 +14,7 @@
 #include "orbit/catalog.h"
 #include "orbit/txn.h"
 #include "orbit/model.h"
+#include "orbit/relational.h"
 #include "orbit/manager.h"
 
 #endif
