@@ -775,7 +775,7 @@ static size_t chunk_end(const orbit_series *s, const orbit_ts_point *pts, const 
                         size_t from, size_t n, const limits *l)
 {
     size_t keys = 0, bytes = 0, npts = 0, maxv = 0;
-    int64_t last_b[ORBIT_TS_MAX_GRANS];
+    int64_t last_b[ORBIT_TS_MAX_GRANS] = {0};
     size_t actor = strlen(orbit_actor_type(s->a)) + strlen(orbit_actor_id(s->a));
     size_t i = from;
     while (i < n) {
