@@ -1147,7 +1147,7 @@ static void test_exact_sum_random(void **state)
         int e = (int)(rnd() % 3) * 20 - 40;     /* 2^-40, 2^-20, 2^0 */
         if (rnd() % 2)
             j = -j;
-        scaled[i] = (__int128)j << (e + 40);
+        scaled[i] = (__int128)j * ((__int128)1 << (e + 40));
         p[i] = (orbit_ts_point){(int64_t)(rnd() % 60000), (int64_t)i, fv(ldexp((double)j, e))};
     }
     mt_check(orbit_ts_madd(NULL, s, p, N, 0, NULL), 0);
