@@ -71,7 +71,10 @@
  *
  * Threads: an orbit_series handle is immutable after open (it caches the
  * value type and granularities, which never change) and may be used by
- * many threads at once; it borrows its actor, which must outlive it.
+ * many threads at once; it borrows its actor, which must outlive it. A
+ * handle of a series that was dropped must be closed, not written through:
+ * its writes land under the old id (creating the name again clears them,
+ * but a write through it after that would mix into the new series).
  * Everything a callback receives is borrowed for that call only.
  *
  * Not built (absent, not stubbed): a label index (TS.QUERYINDEX, TS.MRANGE
