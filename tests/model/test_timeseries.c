@@ -693,7 +693,7 @@ static void run_random(orbit_kv *kv, orbit_ts_type type, uint64_t seed)
         if (op % 25 == 0) { /* an arbitrary aggregation */
             int64_t from = rnd_in(-5, span), to = from + rnd_in(0, span / 2);
             int64_t w = rnd() % 2 ? 10 * rnd_in(1, 30) : rnd_in(1, 250);
-            int64_t align = rnd() % 2 ? 0 : from;
+            int64_t r3 = (int64_t)(rnd() % 3), align = r3 == 0 ? 0 : r3 == 1 ? from : to;
             o_check_agg(&o, s, from, to, (orbit_ts_agg)rnd_in(1, 7), w, align, (int)(rnd() % 2),
                         rnd() % 3 ? 0 : (size_t)rnd_in(1, 5));
         }
