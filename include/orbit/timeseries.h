@@ -82,8 +82,10 @@
  * compaction rules to other series (TS.CREATERULE: the rollups serve
  * aggregations), FILTER_BY_TS / FILTER_BY_VALUE, EMPTY buckets,
  * BUCKETTIMESTAMP other than the bucket start, the aggregators range,
- * std.p/s, var.p/s and twa, chunk/encoding options, changing a series'
- * granularities or value type, and expiry while writing (retention is
+ * std.p/s, var.p/s and twa, chunk/encoding options, a stored per-series
+ * duplicate policy (TS.CREATE DUPLICATE_POLICY: the caller passes one per
+ * write), changing a series' granularities or value type, and expiry
+ * while writing (retention is
  * applied by orbit_ts_expire, which a caller runs; until then expired
  * points stay readable).
  */
