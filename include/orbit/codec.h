@@ -135,7 +135,8 @@ ORBIT_API int orbit_tuple_next(const uint8_t *key, size_t klen, size_t *pos,
  *   edge           (ks, "grp", graph, "e", edge)
  *   adjacency      (ks, "grp", graph, "o"|"i", node, label, other, edge)
  *   series point   (ks, "ts", series, "p", timestamp, seq)
- *   series bucket  (ks, "ts", series, "b", bucket_start)
+ *   series bucket  (ks, "ts", series, "b", granularity_ms, bucket_start)
+ *   series meta    (ks, "ts", series, "meta")
  *   catalog        (ks, "cat", kind, name)
  * The object id comes before the kind letter, so every key of one table
  * (rows and indexes), collection, graph or series is one range too
@@ -181,7 +182,7 @@ ORBIT_API int orbit_key_adjacency(orbit_buf *out, uint64_t ks, uint64_t graph_id
 ORBIT_API int orbit_key_ts_point(orbit_buf *out, uint64_t ks, uint64_t series_id,
                                  int64_t timestamp, int64_t seq);
 ORBIT_API int orbit_key_ts_bucket(orbit_buf *out, uint64_t ks, uint64_t series_id,
-                                  int64_t bucket_start);
+                                  int64_t granularity_ms, int64_t bucket_start);
 ORBIT_API int orbit_key_catalog(orbit_buf *out, uint64_t ks, const char *kind,
                                 const void *name, size_t nlen);
 

@@ -15,6 +15,7 @@
 #include "orbit/txn.h"
 #include "orbit/model.h"
 #include "orbit/relational.h"
+#include "orbit/timeseries.h"
 #include "orbit/manager.h"
 
 #endif

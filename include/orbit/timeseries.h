@@ -17,8 +17,8 @@
  *                                      [start, start + g) of granularity g
  * Granularity buckets are aligned to 0 (start is a multiple of g). The
  * granularity element comes before the bucket start so that one
- * granularity's buckets are one contiguous range (orbit_key_ts_bucket's
- * (…, "b", start) shape, which has no granularity, is not used).
+ * granularity's buckets are one contiguous range (the key
+ * orbit_key_ts_bucket builds).
  *
  * A rollup holds, over the points of its bucket: count, the exact sum (an
  * order-independent fixed-point accumulator, so a float64 sum is the exact

@@ -319,10 +319,13 @@ int orbit_key_ts_point(orbit_buf *out, uint64_t ks, uint64_t series_id, int64_t 
     return finish(out, mark, rc);
 }
 
-int orbit_key_ts_bucket(orbit_buf *out, uint64_t ks, uint64_t series_id, int64_t bucket_start)
+int orbit_key_ts_bucket(orbit_buf *out, uint64_t ks, uint64_t series_id, int64_t granularity_ms,
+                        int64_t bucket_start)
 {
     size_t mark = out->len;
     int rc = object_head(out, ks, ORBIT_PREFIX_TS, series_id, "series", "b");
+    if (!rc)
+        rc = orbit_tuple_int(out, granularity_ms);
     if (!rc)
         rc = orbit_tuple_int(out, bucket_start);
     return finish(out, mark, rc);

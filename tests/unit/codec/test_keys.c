@@ -130,8 +130,8 @@ static void test_builder_bytes(void **state)
     assert_hex(&b, "15 11  01 74 73 00  15 08  01 70 00  1a 01 8b cf e5 68 00  14");
 
     b.len = 0;
-    assert_int_equal(orbit_key_ts_bucket(&b, KS, SERIES, INT64_C(1699999200000)), 0);
-    assert_hex(&b, "15 11  01 74 73 00  15 08  01 62 00  1a 01 8b cf d9 33 00");
+    assert_int_equal(orbit_key_ts_bucket(&b, KS, SERIES, 60000, INT64_C(1699999200000)), 0);
+    assert_hex(&b, "15 11  01 74 73 00  15 08  01 62 00  16 ea 60  1a 01 8b cf d9 33 00");
 
     b.len = 0;
     assert_int_equal(orbit_key_catalog(&b, KS, "table", "users", 5), 0);
@@ -240,8 +240,8 @@ static void test_id_limits(void **state)
                 orbit_key_adjacency(&b, 1, x, ORBIT_EDGE_IN, "n", 1, "l", "o", 1, "e", 1),
                 orbit_key_ts_point(&b, x, 1, 0, 0),
                 orbit_key_ts_point(&b, 1, x, 0, 0),
-                orbit_key_ts_bucket(&b, x, 1, 0),
-                orbit_key_ts_bucket(&b, 1, x, 0),
+                orbit_key_ts_bucket(&b, x, 1, 60000, 0),
+                orbit_key_ts_bucket(&b, 1, x, 60000, 0),
                 orbit_key_catalog(&b, x, "k", "n", 1),
                 orbit_key_catalog_prefix(&b, x, "k"),
                 orbit_key_object_prefix(&b, x, ORBIT_PREFIX_TS, 1),
@@ -433,7 +433,7 @@ static void test_prefixes_select_their_keys(void **state)
     assert_int_equal(orbit_key_ts_point(&k, KS, 1, -5, 3), 0);
     assert_true(is_prefix(&p, &k));
     k.len = 0;
-    assert_int_equal(orbit_key_ts_bucket(&k, KS, 1, 0), 0);
+    assert_int_equal(orbit_key_ts_bucket(&k, KS, 1, 60000, 0), 0);
     assert_false(is_prefix(&p, &k));
 
     p.len = 0;
