@@ -9,6 +9,7 @@
  * oracle.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -927,6 +928,142 @@ static void test_random_oracle(void **state)
     mt_close(&s);
 }
 
+
+/* ---- concurrency ------------------------------------------------------ */
+
+/* Several threads add edges into one hub node (every one rewrites the
+ * hub's in-record: conflicts, retried), while another deletes and re-adds
+ * a node others keep linking to. Afterwards no edge is lost, none dangles,
+ * and every out entry has its in entry and the reverse. */
+#define CT 3
+#define CK 8
+
+typedef struct conc_arg {
+    orbit_graph *g;
+    int thread;
+    int done, refused;
+    int fail; /* an unexpected code */
+} conc_arg;
+
+typedef struct conc_op {
+    orbit_graph *g;
+    char from[16], to[16];
+    const char *rel;
+    int del; /* delete then add the node `to` */
+} conc_op;
+
+static int conc_fn(orbit_tx *tx, void *arg)
+{
+    conc_op *o = arg;
+    if (o->del) {
+        int rc = orbit_graph_del_node(tx, o->g, S(o->to), NULL);
+        if (rc < 0)
+            return rc;
+        return 0;
+    }
+    return orbit_graph_add_edge(tx, o->g, S(o->from), o->rel, S(o->to), NULL);
+}
+
+static void *conc_thread(void *p)
+{
+    conc_arg *c = p;
+    for (int j = 0; j < CK; j++) {
+        conc_op o = {0};
+        o.g = c->g;
+        snprintf(o.from, sizeof o.from, "p%d_%d", c->thread, j);
+        if (c->thread == CT) { /* the deleter: v goes and comes back */
+            snprintf(o.to, sizeof o.to, "v");
+            o.del = 1;
+            int rc = orbit_tx_run(NULL, 200, conc_fn, &o);
+            int rc2 = orbit_graph_add_node(NULL, c->g, S("v"), NULL, 0, NULL, ORBIT_GRAPH_REPLACE);
+            if (rc || rc2)
+                c->fail = rc ? rc : rc2;
+            continue;
+        }
+        snprintf(o.to, sizeof o.to, "h");
+        o.rel = "hub";
+        int rc = orbit_tx_run(NULL, 200, conc_fn, &o);
+        if (rc) {
+            c->fail = rc;
+            continue;
+        }
+        c->done++;
+        snprintf(o.to, sizeof o.to, "v");
+        o.rel = "vee";
+        rc = orbit_tx_run(NULL, 200, conc_fn, &o);
+        if (rc == ORBIT_ECONSTRAINT)
+            c->refused++;
+        else if (rc)
+            c->fail = rc;
+    }
+    return NULL;
+}
+
+static void test_concurrent(void **state)
+{
+    (void)state;
+    ct_store s;
+    mt_open(&s);
+    orbit_actor *a = open_actor(&s, "g9");
+    orbit_graph *g;
+    mt_check(orbit_graph_create(NULL, a, "c", NULL, &g), 0);
+    orbit_tx *tx;
+    mt_check(orbit_tx_begin(NULL, &tx), 0);
+    mt_check(orbit_graph_add_node(tx, g, S("h"), NULL, 0, NULL, 0), 0);
+    mt_check(orbit_graph_add_node(tx, g, S("v"), NULL, 0, NULL, 0), 0);
+    mt_check(orbit_tx_commit(tx), 0);
+    for (int t = 0; t < CT; t++) {
+        mt_check(orbit_tx_begin(NULL, &tx), 0);
+        for (int j = 0; j < CK; j++) {
+            char id[16];
+            snprintf(id, sizeof id, "p%d_%d", t, j);
+            mt_check(orbit_graph_add_node(tx, g, S(id), NULL, 0, NULL, 0), 0);
+        }
+        mt_check(orbit_tx_commit(tx), 0);
+    }
+    pthread_t th[CT + 1];
+    conc_arg ca[CT + 1];
+    for (int t = 0; t <= CT; t++) {
+        ca[t] = (conc_arg){g, t, 0, 0, 0};
+        assert_int_equal(pthread_create(&th[t], NULL, conc_thread, &ca[t]), 0);
+    }
+    for (int t = 0; t <= CT; t++) {
+        pthread_join(th[t], NULL);
+        mt_check(ca[t].fail, 0);
+    }
+    /* Every hub edge is there, on both sides. */
+    orbit_graph_list l = {0}, m = {0};
+    mt_check(orbit_graph_neighbors(NULL, g, S("h"), ORBIT_GRAPH_IN, NULL, &l), 0);
+    assert_int_equal(l.n, CT * CK);
+    /* v's edges: each in entry has its out entry and the reverse. */
+    mt_check(orbit_graph_neighbors(NULL, g, S("v"), ORBIT_GRAPH_IN, NULL, &l), 0);
+    size_t vin = l.n, vout = 0;
+    for (size_t i = 0; i < l.n; i++) {
+        mt_check(orbit_graph_neighbors(NULL, g, l.items[i].id, l.items[i].id_len, ORBIT_GRAPH_OUT,
+                                       "vee", &m),
+                 0);
+        assert_int_equal(m.n, 1);
+    }
+    for (int t = 0; t < CT; t++)
+        for (int j = 0; j < CK; j++) {
+            char id[16];
+            snprintf(id, sizeof id, "p%d_%d", t, j);
+            mt_check(orbit_graph_neighbors(NULL, g, S(id), ORBIT_GRAPH_OUT, NULL, &m), 0);
+            assert_true(m.n >= 1 && m.n <= 2);
+            assert_string_equal(m.items[0].rel, "hub");
+            vout += m.n - 1;
+        }
+    assert_int_equal(vin, vout);
+    orbit_graph_node n;
+    mt_check(orbit_graph_get_node(NULL, g, S("v"), &n), 0);
+    orbit_graph_node_release(&n);
+    orbit_graph_list_release(&l);
+    orbit_graph_list_release(&m);
+    orbit_graph_close(g);
+    orbit_actor_close(a);
+    mt_close(&s);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -938,6 +1075,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_constraints),
         cmocka_unit_test(test_costs),
         cmocka_unit_test(test_random_oracle),
+        cmocka_unit_test(test_concurrent),
     };
     return mt_main(argc, argv, tests, sizeof tests / sizeof tests[0]);
 }
