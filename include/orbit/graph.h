@@ -139,6 +139,9 @@ typedef struct orbit_graph_opts {
      * table of the same actor (it must exist in the catalog at create)
      * whose rows are the endpoints (see the top of this file). */
     const char *endpoint_table;
+    /* The size (payload bytes) past which a node's adjacency page is split
+     * (see the layout above); 0: 16 KiB. 64 .. ORBIT_GRAPH_ADJ_MAX. */
+    size_t adj_page_bytes;
 } orbit_graph_opts;
 
 /*
