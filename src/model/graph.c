@@ -1,24 +1,19 @@
 /*
  * The graph model's writes and its shared machinery (orbit/graph.h):
- * graphs (create, open, drop), nodes and edges, the adjacency record codec,
- * and the endpoint check run at commit.
+ * graphs (create, open, drop), nodes and edges, the reader and record
+ * helpers, and the endpoint check run at commit. The paged adjacency lists
+ * are graph_adj.c's, the reads graph_read.c's.
  *
  * Invariants (each write keeps them inside its one transaction):
  *   - edge (f, r, t) exists  <=>  out(f) holds (r, t, w)  <=>  in(t) holds
  *     (r, f, w), with the same weight w as the edge record;
- *   - an adjacency record exists only while it holds at least one entry
- *     (an emptied record is deleted);
  *   - every key of graph g lies in (ks, "grp", g), so drop is one range;
  *   - nothing is written before every argument, JSON text and stored record
- *     read has been checked, and before the size limits are known to hold.
- *
- * Why one adjacency record per (node, direction) instead of one key per
- * edge (the codec's orbit_key_adjacency layout): a traversal then reads a
- * hop with one multi-get of the frontier's records instead of one scan per
- * frontier node, so a k-hop query is k provider calls whatever the fan-out
- * (the issue's cost rule), and a weighted path reads the weights from the
- * same records. The cost moves to writes: an edge change rewrites two
- * records of O(degree) bytes, and writers of one node's edges conflict.
+ *     read has been checked, and before the size limits are known to hold;
+ *   - a node delete deletes its list heads even when absent, and an edge
+ *     write writes both endpoints' list pages, so the two conflict and an
+ *     edge never survives its endpoint's concurrent delete; the endpoint
+ *     check reads with get-for-update for the same reason.
  *
  * Layer: src/model, on the cross-model transaction (orbit/txn.h), the
  * contract (orbit/kv.h) and the codec; JSON through jansson.

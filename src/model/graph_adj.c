@@ -528,13 +528,14 @@ const gr_adj *orbit__gr_alist_entries(gr_alist *l, int *rc)
         if (p && p->loaded)
             total += p->a.n;
     }
-    if ((*rc = adj_reserve(m, total)))
+    if (total == 0 || (*rc = adj_reserve(m, total)))
         return m;
-    memcpy(m->e, l->head.a.e, l->head.a.n * sizeof *m->e);
+    if (l->head.a.n)
+        memcpy(m->e, l->head.a.e, l->head.a.n * sizeof *m->e);
     m->n = l->head.a.n;
     for (size_t i = 0; i < l->nb; i++) {
         gr_page *p = page_at(l, i);
-        if (p && p->loaded) {
+        if (p && p->loaded && p->a.n) {
             memcpy(m->e + m->n, p->a.e, p->a.n * sizeof *m->e);
             m->n += p->a.n;
         }

@@ -2,17 +2,17 @@
  * The graph model's reads (orbit/graph.h): neighbours, k-hop traversal and
  * shortest paths, and the result lists they fill.
  *
- * Every read goes through the adjacency records only (one per node and
- * direction, graph.c): neighbours read the node's own record(s) and nothing
- * else; a traversal reads each hop with one multi-get of the frontier's
- * records; BFS reads each level with one multi-get; Dijkstra reads, each
- * time the node it is about to settle is unread, that node and every other
- * unread node in its queue in one multi-get (bounded by DIJKSTRA_BATCH), so
+ * Every read goes through the paged adjacency lists only (graph_adj.c):
+ * neighbours read the node's own heads (and pages) and nothing else; a
+ * traversal reads each hop with one multi-get of the frontier's heads and
+ * at most one of their pages; BFS does the same per level; Dijkstra reads,
+ * each time the node it is about to settle is unread, that node and every
+ * other unread node in its queue at once (bounded by DIJKSTRA_BATCH), so
  * its calls grow with the number of hop levels it explores, not with the
  * nodes it settles. Nodes seen are kept in a hash table over their ids
  * (FNV-1a, open addressing), ids in one arena by offset.
  *
- * Layer: src/model, on graph.c's reader and codec (graph_int.h).
+ * Layer: src/model, on graph.c's reader and graph_adj.c's lists (graph_int.h).
  */
 #include <stdlib.h>
 #include <string.h>
