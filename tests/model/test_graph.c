@@ -1228,6 +1228,48 @@ static void test_concurrent(void **state)
     mt_close(&s);
 }
 
+/* A stored record that fails verification is ECORRUPT naming its key, and
+ * a write that meets it changes nothing. */
+static void test_corrupt(void **state)
+{
+    (void)state;
+    ct_store s;
+    mt_open(&s);
+    orbit_actor *a = open_actor(&s, "g11");
+    orbit_graph *g;
+    mt_check(orbit_graph_create(NULL, a, "c", NULL, &g), 0);
+    node(g, "a");
+    node(g, "b");
+    mt_check(orbit_graph_add_edge(NULL, g, S("a"), "r", S("b"), NULL), 0);
+    orbit_buf k = ORBIT_BUF_INIT;
+    mt_check(orbit_key_adjacency_prefix(&k, orbit_actor_keyspace(a), orbit_graph_id(g),
+                                        ORBIT_EDGE_OUT, "a", 1),
+             0);
+    mt_check(orbit_kv_put(s.kv, k.data, k.len, (const uint8_t *)"garbage", 7), 0);
+    orbit_graph_list l = {0};
+    mt_check(orbit_graph_neighbors(NULL, g, S("a"), ORBIT_GRAPH_OUT, NULL, &l), ORBIT_ECORRUPT);
+    assert_non_null(strstr(orbit_last_error_detail(), "grp"));
+    assert_int_equal(l.n, 0);
+    mt_check(orbit_graph_add_edge(NULL, g, S("a"), "r", S("a"), NULL), ORBIT_ECORRUPT);
+    mt_check(orbit_graph_del_node(NULL, g, S("a"), NULL), ORBIT_ECORRUPT);
+    orbit_graph_edge e;
+    mt_check(orbit_graph_get_edge(NULL, g, S("a"), "r", S("a"), &e), ORBIT_NOTFOUND);
+    mt_check(orbit_graph_get_edge(NULL, g, S("a"), "r", S("b"), &e), 0);
+    orbit_graph_edge_release(&e);
+    expect_neighbors(g, NULL, "b", ORBIT_GRAPH_IN, NULL, "a:r");
+    orbit_graph_hop_opts ho = {0};
+    ho.dir = ORBIT_GRAPH_IN;
+    ho.depth = 2;
+    mt_check(orbit_graph_traverse(NULL, g, S("b"), &ho, &l), 0);
+    ho.dir = ORBIT_GRAPH_BOTH;
+    mt_check(orbit_graph_traverse(NULL, g, S("b"), &ho, &l), ORBIT_ECORRUPT);
+    orbit_buf_release(&k);
+    orbit_graph_list_release(&l);
+    orbit_graph_close(g);
+    orbit_actor_close(a);
+    mt_close(&s);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -1241,6 +1283,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_random_oracle),
         cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_paging),
+        cmocka_unit_test(test_corrupt),
     };
     return mt_main(argc, argv, tests, sizeof tests / sizeof tests[0]);
 }
