@@ -16,6 +16,7 @@
 #include "orbit/model.h"
 #include "orbit/relational.h"
 #include "orbit/timeseries.h"
+#include "orbit/graph.h"
 #include "orbit/manager.h"
 
 #endif
