@@ -182,7 +182,10 @@ static void check_hits(orbit_vec_metric m, const float *q, const float *vecs, in
     double worst = -INFINITY;
     char *seen = calloc((size_t)n, 1);
     for (size_t j = 0; j < nh; j++) {
-        int i = atoi((const char *)h[j].id + 1); /* ids "v%04d" */
+        char idz[16] = "";
+        assert_true(h[j].idlen < sizeof idz);
+        memcpy(idz, h[j].id, h[j].idlen);
+        int i = atoi(idz + 1); /* ids "v%04d" */
         assert_true(i >= 0 && i < n && eligible[i] && !seen[i]);
         seen[i] = 1;
         double want = brute(m, q, vecs + (size_t)i * d, d);
@@ -223,10 +226,10 @@ static void test_search_brute_force(void **state)
         snprintf(name, sizeof name, "c%d", m);
         orbit_vec_coll *c = mk(a, name, d, (orbit_vec_metric)m);
         orbit_vec_item *items = calloc((size_t)n, sizeof *items);
-        char (*ids)[8] = calloc((size_t)n, 8);
+        char (*ids)[16] = calloc((size_t)n, 16);
         char (*meta)[48] = calloc((size_t)n, 48);
         for (int i = 0; i < n; i++) {
-            snprintf(ids[i], 8, "v%04d", i);
+            snprintf(ids[i], 16, "v%04d", i % 10000);
             snprintf(meta[i], 48, "{\"genre\":\"%s\",\"n\":{\"k\":%d}}", genres[i % 3], i % 2);
             items[i] = (orbit_vec_item){ids[i], 5, vecs + (size_t)i * d, d, meta[i],
                                         strlen(meta[i])};
