@@ -971,9 +971,51 @@ static void test_index_built_during_writes(void **state)
     mt_close(&s);
 }
 
+/* Listeners hear of committed writes, with the model, never of a
+ * rolled-back one. */
+static int notified;
+static unsigned last_models;
+static char last_actor[16];
+
+static void on_commit(void *arg, const orbit_tx_change *ch, size_t n, uint64_t v)
+{
+    (void)arg;
+    (void)v;
+    notified++;
+    last_models = n ? ch[0].models : 0;
+    snprintf(last_actor, sizeof last_actor, "%s", n ? ch[0].actor_id : "");
+}
+
+static void test_listeners(void **state)
+{
+    (void)state;
+    ct_store s;
+    mt_open(&s);
+    orbit_actor *a;
+    mt_check(orbit_actor_open(s.kv, "u", "7", &a), 0);
+    uint64_t lid;
+    orbit_doc_coll *c = open_coll(a, "n");
+    mt_check(orbit_tx_listen(on_commit, NULL, &lid), 0);
+    notified = 0;
+    orbit_tx *tx;
+    mt_check(orbit_tx_begin(NULL, &tx), 0);
+    mt_check(orbit_doc_put(tx, c, S("d"), S("{}")), 0);
+    orbit_tx_rollback(tx);
+    assert_int_equal(notified, 0);
+    mt_check(orbit_doc_put(NULL, c, S("d"), S("{}")), 0);
+    assert_int_equal(notified, 1);
+    assert_true(last_models & (1u << ORBIT_MODEL_DOC));
+    assert_string_equal(last_actor, "7");
+    mt_check(orbit_tx_unlisten(lid), 0);
+    orbit_doc_coll_close(c);
+    orbit_actor_close(a);
+    mt_close(&s);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_listeners),
         cmocka_unit_test(test_crud),
         cmocka_unit_test(test_scan_and_mget),
         cmocka_unit_test(test_merge_patch_rfc),
