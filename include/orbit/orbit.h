@@ -17,6 +17,8 @@
 #include "orbit/relational.h"
 #include "orbit/timeseries.h"
 #include "orbit/graph.h"
+#include "orbit/document.h"
+#include "orbit/vector.h"
 #include "orbit/manager.h"
 
 #endif
