@@ -117,6 +117,9 @@ static int read_value(FILE *f, const char *what, size_t limit, orbit_buf *out)
         if (orbit_buf_reserve(out, 1 << 16))
             return ORBIT_ENOMEM;
         size_t room = out->cap - out->len;
+        /* never read more than one byte past the limit */
+        if (limit && limit < SIZE_MAX && room > limit + 1 - out->len)
+            room = limit + 1 - out->len;
         size_t got = fread(out->data + out->len, 1, room, f);
         out->len += got;
         if (limit && out->len > limit)
