@@ -83,10 +83,12 @@ struct rcall {
     orbit__rpc_done_fn done;
     void *arg;
     uint64_t start_ns;    /* monotonic */
+    uint64_t attempt_ns;  /* when the current attempt started */
     uint64_t deadline_ns; /* monotonic */
     uint32_t attempts;
     int maybe_sent; /* some finished attempt may have reached the server */
-    int reached;    /* some finished attempt got past connecting */
+    uint64_t refused_since_ns; /* start of the current run of attempts
+                                * that could not connect; 0: none */
     uint64_t tried; /* bit i: endpoint i was tried (the first 64) */
     size_t ep;
 
@@ -528,6 +530,7 @@ static int attempt(rcall *c)
     uint64_t dl = c->deadline_ns;
     if (c->o.attempt_ms && now + (uint64_t)c->o.attempt_ms * 1000000u < dl)
         dl = now + (uint64_t)c->o.attempt_ms * 1000000u;
+    c->attempt_ns = now;
     c->ep = c->o.endpoint >= 0 ? (size_t)c->o.endpoint : atomic_load(&r->current) % r->neps;
     if (c->ep < 64)
         c->tried |= (uint64_t)1 << c->ep;
@@ -700,8 +703,12 @@ static void on_complete(orbit__rpc *r, rcall *c)
     if (!refused && sent)
         c->maybe_sent = 1;
     if (refused || sent) {
-        c->reached = 1;
+        c->refused_since_ns = 0;
         atomic_store(&r->ever_reached, 1);
+    } else if (!c->refused_since_ns) {
+        /* the run of connect failures began when this attempt started at
+         * the latest; the call's start bounds it for the first attempt */
+        c->refused_since_ns = c->attempts == 1 ? c->start_ns : c->attempt_ns;
     }
     clear_attempt(c);
 
@@ -732,9 +739,9 @@ static void on_complete(orbit__rpc *r, rcall *c)
                         ? 0
                         : orbit__rpc_backoff_ms(c->attempts, BACKOFF_BASE_MS, BACKOFF_CAP_MS, &r->seed);
     uint64_t at = now + (uint64_t)wait * 1000000u;
-    /* Nothing has got past connecting: give up at the connect deadline
-     * rather than retry until the whole timeout. */
-    if (!c->reached && r->connect_ms && at >= c->start_ns + (uint64_t)r->connect_ms * 1000000u) {
+    /* Every attempt for connect_ms has failed to connect: give up at the
+     * connect deadline rather than retry until the whole timeout. */
+    if (c->refused_since_ns && r->connect_ms && at >= c->refused_since_ns + (uint64_t)r->connect_ms * 1000000u) {
         char d[DETAIL_LEN + 128];
         snprintf(d, sizeof d, "could not connect within the connect deadline of %u ms; last: %s", r->connect_ms,
                  c->last);

@@ -46,12 +46,13 @@ typedef struct orbit__rpc_config {
      * noticed within keepalive_ms + keepalive_timeout_ms. */
     uint32_t keepalive_ms;
     uint32_t keepalive_timeout_ms;
-    /* The connect deadline; 0: none. A call none of whose attempts got
-     * past connecting (every endpoint it tried refused the connection or
-     * failed its DNS lookup) fails with ORBIT_EUNAVAIL once this long has
-     * passed since it started, instead of retrying until its whole
-     * timeout. An endpoint that accepts nothing and refuses nothing (a
-     * silent network) is bounded by the attempt deadline instead. */
+    /* The connect deadline; 0: none. A call whose attempts have all failed
+     * to connect for this long in a row (every endpoint it tried refused
+     * the connection or failed its DNS lookup) fails with ORBIT_EUNAVAIL
+     * (ORBIT_EUNCERTAIN for a write an earlier attempt of which may have
+     * been sent), instead of retrying until its whole timeout. An endpoint
+     * that accepts nothing and refuses nothing (a silent network) is
+     * bounded by the attempt deadline instead. */
     uint32_t connect_timeout_ms;
 } orbit__rpc_config;
 
