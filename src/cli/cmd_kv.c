@@ -4,9 +4,9 @@
  *
  * Arguments are unescaped (orbit_unescape). A value may instead come from
  * stdin (`kv put KEY -`) or a file (`--value-file F`): those bytes are taken
- * as they are, read into one buffer up to the store's value limit (its
- * capabilities' max_value_size), and one byte more is ETOOBIG naming the
- * limit, before anything is written.
+ * as they are, read into one buffer up to the value limit (64 MiB
+ * inclusive, or the store's max_value_size if smaller), and one byte more
+ * is ETOOBIG naming the limit, before anything is written.
  *
  * Output is escaped (orbit__cli_escape: printable ASCII and printable
  * UTF-8 as themselves, '\' as \\, every other byte as \xhh), whether or not
@@ -45,6 +45,12 @@ const char orbit__usage_kv[] =
     "                                 order (default: every key, no limit, ascending)\n"
     "  get and scan never create a store: a missing one is an error (exit 3).\n"
     "  A KEY starting with '-' goes after \"--\": orbit kv get -- -k\n";
+
+/* The value limit the data models give their users: 64 MiB of the user's
+ * bytes, inclusive (docs/ARCHITECTURE.md, Limits; src/model/strings.c).
+ * A store's max_value_size counts the stored record, envelope included, so
+ * reading stops at the smaller of the two. */
+#define CLI_VALUE_MAX ((size_t)64 << 20)
 
 /* After a failed write: an uncertain outcome gets a second line saying
  * what it means for this command. */
@@ -124,9 +130,9 @@ static int read_value(FILE *f, const char *what, size_t limit, orbit_buf *out)
         out->len += got;
         if (limit && out->len > limit)
             return orbit_error_set(ORBIT_ETOOBIG,
-                                   "the value from %s is over the store's limit of %zu bytes (%zu MiB); "
+                                   "the value from %s is over the limit of %zu bytes (%s); "
                                    "nothing was written",
-                                   what, limit, limit >> 20);
+                                   what, limit, limit == CLI_VALUE_MAX ? "64 MiB" : "this store's");
         if (got < room) {
             if (ferror(f))
                 return orbit_error_set(ORBIT_EIO, "reading %s: %s", what, strerror(errno));
@@ -164,8 +170,10 @@ static int kv_put(const cli_ctx *ctx, int argc, char **argv)
     if (!st && (in || from_stdin)) {
         orbit_capabilities caps;
         orbit_kv_capabilities(kv, &caps);
+        size_t limit = caps.max_value_size && caps.max_value_size < CLI_VALUE_MAX ? caps.max_value_size
+                                                                                : CLI_VALUE_MAX;
         orbit_error_clear();
-        int rc = read_value(in ? in : stdin, in ? a.value_file : "stdin", caps.max_value_size, &val);
+        int rc = read_value(in ? in : stdin, in ? a.value_file : "stdin", limit, &val);
         if (rc)
             st = orbit__cli_fail(rc, "kv put %s", a.pos[0]);
     }
