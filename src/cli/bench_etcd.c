@@ -85,6 +85,7 @@
  * options when the URI leaves them out. */
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_KEEPALIVE_MS 10000
+#define DEFAULT_CONNECT_TIMEOUT_MS 1500
 
 typedef struct slot slot;
 typedef struct run run;
@@ -606,12 +607,15 @@ int orbit__bench_etcd(const char *store_uri, uint64_t ops, int depth, FILE *out)
         return rc;
     }
     /* The bare calls get the options the provider derives from this URI. */
-    uint64_t timeout = DEFAULT_TIMEOUT_MS, attempt = 0, keepalive = DEFAULT_KEEPALIVE_MS;
+    uint64_t timeout = DEFAULT_TIMEOUT_MS, attempt = 0, keepalive = DEFAULT_KEEPALIVE_MS,
+             connect = DEFAULT_CONNECT_TIMEOUT_MS;
     rc = orbit_uri_param_u64(u, "timeout_ms", DEFAULT_TIMEOUT_MS, &timeout);
     if (!rc)
         rc = orbit_uri_param_u64(u, "attempt_ms", 0, &attempt);
     if (!rc)
         rc = orbit_uri_param_u64(u, "keepalive_ms", DEFAULT_KEEPALIVE_MS, &keepalive);
+    if (!rc)
+        rc = orbit_uri_param_u64(u, "connect_timeout_ms", DEFAULT_CONNECT_TIMEOUT_MS, &connect);
     const char *nsp = orbit_uri_param(u, "namespace");
     const char *ca = orbit_uri_param(u, "ca_file");
     int chosen = orbit_uri_param(u, "read") != NULL || orbit_uri_param(u, "writes") != NULL;
@@ -659,7 +663,7 @@ int orbit__bench_etcd(const char *store_uri, uint64_t ops, int depth, FILE *out)
             goto out;
         }
     }
-    orbit__rpc_config cfg = {eps, cafile, (uint32_t)keepalive, 5000};
+    orbit__rpc_config cfg = {eps, cafile, (uint32_t)keepalive, 5000, (uint32_t)connect};
     if ((rc = orbit__rpc_open(&cfg, &b.rpc)) != 0) {
         fprintf(stderr, "orbit: bench kv: transport to %s: %s (%s)\n", eps, orbit_strerror(rc),
                 orbit_last_error_detail());

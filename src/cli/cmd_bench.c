@@ -42,6 +42,9 @@
  */
 #include <errno.h>
 #include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -64,15 +67,20 @@ const char orbit__usage_bench[] =
     "                 [--cache-mb M] [--compression none|snappy|lz4|zstd]\n"
     "                 [--random-pct P] [--dir D]\n"
     "                 [--only raw-db|raw-txndb|orbit|orbit-pessimistic]\n"
-    "                        raw RocksDB vs Orbit's full path, puts and "
-    "random gets\n"
-    "                        (any store but etcd: --store is not used)\n"
+    "                        on a rocksdb: store (the default): raw RocksDB vs Orbit's\n"
+    "                        full path, puts and random gets, in fresh directories under D\n"
+    "                        that it removes (also when interrupted); the store itself is\n"
+    "                        not used. Defaults: --keys 1000000 --value-size 100\n"
+    "                        --rounds 1 --seed 42 --cache-mb 64 --compression lz4\n"
+    "                        --random-pct 50 --dir $TMPDIR (else /tmp), all engines\n"
     "  orbit --store etcd://HOST:PORT[,...][?namespace=NS] bench kv\n"
     "                 [--ops N] [--depth D]\n"
     "                        Orbit's etcd provider vs the same etcd calls "
     "made bare,\n"
     "                        D operations in flight (keys NS\"bench/...\", "
-    "deleted after)\n";
+    "deleted after);\n"
+    "                        defaults: --ops 10000 --depth 64\n"
+    "                        (no benchmark for memory: stores: it is refused)\n";
 
 #ifdef ORBIT_HAVE_ROCKSDB
 
@@ -355,6 +363,77 @@ static const engine engines[NENGINES] = {
      orbit_put_engine, orbit_get_engine, orbit_close_engine},
 };
 
+/* ---- stopping early ---------------------------------------------------
+ * SIGINT and SIGTERM only set a flag (once: SA_RESETHAND, so a second one
+ * kills at once); SIGPIPE is ignored, so a closed output pipe shows as
+ * EPIPE on the next write, and stdout is polled for a closed reader every
+ * STOP_POLL operations so that `| head -1` stops the run at once. The
+ * workload loops check should_stop(); the command then closes the engine,
+ * removes its directories and ends as the signal would have (re-raised
+ * with the default action), or, on a closed pipe, by SIGPIPE. */
+
+#define STOP_POLL 1024u
+
+static volatile sig_atomic_t stop_signal;
+static int stop_pipe;          /* the output's reader has gone */
+static int stdout_is_pipe;
+static unsigned stop_countdown;
+
+static void on_stop_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+static void stop_init(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    struct stat st;
+    stdout_is_pipe = fstat(STDOUT_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+}
+
+/* Whether stdout's reader has closed its end. */
+static int output_closed(void)
+{
+    if (!stdout_is_pipe)
+        return 0;
+    struct pollfd p = {STDOUT_FILENO, 0, 0};
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP));
+}
+
+static int should_stop(void)
+{
+    if (stop_signal || stop_pipe)
+        return 1;
+    if (++stop_countdown % STOP_POLL == 0 && output_closed())
+        stop_pipe = 1;
+    return stop_pipe;
+}
+
+/* After a printed line: a failed write means the pipe has closed. */
+static void check_output(void)
+{
+    if (fflush(stdout) != 0 || ferror(stdout))
+        stop_pipe = 1;
+}
+
+/* Called after cleanup when the run was stopped: end as the cause would. */
+static void stop_exit(const char *top)
+{
+    int sig = stop_signal ? (int)stop_signal : SIGPIPE;
+    fprintf(stderr, "orbit: bench kv: %s; removed %s\n",
+            stop_signal ? (sig == SIGINT ? "interrupted" : "terminated") : "output closed", top);
+    signal(sig, SIG_DFL);
+    raise(sig);
+    _exit(128 + sig);
+}
+
 /* ---- the workload ---------------------------------------------------- */
 
 static uint64_t rng_next(uint64_t *s)
@@ -450,27 +529,29 @@ static int run_engine(const engine *e, const workload *w, const char *path,
         e->close(&s);
         return -1;
     }
-    for (uint32_t i = 0; i < w->warm && !rc; i++) {
+    for (uint32_t i = 0; i < w->warm && !rc && !should_stop(); i++) {
         make_key(key, "wrm", i);
         rc = e->put(&s, key, KEY_LEN, value_of(w, i), s.want_len);
     }
     stamp t0 = now();
-    for (uint32_t i = 0; i < c->keys && !rc; i++) {
+    for (uint32_t i = 0; i < c->keys && !rc && !should_stop(); i++) {
         make_key(key, "key", i);
         rc = e->put(&s, key, KEY_LEN, value_of(w, i), s.want_len);
     }
     stamp t1 = now();
-    for (uint32_t i = 0; i < w->warm && !rc; i++) {
+    for (uint32_t i = 0; i < w->warm && !rc && !should_stop(); i++) {
         make_key(key, "key", w->order[(i * 2654435761u) % c->keys]);
         rc = e->get(&s, key, KEY_LEN);
     }
     stamp t2 = now();
-    for (uint32_t i = 0; i < c->keys && !rc; i++) {
+    for (uint32_t i = 0; i < c->keys && !rc && !should_stop(); i++) {
         make_key(key, "key", w->order[i]);
         rc = e->get(&s, key, KEY_LEN);
     }
     stamp t3 = now();
     e->close(&s);
+    if (should_stop())
+        return -1;
     if (rc == ORBIT_NOTFOUND) {
         fprintf(stderr, "orbit: bench: %s: a key written was not found\n",
                 e->name);
@@ -672,6 +753,7 @@ static int bench_kv_rocksdb(int argc, char **argv)
     int st = parse_args(argc, argv, &c);
     if (st)
         return st;
+    stop_init();
     if (!c.dir) {
         c.dir = getenv("TMPDIR");
         if (!c.dir || !*c.dir)
@@ -730,27 +812,33 @@ static int bench_kv_rocksdb(int argc, char **argv)
            "gets, %llu gets in shuffled order\n",
            w.warm, (unsigned long long)c.keys, w.warm,
            (unsigned long long)c.keys);
-    printf("directory: %s\n", top);
-    fflush(stdout);
+    printf("directory: %s (removed at the end; the --store is not used)\n", top);
+    check_output();
 
-    for (uint64_t r = 0; r < c.rounds && !st; r++) {
-        for (int k = 0; k < NENGINES && !st; k++) {
+    for (uint64_t r = 0; r < c.rounds && !st && !should_stop(); r++) {
+        for (int k = 0; k < NENGINES && !st && !should_stop(); k++) {
             int e = (int)((r + (uint64_t)k) % NENGINES);
             if (c.only && strcmp(c.only, engines[e].name) != 0)
                 continue;
             snprintf(path, dlen, "%s/%s-%llu", top, engines[e].name,
                      (unsigned long long)r);
-            if (run_engine(&engines[e], &w, path, &res[r][e]))
-                st = CLI_FAIL;
-            else
+            if (run_engine(&engines[e], &w, path, &res[r][e])) {
+                if (!should_stop())
+                    st = CLI_FAIL;
+            } else {
                 printf("round %llu %-10s put %9.0f ops/s  get %9.0f ops/s  "
                        "(per CPU-s: put %9.0f  get %9.0f)\n",
                        (unsigned long long)r + 1, engines[e].name,
                        res[r][e].ops[PUT_WALL], res[r][e].ops[GET_WALL],
                        res[r][e].ops[PUT_CPU], res[r][e].ops[GET_CPU]);
-            fflush(stdout);
+                check_output();
+            }
             rm_tree(path);
         }
+    }
+    if (should_stop()) {
+        rm_tree(top);
+        stop_exit(top);
     }
     if (!st && !c.only)
         report(&c, res);
@@ -778,9 +866,17 @@ static int not_built(const char *what, const char *option)
 
 int orbit__cmd_bench(const cli_ctx *ctx, int argc, char **argv)
 {
+    if (orbit__cli_wants_help(argc, argv, 1))
+        return orbit__cli_help(orbit__usage_bench);
     if (argc < 2 || strcmp(argv[1], "kv") != 0)
         return orbit__cli_usage(orbit__usage_bench,
                                 "bench needs a workload: kv");
+    if (strncasecmp(ctx->store, "memory:", 7) == 0)
+        return orbit__cli_usage(orbit__usage_bench,
+                                "bench kv measures what Orbit costs over the engine under it: "
+                                "RocksDB (on a rocksdb: store, the default) or etcd (on an etcd:// "
+                                "store). A memory: store has no engine under it to compare with, "
+                                "so there is no benchmark for it");
     /* The store's scheme picks the comparison (URI schemes are
      * case-insensitive); every other store keeps the RocksDB one, which
      * opens its own directories and does not use --store. */

@@ -28,7 +28,8 @@
 #include "orbit/strings.h"
 
 const char orbit__usage_demo[] =
-    "  orbit demo            a short tour of the engine on the store\n";
+    "  orbit demo            a short tour of the engine on the store (writes keys under\n"
+    "                        \"demo:\"; creates the store if it is missing; rerunnable)\n";
 
 #define COUNTER "demo:counter"
 #define GREETING "demo:greeting"
@@ -294,7 +295,7 @@ static int uncertain_commit(demo *d, int attempt, const char *where,
                     "and " COUNTER " does not show it; stopping rather "
                     "than risk applying it twice\n", where,
             orbit_err_name(ORBIT_EUNCERTAIN));
-    return CLI_FAIL;
+    return CLI_UNCERTAIN;
 }
 
 /*
@@ -472,10 +473,12 @@ static void print_stats(orbit_kv *kv)
 
 int orbit__cmd_demo(const cli_ctx *ctx, int argc, char **argv)
 {
+    if (orbit__cli_wants_help(argc, argv, 1))
+        return orbit__cli_help(orbit__usage_demo);
     if (argc != 1)
         return orbit__cli_usage(orbit__usage_demo, "demo takes no arguments");
     demo d = {NULL, ORBIT_BUF_INIT, ORBIT_BUF_INIT};
-    int st = orbit__cli_open(ctx, &d.kv);
+    int st = orbit__cli_open(ctx, CLI_OPEN_WRITE, &d.kv);
     if (st)
         return st;
     orbit_capabilities caps;

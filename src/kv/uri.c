@@ -3,7 +3,11 @@
  *
  * The scheme picks the provider; the body means what the provider says (a
  * directory for rocksdb, a host list for etcd; a leading "//" is dropped);
- * options are percent-decoded. Each option remembers whether a provider
+ * options are percent-decoded. Schemes whose body is a filesystem path
+ * (rocksdb) refuse the two forms that are surely mistakes, with a hint: a
+ * leading "//" (rocksdb://tmp/x would be the relative path tmp/x) and a
+ * leading "~" (no shell expands it after the colon, so it would create a
+ * directory named "~"). Each option remembers whether a provider
  * asked for it, so orbit_uri_check_unused() can turn a misspelt option into
  * an error instead of silently ignoring it.
  */
@@ -129,6 +133,34 @@ static int parse_query(orbit_uri *u, const char *text, const char *q)
     return ORBIT_OK;
 }
 
+/* Schemes whose body is a path on the local filesystem. */
+static int path_scheme(const char *scheme)
+{
+    return strcmp(scheme, "rocksdb") == 0;
+}
+
+/* The path forms refused for a path scheme; 0 or ORBIT_EBADURI. */
+static int check_path(const char *text, const char *scheme, const char *rest)
+{
+    if (rest[0] == '/' && rest[1] == '/') {
+        const char *p = rest + 2;
+        while (*p == '/')
+            p++;
+        return orbit_error_set(ORBIT_EBADURI,
+                               "store URI \"%s\": %s: takes a path, not //: write %s:/%.*s for the "
+                               "absolute path or %s:%.*s for a relative one",
+                               text, scheme, scheme, (int)strcspn(p, "?"), p, scheme,
+                               (int)strcspn(p, "?"), p);
+    }
+    if (rest[0] == '~')
+        return orbit_error_set(ORBIT_EBADURI,
+                               "store URI \"%s\": a path starting with '~' is not expanded here "
+                               "(the shell does not expand it after ':'); write %s:$HOME%.*s or an "
+                               "absolute path",
+                               text, scheme, (int)strcspn(rest + 1, "?"), rest + 1);
+    return ORBIT_OK;
+}
+
 int orbit_uri_parse(const char *text, orbit_uri **out)
 {
     *out = NULL;
@@ -147,6 +179,15 @@ int orbit_uri_parse(const char *text, orbit_uri **out)
         return ORBIT_ENOMEM;
     u->scheme = strndup(text, (size_t)(colon - text));
     const char *rest = colon + 1;
+    for (char *s = u->scheme; s && *s; s++)
+        *s = (char)tolower((unsigned char)*s);
+    if (u->scheme && path_scheme(u->scheme)) {
+        int rc = check_path(text, u->scheme, rest);
+        if (rc) {
+            orbit_uri_free(u);
+            return rc;
+        }
+    }
     if (rest[0] == '/' && rest[1] == '/')
         rest += 2;
     const char *q = strchr(rest, '?');
@@ -155,8 +196,6 @@ int orbit_uri_parse(const char *text, orbit_uri **out)
         orbit_uri_free(u);
         return ORBIT_ENOMEM;
     }
-    for (char *s = u->scheme; *s; s++)
-        *s = (char)tolower((unsigned char)*s);
     if (q && q[1]) {
         int rc = parse_query(u, text, q + 1);
         if (rc) {

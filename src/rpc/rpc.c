@@ -68,6 +68,9 @@ struct orbit__rpc {
     size_t max_inflight; /* under lock: the most ever in flight at once */
     int closing;     /* under lock */
 
+    uint32_t connect_ms; /* the connect deadline; 0: none */
+    atomic_int ever_reached;
+
     rcall *retries; /* completion thread only, sorted by retry_at_ns */
     uint64_t seed;  /* completion thread only */
 };
@@ -79,9 +82,14 @@ struct rcall {
     orbit__rpc_call_opts o;
     orbit__rpc_done_fn done;
     void *arg;
+    uint64_t start_ns;    /* monotonic */
+    uint64_t attempt_ns;  /* when the current attempt started */
     uint64_t deadline_ns; /* monotonic */
     uint32_t attempts;
     int maybe_sent; /* some finished attempt may have reached the server */
+    uint64_t refused_since_ns; /* start of the current run of attempts
+                                * that could not connect; 0: none */
+    uint64_t tried; /* bit i: endpoint i was tried (the first 64) */
     size_t ep;
 
     /* the current attempt; gRPC may consume a sent buffer, so each attempt
@@ -283,6 +291,7 @@ int orbit__rpc_open(const orbit__rpc_config *cfg, orbit__rpc **out)
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->idle, NULL);
     r->seed = orbit__mono_ns() ^ (uint64_t)(uintptr_t)r;
+    r->connect_ms = cfg->connect_timeout_ms;
 
     grpc_arg args[6];
     size_t na = 0;
@@ -369,6 +378,11 @@ void orbit__rpc_close(orbit__rpc *r)
     grpc_shutdown();
 }
 
+int orbit__rpc_ever_reached(orbit__rpc *r)
+{
+    return atomic_load(&r->ever_reached);
+}
+
 size_t orbit__rpc_endpoint_count(const orbit__rpc *r)
 {
     return r->neps;
@@ -440,13 +454,37 @@ size_t orbit__rpc_max_inflight(orbit__rpc *r, int reset)
  * connect at all (gRPC's pick failure, a refused connection) proves the
  * request never left; a reset connection, a deadline or any answer from
  * etcd (even "leader changed") leaves the outcome open. */
+static int is_dns_failure(const char *msg)
+{
+    return strstr(msg, "DNS resolution failed") || strstr(msg, "Name resolution failure") ||
+           strstr(msg, "DNS query") || strstr(msg, "name resolution");
+}
+
 static int attempt_maybe_sent(grpc_status_code st, const char *msg)
 {
     if (st != GRPC_STATUS_UNAVAILABLE)
         return 1;
     return !(strstr(msg, "failed to connect") || strstr(msg, "Connection refused") ||
-             strstr(msg, "connections to all backends failing") || strstr(msg, "DNS resolution failed") ||
-             strstr(msg, "Name resolution failure"));
+             strstr(msg, "connections to all backends failing") || is_dns_failure(msg));
+}
+
+/* "after T ms, N attempt(s) to A, B" for a failed call's detail. */
+static void call_summary(const rcall *c, char *out, size_t cap)
+{
+    const orbit__rpc *r = c->r;
+    uint64_t ms = (orbit__mono_ns() - c->start_ns) / 1000000u;
+    size_t at = 0;
+    int n = snprintf(out, cap, "after %llu ms, %u attempt%s to ", (unsigned long long)ms, c->attempts,
+                     c->attempts == 1 ? "" : "s");
+    at = n > 0 && (size_t)n < cap ? (size_t)n : cap - 1;
+    int first = 1;
+    for (size_t i = 0; i < r->neps && at + 1 < cap; i++) {
+        if (i < 64 && !(c->tried & ((uint64_t)1 << i)))
+            continue;
+        n = snprintf(out + at, cap - at, "%s%s", first ? "" : ", ", r->eps[i].target);
+        first = 0;
+        at = n > 0 && (size_t)n < cap - at ? at + (size_t)n : cap - 1;
+    }
 }
 
 /* Runs the callback, frees the call and drops it from the in-flight count.
@@ -455,11 +493,20 @@ static int attempt_maybe_sent(grpc_status_code st, const char *msg)
 static void finish(rcall *c, int rc, const char *detail, const uint8_t *resp, size_t len)
 {
     orbit__rpc *r = c->r;
-    char d[DETAIL_LEN + 128];
+    char d[DETAIL_LEN + 1024];
+    char sum[256] = "";
+    /* Unreachable, too slow or unknown: say how long, how often and where. */
+    if ((rc == ORBIT_EUNAVAIL || rc == ORBIT_ETIMEDOUT || rc == ORBIT_EUNCERTAIN ||
+         ((c->o.idempotent & ORBIT__RPC_WRITE) && c->maybe_sent && rc < 0)) &&
+        c->attempts > 0)
+        call_summary(c, sum, sizeof sum);
     if (rc < 0 && (c->o.idempotent & ORBIT__RPC_WRITE) && c->maybe_sent && rc != ORBIT_EUNCERTAIN) {
-        snprintf(d, sizeof d, "outcome unknown: the write may or may not have been applied (%s: %s)",
-                 orbit_err_name(rc), detail ? detail : "");
+        snprintf(d, sizeof d, "outcome unknown: the write may or may not have been applied (%s%s%s: %s)", sum,
+                 sum[0] ? "; " : "", orbit_err_name(rc), detail ? detail : "");
         rc = ORBIT_EUNCERTAIN;
+        detail = d;
+    } else if (sum[0]) {
+        snprintf(d, sizeof d, "%s: %s", sum, detail ? detail : "");
         detail = d;
     }
     tl_attempts = c->attempts;
@@ -483,7 +530,10 @@ static int attempt(rcall *c)
     uint64_t dl = c->deadline_ns;
     if (c->o.attempt_ms && now + (uint64_t)c->o.attempt_ms * 1000000u < dl)
         dl = now + (uint64_t)c->o.attempt_ms * 1000000u;
+    c->attempt_ns = now;
     c->ep = c->o.endpoint >= 0 ? (size_t)c->o.endpoint : atomic_load(&r->current) % r->neps;
+    if (c->ep < 64)
+        c->tried |= (uint64_t)1 << c->ep;
     c->attempts++;
     grpc_metadata_array_init(&c->imd);
     grpc_metadata_array_init(&c->tmd);
@@ -552,7 +602,8 @@ int orbit__rpc_start(orbit__rpc *r, const char *method, const uint8_t *req, size
         free_call(c);
         return orbit_error_set(ORBIT_EINVAL, "rpc: endpoint %d out of %zu", ep, r->neps);
     }
-    c->deadline_ns = orbit__mono_ns() + (uint64_t)c->o.timeout_ms * 1000000u;
+    c->start_ns = orbit__mono_ns();
+    c->deadline_ns = c->start_ns + (uint64_t)c->o.timeout_ms * 1000000u;
 
     pthread_mutex_lock(&r->lock);
     if (r->closing) {
@@ -618,6 +669,7 @@ static void on_complete(orbit__rpc *r, rcall *c)
             finish(c, ORBIT_EPROTO, "cannot read the gRPC response", NULL, 0);
             return;
         }
+        atomic_store(&r->ever_reached, 1);
         grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
         grpc_byte_buffer_reader_destroy(&rd);
         clear_attempt(c);
@@ -638,16 +690,26 @@ static void on_complete(orbit__rpc *r, rcall *c)
              (const char *)GRPC_SLICE_START_PTR(c->details));
     grpc_status_code st = c->status;
     int rc = orbit__rpc_map_status(st, msg);
-    snprintf(c->last, sizeof c->last, "%s %s from %s: %s", c->method, status_name(st),
-             r->eps[c->ep].target, msg);
+    int dns = st == GRPC_STATUS_UNAVAILABLE && is_dns_failure(msg);
+    snprintf(c->last, sizeof c->last, "%s %s from %s: %s%s", c->method, status_name(st),
+             r->eps[c->ep].target, dns ? "DNS lookup failed: " : "", msg);
     size_t failed_ep = c->ep;
     /* An answer that refuses the request (invalid, too large, no space,
      * too many requests) proves this attempt did not apply; anything else
      * after it was sent leaves it open. */
     int refused = rc == ORBIT_EINVAL || rc == ORBIT_ETOOBIG || rc == ORBIT_ENOSPACE || rc == ORBIT_EBUSY ||
                   rc == ORBIT_ECOMPACTED || rc == ORBIT_ENOTSUP || rc == ORBIT_EEXIST;
-    if (!refused && attempt_maybe_sent(st, msg))
+    int sent = attempt_maybe_sent(st, msg);
+    if (!refused && sent)
         c->maybe_sent = 1;
+    if (refused || sent) {
+        c->refused_since_ns = 0;
+        atomic_store(&r->ever_reached, 1);
+    } else if (!c->refused_since_ns) {
+        /* the run of connect failures began when this attempt started at
+         * the latest; the call's start bounds it for the first attempt */
+        c->refused_since_ns = c->attempts == 1 ? c->start_ns : c->attempt_ns;
+    }
     clear_attempt(c);
 
     int transient = rc == ORBIT_EUNAVAIL || rc == ORBIT_ETIMEDOUT;
@@ -677,6 +739,15 @@ static void on_complete(orbit__rpc *r, rcall *c)
                         ? 0
                         : orbit__rpc_backoff_ms(c->attempts, BACKOFF_BASE_MS, BACKOFF_CAP_MS, &r->seed);
     uint64_t at = now + (uint64_t)wait * 1000000u;
+    /* Every attempt for connect_ms has failed to connect: give up at the
+     * connect deadline rather than retry until the whole timeout. */
+    if (c->refused_since_ns && r->connect_ms && at >= c->refused_since_ns + (uint64_t)r->connect_ms * 1000000u) {
+        char d[DETAIL_LEN + 128];
+        snprintf(d, sizeof d, "could not connect within the connect deadline of %u ms; last: %s", r->connect_ms,
+                 c->last);
+        finish(c, ORBIT_EUNAVAIL, d, NULL, 0);
+        return;
+    }
     if (at >= c->deadline_ns)
         at = c->deadline_ns; /* attempt() then reports the deadline with the last failure */
     if (wait == 0)
@@ -720,7 +791,7 @@ typedef struct sync_wait {
     int rc;
     unsigned attempts;
     orbit_buf *out;
-    char detail[DETAIL_LEN + 192];
+    char detail[DETAIL_LEN + 1024];
 } sync_wait;
 
 static void sync_done(void *arg, int rc, const char *detail, const uint8_t *resp, size_t len)

@@ -17,7 +17,9 @@
  * idempotent is never resent: it fails with the translated status.
  *
  * gRPC status codes become Orbit codes here, once, with the status text kept
- * as detail (orbit__rpc_map_status()).
+ * as detail (orbit__rpc_map_status()). The detail of a failed call also
+ * says how long it took, how many attempts it made and which endpoints it
+ * tried; a failed DNS lookup is named as such.
  *
  * Threads: every function may be called from any thread, except that
  * orbit__rpc_call() must not be called from a completion callback (the
@@ -44,6 +46,14 @@ typedef struct orbit__rpc_config {
      * noticed within keepalive_ms + keepalive_timeout_ms. */
     uint32_t keepalive_ms;
     uint32_t keepalive_timeout_ms;
+    /* The connect deadline; 0: none. A call whose attempts have all failed
+     * to connect for this long in a row (every endpoint it tried refused
+     * the connection or failed its DNS lookup) fails with ORBIT_EUNAVAIL
+     * (ORBIT_EUNCERTAIN for a write an earlier attempt of which may have
+     * been sent), instead of retrying until its whole timeout. An endpoint
+     * that accepts nothing and refuses nothing (a silent network) is
+     * bounded by the attempt deadline instead. */
+    uint32_t connect_timeout_ms;
 } orbit__rpc_config;
 
 /* 0 or ORBIT_EINVAL (no endpoint, unreadable CA file), ORBIT_ENOMEM,
@@ -54,6 +64,11 @@ int orbit__rpc_open(const orbit__rpc_config *cfg, orbit__rpc **out);
  * deadline), then frees everything. Calls started during close fail with
  * ORBIT_ECLOSED. NULL is accepted. */
 void orbit__rpc_close(orbit__rpc *r);
+
+/* Whether any attempt on r ever got past connecting to a server (it was
+ * answered, or it may have been sent). While it has not, nothing sent
+ * through r can have reached a server. */
+int orbit__rpc_ever_reached(orbit__rpc *r);
 
 size_t orbit__rpc_endpoint_count(const orbit__rpc *r);
 /* The i-th endpoint as given ("host:port"), borrowed from r. */

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Black-box tests of the `orbit` CLI (src/cli): kv put/get/del/scan with
-# escapes, scan bounds and order, exit statuses (0 ok, 1 failure or missing
-# key, 2 usage), store URI errors, `orbit demo` run twice on one store, and
+# escapes, scan bounds and order, exit statuses (0 ok, 1 missing key,
+# 2 usage or a bad store URI, 3 failure), store URI errors, `orbit demo` run twice on one store, and
 # a tiny functional `orbit bench kv`: on RocksDB, and on a one-node etcd
 # started here when etcd is installed (no speed is ever asserted).
 #
@@ -132,13 +132,13 @@ run 2 bench kv --keys
 run 0 help;   expect_out_has 'kv scan'
 run 0 --help; expect_out_has 'kv put KEY VALUE'
 
-# ---- store URI errors exit 1 with a clear message ----------------------------
+# ---- store URI errors exit 2 with a clear message ----------------------------
 STORE="rocksdb:$TMP/db?bogus_option=1"
-run 1 kv get a
+run 2 kv get a
 expect_err_has 'bogus_option'
 expect_err_has 'orbit: cannot open store'
 STORE="nosuchprovider:x"
-run 1 kv get a
+run 2 kv get a
 expect_err_has 'nosuchprovider'
 STORE="memory:"
 run 1 kv get a                         # a fresh in-memory store is empty
@@ -244,7 +244,7 @@ print(*[x.getsockname()[1] for x in s])')
   run 2 bench kv --depth 0
   run 2 bench kv --ops
   STORE="etcd://127.0.0.1:$CPORT?namespace=cli-test/&read=serializable"
-  run 1 bench kv --ops 10                # it measures both read modes itself
+  run 3 bench kv --ops 10                # it measures both read modes itself
   expect_err_has 'leave them out'
 else
   echo "cli: etcd or python3 not installed, bench kv on etcd not run"

@@ -248,7 +248,7 @@ int eh_restart(eh_cluster *c, int i)
 /* 1 if member i says it is the leader, 0 if not, -1 if it does not answer. */
 static int is_leader(eh_cluster *c, int i)
 {
-    orbit__rpc_config cfg = {eh_endpoint(c, i), NULL, 0, 0};
+    orbit__rpc_config cfg = {eh_endpoint(c, i), NULL, 0, 0, 0};
     orbit__rpc *r = NULL;
     if (orbit__rpc_open(&cfg, &r) != 0)
         return -1;

@@ -655,7 +655,7 @@ static uint64_t current_rev(raw *r)
 /* etcd's KV.Compact at rev, sent directly (field 1 revision, 2 physical). */
 static void compact_to(uint64_t rev)
 {
-    orbit__rpc_config cfg = {cl.endpoints, NULL, 0, 0};
+    orbit__rpc_config cfg = {cl.endpoints, NULL, 0, 0, 0};
     orbit__rpc *r = NULL;
     assert_int_equal(orbit__rpc_open(&cfg, &r), 0);
     uint8_t req[24];

@@ -235,7 +235,7 @@ static void *submit_work(void *arg)
  * Range: the number of times the key was written since it was created. */
 static void check_versions_one(const char *endpoints, const char *prefix, int expect_keys)
 {
-    orbit__rpc_config cfg = {endpoints, NULL, 0, 0};
+    orbit__rpc_config cfg = {endpoints, NULL, 0, 0, 0};
     orbit__rpc *r = NULL;
     assert_int_equal(orbit__rpc_open(&cfg, &r), 0);
     char end[128];

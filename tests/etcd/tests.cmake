@@ -24,6 +24,13 @@ foreach(t basic faults writes compact)
   set_tests_properties(etcd/${t} PROPERTIES TIMEOUT 240 LABELS etcd RESOURCE_LOCK etcd)
 endforeach()
 
+# Failing fast (test_etcd_connect.c): refused ports, bad endpoints, a failed
+# DNS lookup, and one single-member cluster whose member is killed.
+orbit_test_exe(test_etcd_connect ${ETCD_TEST_DIR}/test_etcd_connect.c)
+target_link_libraries(test_etcd_connect PRIVATE orbit_etcd_harness)
+add_test(NAME etcd/connect COMMAND test_etcd_connect)
+set_tests_properties(etcd/connect PROPERTIES TIMEOUT 120 LABELS etcd RESOURCE_LOCK etcd)
+
 # The shared cluster for URI-driven suites: started before, killed after.
 set(ETCD_CLUSTER_FILE ${CMAKE_CURRENT_BINARY_DIR}/etcd_cluster.txt)
 add_test(NAME etcd/cluster-start COMMAND etcd_cluster start ${ETCD_CLUSTER_FILE})

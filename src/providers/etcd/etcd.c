@@ -48,6 +48,7 @@
 #define DEFAULT_PAGE 512
 #define DEFAULT_GROUP_INFLIGHT 4
 #define DEFAULT_RETENTION_MS 300000 /* keep 5 minutes of history */
+#define DEFAULT_CONNECT_TIMEOUT_MS 1500
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -1089,13 +1090,76 @@ static int make_alive(etcd *e)
     return rc;
 }
 
+/* Every endpoint of the body is HOST:PORT ([V6ADDR]:PORT for IPv6) with a
+ * non-empty host and a decimal port 1..65535; 0 or ORBIT_EBADURI naming
+ * the endpoint. */
+static int check_endpoints(const char *body)
+{
+    const char *p = body;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        const char *end = p + len;
+        const char *colon = NULL;
+        if (len && p[0] == '[') {
+            const char *rb = memchr(p, ']', len);
+            if (!rb || rb == p + 1)
+                return orbit_error_set(ORBIT_EBADURI, "etcd: endpoint \"%.*s\": expected [IPV6]:PORT", (int)len, p);
+            colon = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
+            if (!colon)
+                return orbit_error_set(ORBIT_EBADURI, "etcd: endpoint \"%.*s\": expected [IPV6]:PORT", (int)len, p);
+        } else {
+            for (const char *q = p; q < end; q++)
+                if (*q == ':')
+                    colon = q;
+            if (colon && memchr(p, ':', (size_t)(colon - p)))
+                return orbit_error_set(ORBIT_EBADURI,
+                                       "etcd: endpoint \"%.*s\": an IPv6 address needs brackets ([ADDR]:PORT)",
+                                       (int)len, p);
+        }
+        if (!len)
+            return orbit_error_set(ORBIT_EBADURI, "etcd: an empty endpoint in \"%s\" (etcd://HOST:PORT[,...])",
+                                   body);
+        if (!colon)
+            return orbit_error_set(ORBIT_EBADURI, "etcd: endpoint \"%.*s\" has no port (HOST:PORT, etcd's is 2379)",
+                                   (int)len, p);
+        if (colon == p)
+            return orbit_error_set(ORBIT_EBADURI, "etcd: endpoint \"%.*s\" has an empty host", (int)len, p);
+        const char *port = colon + 1;
+        size_t plen = (size_t)(end - port);
+        unsigned long v = 0;
+        int ok = plen > 0 && plen <= 5;
+        for (size_t i = 0; ok && i < plen; i++) {
+            if (port[i] < '0' || port[i] > '9')
+                ok = 0;
+            else
+                v = v * 10 + (unsigned long)(port[i] - '0');
+        }
+        if (!ok || v < 1 || v > 65535)
+            return orbit_error_set(ORBIT_EBADURI, "etcd: endpoint \"%.*s\": the port must be a number from 1 to "
+                                                  "65535, got \"%.*s\"",
+                                   (int)len, p, (int)plen, port);
+        for (const char *q = p; q < colon; q++)
+            if ((unsigned char)*q <= ' ' || *q == '/' || *q == '@')
+                return orbit_error_set(ORBIT_EBADURI, "etcd: endpoint \"%.*s\": bad character in the host",
+                                       (int)len, p);
+        if (!*end)
+            return ORBIT_OK;
+        p = end + 1;
+    }
+}
+
 static int etcd_open(orbit_uri *u, void **self)
 {
     const char *body = orbit_uri_body(u);
     if (!body || !*body)
         return orbit_error_set(ORBIT_EBADURI, "etcd: the URI names no endpoint (etcd://HOST:PORT[,...])");
-    uint64_t timeout, attempt, max_ops, max_req, keepalive, page, gmax, ginfl, retention;
-    int rc = orbit_uri_param_u64(u, "timeout_ms", DEFAULT_TIMEOUT_MS, &timeout);
+    int rc = check_endpoints(body);
+    if (rc)
+        return rc;
+    uint64_t timeout, attempt, max_ops, max_req, keepalive, page, gmax, ginfl, retention, connect;
+    rc = orbit_uri_param_u64(u, "timeout_ms", DEFAULT_TIMEOUT_MS, &timeout);
+    if (!rc)
+        rc = orbit_uri_param_u64(u, "connect_timeout_ms", DEFAULT_CONNECT_TIMEOUT_MS, &connect);
     if (!rc)
         rc = orbit_uri_param_u64(u, "attempt_ms", 0, &attempt);
     if (!rc)
@@ -1132,6 +1196,8 @@ static int etcd_open(orbit_uri *u, void **self)
         return orbit_error_set(ORBIT_EINVAL, "etcd: writes=%s: expected guarded or plain", writes);
     if (timeout == 0 || timeout > 3600000 || attempt > 3600000)
         return orbit_error_set(ORBIT_EINVAL, "etcd: timeout_ms / attempt_ms out of range");
+    if (connect == 0 || connect > 3600000)
+        return orbit_error_set(ORBIT_EINVAL, "etcd: connect_timeout_ms must be 1..3600000");
     if (max_ops < 4)
         return orbit_error_set(ORBIT_EINVAL, "etcd: max_txn_ops must be at least 4 (an op, the commit "
                                              "marker and its compares)");
@@ -1188,7 +1254,7 @@ static int etcd_open(orbit_uri *u, void **self)
     for (int i = 0; i < 16; i++)
         snprintf(e->client_id + 2 * i, 3, "%02x", rnd[i]);
 
-    orbit__rpc_config cfg = {body, ca, (uint32_t)keepalive, 5000};
+    orbit__rpc_config cfg = {body, ca, (uint32_t)keepalive, 5000, (uint32_t)connect};
     rc = orbit__rpc_open(&cfg, &e->rpc);
     if (rc) {
         etcd_close(e);
@@ -1222,6 +1288,13 @@ static void etcd_close(void *self)
         pthread_cond_signal(&e->compactor_cv);
         pthread_mutex_unlock(&e->pin_lock);
         pthread_join(e->compactor_thread, NULL);
+    }
+    /* A transport none of whose calls ever got past connecting sent
+     * nothing that can have arrived: there is nothing to remove, and no
+     * reason to wait for a server that is not there. */
+    if (e->rpc && !orbit__rpc_ever_reached(e->rpc)) {
+        orbit__rpc_close(e->rpc);
+        e->rpc = NULL;
     }
     if (e->rpc) {
         /* Remove this client's alive key and commit markers (best effort: a

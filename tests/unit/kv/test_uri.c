@@ -83,6 +83,50 @@ static void test_malformed(void **state)
     assert_int_equal(orbit_uri_parse(NULL, &u), ORBIT_EINVAL);
 }
 
+/* rocksdb: takes a filesystem path; the two forms that are surely mistakes
+ * are refused with a hint, everything else is a path. */
+static void test_path_forms(void **state)
+{
+    (void)state;
+    struct {
+        const char *text, *hint;
+    } bad[] = {
+        {"rocksdb://tmp/x", "rocksdb:/tmp/x"},
+        {"rocksdb:///tmp/x", "rocksdb:/tmp/x"},
+        {"ROCKSDB://tmp/x?sync=always", "rocksdb:tmp/x"},
+        {"rocksdb:~/x", "$HOME/x"},
+        {"rocksdb:~", "$HOME"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        orbit_uri *u = (orbit_uri *)1;
+        int rc = orbit_uri_parse(bad[i].text, &u);
+        if (rc != ORBIT_EBADURI)
+            fail_msg("\"%s\" gave %d", bad[i].text, rc);
+        assert_null(u);
+        if (!strstr(orbit_last_error_detail(), bad[i].hint))
+            fail_msg("\"%s\": the detail \"%s\" lacks the hint %s", bad[i].text, orbit_last_error_detail(),
+                     bad[i].hint);
+    }
+    const char *good[][2] = {
+        {"rocksdb:/tmp/x", "/tmp/x"},
+        {"rocksdb:tmp/x", "tmp/x"},
+        {"rocksdb:./data", "./data"},
+        {"rocksdb:/a/~b?sync=off", "/a/~b"},
+        {"rocksdb:x~", "x~"},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        orbit_uri *u = NULL;
+        assert_int_equal(orbit_uri_parse(good[i][0], &u), 0);
+        assert_string_equal(orbit_uri_body(u), good[i][1]);
+        orbit_uri_free(u);
+    }
+    /* Other schemes keep the "//" form: it is the etcd spelling. */
+    orbit_uri *u = NULL;
+    assert_int_equal(orbit_uri_parse("etcd://h:1", &u), 0);
+    assert_string_equal(orbit_uri_body(u), "h:1");
+    orbit_uri_free(u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -90,6 +134,7 @@ int main(void)
         cmocka_unit_test(test_unused_option_is_named),
         cmocka_unit_test(test_typed_params),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_path_forms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
