@@ -519,7 +519,7 @@ static int open_db(rdb *db, const rdb_conf *c, int wal_mode)
         db->tdb = rocksdb_transactiondb_open(o, tdo, db->path, &err);
         rocksdb_transactiondb_options_destroy(tdo);
     } else {
-        db->odb = rocksdb_optimistictransactiondb_open(o, db->path, &err);
+        db->odb = orbit__rdb_occ_open(o, db->path, RDB_OCC_BUCKETS, &err);
         if (!err && db->odb)
             db->base = rocksdb_optimistictransactiondb_get_base_db(db->odb);
     }

@@ -89,6 +89,14 @@ uint32_t orbit__rdb_crc32c(uint32_t crc, const void *p, size_t n);
 void orbit__rdb_compact_l0(rocksdb_t *db, rocksdb_transactiondb_t *tdb, int min_files,
                            int chunk, int *before, int *after, char **err);
 
+/* rdb_occ.cc: rocksdb_optimistictransactiondb_open with `buckets`
+ * validation lock buckets (RocksDB's default is 2^20). NULL with *err set
+ * (a RocksDB status text, malloc'ed) or, out of memory, with *err NULL. */
+#define RDB_OCC_BUCKETS (1u << 16)
+rocksdb_optimistictransactiondb_t *orbit__rdb_occ_open(const rocksdb_options_t *o,
+                                                       const char *path, unsigned buckets,
+                                                       char **err);
+
 typedef struct rdb {
     rdb_mode mode;
     int read_only; /* opened with rocksdb_open_for_read_only: base only */
