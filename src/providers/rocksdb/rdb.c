@@ -12,6 +12,14 @@
  * string into an Orbit code (orbit__rdb_error, the one place that reads
  * them).
  *
+ * Opening says what it does: a missing store is ENOSTORE unless create=1
+ * (the default; read_only=1 never creates); the WAL is checked first
+ * (rdb_wal.c) and wal_recovery= decides between failing with ECORRUPT
+ * (damage followed by intact records, or anything under strict), cutting a
+ * torn tail with a warning, and salvage; read_only=1 opens RocksDB's
+ * read-only mode, which refuses every write here with ENOTSUP; a writable
+ * open then compacts a level 0 left by short-lived writers (rdb_l0.cc).
+ *
  * Invariants:
  *   - after open, the store's read/write/transaction options are immutable,
  *     which is what lets every thread share them without locks;

@@ -155,7 +155,8 @@ static int list_wals(const char *dir, wal_file **out, size_t *count)
             cap = ncap;
         }
         v[n].number = num;
-        snprintf(v[n].name, sizeof v[n].name, "%s", e->d_name);
+        /* wal_number() checked that the name fits. */
+        memcpy(v[n].name, e->d_name, strlen(e->d_name) + 1);
         n++;
     }
     closedir(d);
