@@ -466,11 +466,12 @@ static void rdb_free(rdb *db)
 }
 
 /* RocksDB keeps every table file open by default (max_open_files -1),
- * which is the fastest read path but needs one descriptor per file. Where
- * the process's descriptor budget is tight the table cache is bounded to
- * half of it, leaving the rest to the WAL, the MANIFEST, the LOG and the
- * application. */
-#define RDB_ALL_FILES_OPEN_NOFILE 65536
+ * which is the fastest read path (no table-cache lookup per read) but needs
+ * one descriptor per file. Where the process's descriptor budget is tight
+ * (a soft RLIMIT_NOFILE under 4096, e.g. the common 1024 or a `ulimit -n
+ * 128`) the table cache is bounded to half of it, leaving the rest to the
+ * WAL, the MANIFEST, the LOG and the application. */
+#define RDB_ALL_FILES_OPEN_NOFILE 4096
 
 static int max_open_files(void)
 {
