@@ -6,7 +6,8 @@
  * (create=0 and read_only=1 on a missing store are ENOSTORE, read_only=1
  * refuses every write, path forms that are surely mistakes are EBADURI);
  * and the level-0 compaction that keeps a store written by many short
- * opens small.
+ * opens small (also one left with 100 level-0 files, opened under a
+ * descriptor limit of 64).
  *
  * Record boundaries are found without the provider's scanner: the WAL's
  * size is read after every put (each acknowledged write has reached the
@@ -23,11 +24,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include <rocksdb/c.h>
 
 #include "orbit/kv.h"
 #include "providers/rocksdb/rdb_int.h"
@@ -648,6 +652,65 @@ static void test_many_short_opens(void **state)
     orbit_kv_close(kv);
 }
 
+/* A store left with 100 level-0 files (as older versions left it after a
+ * hundred one-shot writes, made here with RocksDB directly) opens under a
+ * descriptor limit of 64, in a child process: the compaction works in
+ * chunks and the table cache is bounded, and every key is still there. */
+static void test_bloated_store_low_fd_limit(void **state)
+{
+    const char *dir = *state;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/db", dir);
+    rocksdb_options_t *o = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(o, 1);
+    rocksdb_options_set_disable_auto_compactions(o, 1);
+    char *err = NULL;
+    rocksdb_t *db = rocksdb_open(o, path, &err);
+    assert_null(err);
+    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+    rocksdb_flushoptions_set_wait(fo, 1);
+    for (int i = 0; i < 100; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "b%03d", i);
+        rocksdb_put(db, wo, k, strlen(k), "v", 1, &err);
+        assert_null(err);
+        rocksdb_flush(db, fo, &err);
+        assert_null(err);
+    }
+    rocksdb_flushoptions_destroy(fo);
+    rocksdb_writeoptions_destroy(wo);
+    rocksdb_close(db);
+    rocksdb_options_destroy(o);
+    assert_true(count_files(dir, ".sst") >= 100);
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rlimit rl = {64, 64};
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            _exit(2);
+        orbit_kv *kv = NULL;
+        if (orbit_kv_open(uri_of(dir, ""), &kv) != 0) {
+            fprintf(stderr, "open: %s\n", orbit_last_error_detail());
+            _exit(3);
+        }
+        for (int i = 0; i < 100; i++) {
+            char k[16];
+            snprintf(k, sizeof k, "b%03d", i);
+            if (get_rc(kv, NULL, k, strlen(k)) != 0)
+                _exit(4);
+        }
+        orbit_kv_close(kv);
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_true(count_files(dir, ".sst") <= 10);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup_dir, teardown_dir)
 
 int main(void)
@@ -667,6 +730,7 @@ int main(void)
         T(test_read_only),
         T(test_path_forms),
         T(test_many_short_opens),
+        T(test_bloated_store_low_fd_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
