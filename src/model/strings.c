@@ -41,6 +41,10 @@
 #define INLINE_KEY_MAX ((INLINE_KEY_CAP - 8) / 2)
 /* A per-thread record buffer that grew beyond this is freed after use. */
 #define SCRATCH_KEEP_MAX ((size_t)1 << 20)
+/* The largest value a caller may store, inclusive (docs/ARCHITECTURE.md,
+ * Limits): 64 MiB of the user's bytes. The record envelope comes on top;
+ * the embedded providers' limits (memory, rocksdb) leave 64 KiB for it. */
+#define STR_MAX_VALUE ((size_t)64 << 20)
 
 /* ---- encoded keys --------------------------------------------------- */
 
@@ -141,6 +145,13 @@ int orbit_str_put(orbit_kv *kv, const orbit_str_opts *o, const uint8_t *key, siz
         return orbit_error_set(ORBIT_EINVAL, "strings put: NULL store");
     if ((rc = check_bytes(key, klen, "key")) || (rc = check_bytes(val, vlen, "value")))
         return rc;
+    /* Limits are about the caller's value, so the errors quote its size,
+     * never the size of the record that wraps it. */
+    if (vlen > STR_MAX_VALUE)
+        return orbit_error_set(ORBIT_ETOOBIG,
+                               "strings put: value of %zu bytes exceeds the limit of %zu bytes "
+                               "(64 MiB)",
+                               vlen, STR_MAX_VALUE);
 
     orbit_record_meta meta;
     memset(&meta, 0, sizeof meta);
@@ -164,6 +175,22 @@ int orbit_str_put(orbit_kv *kv, const orbit_str_opts *o, const uint8_t *key, siz
         rec->len = 0;
         rc = orbit_record_encode(rec, k.b.data, k.b.len, &meta, o ? &o->record : NULL, val,
                                  vlen);
+    }
+    if (!rc) {
+        /* A store with a smaller limit (etcd's request size) or an envelope
+         * grown by a long actor name: say what the caller can store here. */
+        orbit_capabilities caps;
+        orbit_kv_capabilities(kv, &caps);
+        if (caps.max_value_size && rec->len > caps.max_value_size) {
+            size_t env = rec->len > vlen ? rec->len - vlen : 0;
+            size_t room = caps.max_value_size > env ? caps.max_value_size - env : 0;
+            rc = orbit_error_set(ORBIT_ETOOBIG,
+                                 "strings put: value of %zu bytes is too big for this %s store: "
+                                 "it takes values of up to %zu bytes here (its limit of %zu "
+                                 "bytes less %zu for the record envelope)",
+                                 vlen, caps.name ? caps.name : "", room < STR_MAX_VALUE ? room : STR_MAX_VALUE,
+                                 caps.max_value_size, env);
+        }
     }
     if (!rc)
         rc = orbit_kv_put(kv, k.b.data, k.b.len, rec->data, rec->len);

@@ -21,3 +21,12 @@ if(TARGET orbit_cli)
            COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_cli_bench.sh $<TARGET_FILE:orbit_cli>)
   set_tests_properties(cli/bench PROPERTIES TIMEOUT ${ORBIT_TEST_TIMEOUT})
 endif()
+
+# Many one-shot writers (issue 7): test_oneshot.sh, owned by the rocksdb
+# provider's work. 2,000 processes: the store must stay small and open under
+# `ulimit -n 128`.
+if(TARGET orbit_cli)
+  add_test(NAME cli/oneshot
+           COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_oneshot.sh $<TARGET_FILE:orbit_cli>)
+  set_tests_properties(cli/oneshot PROPERTIES TIMEOUT ${ORBIT_TEST_TIMEOUT})
+endif()

@@ -36,6 +36,10 @@
  * write's or commit's version is the sequence number it took. History is
  * pruned, so there is no snapshot at an older version.
  *
+ * Limits. Values over ORBIT_MEMORY_MAX_VALUE (the rocksdb provider's limit)
+ * are ETOOBIG on every write path (put, batch, compare-and-set, transaction
+ * put), checked before anything is applied, so memory: and rocksdb: agree.
+ *
  * Lock order: rw before pin_mu. The per-key lock table (memory_lock.c) is
  * never waited for while either is held; only a range delete takes the
  * table's mutex under rw written, to try keys it finds there without
@@ -785,7 +789,7 @@ static void mem_capabilities(void *self, orbit_capabilities *out)
                             ORBIT_ISO_BIT(ORBIT_ISO_READ_COMMITTED);
     out->max_batch_ops = 0;
     out->max_key_size = 0;
-    out->max_value_size = 0;
+    out->max_value_size = ORBIT_MEMORY_MAX_VALUE;
     out->supports_snapshot_at = 0;
     out->supports_commit_version = 1;
     out->native_multi_get = 1;
@@ -830,9 +834,21 @@ static int write_one(mem_store *s, const uint8_t *k, size_t kl,
     return write_ops(s, &op, 1, NULL);
 }
 
+/* ORBIT_ETOOBIG with detail for a value over the provider's limit. */
+static int check_value(size_t vl)
+{
+    if (vl > ORBIT_MEMORY_MAX_VALUE)
+        return orbit_error_set(ORBIT_ETOOBIG,
+                               "memory: value of %zu bytes exceeds the provider's limit of %zu "
+                               "bytes (64 MiB and 64 KiB for a record envelope)",
+                               vl, ORBIT_MEMORY_MAX_VALUE);
+    return ORBIT_OK;
+}
+
 static int mem_put(void *self, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
-    return write_one(self, k, kl, v, vl, 0);
+    int rc = check_value(vl);
+    return rc ? rc : write_one(self, k, kl, v, vl, 0);
 }
 
 static int mem_del(void *self, const uint8_t *k, size_t kl)
@@ -856,6 +872,14 @@ static int mem_write_version(void *self, const orbit_batch *b, uint64_t *ver)
     *ver = 0;
     if (n == 0)
         return ORBIT_OK;
+    /* All or nothing: an oversized value refuses the whole batch first. */
+    for (size_t i = 0; i < n; i++) {
+        orbit_batch_entry e;
+        orbit_batch_entry_at(b, i, &e);
+        int rc = e.type == ORBIT_OP_PUT ? check_value(e.vlen) : ORBIT_OK;
+        if (rc)
+            return rc;
+    }
     if (n > SIZE_MAX / sizeof(mem_op) || n > SIZE_MAX / sizeof(mem_rng))
         return enomem("batch");
     mem_op *ops = orbit__mem_malloc(n * sizeof *ops);
@@ -936,6 +960,9 @@ static int mem_cas(void *self, const uint8_t *k, size_t kl, const orbit_slice *e
                    const orbit_slice *desired, orbit_buf *current)
 {
     mem_store *s = self;
+    int vrc = desired ? check_value(desired->len) : ORBIT_OK;
+    if (vrc)
+        return vrc;
     mem_ver *nv = desired ? orbit__mem_ver_new(desired->data, desired->len, 0)
                           : orbit__mem_ver_new(NULL, 0, 1);
     if (!nv)
@@ -1473,7 +1500,8 @@ static int txn_write(mem_txn *t, const uint8_t *k, size_t kl, const uint8_t *v,
 
 static int mem_txn_put(void *txn, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
-    return txn_write(txn, k, kl, v, vl, 0);
+    int rc = check_value(vl);
+    return rc ? rc : txn_write(txn, k, kl, v, vl, 0);
 }
 
 static int mem_txn_del(void *txn, const uint8_t *k, size_t kl)

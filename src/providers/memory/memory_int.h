@@ -20,6 +20,13 @@
 
 #define MEM_MAX_LEVEL 24
 
+/* The largest value the provider stores: the same as the rocksdb
+ * provider's (ORBIT_RDB_MAX_VALUE), so tests that use memory: as an oracle
+ * and programs that default to rocksdb: meet one limit. 64 MiB for the
+ * user's value plus 64 KiB for the record envelope the data models wrap it
+ * in. Keys are unlimited, as in rocksdb. */
+#define ORBIT_MEMORY_MAX_VALUE (((size_t)64 << 20) + ((size_t)64 << 10))
+
 typedef struct mem_ver {
     struct mem_ver *next; /* the next older version */
     uint64_t seq;         /* commit sequence number (0 in a write set) */

@@ -12,6 +12,14 @@
  * string into an Orbit code (orbit__rdb_error, the one place that reads
  * them).
  *
+ * Opening says what it does: a missing store is ENOSTORE unless create=1
+ * (the default; read_only=1 never creates); the WAL is checked first
+ * (rdb_wal.c) and wal_recovery= decides between failing with ECORRUPT
+ * (damage followed by intact records, or anything under strict), cutting a
+ * torn tail with a warning, and salvage; read_only=1 opens RocksDB's
+ * read-only mode, which refuses every write here with ENOTSUP; a writable
+ * open then compacts a level 0 left by short-lived writers (rdb_l0.cc).
+ *
  * Invariants:
  *   - after open, the store's read/write/transaction options are immutable,
  *     which is what lets every thread share them without locks;
@@ -26,13 +34,30 @@
  */
 #include <errno.h>
 #include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "base/base.h"
 #include "providers/providers.h"
 #include "providers/rocksdb/rdb_int.h"
+
+/* What to do with a damaged write-ahead log (wal_recovery=). */
+typedef enum rdb_recovery {
+    /* Default. A torn tail (damage with nothing intact after it, the normal
+     * leftover of a crash or a power loss under sync=off) is cut at the
+     * last complete record and reported; any other damage fails the open
+     * with ECORRUPT, changing nothing. */
+    RDB_REC_TORN_TAIL = 0,
+    /* Any damage, a torn tail too, fails the open. */
+    RDB_REC_STRICT = 1,
+    /* Explicit repair: keep every record before the first damage, drop the
+     * rest (RocksDB's point-in-time recovery), and report what was dropped. */
+    RDB_REC_SALVAGE = 2,
+} rdb_recovery;
 
 /* Options read from the URI, checked before anything touches the disk. */
 typedef struct rdb_conf {
@@ -43,7 +68,18 @@ typedef struct rdb_conf {
     int compression;
     uint64_t lock_timeout_ms;
     int create;
+    int read_only;
+    rdb_recovery recovery;
+    int plain; /* internal: open a plain DB (recovery only) */
 } rdb_conf;
+
+/* Level 0 is compacted at a writable open once it holds this many files:
+ * RocksDB's own level0_file_num_compaction_trigger, so the open does what
+ * the background would, and leaves fewer files than would trigger it (no
+ * background trivial move of a tiny file races the process's exit). At most
+ * RDB_L0_CHUNK files per compaction. */
+#define RDB_L0_COMPACT_FILES 4
+#define RDB_L0_CHUNK 32
 
 /* A block cache above 1 TiB is a typo, not a plan; the bound also keeps
  * cache_mb << 20 from overflowing. */
@@ -257,9 +293,33 @@ int orbit__rdb_check_value(size_t vl)
     if (vl > ORBIT_RDB_MAX_VALUE)
         return orbit_error_set(ORBIT_ETOOBIG,
                                "rocksdb: value of %zu bytes exceeds the provider's limit of "
-                               "%zu bytes (64 MiB)",
+                               "%zu bytes (64 MiB and 64 KiB for a record envelope)",
                                vl, ORBIT_RDB_MAX_VALUE);
     return ORBIT_OK;
+}
+
+int orbit__rdb_check_writable(const rdb *db, const char *what)
+{
+    if (db->read_only)
+        return orbit_error_set(ORBIT_ENOTSUP, "rocksdb %s: store %s opened read-only (read_only=1)",
+                               what, db->path);
+    return ORBIT_OK;
+}
+
+/* The provider's warnings. Orbit has no logging facility of its own yet
+ * (src/base has none), so a warning goes to the process's standard error,
+ * one line prefixed "orbit: warning:", and the same text is left as the
+ * thread's error detail of the successful call that raised it. */
+static void rdb_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void rdb_warn(const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "orbit: warning: %s\n", line);
+    orbit_error_set(ORBIT_OK, "%s", line);
 }
 
 /* ---- options -------------------------------------------------------- */
@@ -324,9 +384,29 @@ static int parse_conf(orbit_uri *uri, rdb_conf *c)
                                (unsigned long long)c->lock_timeout_ms,
                                (unsigned long long)RDB_MAX_LOCK_TIMEOUT_MS);
 
-    rc = orbit_uri_param_bool(uri, "create", 1, &c->create);
+    rc = orbit_uri_param_bool(uri, "read_only", 0, &c->read_only);
     if (rc)
         return rc;
+    /* read_only implies create=0; asking for both is a contradiction. */
+    int create_given = orbit_uri_param(uri, "create") != NULL;
+    rc = orbit_uri_param_bool(uri, "create", !c->read_only, &c->create);
+    if (rc)
+        return rc;
+    if (c->read_only && c->create && create_given)
+        return orbit_error_set(ORBIT_EINVAL,
+                               "option create=1 with read_only=1: a read-only open never "
+                               "creates a store");
+
+    v = orbit_uri_param(uri, "wal_recovery");
+    if (!v || !strcmp(v, "torn_tail"))
+        c->recovery = RDB_REC_TORN_TAIL;
+    else if (!strcmp(v, "strict"))
+        c->recovery = RDB_REC_STRICT;
+    else if (!strcmp(v, "salvage"))
+        c->recovery = RDB_REC_SALVAGE;
+    else
+        return orbit_error_set(ORBIT_EINVAL,
+                               "option wal_recovery=%s: expected torn_tail, strict or salvage", v);
 
     rc = orbit_uri_check_unused(uri);
     if (rc)
@@ -385,9 +465,28 @@ static void rdb_free(rdb *db)
     free(db);
 }
 
+/* RocksDB keeps every table file open by default (max_open_files -1),
+ * which is the fastest read path (no table-cache lookup per read) but needs
+ * one descriptor per file. Where the process's descriptor budget is tight
+ * (a soft RLIMIT_NOFILE under 4096, e.g. the common 1024 or a `ulimit -n
+ * 128`) the table cache is bounded to half of it, leaving the rest to the
+ * WAL, the MANIFEST, the LOG and the application. */
+#define RDB_ALL_FILES_OPEN_NOFILE 4096
+
+static int max_open_files(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+        rl.rlim_cur >= RDB_ALL_FILES_OPEN_NOFILE)
+        return -1;
+    rlim_t half = rl.rlim_cur / 2;
+    return half < 32 ? 32 : (int)half;
+}
+
 /* Open the database itself. The option objects are copied into the DB by
- * RocksDB (the cache is reference-counted), so they are dropped here. */
-static int open_db(rdb *db, const rdb_conf *c)
+ * RocksDB (the cache is reference-counted), so they are dropped here.
+ * wal_mode: RocksDB's WAL recovery mode for this open (see rdb_open). */
+static int open_db(rdb *db, const rdb_conf *c, int wal_mode)
 {
     rocksdb_options_t *o = rocksdb_options_create();
     rocksdb_block_based_table_options_t *bbo = rocksdb_block_based_options_create();
@@ -398,6 +497,12 @@ static int open_db(rdb *db, const rdb_conf *c)
     rocksdb_options_set_compression(o, c->compression);
     /* Every open starts a new info LOG; keep a few, not RocksDB's 1000. */
     rocksdb_options_set_keep_log_file_num(o, 4);
+    rocksdb_options_set_wal_recovery_mode(o, wal_mode);
+    rocksdb_options_set_max_open_files(o, max_open_files());
+    /* A writable open compacts level 0 itself before anything else runs
+     * (orbit__rdb_compact_l0), which turns automatic compactions back on. */
+    if (!c->read_only && !c->plain)
+        rocksdb_options_set_disable_auto_compactions(o, 1);
     if (c->cache_mb) {
         cache = rocksdb_cache_create_lru((size_t)c->cache_mb << 20);
         rocksdb_block_based_options_set_block_cache(bbo, cache);
@@ -409,7 +514,13 @@ static int open_db(rdb *db, const rdb_conf *c)
     rocksdb_block_based_options_set_filter_policy(bbo, rocksdb_filterpolicy_create_bloom(10));
     rocksdb_options_set_block_based_table_factory(o, bbo);
 
-    if (c->mode == RDB_PESSIMISTIC) {
+    if (c->read_only) {
+        /* RocksDB's read-only mode: no lock, nothing written; the WAL is
+         * replayed into memory, so the data is what it was at open. */
+        db->base = rocksdb_open_for_read_only(o, db->path, 0, &err);
+    } else if (c->plain) {
+        db->base = rocksdb_open(o, db->path, &err);
+    } else if (c->mode == RDB_PESSIMISTIC) {
         rocksdb_transactiondb_options_t *tdo = rocksdb_transactiondb_options_create();
         rocksdb_transactiondb_options_set_default_lock_timeout(tdo, (int64_t)c->lock_timeout_ms);
         rocksdb_transactiondb_options_set_transaction_lock_timeout(tdo,
@@ -417,7 +528,7 @@ static int open_db(rdb *db, const rdb_conf *c)
         db->tdb = rocksdb_transactiondb_open(o, tdo, db->path, &err);
         rocksdb_transactiondb_options_destroy(tdo);
     } else {
-        db->odb = rocksdb_optimistictransactiondb_open(o, db->path, &err);
+        db->odb = orbit__rdb_occ_open(o, db->path, RDB_OCC_BUCKETS, &err);
         if (!err && db->odb)
             db->base = rocksdb_optimistictransactiondb_get_base_db(db->odb);
     }
@@ -439,10 +550,19 @@ static int open_db(rdb *db, const rdb_conf *c)
 
 static void close_db(rdb *db)
 {
-    if (!db->wal) {
+    if (db->read_only) {
+        rocksdb_close(db->base);
+        return;
+    }
+    if (!db->wal || db->tdb) {
         /* Unlogged writes live only in the memtable: persist them, or a
-         * reopen would not see them. close() cannot report a failure, and
-         * RocksDB retries the flush at shutdown anyway. */
+         * reopen would not see them. A TransactionDB (RocksDB 7.8 opens it
+         * with allow_2pc) deletes a WAL only after a flush of its own, not
+         * after the recovery flush at open, so without this every short
+         * pessimistic session would leave one more .log file behind (and
+         * every open would read them all). A flush of an empty memtable
+         * does nothing. close() cannot report a failure, and RocksDB
+         * retries the flush at shutdown anyway. */
         rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
         char *err = NULL;
         rocksdb_flushoptions_set_wait(fo, 1);
@@ -462,31 +582,148 @@ static void close_db(rdb *db)
         rocksdb_optimistictransactiondb_close(db->odb);
 }
 
+/* Whether a store exists at path: 1 (its CURRENT file is there), 0 (with
+ * *why saying what is missing), or a negative code with detail. */
+static int store_exists(const char *path, const char **why)
+{
+    struct stat st;
+    char buf[128];
+    if (stat(path, &st) != 0) {
+        int e = errno;
+        if (e == ENOENT || e == ENOTDIR) {
+            *why = "the directory does not exist";
+            return 0;
+        }
+        return orbit_error_set(ORBIT_EIO, "rocksdb: cannot access %s: %s", path,
+                               strerror_r(e, buf, sizeof buf));
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        *why = "it is not a directory";
+        return 0;
+    }
+    size_t n = strlen(path) + sizeof "/CURRENT";
+    char *cur = malloc(n);
+    if (!cur)
+        return ORBIT_ENOMEM;
+    snprintf(cur, n, "%s/CURRENT", path);
+    int rc = 1;
+    if (stat(cur, &st) != 0) {
+        int e = errno;
+        if (e == ENOENT) {
+            *why = "the directory holds no RocksDB store (no CURRENT file)";
+            rc = 0;
+        } else {
+            rc = orbit_error_set(ORBIT_EIO, "rocksdb: cannot access %s: %s", cur,
+                                 strerror_r(e, buf, sizeof buf));
+        }
+    }
+    free(cur);
+    return rc;
+}
+
+/* Paths that are surely mistakes. src/kv/uri.c refuses them for rocksdb:
+ * URIs too; this is the provider's own guard for bodies that reach it. */
+static int check_path(const char *path)
+{
+    if (path[0] == '/' && path[1] == '/') {
+        const char *p = path;
+        while (*p == '/')
+            p++;
+        return orbit_error_set(ORBIT_EBADURI,
+                               "rocksdb: \"%s\" is not a path: write rocksdb:/%s for the absolute "
+                               "path or rocksdb:%s for a relative one (use rocksdb:/abs/path or "
+                               "rocksdb:rel/path)",
+                               path, p, p);
+    }
+    if (path[0] == '~')
+        return orbit_error_set(ORBIT_EBADURI,
+                               "rocksdb: path \"%s\" starts with '~', which the shell did not "
+                               "expand (it does not after \"rocksdb:\"): write rocksdb:$HOME%s "
+                               "or an absolute path",
+                               path, path + 1);
+    return ORBIT_OK;
+}
+
+/* The WAL's state decides RocksDB's recovery mode for this open:
+ * a clean WAL opens in kAbsoluteConsistency, so anything RocksDB finds that
+ * the scan did not fails loudly instead of being skipped; a torn tail (in
+ * the default mode) and salvage open in kPointInTimeRecovery, which stops
+ * at the first damage, exactly where the scan said. Fills *mode, or fails
+ * with ECORRUPT naming the file and offset and changing nothing. */
+static int judge_wal(const char *path, const rdb_conf *c, const rdb_wal_report *w, int *mode)
+{
+    *mode = rocksdb_absolute_consistency_recovery;
+    if (c->recovery == RDB_REC_SALVAGE) {
+        *mode = rocksdb_point_in_time_recovery;
+        return ORBIT_OK;
+    }
+    if (w->verdict == RDB_WAL_CLEAN)
+        return ORBIT_OK;
+    if (w->verdict == RDB_WAL_TORN_TAIL && c->recovery == RDB_REC_TORN_TAIL) {
+        *mode = rocksdb_point_in_time_recovery;
+        return ORBIT_OK;
+    }
+    if (w->verdict == RDB_WAL_TORN_TAIL)
+        return orbit_error_set(ORBIT_ECORRUPT,
+                               "rocksdb open %s: the write-ahead log %s has a torn tail at offset "
+                               "%llu (%s at offset %llu; %llu bytes after the last complete "
+                               "record) and wal_recovery=strict refuses it; nothing was changed "
+                               "(wal_recovery=torn_tail cuts such a tail)",
+                               path, w->file, (unsigned long long)w->offset, w->reason,
+                               (unsigned long long)w->bad_offset,
+                               (unsigned long long)w->dropped);
+    return orbit_error_set(ORBIT_ECORRUPT,
+                           "rocksdb open %s: the write-ahead log %s is damaged at offset %llu (%s "
+                           "in %s at offset %llu), and %llu intact records (%llu bytes) follow: "
+                           "acknowledged writes would be lost. Nothing was changed. "
+                           "wal_recovery=salvage (orbit store repair) keeps what precedes the "
+                           "damage and drops the %llu bytes from there on",
+                           path, w->file, (unsigned long long)w->offset, w->reason, w->bad_file,
+                           (unsigned long long)w->bad_offset,
+                           (unsigned long long)w->records_after,
+                           (unsigned long long)w->valid_after, (unsigned long long)w->dropped);
+}
+
 static int rdb_open(orbit_uri *uri, void **self)
 {
     rdb_conf c;
     rdb *db;
     int rc;
+    rdb_wal_report wal;
+    int wal_mode;
+    const char *why = NULL;
 
     *self = NULL;
+    memset(&wal, 0, sizeof wal);
     const char *path = orbit_uri_body(uri);
     if (!path || !*path)
         return orbit_error_set(ORBIT_EBADURI, "rocksdb: the URI needs a directory: rocksdb:PATH");
+    rc = check_path(path);
+    if (rc)
+        return rc;
     rc = parse_conf(uri, &c);
     if (rc)
         return rc;
 
-    if (c.create) {
+    rc = store_exists(path, &why);
+    if (rc < 0)
+        return rc;
+    if (rc == 0) {
+        if (!c.create)
+            return orbit_error_set(ORBIT_ENOSTORE, "rocksdb: no store at %s: %s (%s)", path, why,
+                                   c.read_only ? "read_only=1 never creates one"
+                                               : "create=0: not creating one");
         rc = make_dirs(path);
         if (rc)
             return rc;
     } else {
-        struct stat st;
-        if (stat(path, &st) != 0)
-            return orbit_error_set(ORBIT_EINVAL,
-                                   "rocksdb: store directory %s does not exist (create=off)",
-                                   path);
+        rc = orbit__rdb_wal_scan(path, &wal);
+        if (rc)
+            return rc;
     }
+    rc = judge_wal(path, &c, &wal, &wal_mode);
+    if (rc)
+        return rc;
 
     db = calloc(1, sizeof *db);
     if (!db)
@@ -503,7 +740,26 @@ static int rdb_open(orbit_uri *uri, void **self)
     }
     db->mode = c.mode;
     db->wal = c.wal;
-    rc = open_db(db, &c);
+    db->read_only = c.read_only;
+    if (!c.read_only && c.mode == RDB_PESSIMISTIC && wal_mode == rocksdb_point_in_time_recovery &&
+        wal.verdict != RDB_WAL_CLEAN) {
+        /* A TransactionDB keeps the WAL it recovered from (see close_db),
+         * so the damaged file would stay and fail the next open. A plain
+         * DB recovers the same records, flushes them and deletes the old
+         * WAL; the TransactionDB then opens a clean store. */
+        rdb_conf plain = c;
+        plain.mode = RDB_OPTIMISTIC;
+        plain.plain = 1;
+        rc = open_db(db, &plain, wal_mode);
+        if (rc) {
+            rdb_free(db);
+            return rc;
+        }
+        rocksdb_close(db->base);
+        db->base = NULL;
+        wal_mode = rocksdb_absolute_consistency_recovery;
+    }
+    rc = open_db(db, &c, wal_mode);
     if (rc) {
         rdb_free(db);
         return rc;
@@ -513,7 +769,9 @@ static int rdb_open(orbit_uri *uri, void **self)
     db->wo = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(db->wo, (unsigned char)c.sync);
     rocksdb_writeoptions_disable_WAL(db->wo, !c.wal);
-    if (c.mode == RDB_PESSIMISTIC) {
+    if (c.read_only) {
+        /* No transactions: nothing can be written. */
+    } else if (c.mode == RDB_PESSIMISTIC) {
         db->txo_snap = rocksdb_transaction_options_create();
         db->txo_rc = rocksdb_transaction_options_create();
         rocksdb_transaction_options_set_set_snapshot(db->txo_snap, 1);
@@ -530,6 +788,37 @@ static int rdb_open(orbit_uri *uri, void **self)
         rocksdb_optimistictransaction_options_set_set_snapshot(db->otxo_snap, 1);
         rocksdb_optimistictransaction_options_set_set_snapshot(db->otxo_rc, 0);
     }
+
+    orbit_error_clear();
+    if (!c.read_only) {
+        int before, after;
+        char *err = NULL;
+        orbit__rdb_compact_l0(db->tdb ? NULL : db->base, db->tdb, RDB_L0_COMPACT_FILES,
+                              RDB_L0_CHUNK, &before, &after, &err);
+        if (err) {
+            /* The data is intact; only the tidying failed (e.g. no space).
+             * The store works, and the next open tries again. */
+            rdb_warn("rocksdb open %s: compacting %d level-0 files failed: %s", path, before,
+                     err);
+            rocksdb_free(err);
+        }
+    }
+
+    db->wal_dropped = wal.verdict == RDB_WAL_CLEAN ? 0 : wal.dropped;
+    if (wal.verdict == RDB_WAL_TORN_TAIL)
+        rdb_warn("rocksdb open %s: the write-ahead log %s had a torn tail (%s at offset %llu): "
+                 "recovered to the last complete record, dropped %llu bytes from offset %llu "
+                 "(writes that never completed, e.g. cut by a crash or by a power loss under "
+                 "sync=off)",
+                 path, wal.file, wal.reason, (unsigned long long)wal.bad_offset,
+                 (unsigned long long)wal.dropped, (unsigned long long)wal.offset);
+    else if (wal.verdict == RDB_WAL_DAMAGED)
+        rdb_warn("rocksdb open %s: wal_recovery=salvage: the write-ahead log %s was damaged at "
+                 "offset %llu (%s in %s at offset %llu): kept what precedes it, dropped %llu "
+                 "bytes including %llu intact records (%llu bytes) after the damage",
+                 path, wal.file, (unsigned long long)wal.offset, wal.reason, wal.bad_file,
+                 (unsigned long long)wal.bad_offset, (unsigned long long)wal.dropped,
+                 (unsigned long long)wal.records_after, (unsigned long long)wal.valid_after);
     *self = db;
     return ORBIT_OK;
 }
@@ -553,13 +842,16 @@ static void rdb_capabilities(void *self, orbit_capabilities *out)
      * so it survives a process crash (a power loss only with sync=always).
      * Without the WAL it survives nothing until a flush. */
     out->durable = db ? db->wal : 1;
-    out->supports_transactions = 1;
+    /* Read-only: no transactions (nothing can be written). */
+    out->supports_transactions = db ? !db->read_only : 1;
     out->supports_distributed_transactions = 0;
     out->supports_multi_region = 0;
     out->supports_snapshots = 1;
     out->native_async = 0;
-    out->isolation_levels = ORBIT_ISO_BIT(ORBIT_ISO_SNAPSHOT) |
-                            ORBIT_ISO_BIT(ORBIT_ISO_READ_COMMITTED);
+    out->isolation_levels = out->supports_transactions
+                                ? ORBIT_ISO_BIT(ORBIT_ISO_SNAPSHOT) |
+                                      ORBIT_ISO_BIT(ORBIT_ISO_READ_COMMITTED)
+                                : 0;
     out->max_batch_ops = 0;
     out->max_key_size = 0;
     out->max_value_size = ORBIT_RDB_MAX_VALUE;
@@ -607,7 +899,7 @@ static int rdb_put(void *self, const uint8_t *k, size_t kl, const uint8_t *v, si
     rdb *db = self;
     char *err = NULL;
     int rc = orbit__rdb_check_value(vl);
-    if (rc)
+    if (rc || (rc = orbit__rdb_check_writable(db, "put")))
         return rc;
     if (db->tdb)
         RDB_CALL_LOCKING(err, rocksdb_transactiondb_put(db->tdb, db->wo, (const char *)k, kl,
@@ -621,6 +913,9 @@ static int rdb_del(void *self, const uint8_t *k, size_t kl)
 {
     rdb *db = self;
     char *err = NULL;
+    int rc = orbit__rdb_check_writable(db, "delete");
+    if (rc)
+        return rc;
     if (db->tdb)
         RDB_CALL_LOCKING(err, rocksdb_transactiondb_delete(db->tdb, db->wo, (const char *)k, kl,
                                                            &err));
@@ -713,6 +1008,9 @@ static int rdb_write(void *self, const orbit_batch *b)
     const uint8_t *max_key = NULL;
     size_t max_len = 0;
 
+    int wrc = orbit__rdb_check_writable(db, "write");
+    if (wrc)
+        return wrc;
     if (n == 0)
         return ORBIT_OK;
     for (size_t i = 0; i < n; i++) {
@@ -787,6 +1085,9 @@ static int rdb_write_version(void *self, const orbit_batch *b, uint64_t *version
 static int rdb_delete_range(void *self, const orbit_range *r)
 {
     rdb *db = self;
+    int wrc = orbit__rdb_check_writable(db, "delete range");
+    if (wrc)
+        return wrc;
     if (r->hi && orbit__key_cmp(r->lo, r->lo_len, r->hi, r->hi_len) >= 0)
         return ORBIT_OK;
     if (db->tdb) {

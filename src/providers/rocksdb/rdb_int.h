@@ -27,8 +27,13 @@
 
 /* Largest value the provider stores: RocksDB's own ceiling is near 4 GiB,
  * but a value is held whole in memory several times on its way to disk
- * (batch, WAL record, memtable), so larger ones are refused up front. */
-#define ORBIT_RDB_MAX_VALUE ((size_t)64 << 20)
+ * (batch, WAL record, memtable), so larger ones are refused up front. The
+ * data models promise their users 64 MiB (inclusive) and wrap each value in
+ * a record envelope (orbit/record.h: a few dozen bytes plus the actor's
+ * type and id), so the provider's limit leaves 64 KiB above that for the
+ * envelope. The memory provider enforces the same limit
+ * (ORBIT_MEMORY_MAX_VALUE). */
+#define ORBIT_RDB_MAX_VALUE (((size_t)64 << 20) + ((size_t)64 << 10))
 
 typedef enum rdb_mode {
     RDB_PESSIMISTIC = 0,
@@ -44,11 +49,60 @@ typedef enum rdb_ctx {
     RDB_CTX_OPEN = 2,
 } rdb_ctx;
 
+/* What orbit__rdb_wal_scan() found in a store's write-ahead log. */
+typedef enum rdb_wal_verdict {
+    RDB_WAL_CLEAN = 0,     /* every record intact to the end */
+    RDB_WAL_TORN_TAIL = 1, /* damage with nothing intact after it */
+    RDB_WAL_DAMAGED = 2,   /* damage followed by intact records */
+} rdb_wal_verdict;
+
+typedef struct rdb_wal_report {
+    rdb_wal_verdict verdict;
+    size_t files;        /* WAL files scanned */
+    uint64_t bytes;      /* their total size */
+    uint64_t records;    /* complete records before the damage */
+    /* Not clean: the damaged record starts at (file, offset), and the first
+     * bad byte is at (bad_file, bad_offset), for `reason`. */
+    char file[32];
+    uint64_t offset;
+    char bad_file[32];
+    uint64_t bad_offset;
+    char reason[64];
+    uint64_t dropped;       /* bytes from (file, offset) to the end of the WAL */
+    uint64_t records_after; /* intact records past the damage */
+    uint64_t valid_after;   /* their payload bytes */
+} rdb_wal_report;
+
+/* rdb_wal.c: read every WAL file of directory `dir` (only reads; needs no
+ * lock) and fill *rep. 0, ORBIT_EIO (with detail) or ORBIT_ENOMEM. */
+int orbit__rdb_wal_scan(const char *dir, rdb_wal_report *rep);
+/* CRC32C of p[0..n), extending crc (0 to start). */
+uint32_t orbit__rdb_crc32c(uint32_t crc, const void *p, size_t n);
+
+/* rdb_l0.cc, for a store opened for writing with automatic compactions
+ * off: if its level 0 holds at least `min_files` files, compact them into
+ * level 1 now, in the calling thread, at most `chunk` files (the oldest
+ * first) per compaction so no more than that many are open at once; then
+ * turn automatic compactions on. *before / *after: level-0 file counts.
+ * *err: NULL, or a RocksDB status text (malloc'ed, for orbit__rdb_error).
+ * `db` is the base DB (rocksdb_t), or NULL when tdb is set. */
+void orbit__rdb_compact_l0(rocksdb_t *db, rocksdb_transactiondb_t *tdb, int min_files,
+                           int chunk, int *before, int *after, char **err);
+
+/* rdb_occ.cc: rocksdb_optimistictransactiondb_open with `buckets`
+ * validation lock buckets (RocksDB's default is 2^20). NULL with *err set
+ * (a RocksDB status text, malloc'ed) or, out of memory, with *err NULL. */
+#define RDB_OCC_BUCKETS (1u << 16)
+rocksdb_optimistictransactiondb_t *orbit__rdb_occ_open(const rocksdb_options_t *o,
+                                                       const char *path, unsigned buckets,
+                                                       char **err);
+
 typedef struct rdb {
     rdb_mode mode;
+    int read_only; /* opened with rocksdb_open_for_read_only: base only */
     rocksdb_transactiondb_t *tdb;           /* pessimistic only */
     rocksdb_optimistictransactiondb_t *odb; /* optimistic only */
-    rocksdb_t *base;                        /* optimistic: base DB handle */
+    rocksdb_t *base; /* optimistic: the base DB; read-only: the DB itself */
     /* Created at open and only read afterwards, so every thread shares them:
      * the hot path allocates no options. */
     rocksdb_readoptions_t *ro;
@@ -56,6 +110,9 @@ typedef struct rdb {
     rocksdb_transaction_options_t *txo_snap, *txo_rc;
     rocksdb_optimistictransaction_options_t *otxo_snap, *otxo_rc;
     int wal;  /* 0: writes skip the WAL (not durable until flushed) */
+    /* Bytes of WAL the open dropped (a torn tail, or salvage), 0 if none;
+     * also in the open's warning and error detail. */
+    uint64_t wal_dropped;
     char *path;
     /*
      * Optimistic mode only: RocksDB validates an optimistic transaction
@@ -173,5 +230,8 @@ int orbit__rdb_retry_mutex(char **err, rdb_retry *r);
 
 /* ORBIT_ETOOBIG (with detail) if a value exceeds ORBIT_RDB_MAX_VALUE. */
 int orbit__rdb_check_value(size_t vl);
+
+/* ORBIT_ENOTSUP naming the store if it was opened read-only, else 0. */
+int orbit__rdb_check_writable(const rdb *db, const char *what);
 
 #endif

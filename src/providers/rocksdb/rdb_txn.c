@@ -71,6 +71,9 @@ int orbit__rdb_txn_begin(void *self, const orbit_txn_opts *opts, void **out)
     rdb_txn *x;
 
     *out = NULL;
+    int rc = orbit__rdb_check_writable(db, "begin transaction");
+    if (rc)
+        return rc;
     if (iso == ORBIT_ISO_SERIALIZABLE)
         return orbit_error_set(ORBIT_ENOTSUP,
                                "rocksdb: serializable isolation is not supported "

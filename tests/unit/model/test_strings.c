@@ -649,6 +649,67 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* The 64 MiB limit is on the caller's value, inclusive (a record envelope
+ * comes on top), the same on memory: and rocksdb:, and the error quotes the
+ * caller's size and the limit, never the record's size. */
+static void value_limit_on(orbit_kv *kv)
+{
+    const size_t max = (size_t)64 << 20;
+    uint8_t *v = malloc(max + 1);
+    assert_non_null(v);
+    for (size_t i = 0; i < max + 1; i++)
+        v[i] = (uint8_t)(i * 131 + (i >> 16));
+    const uint8_t *k = (const uint8_t *)"big";
+
+    assert_int_equal(orbit_str_put(kv, NULL, k, 3, v, max), 0);
+    orbit_buf out = ORBIT_BUF_INIT;
+    assert_int_equal(orbit_str_get(kv, NULL, k, 3, &out), 0);
+    assert_int_equal(out.len, max);
+    assert_memory_equal(out.data, v, max);
+    assert_int_equal(orbit_str_del(kv, k, 3), 0);
+
+    assert_int_equal(orbit_str_put(kv, NULL, k, 3, v, max + 1), ORBIT_ETOOBIG);
+    const char *d = orbit_last_error_detail();
+    if (!strstr(d, "value of 67108865 bytes") || !strstr(d, "limit of 67108864 bytes"))
+        fail_msg("detail \"%s\" does not quote the value's size and the limit", d);
+    assert_int_equal(orbit_str_get(kv, NULL, k, 3, &out), ORBIT_NOTFOUND);
+
+    /* An envelope that outgrows the provider's room (a 100 KB actor name):
+     * the error still speaks of the caller's value and what fits. */
+    char *actor = malloc(100001);
+    assert_non_null(actor);
+    memset(actor, 'a', 100000);
+    actor[100000] = '\0';
+    orbit_str_opts o = {.actor_type = actor, .actor_id = "x"};
+    assert_int_equal(orbit_str_put(kv, &o, k, 3, v, max), ORBIT_ETOOBIG);
+    d = orbit_last_error_detail();
+    if (!strstr(d, "value of 67108864 bytes") || !strstr(d, "record envelope"))
+        fail_msg("detail \"%s\"", d);
+    assert_int_equal(orbit_str_get(kv, NULL, k, 3, &out), ORBIT_NOTFOUND);
+    free(actor);
+    orbit_buf_release(&out);
+    free(v);
+}
+
+static void test_value_limit(void **state)
+{
+    value_limit_on(*state);
+#ifdef ORBIT_HAVE_ROCKSDB
+    char *dir = tu_tempdir("strlim");
+    char uri[1100];
+    snprintf(uri, sizeof uri, "rocksdb:%s/db", dir);
+    orbit_kv *kv = NULL;
+    assert_int_equal(orbit_kv_open(uri, &kv), 0);
+    value_limit_on(kv);
+    orbit_capabilities a, b;
+    orbit_kv_capabilities(kv, &a);
+    orbit_kv_capabilities(*state, &b);
+    assert_int_equal(a.max_value_size, b.max_value_size);
+    orbit_kv_close(kv);
+    tu_rmdir(dir);
+#endif
+}
+
 static void test_threads(void **state)
 {
     orbit_kv *kv = *state;
@@ -685,6 +746,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_value, setup, teardown),
         cmocka_unit_test_setup_teardown(test_value_under_wrong_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_non_plain_key_in_namespace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_value_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
     };
     return cmocka_run_group_tests(tests, 0, 0);

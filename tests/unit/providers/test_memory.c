@@ -185,7 +185,9 @@ static void test_uri_options(void **state)
                      ORBIT_ISO_BIT(ORBIT_ISO_SNAPSHOT) | ORBIT_ISO_BIT(ORBIT_ISO_READ_COMMITTED));
     assert_int_equal(c.max_batch_ops, 0);
     assert_int_equal(c.max_key_size, 0);
-    assert_int_equal(c.max_value_size, 0);
+    /* The rocksdb provider's limit: 64 MiB plus 64 KiB for an envelope. */
+    assert_int_equal(c.max_value_size, ((size_t)64 << 20) + ((size_t)64 << 10));
+    assert_int_equal(c.max_value_size, ORBIT_MEMORY_MAX_VALUE);
     /* Serializable is refused, never silently downgraded. */
     orbit_txn *t = NULL;
     orbit_txn_opts o = {ORBIT_ISO_SERIALIZABLE};
@@ -1801,6 +1803,50 @@ static void run_bank(const char *uri)
     expect_counts(0, 0);
 }
 
+/* Every write path refuses a value over the limit before applying
+ * anything, and accepts one of exactly the limit. */
+static void value_limit_round(const char *uri)
+{
+    orbit_kv *kv = open_kv(uri);
+    const size_t max = ORBIT_MEMORY_MAX_VALUE;
+    uint8_t *big = calloc(1, max + 1);
+    assert_non_null(big);
+    const uint8_t *k = (const uint8_t *)"big";
+
+    assert_int_equal(orbit_kv_put(kv, k, 3, big, max + 1), ORBIT_ETOOBIG);
+    assert_non_null(strstr(orbit_last_error_detail(), "exceeds"));
+    assert_string_equal(get_at(kv, NULL, "big"), "-");
+    assert_int_equal(orbit_kv_put(kv, k, 3, big, max), 0);
+    del(kv, "big");
+
+    orbit_batch *b = NULL;
+    assert_int_equal(orbit_batch_new(&b), 0);
+    assert_int_equal(orbit_batch_put(b, (const uint8_t *)"small", 5, (const uint8_t *)"s", 1), 0);
+    assert_int_equal(orbit_batch_put(b, k, 3, big, max + 1), 0);
+    assert_int_equal(orbit_kv_write(kv, b), ORBIT_ETOOBIG);
+    orbit_batch_free(b);
+    assert_string_equal(get_at(kv, NULL, "small"), "-");
+
+    orbit_slice want = {big, max + 1};
+    assert_int_equal(orbit_kv_cas(kv, k, 3, NULL, &want, NULL), ORBIT_ETOOBIG);
+    assert_string_equal(get_at(kv, NULL, "big"), "-");
+
+    orbit_txn *t = NULL;
+    assert_int_equal(orbit_kv_txn_begin(kv, NULL, &t), 0);
+    assert_int_equal(orbit_txn_put(t, k, 3, big, max + 1), ORBIT_ETOOBIG);
+    orbit_txn_rollback(t);
+    assert_string_equal(get_at(kv, NULL, "big"), "-");
+    free(big);
+    orbit_kv_close(kv);
+}
+
+static void test_value_limit(void **state)
+{
+    (void)state;
+    value_limit_round("memory:");
+    value_limit_round("memory:?txn=pessimistic");
+}
+
 static void test_threads_pessimistic(void **state)
 {
     (void)state;
@@ -1844,6 +1890,7 @@ int main(void)
         cmocka_unit_test(test_keys_only_and_max_bytes),
         cmocka_unit_test(test_random_ranges_vs_oracle),
         cmocka_unit_test(test_alloc_failure_range_delete),
+        cmocka_unit_test(test_value_limit),
         cmocka_unit_test(test_threads_pessimistic),
         cmocka_unit_test(test_threads_optimistic),
     };

@@ -31,7 +31,8 @@
 #include "providers/rocksdb/rdb_int.h"
 #include "testutil.h"
 
-#define MAX_VALUE ((size_t)64 << 20)
+/* 64 MiB for the user's value plus 64 KiB for a record envelope. */
+#define MAX_VALUE (((size_t)64 << 20) + ((size_t)64 << 10))
 
 /* ---- helpers -------------------------------------------------------- */
 
@@ -357,7 +358,7 @@ static void test_create_off(void **state)
 
     snprintf(path, sizeof path, "%s/missing", dir);
     int rc = orbit_kv_open(uri_of(dir, "missing", "create=off"), &kv);
-    assert_true(rc < 0);
+    assert_int_equal(rc, ORBIT_ENOSTORE);
     assert_null(kv);
     assert_non_null(strstr(orbit_last_error_detail(), path));
     assert_false(dir_exists(path));
@@ -366,8 +367,9 @@ static void test_create_off(void **state)
     snprintf(path, sizeof path, "%s/empty", dir);
     assert_int_equal(mkdir(path, 0777), 0);
     rc = orbit_kv_open(uri_of(dir, "empty", "create=off"), &kv);
-    assert_true(rc < 0);
+    assert_int_equal(rc, ORBIT_ENOSTORE);
     assert_non_null(strstr(orbit_last_error_detail(), path));
+    assert_non_null(strstr(orbit_last_error_detail(), "CURRENT"));
 
     /* With create=on (the default) missing parents are made. */
     kv = open_ok(dir, "x/y/z", "");
@@ -390,6 +392,18 @@ static void test_oversized_value(void **state)
     assert_int_equal(orbit_kv_put(kv, (const uint8_t *)"big", 3, big, MAX_VALUE + 1),
                      ORBIT_ETOOBIG);
     expect_kv(kv, NULL, "big", NULL);
+    /* The limit itself is inclusive. */
+    assert_int_equal(orbit_kv_put(kv, (const uint8_t *)"max", 3, big, MAX_VALUE), 0);
+    assert_int_equal(del_s(kv, "max"), 0);
+
+    /* memory: enforces the same limit, so an oracle agrees with the default. */
+    orbit_kv *mem = NULL;
+    assert_int_equal(orbit_kv_open("memory:", &mem), 0);
+    orbit_capabilities mcaps;
+    orbit_kv_capabilities(mem, &mcaps);
+    assert_int_equal(mcaps.max_value_size, caps.max_value_size);
+    assert_int_equal(mcaps.max_key_size, caps.max_key_size);
+    orbit_kv_close(mem);
 
     orbit_batch *b = NULL;
     assert_int_equal(orbit_batch_new(&b), 0);
