@@ -64,7 +64,9 @@ typedef struct orbit_slice {
  * docs/ARCHITECTURE.md for each provider's options). An unknown scheme is
  * ORBIT_ENOPROVIDER, a malformed URI or unknown option ORBIT_EBADURI /
  * ORBIT_EINVAL, with the offending part in orbit_last_error_detail().
- * On success *out owns the store; close it with orbit_kv_close().
+ * On success *out owns the store; close it with orbit_kv_close(), and
+ * orbit_last_error_detail() may hold a warning from the open (a rocksdb
+ * store that recovered by cutting a torn WAL tail says what it dropped).
  */
 ORBIT_API int orbit_kv_open(const char *uri, orbit_kv **out);
 
