@@ -287,9 +287,11 @@ typedef struct orbit_index_build_opts {
  * dropped (its entries deleted); while a unique index is being built,
  * writes that would violate it are refused with ORBIT_EEXIST. ORBIT_EEXIST
  * also if an index of that name exists (in any state); ORBIT_EINVAL for a
- * bad definition. If the build stops halfway for another reason (an error,
- * a crash), the index stays in its state, maintained by writers but not
- * readable: drop it and create it again. opts may be NULL.
+ * bad definition. A build that fails for another reason (an error, a
+ * concurrent drop, on_batch) also drops the index, best effort, and returns
+ * that error; a build interrupted by a crash leaves the index in its state,
+ * maintained by writers but not readable: drop it and create it again.
+ * opts may be NULL.
  */
 ORBIT_API int orbit_table_create_index(orbit_table *t, const orbit_index_def *def,
                                        const orbit_index_build_opts *opts);

@@ -236,8 +236,9 @@ ORBIT_API int orbit_ts_add(orbit_tx *tx, const orbit_series *s, int64_t ts, int6
 /*
  * TS.MADD / batch ingest of n points (any order; a repeated (ts, seq) is
  * applied in array order under dup). Every point is checked first: a bad
- * one (EINVAL) or, under BLOCK, an existing one (EEXIST, checked for the
- * whole batch) writes nothing.
+ * one (EINVAL), or under BLOCK a (ts, seq) given twice (EEXIST), writes
+ * nothing. Under BLOCK a point that is already stored is EEXIST for the
+ * transaction (chunk, below) it falls in, before that one writes.
  *
  * In a caller's tx all n go into it; if the keys they write (points plus
  * distinct rollups) exceed the provider's max_txn_keys the call fails with

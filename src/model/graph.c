@@ -817,7 +817,8 @@ int orbit_graph_add_node(orbit_tx *tx, orbit_graph *g, const void *id, size_t id
     if ((rc = parse_props(g, props_json, &props)))
         return rc;
     const char *sorted[ORBIT_GRAPH_LABELS_MAX];
-    memcpy(sorted, labels, nlabels * sizeof *sorted);
+    if (nlabels)
+        memcpy(sorted, labels, nlabels * sizeof *sorted);
     qsort(sorted, nlabels, sizeof *sorted, cmp_strp);
     json_t *arr = json_array();
     json_t *node = json_object();

@@ -739,14 +739,14 @@ static int dijkstra_path(gr_reader *r, const orbit_graph *g, gtab *t, size_t sta
         size_t u = e.node;
         if (t->v[u].settled || e.dist > t->v[u].dist)
             continue;
-        if (!t->v[u].read && (rc = dijkstra_read(r, g, t, &q, u, dirs, nd, &h)))
-            break;
         t->v[u].settled = 1;
         if (orbit__gr_cmp(gid(t, u), t->v[u].len, to, tlen) == 0) {
             rc = path_out(t, u, start, out, t->v[u].dist);
             found = 1;
             break;
         }
+        if (!t->v[u].read && (rc = dijkstra_read(r, g, t, &q, u, dirs, nd, &h)))
+            break;
         for (size_t k = 0; k < nd && !rc; k++) {
             int slot = dirs[k] == ORBIT_GRAPH_IN;
             key.len = 0;
