@@ -27,9 +27,11 @@
  *     mean "$.a.b", "$.a.b[0]"
  * Member names after '.' are letters, digits, '_', '-', '$' and any byte
  * >= 0x80. A path that does not parse is ORBIT_EINVAL naming the position.
- * Path reads hand out a JSON array of every match, in document order (as
- * RedisJSON's `$` paths do; an empty array when nothing matches): a server
- * answering a legacy path takes the first element.
+ * Path reads hand out a JSON array of every match (as RedisJSON's `$`
+ * paths do; an empty array when nothing matches): a server answering a
+ * legacy path takes the first element. Matches come in member and element
+ * order, a node's own matches before those found below it (so "$..c" on
+ * {"a":{"c":1},"c":2} gives [2,1]).
  *
  * Transactions: every write takes an orbit_tx * (orbit/txn.h; NULL: a
  * transaction of its own, retried on conflict); reads take one too (NULL:
@@ -43,12 +45,13 @@
  * (ks, "doc", coll, 0) (an int element, so it never collides with a
  * document id, which is a bytes element), holds its indexes and
  * references. A handle caches it; every transaction that writes through a
- * handle registers one commit check that re-reads the meta record inside
- * the transaction (get_for_update) and compares it with the cached one: if
- * another handle changed it meanwhile (an index or reference added or
- * dropped, the collection dropped or recreated), the commit fails with
- * ORBIT_ECONFLICT (retryable; the handle's cache is refreshed first, so
- * orbit_tx_run's next attempt maintains the new definition), or
+ * handle registers one commit check that reads the meta record (the latest
+ * committed one, then inside the transaction with get_for_update, so a
+ * change committed after the check makes the commit conflict) and compares
+ * it with the cached one: if another handle changed it meanwhile (an index
+ * or reference added or dropped, the collection recreated), the commit
+ * fails with ORBIT_ECONFLICT (retryable; the handle's cache is refreshed
+ * first, so orbit_tx_run's next attempt maintains the new definition), or
  * ORBIT_ECONSTRAINT if the collection no longer exists. So an index is
  * never missing an entry of a write committed after it was declared.
  *
@@ -76,8 +79,9 @@
  *   orbit_doc_mget: n keys in one multi-get;
  *   index lookup and range: the meta record (one key), the index entries
  *     (one keys-only scan) and the matching documents (one multi-get);
- *   a write: the old document (one key) plus its index entries and the
- *     document; at commit one meta read per collection and one row read per
+ *   a write: the old document (one key; not read by orbit_doc_put on a
+ *     collection without indexes), then its index entries and the
+ *     document; at commit two meta reads per handle and one row read per
  *     referenced key.
  *
  * Threads: handles are thread-safe (the cached definition is guarded by a

@@ -86,7 +86,11 @@
  * multi-get as the rows, so an index dropped or changed by another process
  * is noticed. A stale cache can therefore only omit columns added since it
  * was loaded from rows written before they were added (those rows read as
- * under the older schema); orbit_table_refresh reloads it.
+ * under the older schema); orbit_table_refresh reloads it. The price of the
+ * version-key claim: on a pessimistic store (RocksDB) it is a lock, so the
+ * writers of one table take turns (a wait past the store's lock timeout is
+ * ORBIT_ECONFLICT, retried); on an optimistic store writers do not
+ * conflict over it, only with schema changes.
  *
  * Costs (orbit_kv_stats, on a store holding any amount of other data):
  *   get by key           one key read, one read call
@@ -96,7 +100,8 @@
  *   scan with limit L    one scan reading at most L rows
  *   insert/update/...    get_for_update of the version key and of the row,
  *                        one get_for_update per unique index whose entry
- *                        changes, then the row and changed index entries
+ *                        changes (two while that index is being built),
+ *                        then the row and changed index entries
  *                        written; a declared reference adds one read at
  *                        commit
  *

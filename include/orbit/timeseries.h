@@ -245,8 +245,10 @@ ORBIT_API int orbit_ts_add(orbit_tx *tx, const orbit_series *s, int64_t ts, int6
  * ORBIT_ETOOBIG before writing, and tx is failed.
  * With tx NULL the batch is split into consecutive chunks (in timestamp
  * order) that each fit the provider's max_txn_keys and max_txn_bytes (and
- * at most 20000 points), each committed in its own transaction: each chunk
- * is atomic, the batch as a whole is not. *written (may be NULL) receives
+ * at most 20000 points), each committed in its own transaction (read
+ * committed where the provider offers it: the rollup claims above already
+ * serialize writers of a bucket): each chunk is atomic, the batch as a
+ * whole is not. *written (may be NULL) receives
  * the number of points in chunks committed, so on a failure exactly those
  * are stored (on ORBIT_EUNCERTAIN the failing chunk may be stored too).
  */

@@ -38,9 +38,11 @@
  * mismatch (ORBIT_EINVAL, the transaction stays usable).
  *
  * Dimension consistency at commit: every transaction that wrote vectors
- * through a handle re-reads the collection's meta record inside the
- * transaction at commit (get_for_update, one check per handle and
- * definition) and compares it with the definition the writes used; if the
+ * through a handle reads the collection's meta record at commit (one check
+ * per handle and definition: the latest committed record, then inside the
+ * transaction with get_for_update, so a change committed after the check
+ * makes the commit conflict) and compares it with the definition the
+ * writes used; if the
  * collection was dropped, or dropped and created again (another dimension,
  * metric or generation), the commit fails with ORBIT_ECONSTRAINT, e.g.
  * "vector dimension consistency: collection 'emb' is dim 64 cosine, the
@@ -49,7 +51,7 @@
  *
  * Costs (orbit_kv_stats):
  *   orbit_vec_get: one key, one read call;
- *   orbit_vec_put / _put_many: no read; at commit one meta read per handle;
+ *   orbit_vec_put / _put_many: no read; at commit two meta reads per handle;
  *   orbit_vec_delete: one key read (for ORBIT_NOTFOUND) and one delete;
  *   orbit_vec_search: the meta record and every vector of the collection
  *     (one ordered scan of the collection's vector prefix; no per-vector

@@ -153,7 +153,9 @@ static void ref_free(void *p)
 static int ref_check_fn(void *arg, orbit_txn *txn)
 {
     ref_check *r = arg;
-    int rc = orbit_txn_get_for_update(txn, r->key.data, r->key.len, NULL);
+    orbit_buf v = ORBIT_BUF_INIT;
+    int rc = orbit_txn_get_for_update(txn, r->key.data, r->key.len, &v);
+    orbit_buf_release(&v);
     if (rc == ORBIT_NOTFOUND)
         return orbit_error_set(ORBIT_ECONSTRAINT, "%s", r->msg);
     return rc;
@@ -303,9 +305,9 @@ static int write_fn(orbit_tx *tx, void *arg)
     /* Index entries: computed and checked before anything is written. */
     for (size_t x = 0; x < s->nidx; x++) {
         const rel_index *ix = &s->idx[x];
-        int pkless = 0;
+        int pkless = 0, old_pkless = 0;
         if (found && (rc = orbit__rel_index_key(t, s, ix, oldv, pk.data, pk.len, &ops[x].del,
-                                                &pkless)))
+                                                &old_pkless)))
             goto done;
         if (op != OP_DELETE && (rc = orbit__rel_index_key(t, s, ix, newv, pk.data, pk.len,
                                                           &ops[x].put, &pkless)))
@@ -314,6 +316,26 @@ static int write_fn(orbit_tx *tx, void *arg)
             orbit__key_cmp(ops[x].del.data, ops[x].del.len, ops[x].put.data, ops[x].put.len) == 0) {
             ops[x].del.len = ops[x].put.len = 0;
             continue;
+        }
+        /* While a unique index is being built, two rows may still share a
+         * value (the build then fails): the entry of this row's old value
+         * is deleted only if it is this row's. */
+        if (ops[x].del.len && old_pkless && ix->state != ORBIT_INDEX_PUBLIC) {
+            rc = orbit_txn_get_for_update(txn, ops[x].del.data, ops[x].del.len, &cur);
+            if (rc == ORBIT_NOTFOUND) {
+                ops[x].del.len = 0;
+                rc = ORBIT_OK;
+            } else if (rc) {
+                goto done;
+            } else {
+                const uint8_t *p;
+                size_t pl;
+                if ((rc = decode_record(cur.data, cur.len, ops[x].del.data, ops[x].del.len,
+                                        &scratch, &p, &pl, NULL, NULL)))
+                    goto done;
+                if (pl != pk.len || memcmp(p, pk.data, pl) != 0)
+                    ops[x].del.len = 0;
+            }
         }
         if (ops[x].put.len && pkless) {
             rc = orbit_txn_get_for_update(txn, ops[x].put.data, ops[x].put.len, &cur);

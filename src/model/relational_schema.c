@@ -800,7 +800,7 @@ static int schema_from_def(const orbit_actor *a, const char *name, uint64_t id,
     int rc = (!s->cols || !s->pk || !s->idx) ? ORBIT_ENOMEM : ORBIT_OK;
     for (size_t k = 0; !rc && k < def->npk; k++) {
         size_t pos = def->ncolumns;
-        for (size_t i = 0; def->primary_key[k] && i < def->ncolumns; i++)
+        for (size_t i = 0; def->primary_key[k] && pos == def->ncolumns && i < def->ncolumns; i++)
             if (def->columns[i].name && strcmp(def->columns[i].name, def->primary_key[k]) == 0)
                 pos = i;
         if (pos == def->ncolumns) {
@@ -865,16 +865,24 @@ int orbit_table_create(const orbit_actor *a, const char *name, const orbit_table
     if (!a || !name_ok(name))
         return orbit_error_set(ORBIT_EINVAL, "table create: an actor and a name of 1..%d bytes "
                                "are required", REL_NAME_MAX);
-    uint64_t id;
-    int rc = orbit_actor_object_id(a, ORBIT_CATALOG_TABLE, name, 1, &id);
+    /* The definition is checked before a catalog id is taken, so a bad one
+     * leaves no name behind; a reference to the table itself gets the id
+     * after. */
+    rel_schema *s = NULL;
+    int rc = schema_from_def(a, name, 0, def, &s);
     if (rc)
         return rc;
-    orbit_table *t;
-    if ((rc = handle_new(a, name, id, &t)))
+    uint64_t id;
+    if ((rc = orbit_actor_object_id(a, ORBIT_CATALOG_TABLE, name, 1, &id))) {
+        orbit__rel_schema_unref(s);
         return rc;
-    rel_schema *s = NULL;
-    if ((rc = schema_from_def(a, name, id, def, &s))) {
-        orbit_table_close(t);
+    }
+    for (size_t i = 0; i < s->ncols; i++)
+        if (s->cols[i].ref_table && strcmp(s->cols[i].ref_table, name) == 0)
+            s->cols[i].ref_id = id;
+    orbit_table *t;
+    if ((rc = handle_new(a, name, id, &t))) {
+        orbit__rel_schema_unref(s);
         return rc;
     }
     create_ctx c = {t, s};

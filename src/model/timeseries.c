@@ -164,8 +164,6 @@ int orbit_ts_create(orbit_tx *tx, const orbit_actor *a, const char *name,
     }
     create_arg c = {a, name, 0, &d};
     rc = orbit_actor_object_id(a, ORBIT_CATALOG_SERIES, name, 1, &c.id);
-    if (rc == ORBIT_EINVAL || rc == ORBIT_NOTFOUND)
-        rc = ORBIT_EINVAL;
     if (!rc)
         rc = orbit_tx_auto(tx, create_fn, &c);
     ts__def_release(&d);
@@ -777,7 +775,7 @@ static size_t chunk_end(const orbit_series *s, const orbit_ts_point *pts, const 
                         size_t from, size_t n, const limits *l)
 {
     size_t keys = 0, bytes = 0, npts = 0, maxv = 0;
-    int64_t last_b[ORBIT_TS_MAX_GRANS];
+    int64_t last_b[ORBIT_TS_MAX_GRANS] = {0};
     size_t actor = strlen(orbit_actor_type(s->a)) + strlen(orbit_actor_id(s->a));
     size_t i = from;
     while (i < n) {
@@ -861,10 +859,19 @@ int orbit_ts_madd(orbit_tx *tx, const orbit_series *s, const orbit_ts_point *pts
                 *written = n;
         }
     } else {
+        /* Read committed where offered: every key these transactions
+         * depend on is a rollup they claim (get_for_update) or a point only
+         * a claimant of its rollup writes, so a snapshot adds nothing but
+         * its per-key validation (half the cost of a RocksDB transaction). */
+        orbit_capabilities c;
+        orbit_kv_capabilities(s->kv, &c);
+        orbit_tx_opts to = {0};
+        if (c.isolation_levels & ORBIT_ISO_BIT(ORBIT_ISO_READ_COMMITTED))
+            to.isolation = ORBIT_TX_READ_COMMITTED;
         for (size_t from = 0; from < n && !rc;) {
             size_t end = chunk_end(s, pts, idx, from, n, &l);
             madd_arg m = {s, pts, idx + from, end - from, dup};
-            rc = orbit_tx_run(NULL, 0, madd_fn, &m);
+            rc = orbit_tx_run(&to, 0, madd_fn, &m);
             if (!rc && written)
                 *written += end - from;
             from = end;
