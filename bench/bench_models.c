@@ -154,6 +154,7 @@ typedef struct result {
     const char *name;
     size_t keys, bytes, batches;
     double orbit_s, raw_s;
+    orbit_kv_stats s0, s1; /* the store's counters around the timed part */
 } result;
 
 /* Raw writes of `keys` keys and `bytes` bytes in `batches` batches on a
@@ -223,6 +224,7 @@ static void bench_ts(size_t npoints, result *r)
     orbit_ts_point *p = malloc(BATCH * sizeof *p);
     r->name = "time-series ingest (madd, 1000 points per batch)";
     r->batches = 0;
+    orbit_kv_stats_get(s.kv, &r->s0);
     double t0 = now_s();
     for (size_t done = 0; done < npoints;) {
         size_t n = npoints - done < BATCH ? npoints - done : BATCH;
@@ -237,6 +239,7 @@ static void bench_ts(size_t npoints, result *r)
         r->batches++;
     }
     r->orbit_s = now_s() - t0;
+    orbit_kv_stats_get(s.kv, &r->s1);
     orbit_buf prefix = ORBIT_BUF_INIT;
     orbit_key_object_prefix(&prefix, orbit_actor_keyspace(a), ORBIT_PREFIX_TS, orbit_ts_id(se));
     finish(r, s.kv, &prefix);
@@ -274,6 +277,7 @@ static void bench_rel(size_t nrows, result *r)
     r->name = "relational inserts (2 secondary indexes, 1000 rows per tx)";
     r->batches = 0;
     char email[64], city[32];
+    orbit_kv_stats_get(s.kv, &r->s0);
     double t0 = now_s();
     for (size_t done = 0; done < nrows;) {
         orbit_tx *tx;
@@ -295,6 +299,7 @@ static void bench_rel(size_t nrows, result *r)
         r->batches++;
     }
     r->orbit_s = now_s() - t0;
+    orbit_kv_stats_get(s.kv, &r->s1);
     orbit_buf prefix = ORBIT_BUF_INIT;
     orbit_key_object_prefix(&prefix, orbit_actor_keyspace(a), ORBIT_PREFIX_REL, orbit_table_id(t));
     finish(r, s.kv, &prefix);
@@ -349,6 +354,7 @@ static void bench_vec(size_t n, uint32_t dim, size_t nq, const char *python, res
     orbit_vec_item *items = malloc(BATCH * sizeof *items);
     r->name = "vector puts (put_many, 1000 vectors of 128 dims)";
     r->batches = 0;
+    orbit_kv_stats_get(s.kv, &r->s0);
     double t0 = now_s();
     for (size_t done = 0; done < n;) {
         size_t m = n - done < BATCH ? n - done : BATCH;
@@ -362,6 +368,7 @@ static void bench_vec(size_t n, uint32_t dim, size_t nq, const char *python, res
         r->batches++;
     }
     r->orbit_s = now_s() - t0;
+    orbit_kv_stats_get(s.kv, &r->s1);
     orbit_buf prefix = ORBIT_BUF_INIT;
     orbit_key_object_prefix(&prefix, orbit_actor_keyspace(a), ORBIT_PREFIX_VEC, orbit_vec_coll_id(c));
     finish(r, s.kv, &prefix);
@@ -538,7 +545,11 @@ static void print_result(const result *r, size_t avg_key)
     double o = (double)r->keys / r->orbit_s, w = (double)r->keys / raw_s,
            x = (double)r->keys / txn_s;
     printf("%s\n", r->name);
-    printf("  %zu keys, %zu bytes (keys + values), %zu batches\n", r->keys, r->bytes, r->batches);
+    printf("  %zu keys, %zu bytes (keys + values), %zu batches; orbit made %.2f provider reads "
+           "(read calls) and %.2f puts per key\n",
+           r->keys, r->bytes, r->batches,
+           (double)(r->s1.read_calls - r->s0.read_calls) / (double)r->keys,
+           (double)(r->s1.puts - r->s0.puts) / (double)r->keys);
     printf("  orbit %9.0f keys/s | raw orbit_kv_write %9.0f keys/s, ratio %.2f (target >= "
            "0.80) | raw orbit_txn_put+commit %9.0f keys/s, ratio %.2f\n",
            o, w, o / w, x, o / x);
