@@ -41,50 +41,58 @@
  * retried). Reads take one too: with a tx they read through its contract
  * transaction (seeing its writes); with NULL they read the latest data, and
  * a multi-hop read (traverse with depth > 1, path) reads every hop at one
- * snapshot where the store has snapshots. A write either fails before
- * writing anything (ORBIT_EINVAL, ORBIT_EEXIST, ORBIT_NOTFOUND,
- * ORBIT_ETOOBIG) and the caller's tx goes on, or its failure leaves the tx
- * failed (orbit/txn.h). Each write marks (actor, ORBIT_MODEL_GRAPH) changed
- * for the tx's listeners.
+ * snapshot where the store has snapshots. A write that fails with
+ * ORBIT_EINVAL, ORBIT_EEXIST or ORBIT_NOTFOUND has written nothing and the
+ * caller's tx goes on; any other failure (ORBIT_ETOOBIG included, though
+ * nothing was written either) leaves the tx failed, as orbit/txn.h says.
+ * Each write marks (actor, ORBIT_MODEL_GRAPH) changed for the listeners.
  *
  * Key layout (all in the graph's range (ks, "grp", graph), see
  * docs/ARCHITECTURE.md):
- *   (ks, "grp", g, "meta")                 the definition (endpoint table)
+ *   (ks, "grp", g, "meta")                 the definition (page size,
+ *                                          endpoint table)
  *   (ks, "grp", g, "n", node)              labels + properties
  *   (ks, "grp", g, "e", from, rel, to)     weight + properties
- *   (ks, "grp", g, "o", node)              out-adjacency of node: the sorted
- *   (ks, "grp", g, "i", node)              list of (rel, other, weight)
- * One adjacency record per (node, direction), not one key per edge: a
- * node's neighbours are one get, and a hop of a traversal is one multi-get
- * of the frontier's records, however many edges they hold. The price: an
- * edge change rewrites both endpoints' records (O(degree) bytes), two
- * transactions changing edges of one node conflict, and one record holds
- * at most ORBIT_GRAPH_ADJ_MAX bytes (about 10000 edges of short ids per node
- * and direction; beyond that the edge write is ORBIT_ETOOBIG). Paging of
- * large adjacency records is not built.
+ *   (ks, "grp", g, "o"|"i", node)          the head of node's out / in list
+ *   (ks, "grp", g, "o"|"i", node, I(p))    extra page p of that list
+ * A node's adjacency in one direction is a list of (rel, other, weight)
+ * sorted by (rel, other), kept in a head record and, past the graph's page
+ * size (orbit_graph_opts.adj_page_bytes, default 16 KiB, about 600 entries
+ * of short ids), in extra pages whose bounds the head lists. Not one key per
+ * edge: a node's neighbours are then one read, and a hop of a traversal one
+ * multi-get of the frontier's heads plus at most one of their extra pages,
+ * however many nodes and edges it covers. An edge change rewrites one page
+ * of each endpoint (and the head when a page splits or empties); two
+ * transactions changing the same page conflict. A head holds at most
+ * ORBIT_GRAPH_ADJ_MAX bytes of bounds, so one list has at most about 10000
+ * pages (millions of edges); past that the edge write is ORBIT_ETOOBIG.
  *
  * Costs (orbit_kv_stats, counted by the contract layer; a multi-get is one
- * read call however many keys it names):
- *   get_node / get_edge                 1 get, 1 key
- *   neighbors OUT or IN                 1 get, 1 key (that node's record)
- *   neighbors BOTH                      1 multi-get, 2 keys
- *   traverse, depth k                   at most k multi-gets (1 per hop),
- *                                       keys = the frontier of each hop
- *                                       (x2 for BOTH)
- *   path, unweighted (BFS)              1 multi-get per level reached
- *   path, weighted (Dijkstra)           1 multi-get each time the next node
- *                                       to settle is unread: it reads every
+ * read call however many keys it names; "+1" only for lists with pages):
+ *   get_node / get_edge                 1 read call, 1 key
+ *   neighbors OUT, IN or BOTH           1 read call of the head(s), +1 of
+ *                                       the pages (with rel: only pages that
+ *                                       may hold rel); nothing else is read
+ *   traverse, depth k                   at most 2 read calls per hop: the
+ *                                       frontier's heads, then their pages
+ *   path, unweighted (BFS)              the same per level reached
+ *   path, weighted (Dijkstra)           the same each time the next node to
+ *                                       settle is unread: it reads every
  *                                       queued unread node at once (<= 512)
- *   add_edge                            1 multi-get (edge + 2 adjacency
- *                                       records), 3 puts; + its check
- *   del_edge                            the same, 1 delete + 2 puts
- *   del_node                            1 multi-get (node + 2 records),
- *                                       1 multi-get (the other ends'
- *                                       records), then the writes
- *   commit check per distinct endpoint  1 get-for-update; + 1 multi-get if
- *                                       the endpoint is missing
+ *   add_edge / del_edge                 1 multi-get (edge + 2 heads), +1 (the
+ *                                       2 pages); 3 writes (+ a head on a
+ *                                       split); + the commit checks
+ *   del_node                            2 read calls for its own lists, 2
+ *                                       for the other ends'; writes 2 keys
+ *                                       per edge (on etcd, whose transaction
+ *                                       takes 126 keys, a node of more than
+ *                                       about 60 edges cannot be deleted in
+ *                                       one: ORBIT_ETOOBIG)
+ *   commit check per distinct endpoint  1 get-for-update; + 1 multi-get of
+ *                                       its heads if the endpoint is missing
  * A traversal without a tx on a store with snapshots opens one snapshot
- * (on etcd one round trip, not a counted read call).
+ * (on etcd one round trip, not a counted read call). On etcd a multi-get of
+ * more than max_txn_ops keys is several round trips but one read call.
  *
  * Threads: an orbit_graph handle is immutable after open and may be used
  * by many threads at once; it borrows its actor, which must outlive it. A
@@ -93,8 +101,8 @@
  * Return codes (orbit/error.h): 0; ORBIT_NOTFOUND (a normal outcome: no such
  * graph, node, edge or path); ORBIT_EINVAL (bad argument, invalid JSON or
  * not an object, bad weight, unknown endpoint table); ORBIT_EEXIST;
- * ORBIT_ETOOBIG (an id, relation, label or property set over its limit, an
- * adjacency record over ORBIT_GRAPH_ADJ_MAX); ORBIT_ECONSTRAINT (commit);
+ * ORBIT_ETOOBIG (an adjacency head over ORBIT_GRAPH_ADJ_MAX, or a
+ * transaction over the store's limits); ORBIT_ECONSTRAINT (commit);
  * ORBIT_ECORRUPT naming the key for a stored record that fails
  * verification or decoding (nothing changed); or the store's error.
  */
@@ -119,7 +127,7 @@ extern "C" {
 #define ORBIT_GRAPH_LABEL_MAX 255          /* one label */
 #define ORBIT_GRAPH_LABELS_MAX 64          /* labels per node */
 #define ORBIT_GRAPH_PROPS_MAX (1u << 20)   /* properties, as compact JSON */
-#define ORBIT_GRAPH_ADJ_MAX (256u << 10)   /* one adjacency record's payload */
+#define ORBIT_GRAPH_ADJ_MAX (256u << 10)   /* one adjacency head or page */
 #define ORBIT_GRAPH_NAME_MAX 255           /* a graph's name */
 
 typedef struct orbit_graph orbit_graph;
@@ -139,6 +147,9 @@ typedef struct orbit_graph_opts {
      * table of the same actor (it must exist in the catalog at create)
      * whose rows are the endpoints (see the top of this file). */
     const char *endpoint_table;
+    /* The size (payload bytes) past which a node's adjacency page is split
+     * (see the layout above); 0: 16 KiB. 64 .. ORBIT_GRAPH_ADJ_MAX. */
+    size_t adj_page_bytes;
 } orbit_graph_opts;
 
 /*
@@ -204,7 +215,7 @@ typedef struct orbit_graph_node {
     uint64_t created_ms, updated_ms;
 } orbit_graph_node;
 
-/* Read a node (1 get). 0 (*out filled; its previous contents are not
+/* Read a node (1 read call). 0 (*out filled; its previous contents are not
  * freed), ORBIT_NOTFOUND (*out zeroed) or an error. */
 ORBIT_API int orbit_graph_get_node(orbit_tx *tx, const orbit_graph *g, const void *id,
                                    size_t idlen, orbit_graph_node *out);
@@ -231,12 +242,14 @@ typedef struct orbit_graph_edge_opts {
 
 /*
  * Add edge (from, rel, to): rel a non-empty C string of at most
- * ORBIT_GRAPH_REL_MAX bytes, ids as for nodes. The edge record and both
- * adjacency records are written in the transaction, and a commit check is
+ * ORBIT_GRAPH_REL_MAX bytes, ids as for nodes. The edge record and the
+ * entries in both endpoints' lists are written in the transaction (ids,
+ * relations, labels and properties over their limits are ORBIT_EINVAL), and
+ * a commit check is
  * registered for each endpoint (see the top). ORBIT_EEXIST if the triple
  * exists (unless ORBIT_GRAPH_REPLACE: its weight and properties are
- * replaced), ORBIT_EINVAL for a bad argument or weight, ORBIT_ETOOBIG if an
- * adjacency record would exceed ORBIT_GRAPH_ADJ_MAX.
+ * replaced), ORBIT_EINVAL for a bad argument or weight, ORBIT_ETOOBIG if a
+ * list's head would exceed ORBIT_GRAPH_ADJ_MAX.
  */
 ORBIT_API int orbit_graph_add_edge(orbit_tx *tx, orbit_graph *g, const void *from, size_t flen,
                                    const char *rel, const void *to, size_t tlen,
@@ -249,7 +262,7 @@ typedef struct orbit_graph_edge {
     uint64_t created_ms, updated_ms;
 } orbit_graph_edge;
 
-/* Read one edge (1 get). 0, ORBIT_NOTFOUND (*out zeroed) or an error. */
+/* Read one edge (1 read call). 0, ORBIT_NOTFOUND (*out zeroed) or an error. */
 ORBIT_API int orbit_graph_get_edge(orbit_tx *tx, const orbit_graph *g, const void *from,
                                    size_t flen, const char *rel, const void *to, size_t tlen,
                                    orbit_graph_edge *out);
@@ -295,8 +308,9 @@ ORBIT_API void orbit_graph_list_release(orbit_graph_list *l);
  * The edges of node id in direction dir (OUT, IN or BOTH: out-edges first),
  * restricted to relation rel (NULL: all), one item per edge (other end, rel,
  * weight, dir), each direction sorted by (rel, other). Reads only that
- * node's adjacency record(s): 1 get, or 1 multi-get of 2 keys for BOTH. A
- * node with no edges (or no node at all) gives 0 and an empty list.
+ * node's lists: one read call of its head(s), and one more of its extra
+ * pages if it has any. A node with no edges (or no node at all) gives 0
+ * and an empty list.
  */
 ORBIT_API int orbit_graph_neighbors(orbit_tx *tx, const orbit_graph *g, const void *id,
                                     size_t idlen, orbit_graph_dir dir, const char *rel,
@@ -315,8 +329,8 @@ typedef struct orbit_graph_hop_opts {
  * Every distinct node within `depth` hops of id, the start excluded (also
  * when a cycle returns to it), each with the depth it was first reached at,
  * ordered by depth and then by id bytes (GRAPH.NEIGHBORS g id DEPTH k).
- * One multi-get per hop, of the adjacency records of that hop's frontier
- * (two per node for BOTH); a hop with an empty frontier ends it early.
+ * Per hop one multi-get of the frontier's heads (two per node for BOTH) and
+ * at most one of their extra pages; an empty frontier ends it early.
  */
 ORBIT_API int orbit_graph_traverse(orbit_tx *tx, const orbit_graph *g, const void *id,
                                    size_t idlen, const orbit_graph_hop_opts *opts,

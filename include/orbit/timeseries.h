@@ -71,7 +71,10 @@
  *
  * Threads: an orbit_series handle is immutable after open (it caches the
  * value type and granularities, which never change) and may be used by
- * many threads at once; it borrows its actor, which must outlive it.
+ * many threads at once; it borrows its actor, which must outlive it. A
+ * handle of a series that was dropped must be closed, not written through:
+ * its writes land under the old id (creating the name again clears them,
+ * but a write through it after that would mix into the new series).
  * Everything a callback receives is borrowed for that call only.
  *
  * Not built (absent, not stubbed): a label index (TS.QUERYINDEX, TS.MRANGE
@@ -79,8 +82,10 @@
  * compaction rules to other series (TS.CREATERULE: the rollups serve
  * aggregations), FILTER_BY_TS / FILTER_BY_VALUE, EMPTY buckets,
  * BUCKETTIMESTAMP other than the bucket start, the aggregators range,
- * std.p/s, var.p/s and twa, chunk/encoding options, changing a series'
- * granularities or value type, and expiry while writing (retention is
+ * std.p/s, var.p/s and twa, chunk/encoding options, a stored per-series
+ * duplicate policy (TS.CREATE DUPLICATE_POLICY: the caller passes one per
+ * write), changing a series' granularities or value type, and expiry
+ * while writing (retention is
  * applied by orbit_ts_expire, which a caller runs; until then expired
  * points stay readable).
  */

@@ -1,30 +1,26 @@
 /*
  * The graph model's writes and its shared machinery (orbit/graph.h):
- * graphs (create, open, drop), nodes and edges, the adjacency record codec,
- * and the endpoint check run at commit.
+ * graphs (create, open, drop), nodes and edges, the reader and record
+ * helpers, and the endpoint check run at commit. The paged adjacency lists
+ * are graph_adj.c's, the reads graph_read.c's.
  *
  * Invariants (each write keeps them inside its one transaction):
  *   - edge (f, r, t) exists  <=>  out(f) holds (r, t, w)  <=>  in(t) holds
  *     (r, f, w), with the same weight w as the edge record;
- *   - an adjacency record exists only while it holds at least one entry
- *     (an emptied record is deleted);
  *   - every key of graph g lies in (ks, "grp", g), so drop is one range;
  *   - nothing is written before every argument, JSON text and stored record
- *     read has been checked, and before the size limits are known to hold.
- *
- * Why one adjacency record per (node, direction) instead of one key per
- * edge (the codec's orbit_key_adjacency layout): a traversal then reads a
- * hop with one multi-get of the frontier's records instead of one scan per
- * frontier node, so a k-hop query is k provider calls whatever the fan-out
- * (the issue's cost rule), and a weighted path reads the weights from the
- * same records. The cost moves to writes: an edge change rewrites two
- * records of O(degree) bytes, and writers of one node's edges conflict.
+ *     read has been checked, and before the size limits are known to hold;
+ *   - a node delete deletes its list heads even when absent, and an edge
+ *     write writes both endpoints' list pages, so the two conflict and an
+ *     edge never survives its endpoint's concurrent delete; the endpoint
+ *     check reads with get-for-update for the same reason.
  *
  * Layer: src/model, on the cross-model transaction (orbit/txn.h), the
  * contract (orbit/kv.h) and the codec; JSON through jansson.
  */
 #include <jansson.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,74 +68,6 @@ const char *orbit__gr_show(int slot, const void *p, size_t n)
     out[o] = '\0';
     return out;
 }
-
-static int put_varint(orbit_buf *b, uint64_t v)
-{
-    uint8_t tmp[10];
-    size_t n = 0;
-    do {
-        uint8_t c = v & 0x7F;
-        v >>= 7;
-        tmp[n++] = (uint8_t)(c | (v ? 0x80 : 0));
-    } while (v);
-    return orbit_buf_append(b, tmp, n);
-}
-
-static int get_varint(const uint8_t *p, size_t n, size_t *pos, uint64_t *v)
-{
-    uint64_t r = 0;
-    for (unsigned shift = 0; shift < 64; shift += 7) {
-        if (*pos >= n)
-            return -1;
-        uint8_t c = p[(*pos)++];
-        r |= (uint64_t)(c & 0x7F) << shift;
-        if (!(c & 0x80)) {
-            *v = r;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-static size_t varint_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v >>= 7)
-        n++;
-    return n;
-}
-
-static void put_u64be(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = (uint8_t)v;
-        v >>= 8;
-    }
-}
-
-static uint64_t get_u64be(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static uint64_t dbl_bits(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    return u;
-}
-
-static double bits_dbl(uint64_t u)
-{
-    double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
-}
-
-static int weight_ok(double w) { return isfinite(w) && w >= 0; }
 
 /* ---- keys ------------------------------------------------------------ */
 
@@ -226,7 +154,7 @@ int orbit__gr_encode(const orbit_graph *g, const uint8_t *key, size_t klen, uint
                               plen, out);
 }
 
-static int corrupt_key(const uint8_t *key, size_t klen, const char *why)
+int orbit__gr_corrupt(const uint8_t *key, size_t klen, const char *why)
 {
     orbit_buf k = ORBIT_BUF_INIT;
     orbit_escape(&k, key, klen);
@@ -281,157 +209,6 @@ int orbit__gr_mget(gr_reader *r, size_t n, const orbit_slice *keys, orbit_buf *v
         return orbit_txn_multi_get(r->txn, n, keys, vals, status);
     orbit_read_opts ro = {r->snap};
     return orbit_kv_multi_get(r->kv, &ro, n, keys, vals, status);
-}
-
-/* ---- adjacency codec ------------------------------------------------- */
-
-void orbit__gr_adj_release(gr_adj *a)
-{
-    free(a->e);
-    memset(a, 0, sizeof *a);
-}
-
-static int adj_reserve(gr_adj *a, size_t n)
-{
-    if (n <= a->cap)
-        return ORBIT_OK;
-    size_t cap = a->cap ? a->cap * 2 : 8;
-    while (cap < n)
-        cap *= 2;
-    gr_adj_entry *e = realloc(a->e, cap * sizeof *e);
-    if (!e)
-        return ORBIT_ENOMEM;
-    a->e = e;
-    a->cap = cap;
-    return ORBIT_OK;
-}
-
-static int entry_cmp(const gr_adj_entry *x, const uint8_t *rel, size_t rlen, const uint8_t *other,
-                     size_t olen)
-{
-    int c = orbit__gr_cmp(x->rel, x->rel_len, rel, rlen);
-    return c ? c : orbit__gr_cmp(x->other, x->other_len, other, olen);
-}
-
-int orbit__gr_adj_decode(gr_adj *a, const uint8_t *p, size_t n, const uint8_t *key, size_t klen)
-{
-    a->n = 0;
-    size_t pos = 0;
-    uint64_t cnt;
-    if (get_varint(p, n, &pos, &cnt) || cnt > n)
-        return corrupt_key(key, klen, "bad adjacency entry count");
-    int rc = adj_reserve(a, (size_t)cnt);
-    if (rc)
-        return rc;
-    for (uint64_t i = 0; i < cnt; i++) {
-        gr_adj_entry e;
-        uint64_t l;
-        if (get_varint(p, n, &pos, &l) || l == 0 || l > ORBIT_GRAPH_REL_MAX || l > n - pos)
-            return corrupt_key(key, klen, "bad relation in an adjacency entry");
-        e.rel = p + pos;
-        e.rel_len = (size_t)l;
-        pos += (size_t)l;
-        if (get_varint(p, n, &pos, &l) || l == 0 || l > ORBIT_GRAPH_ID_MAX || l > n - pos)
-            return corrupt_key(key, klen, "bad node id in an adjacency entry");
-        e.other = p + pos;
-        e.other_len = (size_t)l;
-        pos += (size_t)l;
-        if (n - pos < 8)
-            return corrupt_key(key, klen, "truncated adjacency entry");
-        e.weight = bits_dbl(get_u64be(p + pos));
-        pos += 8;
-        if (!weight_ok(e.weight))
-            return corrupt_key(key, klen, "adjacency entry with a negative or non-finite weight");
-        if (a->n && entry_cmp(&a->e[a->n - 1], e.rel, e.rel_len, e.other, e.other_len) >= 0)
-            return corrupt_key(key, klen, "adjacency entries out of order");
-        a->e[a->n++] = e;
-    }
-    if (pos != n)
-        return corrupt_key(key, klen, "trailing bytes after the adjacency entries");
-    return ORBIT_OK;
-}
-
-size_t orbit__gr_adj_size(const gr_adj *a)
-{
-    size_t s = varint_len(a->n);
-    for (size_t i = 0; i < a->n; i++)
-        s += varint_len(a->e[i].rel_len) + a->e[i].rel_len + varint_len(a->e[i].other_len) +
-             a->e[i].other_len + 8;
-    return s;
-}
-
-int orbit__gr_adj_encode(const gr_adj *a, orbit_buf *out)
-{
-    out->len = 0;
-    int rc = orbit_buf_reserve(out, orbit__gr_adj_size(a));
-    if (rc)
-        return rc;
-    rc = put_varint(out, a->n);
-    for (size_t i = 0; !rc && i < a->n; i++) {
-        const gr_adj_entry *e = &a->e[i];
-        uint8_t w[8];
-        put_u64be(w, dbl_bits(e->weight));
-        if (!(rc = put_varint(out, e->rel_len)) && !(rc = orbit_buf_append(out, e->rel, e->rel_len)) &&
-            !(rc = put_varint(out, e->other_len)) &&
-            !(rc = orbit_buf_append(out, e->other, e->other_len)))
-            rc = orbit_buf_append(out, w, 8);
-    }
-    return rc;
-}
-
-size_t orbit__gr_adj_find(const gr_adj *a, const uint8_t *rel, size_t rlen, const uint8_t *other,
-                          size_t olen, int *found)
-{
-    size_t lo = 0, hi = a->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (entry_cmp(&a->e[mid], rel, rlen, other, olen) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = lo < a->n && entry_cmp(&a->e[lo], rel, rlen, other, olen) == 0;
-    return lo;
-}
-
-void orbit__gr_adj_rel_range(const gr_adj *a, const uint8_t *rel, size_t rlen, size_t *lo,
-                             size_t *hi)
-{
-    size_t l = 0, h = a->n;
-    while (l < h) {
-        size_t mid = l + (h - l) / 2;
-        if (orbit__gr_cmp(a->e[mid].rel, a->e[mid].rel_len, rel, rlen) < 0)
-            l = mid + 1;
-        else
-            h = mid;
-    }
-    *lo = l;
-    h = a->n;
-    while (l < h) {
-        size_t mid = l + (h - l) / 2;
-        if (orbit__gr_cmp(a->e[mid].rel, a->e[mid].rel_len, rel, rlen) <= 0)
-            l = mid + 1;
-        else
-            h = mid;
-    }
-    *hi = l;
-}
-
-int orbit__gr_adj_insert(gr_adj *a, size_t at, const gr_adj_entry *e)
-{
-    int rc = adj_reserve(a, a->n + 1);
-    if (rc)
-        return rc;
-    memmove(&a->e[at + 1], &a->e[at], (a->n - at) * sizeof *a->e);
-    a->e[at] = *e;
-    a->n++;
-    return ORBIT_OK;
-}
-
-void orbit__gr_adj_remove(gr_adj *a, size_t at)
-{
-    memmove(&a->e[at], &a->e[at + 1], (a->n - at - 1) * sizeof *a->e);
-    a->n--;
 }
 
 /* ---- argument checks ------------------------------------------------- */
@@ -493,6 +270,7 @@ static orbit_graph *graph_new(const orbit_actor *a, const char *name, uint64_t i
     g->kv = orbit_actor_store(a);
     g->ks = orbit_actor_keyspace(a);
     g->id = id;
+    g->page_max = GR_PAGE_DEFAULT;
     g->name = strdup(name);
     if (!g->name) {
         free(g);
@@ -558,9 +336,13 @@ static int create_fn(orbit_tx *tx, void *arg)
     }
     if (rc != ORBIT_NOTFOUND)
         goto out;
-    json_t *j = g->etable ? json_pack("{s:i,s:s,s:I}", "v", 1, "endpoint_table", g->etable,
-                                      "endpoint_table_id", (json_int_t)g->etable_id)
-                          : json_pack("{s:i}", "v", 1);
+    json_t *j = json_pack("{s:i,s:I}", "v", 1, "page_bytes", (json_int_t)g->page_max);
+    if (j && g->etable &&
+        (json_object_set_new(j, "endpoint_table", json_string(g->etable)) ||
+         json_object_set_new(j, "endpoint_table_id", json_integer((json_int_t)g->etable_id)))) {
+        json_decref(j);
+        j = NULL;
+    }
     text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!text) {
@@ -592,6 +374,10 @@ int orbit_graph_create(orbit_tx *tx, const orbit_actor *a, const char *name,
         return rc;
     uint64_t etid = 0;
     const char *et = opts ? opts->endpoint_table : NULL;
+    size_t page = opts && opts->adj_page_bytes ? opts->adj_page_bytes : GR_PAGE_DEFAULT;
+    if (page < GR_PAGE_MIN || page > ORBIT_GRAPH_ADJ_MAX)
+        return orbit_error_set(ORBIT_EINVAL, "graph %s: adjacency page size %zu (%u to %u)", name,
+                               page, GR_PAGE_MIN, ORBIT_GRAPH_ADJ_MAX);
     if (et) {
         if (!*et)
             return orbit_error_set(ORBIT_EINVAL, "graph %s: empty endpoint table name", name);
@@ -608,6 +394,7 @@ int orbit_graph_create(orbit_tx *tx, const orbit_actor *a, const char *name,
     orbit_graph *g = graph_new(a, name, id);
     if (!g)
         return ORBIT_ENOMEM;
+    g->page_max = page;
     if (et) {
         g->etable = strdup(et);
         g->etable_id = etid;
@@ -642,10 +429,14 @@ static int load_meta(gr_reader *r, orbit_graph *g)
         json_t *j = json_loadb((const char *)p, n, 0, NULL);
         json_t *et = j ? json_object_get(j, "endpoint_table") : NULL;
         json_t *eid = j ? json_object_get(j, "endpoint_table_id") : NULL;
-        if (!json_is_object(j) || (et && (!json_is_string(et) || !json_is_integer(eid) ||
-                                          json_integer_value(eid) <= 0))) {
-            rc = corrupt_key(key.data, key.len, "malformed graph definition");
-        } else if (et) {
+        json_t *pg = j ? json_object_get(j, "page_bytes") : NULL;
+        if (!json_is_object(j) || !json_is_integer(pg) ||
+            json_integer_value(pg) < (json_int_t)GR_PAGE_MIN ||
+            json_integer_value(pg) > (json_int_t)ORBIT_GRAPH_ADJ_MAX ||
+            (et && (!json_is_string(et) || !json_is_integer(eid) ||
+                    json_integer_value(eid) <= 0))) {
+            rc = orbit__gr_corrupt(key.data, key.len, "malformed graph definition");
+        } else if ((g->page_max = (size_t)json_integer_value(pg)), et) {
             g->etable = strdup(json_string_value(et));
             g->etable_id = (uint64_t)json_integer_value(eid);
             if (!g->etable)
@@ -873,7 +664,7 @@ static int decode_node(const uint8_t *p, size_t n, const uint8_t *key, size_t kl
     json_t *props = j ? json_object_get(j, "props") : NULL;
     int rc = ORBIT_OK;
     if (!json_is_array(labels) || !json_is_object(props)) {
-        rc = corrupt_key(key, klen, "malformed node payload");
+        rc = orbit__gr_corrupt(key, klen, "malformed node payload");
         goto out;
     }
     size_t nl = json_array_size(labels);
@@ -886,7 +677,7 @@ static int decode_node(const uint8_t *p, size_t n, const uint8_t *key, size_t kl
     for (size_t i = 0; i < nl; i++) {
         const char *s = json_string_value(json_array_get(labels, i));
         if (!s) {
-            rc = corrupt_key(key, klen, "a node label is not a string");
+            rc = orbit__gr_corrupt(key, klen, "a node label is not a string");
             goto out;
         }
         if (!(out->labels[i] = strdup(s))) {
@@ -976,92 +767,102 @@ static uint8_t *dup_bytes(const void *p, size_t n)
     return d;
 }
 
-/* Does adjacency record val (status st) of key hold (rel, other)? */
-static int adj_has(const orbit_buf *val, int st, const uint8_t *key, size_t klen, const char *rel,
-                   const uint8_t *other, size_t olen, gr_adj *a, int *has)
-{
-    *has = 0;
-    a->n = 0;
-    if (st == ORBIT_NOTFOUND)
-        return ORBIT_OK;
-    if (st)
-        return st;
-    const uint8_t *p;
-    size_t n;
-    int rc = orbit__gr_record(val, key, klen, NULL, &p, &n);
-    if (!rc)
-        rc = orbit__gr_adj_decode(a, p, n, key, klen);
-    if (!rc && rel)
-        orbit__gr_adj_find(a, (const uint8_t *)rel, strlen(rel), other, olen, has);
-    return rc;
-}
-
+/*
+ * The commit check of one endpoint: it must exist (as a node, or a row of
+ * the endpoint table), read with get-for-update so that a concurrent
+ * delete conflicts, unless no edge of the graph touches it any more (its
+ * heads are absent: a head exists exactly while its list is not empty).
+ */
 static int endpoint_check(void *arg, orbit_txn *t)
 {
     gr_check *c = arg;
     const orbit_graph *g = &c->g;
     orbit_buf key = ORBIT_BUF_INIT, val = ORBIT_BUF_INIT;
-    orbit_buf ko = ORBIT_BUF_INIT, ki = ORBIT_BUF_INIT;
-    orbit_buf vals[2] = {ORBIT_BUF_INIT, ORBIT_BUF_INIT};
-    gr_adj ao = {0}, ai = {0};
+    gr_alist ls[2];
+    int have = 0;
     int rc = g->etable ? orbit__gr_key_row(&key, g, c->node, c->nlen)
                        : orbit__gr_key_node(&key, g, c->node, c->nlen);
     if (!rc)
         rc = orbit_txn_get_for_update(t, key.data, key.len, &val);
     if (rc != ORBIT_NOTFOUND)
         goto out; /* it exists (0) or the read failed */
-    /* Missing: fine only if no edge of the graph touches it any more. */
-    if ((rc = orbit__gr_key_adj(&ko, g, ORBIT_GRAPH_OUT, c->node, c->nlen)) ||
-        (rc = orbit__gr_key_adj(&ki, g, ORBIT_GRAPH_IN, c->node, c->nlen)))
+    if ((rc = orbit__gr_alist_init(&ls[0], g, ORBIT_GRAPH_OUT, c->node, c->nlen)))
         goto out;
-    orbit_slice keys[2] = {{ko.data, ko.len}, {ki.data, ki.len}};
-    int st[2];
-    rc = orbit_txn_multi_get(t, 2, keys, vals, st);
-    if (rc < 0)
-        goto out;
-    int is_from = orbit__gr_cmp(c->node, c->nlen, c->from, c->flen) == 0;
-    int has_o, has_i;
-    if ((rc = adj_has(&vals[0], st[0], ko.data, ko.len, is_from ? c->rel : NULL, c->to, c->tlen,
-                      &ao, &has_o)) ||
-        (rc = adj_has(&vals[1], st[1], ki.data, ki.len, is_from ? NULL : c->rel, c->from,
-                      c->flen, &ai, &has_i)))
-        goto out;
-    if (ao.n == 0 && ai.n == 0) {
-        rc = ORBIT_OK;
+    if ((rc = orbit__gr_alist_init(&ls[1], g, ORBIT_GRAPH_IN, c->node, c->nlen))) {
+        orbit__gr_alist_release(&ls[0]);
         goto out;
     }
+    have = 1;
+    gr_reader r = {t, NULL, NULL, 0};
+    orbit_slice sl[2] = {{ls[0].head.key.data, ls[0].head.key.len},
+                         {ls[1].head.key.data, ls[1].head.key.len}};
+    orbit_buf vals[2] = {ORBIT_BUF_INIT, ORBIT_BUF_INIT};
+    int st[2];
+    rc = orbit__gr_mget(&r, 2, sl, vals, st);
+    if (rc >= 0) {
+        rc = orbit__gr_alist_head(&ls[0], &vals[0], st[0]);
+        if (!rc)
+            rc = orbit__gr_alist_head(&ls[1], &vals[1], st[1]);
+    }
+    orbit_buf_release(&vals[0]);
+    orbit_buf_release(&vals[1]);
+    if (rc)
+        goto out;
+    if (!ls[0].exists && !ls[1].exists)
+        goto out; /* rc == 0: no edge left touching it */
     /* Name the edge that registered the check if it is still there, else
-     * one that is. */
-    const char *f, *r, *to;
-    if (has_o || has_i) {
-        f = orbit__gr_show(0, c->from, c->flen);
-        r = c->rel;
-        to = orbit__gr_show(1, c->to, c->tlen);
-    } else if (ao.n) {
-        f = orbit__gr_show(0, c->node, c->nlen);
-        r = orbit__gr_show(2, ao.e[0].rel, ao.e[0].rel_len);
-        to = orbit__gr_show(1, ao.e[0].other, ao.e[0].other_len);
+     * one that is (its first page holds an entry). */
+    orbit_buf ek = ORBIT_BUF_INIT, ev = ORBIT_BUF_INIT;
+    rc = orbit__gr_key_edge(&ek, g, c->from, c->flen, c->rel, c->to, c->tlen);
+    if (!rc)
+        rc = orbit_txn_get(t, ek.data, ek.len, &ev);
+    orbit_buf_release(&ek);
+    orbit_buf_release(&ev);
+    if (rc < 0)
+        goto out;
+    char f[200], rl[200], to[200];
+    if (rc == ORBIT_OK) {
+        snprintf(f, sizeof f, "%s", orbit__gr_show(0, c->from, c->flen));
+        snprintf(rl, sizeof rl, "%s", c->rel);
+        snprintf(to, sizeof to, "%s", orbit__gr_show(0, c->to, c->tlen));
     } else {
-        f = orbit__gr_show(0, ai.e[0].other, ai.e[0].other_len);
-        r = orbit__gr_show(2, ai.e[0].rel, ai.e[0].rel_len);
-        to = orbit__gr_show(1, c->node, c->nlen);
+        int in = !ls[0].exists;
+        gr_alist *l = &ls[in];
+        if (l->head.a.n == 0) {
+            gr_batch b = {0};
+            rc = orbit__gr_alist_want_rel(l, NULL, &b);
+            if (!rc)
+                rc = orbit__gr_batch_read(&b, &r);
+            orbit__gr_batch_release(&b);
+            if (rc)
+                goto out;
+        }
+        const gr_adj *a = orbit__gr_alist_entries(l, &rc);
+        if (rc)
+            goto out;
+        if (a->n == 0) {
+            rc = orbit__gr_corrupt(l->head.key.data, l->head.key.len, "an adjacency head "
+                                   "without entries");
+            goto out;
+        }
+        snprintf(rl, sizeof rl, "%s", orbit__gr_show(0, a->e[0].rel, a->e[0].rel_len));
+        snprintf(in ? f : to, 200, "%s", orbit__gr_show(0, a->e[0].other, a->e[0].other_len));
+        snprintf(in ? to : f, 200, "%s", orbit__gr_show(0, c->node, c->nlen));
     }
     if (g->etable)
         rc = orbit_error_set(ORBIT_ECONSTRAINT,
                              "graph %s: edge %s-%s->%s: row '%s' of table %s does not exist",
-                             g->name, f, r, to, orbit__gr_show(3, c->node, c->nlen), g->etable);
+                             g->name, f, rl, to, orbit__gr_show(0, c->node, c->nlen), g->etable);
     else
         rc = orbit_error_set(ORBIT_ECONSTRAINT, "graph %s: edge %s-%s->%s: node '%s' does not "
-                             "exist", g->name, f, r, to, orbit__gr_show(3, c->node, c->nlen));
+                             "exist", g->name, f, rl, to, orbit__gr_show(0, c->node, c->nlen));
 out:
-    orbit__gr_adj_release(&ao);
-    orbit__gr_adj_release(&ai);
+    if (have) {
+        orbit__gr_alist_release(&ls[0]);
+        orbit__gr_alist_release(&ls[1]);
+    }
     orbit_buf_release(&key);
     orbit_buf_release(&val);
-    orbit_buf_release(&ko);
-    orbit_buf_release(&ki);
-    orbit_buf_release(&vals[0]);
-    orbit_buf_release(&vals[1]);
     return rc;
 }
 
@@ -1075,6 +876,7 @@ static int add_endpoint_check(orbit_tx *tx, const orbit_graph *g, const uint8_t 
     c->g.ks = g->ks;
     c->g.id = g->id;
     c->g.etable_id = g->etable_id;
+    c->g.page_max = g->page_max;
     c->g.name = strdup(g->name);
     c->g.etable = g->etable ? strdup(g->etable) : NULL;
     c->node = dup_bytes(node, nlen);
@@ -1111,68 +913,6 @@ typedef struct edge_arg {
     int del;
 } edge_arg;
 
-/* Read the edge and its two adjacency records: vals[0] edge, [1] out(from),
- * [2] in(to). */
-static int edge_read(orbit_txn *t, const edge_arg *ea, orbit_buf keys[3], orbit_buf vals[3],
-                     int st[3])
-{
-    const orbit_graph *g = ea->g;
-    int rc;
-    if ((rc = orbit__gr_key_edge(&keys[0], g, ea->from, ea->flen, ea->rel, ea->to, ea->tlen)) ||
-        (rc = orbit__gr_key_adj(&keys[1], g, ORBIT_GRAPH_OUT, ea->from, ea->flen)) ||
-        (rc = orbit__gr_key_adj(&keys[2], g, ORBIT_GRAPH_IN, ea->to, ea->tlen)))
-        return rc;
-    orbit_slice sl[3];
-    for (int i = 0; i < 3; i++)
-        sl[i] = (orbit_slice){keys[i].data, keys[i].len};
-    rc = orbit_txn_multi_get(t, 3, sl, vals, st);
-    return rc < 0 ? rc : ORBIT_OK;
-}
-
-/* Decode adjacency record i (absent: empty) into a; created gets its
- * creation time (0 when absent). */
-static int adj_load(const orbit_buf *key, const orbit_buf *val, int st, gr_adj *a,
-                    uint64_t *created)
-{
-    a->n = 0;
-    *created = 0;
-    if (st == ORBIT_NOTFOUND)
-        return ORBIT_OK;
-    if (st)
-        return st;
-    orbit_record_meta m;
-    const uint8_t *p;
-    size_t n;
-    int rc = orbit__gr_record(val, key->data, key->len, &m, &p, &n);
-    if (!rc)
-        rc = orbit__gr_adj_decode(a, p, n, key->data, key->len);
-    if (!rc)
-        *created = m.created_ms;
-    return rc;
-}
-
-/* Write adjacency a under key (delete it when empty). */
-static int adj_store(orbit_txn *t, const orbit_graph *g, const orbit_buf *key, const gr_adj *a,
-                     uint64_t created, orbit_buf *scratch, orbit_buf *rec)
-{
-    if (a->n == 0)
-        return orbit_txn_del(t, key->data, key->len);
-    int rc = orbit__gr_adj_encode(a, scratch);
-    if (!rc)
-        rc = orbit__gr_encode(g, key->data, key->len, created, scratch->data, scratch->len, rec);
-    if (!rc)
-        rc = orbit_txn_put(t, key->data, key->len, rec->data, rec->len);
-    return rc;
-}
-
-static int too_big(const orbit_graph *g, const char *dir, const uint8_t *node, size_t nlen,
-                   size_t size)
-{
-    return orbit_error_set(ORBIT_ETOOBIG, "graph %s: the %s-adjacency of node '%s' would take "
-                           "%zu bytes (at most %u per node and direction)", g->name, dir,
-                           orbit__gr_show(0, node, nlen), size, ORBIT_GRAPH_ADJ_MAX);
-}
-
 static int edge_fn(orbit_tx *tx, void *arg)
 {
     edge_arg *ea = arg;
@@ -1181,15 +921,32 @@ static int edge_fn(orbit_tx *tx, void *arg)
     int rc = bind(tx, g, &t);
     if (rc)
         return rc;
-    orbit_buf keys[3] = {ORBIT_BUF_INIT, ORBIT_BUF_INIT, ORBIT_BUF_INIT};
+    orbit_buf ek = ORBIT_BUF_INIT, ev = ORBIT_BUF_INIT, scratch = ORBIT_BUF_INIT,
+              rec = ORBIT_BUF_INIT;
     orbit_buf vals[3] = {ORBIT_BUF_INIT, ORBIT_BUF_INIT, ORBIT_BUF_INIT};
-    orbit_buf scratch = ORBIT_BUF_INIT, rec = ORBIT_BUF_INIT;
-    gr_adj ao = {0}, ai = {0};
-    int st[3];
-    uint64_t c_edge = 0, c_o, c_i;
+    gr_alist lo, li; /* out(from), in(to) */
+    int have_o = 0, have_i = 0;
+    gr_batch b = {0};
+    gr_reader r = {t, NULL, NULL, 0};
+    uint64_t c_edge = 0;
     const uint8_t *rel = (const uint8_t *)ea->rel;
     size_t rlen = strlen(ea->rel);
-    if ((rc = edge_read(t, ea, keys, vals, st)))
+    if ((rc = orbit__gr_key_edge(&ek, g, ea->from, ea->flen, ea->rel, ea->to, ea->tlen)))
+        goto out;
+    if ((rc = orbit__gr_alist_init(&lo, g, ORBIT_GRAPH_OUT, ea->from, ea->flen)))
+        goto out;
+    have_o = 1;
+    if ((rc = orbit__gr_alist_init(&li, g, ORBIT_GRAPH_IN, ea->to, ea->tlen)))
+        goto out;
+    have_i = 1;
+    /* One multi-get: the edge and both heads; then at most one more for
+     * the two pages the entries belong in. */
+    orbit_slice sl[3] = {{ek.data, ek.len},
+                         {lo.head.key.data, lo.head.key.len},
+                         {li.head.key.data, li.head.key.len}};
+    int st[3];
+    rc = orbit__gr_mget(&r, 3, sl, vals, st);
+    if (rc < 0)
         goto out;
     if (st[0] < 0) {
         rc = st[0];
@@ -1200,70 +957,60 @@ static int edge_fn(orbit_tx *tx, void *arg)
         orbit_record_meta m;
         const uint8_t *p;
         size_t n;
-        if ((rc = orbit__gr_record(&vals[0], keys[0].data, keys[0].len, &m, &p, &n)))
+        if ((rc = orbit__gr_record(&vals[0], ek.data, ek.len, &m, &p, &n)))
             goto out;
         c_edge = m.created_ms;
     }
-    if ((rc = adj_load(&keys[1], &vals[1], st[1], &ao, &c_o)) ||
-        (rc = adj_load(&keys[2], &vals[2], st[2], &ai, &c_i)))
+    if ((rc = orbit__gr_alist_head(&lo, &vals[1], st[1])) ||
+        (rc = orbit__gr_alist_head(&li, &vals[2], st[2])))
         goto out;
-    int fo, fi;
-    size_t po = orbit__gr_adj_find(&ao, rel, rlen, ea->to, ea->tlen, &fo);
-    size_t pi = orbit__gr_adj_find(&ai, rel, rlen, ea->from, ea->flen, &fi);
-
+    if (ea->del && !exists) {
+        rc = orbit_error_set(ORBIT_NOTFOUND, "graph %s: no edge %s-%s->%s", g->name,
+                             orbit__gr_show(0, ea->from, ea->flen), ea->rel,
+                             orbit__gr_show(1, ea->to, ea->tlen));
+        goto out;
+    }
+    if (!ea->del && exists && !(ea->flags & ORBIT_GRAPH_REPLACE)) {
+        rc = orbit_error_set(ORBIT_EEXIST, "graph %s: edge %s-%s->%s exists", g->name,
+                             orbit__gr_show(0, ea->from, ea->flen), ea->rel,
+                             orbit__gr_show(1, ea->to, ea->tlen));
+        goto out;
+    }
+    if ((rc = orbit__gr_alist_want(&lo, rel, rlen, ea->to, ea->tlen, &b)) ||
+        (rc = orbit__gr_alist_want(&li, rel, rlen, ea->from, ea->flen, &b)) ||
+        (rc = orbit__gr_batch_read(&b, &r)))
+        goto out;
+    int hit;
     if (ea->del) {
-        if (!exists) {
-            rc = orbit_error_set(ORBIT_NOTFOUND, "graph %s: no edge %s-%s->%s", g->name,
-                                 orbit__gr_show(0, ea->from, ea->flen), ea->rel,
-                                 orbit__gr_show(1, ea->to, ea->tlen));
-            goto out;
-        }
-        if (fo)
-            orbit__gr_adj_remove(&ao, po);
-        if (fi)
-            orbit__gr_adj_remove(&ai, pi);
-        if ((rc = orbit_txn_del(t, keys[0].data, keys[0].len)))
+        if ((rc = orbit__gr_alist_remove(&lo, rel, rlen, ea->to, ea->tlen, &hit)) ||
+            (rc = orbit__gr_alist_remove(&li, rel, rlen, ea->from, ea->flen, &hit)))
             goto out;
     } else {
-        if (exists && !(ea->flags & ORBIT_GRAPH_REPLACE)) {
-            rc = orbit_error_set(ORBIT_EEXIST, "graph %s: edge %s-%s->%s exists", g->name,
-                                 orbit__gr_show(0, ea->from, ea->flen), ea->rel,
-                                 orbit__gr_show(1, ea->to, ea->tlen));
-            goto out;
-        }
         gr_adj_entry eo = {rel, rlen, ea->to, ea->tlen, ea->weight};
         gr_adj_entry ei = {rel, rlen, ea->from, ea->flen, ea->weight};
-        if (fo)
-            ao.e[po].weight = ea->weight;
-        else if ((rc = orbit__gr_adj_insert(&ao, po, &eo)))
+        if ((rc = orbit__gr_alist_insert(&lo, &eo, &hit)) ||
+            (rc = orbit__gr_alist_insert(&li, &ei, &hit)))
             goto out;
-        if (fi)
-            ai.e[pi].weight = ea->weight;
-        else if ((rc = orbit__gr_adj_insert(&ai, pi, &ei)))
+    }
+    /* Every check before the first write. */
+    if ((rc = orbit__gr_alist_finish(&lo)) || (rc = orbit__gr_alist_finish(&li)))
+        goto out;
+    if (ea->del) {
+        if ((rc = orbit_txn_del(t, ek.data, ek.len)))
             goto out;
-        size_t so = orbit__gr_adj_size(&ao), si = orbit__gr_adj_size(&ai);
-        if (so > ORBIT_GRAPH_ADJ_MAX) {
-            rc = too_big(g, "out", ea->from, ea->flen, so);
-            goto out;
-        }
-        if (si > ORBIT_GRAPH_ADJ_MAX) {
-            rc = too_big(g, "in", ea->to, ea->tlen, si);
-            goto out;
-        }
+    } else {
         /* The edge record: weight, then the properties. */
         size_t plen = strlen(ea->props);
         if ((rc = orbit_buf_reserve(&scratch, 8 + plen)))
             goto out;
-        put_u64be(scratch.data, dbl_bits(ea->weight));
+        gr_put_u64be(scratch.data, gr_dbl_bits(ea->weight));
         memcpy(scratch.data + 8, ea->props, plen);
         scratch.len = 8 + plen;
-        if ((rc = orbit__gr_encode(g, keys[0].data, keys[0].len, c_edge, scratch.data,
-                                   scratch.len, &rec)) ||
-            (rc = orbit_txn_put(t, keys[0].data, keys[0].len, rec.data, rec.len)))
+        if ((rc = orbit__gr_encode(g, ek.data, ek.len, c_edge, scratch.data, scratch.len, &rec)) ||
+            (rc = orbit_txn_put(t, ek.data, ek.len, rec.data, rec.len)))
             goto out;
     }
-    if ((rc = adj_store(t, g, &keys[1], &ao, c_o, &scratch, &rec)) ||
-        (rc = adj_store(t, g, &keys[2], &ai, c_i, &scratch, &rec)))
+    if ((rc = orbit__gr_alist_write(&lo, t)) || (rc = orbit__gr_alist_write(&li, t)))
         goto out;
     if (!ea->del &&
         ((rc = add_endpoint_check(tx, g, ea->from, ea->flen, ea->from, ea->flen, ea->rel, ea->to,
@@ -1273,14 +1020,17 @@ static int edge_fn(orbit_tx *tx, void *arg)
         goto out;
     rc = touch(tx, g);
 out:
-    for (int i = 0; i < 3; i++) {
-        orbit_buf_release(&keys[i]);
+    for (int i = 0; i < 3; i++)
         orbit_buf_release(&vals[i]);
-    }
+    orbit_buf_release(&ek);
+    orbit_buf_release(&ev);
     orbit_buf_release(&scratch);
     orbit_buf_release(&rec);
-    orbit__gr_adj_release(&ao);
-    orbit__gr_adj_release(&ai);
+    orbit__gr_batch_release(&b);
+    if (have_o)
+        orbit__gr_alist_release(&lo);
+    if (have_i)
+        orbit__gr_alist_release(&li);
     return rc;
 }
 
@@ -1310,7 +1060,7 @@ int orbit_graph_add_edge(orbit_tx *tx, orbit_graph *g, const void *from, size_t 
     if (o.flags & ~ORBIT_GRAPH_REPLACE)
         return orbit_error_set(ORBIT_EINVAL, "graph %s: unknown flags 0x%x", g->name, o.flags);
     double w = o.set_weight ? o.weight : 1.0;
-    if (!weight_ok(w))
+    if (!gr_weight_ok(w))
         return orbit_error_set(ORBIT_EINVAL, "graph %s: edge weight %g (weights are finite and "
                                ">= 0)", g->name, w);
     if (w == 0)
@@ -1372,13 +1122,13 @@ int orbit_graph_get_edge(orbit_tx *tx, const orbit_graph *g, const void *from, s
         size_t n;
         rc = orbit__gr_record(&val, key.data, key.len, &m, &p, &n);
         if (!rc && n < 8)
-            rc = corrupt_key(key.data, key.len, "truncated edge record");
+            rc = orbit__gr_corrupt(key.data, key.len, "truncated edge record");
         json_t *j = NULL;
         if (!rc) {
-            out->weight = bits_dbl(get_u64be(p));
+            out->weight = gr_bits_dbl(gr_get_u64be(p));
             j = json_loadb((const char *)p + 8, n - 8, 0, NULL);
-            if (!weight_ok(out->weight) || !json_is_object(j))
-                rc = corrupt_key(key.data, key.len, "malformed edge record");
+            if (!gr_weight_ok(out->weight) || !json_is_object(j))
+                rc = orbit__gr_corrupt(key.data, key.len, "malformed edge record");
         }
         if (!rc && !(out->props_json = json_dumps(j, JSON_COMPACT)))
             rc = ORBIT_ENOMEM;
@@ -1407,18 +1157,32 @@ typedef struct delnode_arg {
     size_t removed;
 } delnode_arg;
 
-/* Remove from a every entry whose other end is id; returns how many. */
-static size_t adj_remove_other(gr_adj *a, const uint8_t *id, size_t idlen)
+/* An entry (rel, id) to remove from the list of `other` in `dir`. */
+typedef struct dn_ref {
+    orbit_graph_dir dir;
+    const uint8_t *other, *rel;
+    size_t olen, rlen;
+    size_t list; /* index into the other ends' lists */
+} dn_ref;
+
+static int dn_cmp(const void *a, const void *b)
 {
-    size_t w = 0, removed = 0;
-    for (size_t i = 0; i < a->n; i++) {
-        if (orbit__gr_cmp(a->e[i].other, a->e[i].other_len, id, idlen) == 0)
-            removed++;
-        else
-            a->e[w++] = a->e[i];
-    }
-    a->n = w;
-    return removed;
+    const dn_ref *x = a, *y = b;
+    if (x->dir != y->dir)
+        return x->dir < y->dir ? -1 : 1;
+    return orbit__gr_cmp(x->other, x->olen, y->other, y->olen);
+}
+
+static int edge_del_key(orbit_txn *t, const orbit_graph *g, orbit_buf *k, const uint8_t *f,
+                        size_t flen, const uint8_t *rel, size_t rlen, const uint8_t *to,
+                        size_t tlen)
+{
+    char r[ORBIT_GRAPH_REL_MAX + 1];
+    memcpy(r, rel, rlen);
+    r[rlen] = '\0';
+    k->len = 0;
+    int rc = orbit__gr_key_edge(k, g, f, flen, r, to, tlen);
+    return rc ? rc : orbit_txn_del(t, k->data, k->len);
 }
 
 static int delnode_fn(orbit_tx *tx, void *arg)
@@ -1430,148 +1194,166 @@ static int delnode_fn(orbit_tx *tx, void *arg)
     if (rc)
         return rc;
     da->removed = 0;
-    orbit_buf keys[3] = {ORBIT_BUF_INIT, ORBIT_BUF_INIT, ORBIT_BUF_INIT};
+    gr_reader r = {t, NULL, NULL, 0};
+    orbit_buf nk = ORBIT_BUF_INIT, ek = ORBIT_BUF_INIT;
     orbit_buf vals[3] = {ORBIT_BUF_INIT, ORBIT_BUF_INIT, ORBIT_BUF_INIT};
-    orbit_buf ek = ORBIT_BUF_INIT, scratch = ORBIT_BUF_INIT, rec = ORBIT_BUF_INIT;
-    gr_adj own[2] = {{0}, {0}};
-    /* The other ends' records: for own[0] (out) entries their in-records,
-     * for own[1] (in) entries their out-records; one per distinct
-     * (direction, other), self excluded. */
-    size_t nother = 0;
-    orbit_buf *okeys = NULL, *ovals = NULL;
-    orbit_slice *osl = NULL;
-    int *ost = NULL;
-    gr_adj oa = {0};
-    int st[3];
-    uint64_t created;
-    if ((rc = orbit__gr_key_node(&keys[0], g, da->id, da->idlen)) ||
-        (rc = orbit__gr_key_adj(&keys[1], g, ORBIT_GRAPH_OUT, da->id, da->idlen)) ||
-        (rc = orbit__gr_key_adj(&keys[2], g, ORBIT_GRAPH_IN, da->id, da->idlen)))
+    gr_alist own[2];
+    int have_own = 0;
+    gr_alist *others = NULL;
+    size_t nothers = 0;
+    dn_ref *refs = NULL;
+    size_t nrefs = 0;
+    orbit_slice *sl = NULL;
+    int *st = NULL;
+    orbit_buf *ov = NULL;
+    gr_batch b = {0};
+    const gr_adj *ent[2];
+    if ((rc = orbit__gr_key_node(&nk, g, da->id, da->idlen)))
         goto out;
-    orbit_slice sl[3];
-    for (int i = 0; i < 3; i++)
-        sl[i] = (orbit_slice){keys[i].data, keys[i].len};
-    rc = orbit_txn_multi_get(t, 3, sl, vals, st);
-    if (rc < 0)
+    if ((rc = orbit__gr_alist_init(&own[0], g, ORBIT_GRAPH_OUT, da->id, da->idlen)))
         goto out;
-    if (st[0] < 0) {
-        rc = st[0];
+    if ((rc = orbit__gr_alist_init(&own[1], g, ORBIT_GRAPH_IN, da->id, da->idlen))) {
+        orbit__gr_alist_release(&own[0]);
         goto out;
     }
-    if (st[0] == ORBIT_NOTFOUND && st[1] == ORBIT_NOTFOUND && st[2] == ORBIT_NOTFOUND) {
+    have_own = 1;
+    orbit_slice s3[3] = {{nk.data, nk.len},
+                         {own[0].head.key.data, own[0].head.key.len},
+                         {own[1].head.key.data, own[1].head.key.len}};
+    int st3[3];
+    rc = orbit__gr_mget(&r, 3, s3, vals, st3);
+    if (rc < 0)
+        goto out;
+    if (st3[0] < 0) {
+        rc = st3[0];
+        goto out;
+    }
+    if (st3[0] == ORBIT_NOTFOUND && st3[1] == ORBIT_NOTFOUND && st3[2] == ORBIT_NOTFOUND) {
         rc = orbit_error_set(ORBIT_NOTFOUND, "graph %s: no node '%s'", g->name,
                              orbit__gr_show(0, da->id, da->idlen));
         goto out;
     }
-    if (st[0] == ORBIT_OK) {
+    if (st3[0] == ORBIT_OK) {
         const uint8_t *p;
         size_t n;
-        if ((rc = orbit__gr_record(&vals[0], keys[0].data, keys[0].len, NULL, &p, &n)))
+        if ((rc = orbit__gr_record(&vals[0], nk.data, nk.len, NULL, &p, &n)))
             goto out;
     }
-    if ((rc = adj_load(&keys[1], &vals[1], st[1], &own[0], &created)) ||
-        (rc = adj_load(&keys[2], &vals[2], st[2], &own[1], &created)))
+    /* The node's own lists, whole: two multi-gets at most. */
+    if ((rc = orbit__gr_alist_head(&own[0], &vals[1], st3[1])) ||
+        (rc = orbit__gr_alist_head(&own[1], &vals[2], st3[2])) ||
+        (rc = orbit__gr_alist_want_rel(&own[0], NULL, &b)) ||
+        (rc = orbit__gr_alist_want_rel(&own[1], NULL, &b)) || (rc = orbit__gr_batch_read(&b, &r)))
         goto out;
-    size_t total = own[0].n + own[1].n;
-    okeys = calloc(total ? total : 1, sizeof *okeys);
-    ovals = calloc(total ? total : 1, sizeof *ovals);
-    osl = calloc(total ? total : 1, sizeof *osl);
-    ost = calloc(total ? total : 1, sizeof *ost);
-    int *odir = calloc(total ? total : 1, sizeof *odir);
-    if (!okeys || !ovals || !osl || !ost || !odir) {
-        free(odir);
+    for (int d = 0; d < 2; d++) {
+        ent[d] = orbit__gr_alist_entries(&own[d], &rc);
+        if (rc)
+            goto out;
+    }
+    /* What to remove from the other ends: for an out entry (rel, other),
+     * (rel, id) from other's in-list; for an in entry, from its out-list.
+     * Self-loops live in the node's own lists only. */
+    size_t total = ent[0]->n + ent[1]->n;
+    refs = malloc((total ? total : 1) * sizeof *refs);
+    if (!refs) {
         rc = ORBIT_ENOMEM;
         goto out;
     }
-    for (int d = 0; d < 2; d++) {
-        /* Entries are sorted by (rel, other): the same other may recur
-         * under several relations, so deduplicate against what is there. */
-        orbit_graph_dir od = d == 0 ? ORBIT_GRAPH_IN : ORBIT_GRAPH_OUT;
-        for (size_t i = 0; i < own[d].n; i++) {
-            const gr_adj_entry *e = &own[d].e[i];
+    for (int d = 0; d < 2; d++)
+        for (size_t i = 0; i < ent[d]->n; i++) {
+            const gr_adj_entry *e = &ent[d]->e[i];
             if (orbit__gr_cmp(e->other, e->other_len, da->id, da->idlen) == 0)
-                continue; /* a self-loop: both its entries are in own records */
-            orbit_buf k = ORBIT_BUF_INIT;
-            if ((rc = orbit__gr_key_adj(&k, g, od, e->other, e->other_len))) {
-                free(odir);
-                goto out;
-            }
-            size_t j;
-            for (j = 0; j < nother; j++)
-                if (odir[j] == (int)od &&
-                    orbit__gr_cmp(okeys[j].data, okeys[j].len, k.data, k.len) == 0)
-                    break;
-            if (j < nother) {
-                orbit_buf_release(&k);
                 continue;
-            }
-            okeys[nother] = k;
-            odir[nother] = (int)od;
-            osl[nother] = (orbit_slice){okeys[nother].data, okeys[nother].len};
-            nother++;
+            refs[nrefs++] = (dn_ref){d == 0 ? ORBIT_GRAPH_IN : ORBIT_GRAPH_OUT, e->other, e->rel,
+                                     e->other_len, e->rel_len, 0};
         }
+    qsort(refs, nrefs, sizeof *refs, dn_cmp);
+    others = calloc(nrefs ? nrefs : 1, sizeof *others);
+    if (!others) {
+        rc = ORBIT_ENOMEM;
+        goto out;
     }
-    free(odir);
-    rc = orbit_txn_multi_get(t, nother, osl, ovals, ost);
+    for (size_t i = 0; i < nrefs; i++) {
+        if (i == 0 || dn_cmp(&refs[i - 1], &refs[i]) != 0) {
+            if ((rc = orbit__gr_alist_init(&others[nothers], g, refs[i].dir, refs[i].other,
+                                           refs[i].olen)))
+                goto out;
+            nothers++;
+        }
+        refs[i].list = nothers - 1;
+    }
+    /* Their heads in one multi-get, the pages holding (rel, id) in one. */
+    sl = malloc((nothers ? nothers : 1) * sizeof *sl);
+    st = malloc((nothers ? nothers : 1) * sizeof *st);
+    ov = calloc(nothers ? nothers : 1, sizeof *ov);
+    if (!sl || !st || !ov) {
+        rc = ORBIT_ENOMEM;
+        goto out;
+    }
+    for (size_t j = 0; j < nothers; j++)
+        sl[j] = (orbit_slice){others[j].head.key.data, others[j].head.key.len};
+    rc = orbit__gr_mget(&r, nothers, sl, ov, st);
     if (rc < 0)
         goto out;
-    /* Check every record before the first write. */
-    for (size_t j = 0; j < nother; j++) {
-        if ((rc = adj_load(&okeys[j], &ovals[j], ost[j], &oa, &created)))
+    rc = ORBIT_OK;
+    for (size_t j = 0; j < nothers && !rc; j++)
+        rc = orbit__gr_alist_head(&others[j], &ov[j], st[j]);
+    for (size_t i = 0; i < nrefs && !rc; i++)
+        rc = orbit__gr_alist_want(&others[refs[i].list], refs[i].rel, refs[i].rlen, da->id,
+                                  da->idlen, &b);
+    if (rc || (rc = orbit__gr_batch_read(&b, &r)))
+        goto out;
+    int found;
+    for (size_t i = 0; i < nrefs && !rc; i++)
+        rc = orbit__gr_alist_remove(&others[refs[i].list], refs[i].rel, refs[i].rlen, da->id,
+                                    da->idlen, &found);
+    for (size_t j = 0; j < nothers && !rc; j++)
+        rc = orbit__gr_alist_finish(&others[j]);
+    if (rc)
+        goto out;
+    /* Writes. */
+    for (size_t j = 0; j < nothers; j++)
+        if ((rc = orbit__gr_alist_write(&others[j], t)))
             goto out;
-    }
-    for (size_t j = 0; j < nother; j++) {
-        if ((rc = adj_load(&okeys[j], &ovals[j], ost[j], &oa, &created)))
-            goto out;
-        adj_remove_other(&oa, da->id, da->idlen);
-        if ((rc = adj_store(t, g, &okeys[j], &oa, created, &scratch, &rec)))
-            goto out;
-    }
-    /* The edges: every out entry (id, rel, other), every in entry
-     * (other, rel, id) but self-loops, counted once from the out side. */
-    for (int d = 0; d < 2; d++) {
-        for (size_t i = 0; i < own[d].n; i++) {
-            const gr_adj_entry *e = &own[d].e[i];
+    for (int d = 0; d < 2; d++)
+        for (size_t i = 0; i < ent[d]->n; i++) {
+            const gr_adj_entry *e = &ent[d]->e[i];
             int self = orbit__gr_cmp(e->other, e->other_len, da->id, da->idlen) == 0;
             if (d == 1 && self)
-                continue;
-            char rel[ORBIT_GRAPH_REL_MAX + 1];
-            memcpy(rel, e->rel, e->rel_len);
-            rel[e->rel_len] = '\0';
-            ek.len = 0;
-            rc = d == 0 ? orbit__gr_key_edge(&ek, g, da->id, da->idlen, rel, e->other, e->other_len)
-                        : orbit__gr_key_edge(&ek, g, e->other, e->other_len, rel, da->id,
-                                             da->idlen);
-            if (rc || (rc = orbit_txn_del(t, ek.data, ek.len)))
+                continue; /* counted from the out side */
+            rc = d == 0 ? edge_del_key(t, g, &ek, da->id, da->idlen, e->rel, e->rel_len, e->other,
+                                       e->other_len)
+                        : edge_del_key(t, g, &ek, e->other, e->other_len, e->rel, e->rel_len,
+                                       da->id, da->idlen);
+            if (rc)
                 goto out;
             da->removed++;
         }
-    }
-    /* The node and both of its records, deleted even when absent, so a
+    /* The node and both lists, deleted even when absent, so that a
      * concurrent edge write to this node conflicts with this delete. */
-    for (int i = 0; i < 3; i++)
-        if ((rc = orbit_txn_del(t, keys[i].data, keys[i].len)))
-            goto out;
+    if ((rc = orbit__gr_alist_delete(&own[0], t)) || (rc = orbit__gr_alist_delete(&own[1], t)) ||
+        (rc = orbit_txn_del(t, nk.data, nk.len)))
+        goto out;
     rc = touch(tx, g);
 out:
-    for (int i = 0; i < 3; i++) {
-        orbit_buf_release(&keys[i]);
+    for (int i = 0; i < 3; i++)
         orbit_buf_release(&vals[i]);
+    for (size_t j = 0; ov && j < nothers; j++)
+        orbit_buf_release(&ov[j]);
+    for (size_t j = 0; j < nothers; j++)
+        orbit__gr_alist_release(&others[j]);
+    if (have_own) {
+        orbit__gr_alist_release(&own[0]);
+        orbit__gr_alist_release(&own[1]);
     }
-    for (size_t j = 0; okeys && j < nother; j++)
-        orbit_buf_release(&okeys[j]);
-    for (size_t j = 0; ovals && j < (own[0].n + own[1].n); j++)
-        orbit_buf_release(&ovals[j]);
-    free(okeys);
-    free(ovals);
-    free(osl);
-    free(ost);
-    orbit__gr_adj_release(&own[0]);
-    orbit__gr_adj_release(&own[1]);
-    orbit__gr_adj_release(&oa);
+    free(others);
+    free(refs);
+    free(sl);
+    free(st);
+    free(ov);
+    orbit__gr_batch_release(&b);
+    orbit_buf_release(&nk);
     orbit_buf_release(&ek);
-    orbit_buf_release(&scratch);
-    orbit_buf_release(&rec);
     return rc;
 }
 

@@ -2,17 +2,17 @@
  * The graph model's reads (orbit/graph.h): neighbours, k-hop traversal and
  * shortest paths, and the result lists they fill.
  *
- * Every read goes through the adjacency records only (one per node and
- * direction, graph.c): neighbours read the node's own record(s) and nothing
- * else; a traversal reads each hop with one multi-get of the frontier's
- * records; BFS reads each level with one multi-get; Dijkstra reads, each
- * time the node it is about to settle is unread, that node and every other
- * unread node in its queue in one multi-get (bounded by DIJKSTRA_BATCH), so
+ * Every read goes through the paged adjacency lists only (graph_adj.c):
+ * neighbours read the node's own heads (and pages) and nothing else; a
+ * traversal reads each hop with one multi-get of the frontier's heads and
+ * at most one of their pages; BFS does the same per level; Dijkstra reads,
+ * each time the node it is about to settle is unread, that node and every
+ * other unread node in its queue at once (bounded by DIJKSTRA_BATCH), so
  * its calls grow with the number of hop levels it explores, not with the
  * nodes it settles. Nodes seen are kept in a hash table over their ids
  * (FNV-1a, open addressing), ids in one arena by offset.
  *
- * Layer: src/model, on graph.c's reader and codec (graph_int.h).
+ * Layer: src/model, on graph.c's reader and graph_adj.c's lists (graph_int.h).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -113,31 +113,6 @@ static int fail_tx(orbit_tx *tx, int rc)
     return rc;
 }
 
-/* Decode adjacency record (val, status st) of key into a (absent: empty). */
-static int adj_of(const orbit_buf *key, const orbit_buf *val, int st, gr_adj *a)
-{
-    a->n = 0;
-    if (st == ORBIT_NOTFOUND)
-        return ORBIT_OK;
-    if (st)
-        return st;
-    const uint8_t *p;
-    size_t n;
-    int rc = orbit__gr_record(val, key->data, key->len, NULL, &p, &n);
-    return rc ? rc : orbit__gr_adj_decode(a, p, n, key->data, key->len);
-}
-
-/* The entries of a with relation rel (NULL: all): [*lo, *hi). */
-static void rel_range(const gr_adj *a, const char *rel, size_t *lo, size_t *hi)
-{
-    if (!rel) {
-        *lo = 0;
-        *hi = a->n;
-        return;
-    }
-    orbit__gr_adj_rel_range(a, (const uint8_t *)rel, strlen(rel), lo, hi);
-}
-
 /* ---- neighbours ------------------------------------------------------ */
 
 int orbit_graph_neighbors(orbit_tx *tx, const orbit_graph *g, const void *id, size_t idlen,
@@ -148,50 +123,38 @@ int orbit_graph_neighbors(orbit_tx *tx, const orbit_graph *g, const void *id, si
         return rc;
     list_reset(out);
     gr_reader r;
-    orbit_buf keys[2] = {ORBIT_BUF_INIT, ORBIT_BUF_INIT};
-    orbit_buf vals[2] = {ORBIT_BUF_INIT, ORBIT_BUF_INIT};
-    int st[2];
-    orbit_graph_dir dirs[2];
+    gr_alist ls[2];
     size_t nk = 0;
-    gr_adj a = {0};
+    orbit_graph_dir dirs[2];
     if (dir != ORBIT_GRAPH_IN)
         dirs[nk++] = ORBIT_GRAPH_OUT;
     if (dir != ORBIT_GRAPH_OUT)
         dirs[nk++] = ORBIT_GRAPH_IN;
+    size_t init = 0;
+    int have_r = 0;
+    for (; init < nk; init++)
+        if ((rc = orbit__gr_alist_init(&ls[init], g, dirs[init], id, idlen)))
+            goto out;
     if ((rc = orbit__gr_reader_open(&r, tx, g, 0)))
         goto out;
-    for (size_t i = 0; i < nk; i++)
-        if ((rc = orbit__gr_key_adj(&keys[i], g, dirs[i], id, idlen)))
-            goto out;
-    if (nk == 1) {
-        st[0] = orbit__gr_get(&r, keys[0].data, keys[0].len, &vals[0]);
-        if (st[0] < 0) {
-            rc = st[0];
-            goto out;
-        }
-    } else {
-        orbit_slice sl[2] = {{keys[0].data, keys[0].len}, {keys[1].data, keys[1].len}};
-        rc = orbit__gr_mget(&r, 2, sl, vals, st);
-        if (rc < 0)
-            goto out;
-    }
-    rc = ORBIT_OK;
+    have_r = 1;
+    if ((rc = orbit__gr_lists_read(&r, ls, nk, rel)))
+        goto out;
     for (size_t i = 0; i < nk && !rc; i++) {
-        if ((rc = adj_of(&keys[i], &vals[i], st[i], &a)))
+        const gr_adj *a = orbit__gr_alist_entries(&ls[i], &rc);
+        if (rc)
             break;
         size_t lo, hi;
-        rel_range(&a, rel, &lo, &hi);
+        orbit__gr_adj_rel_range(a, rel, &lo, &hi);
         for (size_t j = lo; j < hi && !rc; j++)
-            rc = list_push(out, a.e[j].other, a.e[j].other_len, a.e[j].rel, a.e[j].rel_len,
-                           a.e[j].weight, dirs[i], 1);
+            rc = list_push(out, a->e[j].other, a->e[j].other_len, a->e[j].rel, a->e[j].rel_len,
+                           a->e[j].weight, dirs[i], 1);
     }
 out:
-    orbit__gr_reader_close(&r);
-    for (int i = 0; i < 2; i++) {
-        orbit_buf_release(&keys[i]);
-        orbit_buf_release(&vals[i]);
-    }
-    orbit__gr_adj_release(&a);
+    if (have_r)
+        orbit__gr_reader_close(&r);
+    for (size_t i = 0; i < init; i++)
+        orbit__gr_alist_release(&ls[i]);
     if (rc)
         list_reset(out);
     list_finish(out);
@@ -209,8 +172,8 @@ typedef struct gnode {
     unsigned depth;
     double dist;            /* Dijkstra */
     int read, queued, settled;
-    orbit_buf adj[2];       /* Dijkstra: out and in records as read */
-    int st[2];
+    size_t bat;             /* Dijkstra: the batch its lists were read in */
+    size_t li[2];           /* and their indexes there (out, in) */
 } gnode;
 
 typedef struct gtab {
@@ -233,10 +196,6 @@ static uint64_t fnv(const uint8_t *p, size_t n)
 
 static void gtab_free(gtab *t)
 {
-    for (size_t i = 0; i < t->n; i++) {
-        orbit_buf_release(&t->v[i].adj[0]);
-        orbit_buf_release(&t->v[i].adj[1]);
-    }
     free(t->v);
     free(t->slots);
     orbit_buf_release(&t->arena);
@@ -309,29 +268,26 @@ static int gtab_set_rel(gtab *t, size_t i, const uint8_t *rel, size_t rlen)
     return orbit_buf_append(&t->arena, rel, rlen);
 }
 
-/* ---- one hop: read the records of a set of nodes ---------------------- */
+/* ---- one hop: read the lists of a set of nodes ------------------------ */
 
 typedef struct hop {
-    orbit_buf *keys, *vals;
-    orbit_slice *sl;
-    int *st;
-    size_t *node;        /* the node of each key */
-    orbit_graph_dir *kd; /* the direction of each key */
+    gr_alist *ls;
+    size_t *node; /* the node of each list */
     size_t n, cap;
 } hop;
 
+static void hop_reset(hop *h)
+{
+    for (size_t i = 0; i < h->n; i++)
+        orbit__gr_alist_release(&h->ls[i]);
+    h->n = 0;
+}
+
 static void hop_free(hop *h)
 {
-    for (size_t i = 0; i < h->cap; i++) {
-        orbit_buf_release(&h->keys[i]);
-        orbit_buf_release(&h->vals[i]);
-    }
-    free(h->keys);
-    free(h->vals);
-    free(h->sl);
-    free(h->st);
+    hop_reset(h);
+    free(h->ls);
     free(h->node);
-    free(h->kd);
     memset(h, 0, sizeof *h);
 }
 
@@ -339,49 +295,27 @@ static int hop_add(hop *h, const orbit_graph *g, const gtab *t, size_t node, orb
 {
     if (h->n == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 16;
-        orbit_buf *k = realloc(h->keys, cap * sizeof *k);
-        if (k)
-            h->keys = k;
-        orbit_buf *v = realloc(h->vals, cap * sizeof *v);
-        if (v)
-            h->vals = v;
-        orbit_slice *s = realloc(h->sl, cap * sizeof *s);
-        if (s)
-            h->sl = s;
-        int *st = realloc(h->st, cap * sizeof *st);
-        if (st)
-            h->st = st;
+        gr_alist *ls = realloc(h->ls, cap * sizeof *ls);
+        if (ls)
+            h->ls = ls;
         size_t *nd = realloc(h->node, cap * sizeof *nd);
         if (nd)
             h->node = nd;
-        orbit_graph_dir *kd = realloc(h->kd, cap * sizeof *kd);
-        if (kd)
-            h->kd = kd;
-        if (!k || !v || !s || !st || !nd || !kd)
+        if (!ls || !nd)
             return ORBIT_ENOMEM;
-        for (size_t i = h->cap; i < cap; i++) {
-            orbit_buf_init(&h->keys[i]);
-            orbit_buf_init(&h->vals[i]);
-        }
         h->cap = cap;
     }
-    orbit_buf *k = &h->keys[h->n];
-    k->len = 0;
-    int rc = orbit__gr_key_adj(k, g, d, gid(t, node), t->v[node].len);
+    int rc = orbit__gr_alist_init(&h->ls[h->n], g, d, gid(t, node), t->v[node].len);
     if (rc)
         return rc;
-    h->node[h->n] = node;
-    h->kd[h->n] = d;
-    h->n++;
+    h->node[h->n++] = node;
     return ORBIT_OK;
 }
 
-static int hop_read(hop *h, gr_reader *r)
+/* One multi-get of the heads, at most one of their pages (for rel). */
+static int hop_read(hop *h, gr_reader *r, const char *rel)
 {
-    for (size_t i = 0; i < h->n; i++)
-        h->sl[i] = (orbit_slice){h->keys[i].data, h->keys[i].len};
-    int rc = orbit__gr_mget(r, h->n, h->sl, h->vals, h->st);
-    return rc < 0 ? rc : ORBIT_OK;
+    return orbit__gr_lists_read(r, h->ls, h->n, rel);
 }
 
 /* Sort node indexes by id bytes (a merge sort: qsort has no context
@@ -453,7 +387,6 @@ int orbit_graph_traverse(orbit_tx *tx, const orbit_graph *g, const void *id, siz
     gtab t = {0};
     hop h = {0};
     idxvec front = {0}, next = {0}, tmp = {0};
-    gr_adj a = {0};
     orbit_graph_dir dirs[2];
     size_t nd;
     add_dirs(o.dir, dirs, &nd);
@@ -466,22 +399,23 @@ int orbit_graph_traverse(orbit_tx *tx, const orbit_graph *g, const void *id, siz
     have_r = 1;
     int full = 0;
     for (unsigned d = 1; d <= depth && front.n && !full; d++) {
-        h.n = 0;
+        hop_reset(&h);
         for (size_t i = 0; i < front.n; i++)
             for (size_t k = 0; k < nd; k++)
                 if ((rc = hop_add(&h, g, &t, front.v[i], dirs[k])))
                     goto out;
-        if ((rc = hop_read(&h, &r)))
+        if ((rc = hop_read(&h, &r, o.rel)))
             goto out;
         next.n = 0;
         for (size_t i = 0; i < h.n; i++) {
-            if ((rc = adj_of(&h.keys[i], &h.vals[i], h.st[i], &a)))
+            const gr_adj *a = orbit__gr_alist_entries(&h.ls[i], &rc);
+            if (rc)
                 goto out;
             size_t lo, hi;
-            rel_range(&a, o.rel, &lo, &hi);
+            orbit__gr_adj_rel_range(a, o.rel, &lo, &hi);
             for (size_t j = lo; j < hi; j++) {
                 size_t x;
-                if ((rc = gtab_get(&t, a.e[j].other, a.e[j].other_len, &x, &added)))
+                if ((rc = gtab_get(&t, a->e[j].other, a->e[j].other_len, &x, &added)))
                     goto out;
                 if (!added)
                     continue;
@@ -521,7 +455,6 @@ out:
     free(front.v);
     free(next.v);
     free(tmp.v);
-    orbit__gr_adj_release(&a);
     if (rc)
         list_reset(out);
     list_finish(out);
@@ -576,33 +509,34 @@ static int bfs_path(gr_reader *r, const orbit_graph *g, gtab *t, size_t start, c
     add_dirs(o->dir, dirs, &nd);
     hop h = {0};
     idxvec front = {0}, next = {0};
-    gr_adj a = {0};
     int rc = iv_push(&front, start);
     int found = 0;
     for (unsigned d = 1; !rc && front.n && !found && (!o->max_depth || d <= o->max_depth); d++) {
-        h.n = 0;
+        hop_reset(&h);
         for (size_t i = 0; i < front.n && !rc; i++)
             for (size_t k = 0; k < nd && !rc; k++)
                 rc = hop_add(&h, g, t, front.v[i], dirs[k]);
-        if (rc || (rc = hop_read(&h, r)))
+        if (rc || (rc = hop_read(&h, r, o->rel)))
             break;
         next.n = 0;
         for (size_t i = 0; i < h.n && !rc && !found; i++) {
-            if ((rc = adj_of(&h.keys[i], &h.vals[i], h.st[i], &a)))
+            const gr_adj *a = orbit__gr_alist_entries(&h.ls[i], &rc);
+            if (rc)
                 break;
             size_t lo, hi;
-            rel_range(&a, o->rel, &lo, &hi);
+            orbit__gr_adj_rel_range(a, o->rel, &lo, &hi);
             for (size_t j = lo; j < hi; j++) {
                 size_t x;
                 int added;
-                if ((rc = gtab_get(t, a.e[j].other, a.e[j].other_len, &x, &added)))
+                if ((rc = gtab_get(t, a->e[j].other, a->e[j].other_len, &x, &added)))
                     break;
                 if (!added)
                     continue;
                 t->v[x].depth = d;
-                if ((rc = reach(t, x, h.node[i], &a.e[j], h.kd[i])) || (rc = iv_push(&next, x)))
+                if ((rc = reach(t, x, h.node[i], &a->e[j], h.ls[i].dir)) ||
+                    (rc = iv_push(&next, x)))
                     break;
-                if (orbit__gr_cmp(a.e[j].other, a.e[j].other_len, to, tlen) == 0) {
+                if (orbit__gr_cmp(a->e[j].other, a->e[j].other_len, to, tlen) == 0) {
                     rc = path_out(t, x, start, out, (double)d);
                     found = 1;
                     break;
@@ -616,7 +550,6 @@ static int bfs_path(gr_reader *r, const orbit_graph *g, gtab *t, size_t start, c
     hop_free(&h);
     free(front.v);
     free(next.v);
-    orbit__gr_adj_release(&a);
     if (!rc && !found)
         rc = ORBIT_NOTFOUND;
     return rc;
@@ -680,12 +613,28 @@ static hent heap_pop(heap *h)
     return top;
 }
 
-/* Read the records of u and of every other unread node queued (at most
- * DIJKSTRA_BATCH nodes) in one multi-get. */
+/* The batches Dijkstra has read, kept until it ends (nodes point into
+ * them). */
+typedef struct batches {
+    hop *v;
+    size_t n, cap;
+} batches;
+
+/* Read the lists of u and of every other unread node queued (at most
+ * DIJKSTRA_BATCH nodes): one multi-get of heads, at most one of pages. */
 static int dijkstra_read(gr_reader *r, const orbit_graph *g, gtab *t, const heap *q, size_t u,
-                         const orbit_graph_dir *dirs, size_t nd, hop *h)
+                         const orbit_graph_dir *dirs, size_t nd, const char *rel, batches *bs)
 {
-    h->n = 0;
+    if (bs->n == bs->cap) {
+        size_t cap = bs->cap ? bs->cap * 2 : 8;
+        hop *v = realloc(bs->v, cap * sizeof *v);
+        if (!v)
+            return ORBIT_ENOMEM;
+        bs->v = v;
+        bs->cap = cap;
+    }
+    hop *h = &bs->v[bs->n++];
+    memset(h, 0, sizeof *h);
     size_t nodes = 0;
     int rc = ORBIT_OK;
     t->v[u].queued = 1;
@@ -702,17 +651,13 @@ static int dijkstra_read(gr_reader *r, const orbit_graph *g, gtab *t, const heap
             rc = hop_add(h, g, t, x, dirs[k]);
     }
     if (!rc)
-        rc = hop_read(h, r);
+        rc = hop_read(h, r, rel);
     if (rc)
         return rc;
     for (size_t i = 0; i < h->n; i++) {
         gnode *n = &t->v[h->node[i]];
-        int slot = h->kd[i] == ORBIT_GRAPH_IN;
-        /* Swap the value in: the hop's buffer takes the node's empty one. */
-        orbit_buf tmpb = n->adj[slot];
-        n->adj[slot] = h->vals[i];
-        h->vals[i] = tmpb;
-        n->st[slot] = h->st[i];
+        n->bat = bs->n - 1;
+        n->li[h->ls[i].dir == ORBIT_GRAPH_IN] = i;
         n->read = 1;
         n->queued = 0;
     }
@@ -727,9 +672,7 @@ static int dijkstra_path(gr_reader *r, const orbit_graph *g, gtab *t, size_t sta
     size_t nd;
     add_dirs(o->dir, dirs, &nd);
     heap q = {0};
-    hop h = {0};
-    gr_adj a = {0};
-    orbit_buf key = ORBIT_BUF_INIT;
+    batches bs = {0};
     uint64_t seq = 0;
     int found = 0;
     t->v[start].dist = 0;
@@ -745,41 +688,35 @@ static int dijkstra_path(gr_reader *r, const orbit_graph *g, gtab *t, size_t sta
             found = 1;
             break;
         }
-        if (!t->v[u].read && (rc = dijkstra_read(r, g, t, &q, u, dirs, nd, &h)))
+        if (!t->v[u].read && (rc = dijkstra_read(r, g, t, &q, u, dirs, nd, o->rel, &bs)))
             break;
         for (size_t k = 0; k < nd && !rc; k++) {
-            int slot = dirs[k] == ORBIT_GRAPH_IN;
-            key.len = 0;
-            if ((rc = orbit__gr_key_adj(&key, g, dirs[k], gid(t, u), t->v[u].len)))
-                break;
-            /* Decode a copy: gtab_get may move the table (and the value). */
-            orbit_buf val = t->v[u].adj[slot];
-            t->v[u].adj[slot] = (orbit_buf)ORBIT_BUF_INIT;
-            rc = adj_of(&key, &val, t->v[u].st[slot], &a);
+            /* The list stays put while gtab_get moves the table. */
+            gr_alist *l = &bs.v[t->v[u].bat].ls[t->v[u].li[dirs[k] == ORBIT_GRAPH_IN]];
+            const gr_adj *a = orbit__gr_alist_entries(l, &rc);
             size_t lo = 0, hi = 0;
             if (!rc)
-                rel_range(&a, o->rel, &lo, &hi);
+                orbit__gr_adj_rel_range(a, o->rel, &lo, &hi);
             double du = t->v[u].dist;
             for (size_t j = lo; j < hi && !rc; j++) {
                 size_t x;
                 int added;
-                if ((rc = gtab_get(t, a.e[j].other, a.e[j].other_len, &x, &added)))
+                if ((rc = gtab_get(t, a->e[j].other, a->e[j].other_len, &x, &added)))
                     break;
-                double nd2 = du + a.e[j].weight;
+                double nd2 = du + a->e[j].weight;
                 if (t->v[x].settled || (!added && nd2 >= t->v[x].dist))
                     continue;
                 t->v[x].dist = nd2;
-                if ((rc = reach(t, x, u, &a.e[j], dirs[k])))
+                if ((rc = reach(t, x, u, &a->e[j], dirs[k])))
                     break;
                 rc = heap_push(&q, (hent){nd2, seq++, x});
             }
-            orbit_buf_release(&val);
         }
     }
     free(q.v);
-    hop_free(&h);
-    orbit__gr_adj_release(&a);
-    orbit_buf_release(&key);
+    for (size_t i = 0; i < bs.n; i++)
+        hop_free(&bs.v[i]);
+    free(bs.v);
     if (!rc && !found)
         rc = ORBIT_NOTFOUND;
     return rc;

@@ -529,8 +529,15 @@ void orbit_vec_coll_close(orbit_vec_coll *c)
     free(c);
 }
 
-uint32_t orbit_vec_coll_dim(const orbit_vec_coll *c) { return c->def.dim; }
-orbit_vec_metric orbit_vec_coll_metric(const orbit_vec_coll *c) { return c->def.metric; }
+uint32_t orbit_vec_coll_dim(const orbit_vec_coll *c)
+{
+    return def_get((orbit_vec_coll *)c).dim;
+}
+
+orbit_vec_metric orbit_vec_coll_metric(const orbit_vec_coll *c)
+{
+    return def_get((orbit_vec_coll *)c).metric;
+}
 uint64_t orbit_vec_coll_id(const orbit_vec_coll *c) { return c->id; }
 const char *orbit_vec_coll_name(const orbit_vec_coll *c) { return c->name; }
 

@@ -6,6 +6,7 @@
  * holding much more unrelated data, and a randomized run against an
  * in-test oracle of jansson values.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -875,9 +876,146 @@ static void test_random_vs_oracle(void **state)
     mt_close(&s);
 }
 
+/* ---- an index created while writers write --------------------------- */
+
+typedef struct writer {
+    orbit_doc_coll *c;
+    int no, n;
+    int failed;
+} writer;
+
+static void *writer_main(void *arg)
+{
+    writer *w = arg;
+    char id[16], js[48];
+    for (int i = 0; i < w->n; i++) {
+        snprintf(id, sizeof id, "w%d-%d", w->no, i % 15);
+        snprintf(js, sizeof js, "{\"v\":%d,\"w\":%d}", (i * 7 + w->no) % 5, w->no);
+        int rc = (i % 6 == 5) ? orbit_doc_delete(NULL, w->c, S(id)) : orbit_doc_put(NULL, w->c, S(id), S(js));
+        if (rc < 0) {
+            fprintf(stderr, "writer %d: %s: %s\n", w->no, orbit_strerror(rc), orbit_last_error_detail());
+            w->failed = 1;
+        }
+    }
+    return NULL;
+}
+
+typedef struct vcount {
+    int n;
+    double v;
+    int bad;
+} vcount;
+
+static int check_value_fn(void *arg, const uint8_t *id, size_t idlen, const char *json, size_t len)
+{
+    (void)id;
+    (void)idlen;
+    vcount *c = arg;
+    json_error_t e;
+    json_t *d = json_loadb(json, len, 0, &e);
+    json_t *v = json_object_get(d, "v");
+    if (!json_is_number(v) || json_number_value(v) != c->v)
+        c->bad++;
+    c->n++;
+    json_decref(d);
+    return 0;
+}
+
+static void test_index_built_during_writes(void **state)
+{
+    (void)state;
+    ct_store s;
+    mt_open(&s);
+    int small = is_etcd(s.kv);
+    orbit_actor *a;
+    mt_check(orbit_actor_open(s.kv, "u", "1", &a), 0);
+    orbit_doc_coll *wc = open_coll(a, "live"), *ic = open_coll(a, "live");
+    char id[16];
+    for (int i = 0; i < 40; i++) { /* populated before the build */
+        snprintf(id, sizeof id, "pre%02d", i);
+        mt_check(orbit_doc_put(NULL, wc, S(id), S("{\"v\":1}")), 0);
+    }
+    enum { W = 2 };
+    writer w[W];
+    pthread_t th[W];
+    for (int i = 0; i < W; i++) {
+        w[i] = (writer){wc, i, small ? 40 : 200, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, writer_main, &w[i]), 0);
+    }
+    mt_check(orbit_doc_index_create(ic, "v", "$.v"), 0);
+    for (int i = 0; i < W; i++) {
+        pthread_join(th[i], NULL);
+        assert_false(w[i].failed);
+    }
+    /* every document against the index, and the index against every document */
+    int docs_with_v = 0;
+    mt_check(orbit_doc_scan(NULL, ic, NULL, 0, 0, count_fn, &docs_with_v), 0);
+    int entries = 0;
+    for (int v = 0; v < 5; v++) {
+        char val[4];
+        snprintf(val, sizeof val, "%d", v);
+        vcount c = {0, v, 0};
+        mt_check(orbit_doc_index_find(NULL, ic, "v", S(val), 0, check_value_fn, &c), 0);
+        assert_int_equal(c.bad, 0);
+        entries += c.n;
+    }
+    assert_int_equal(entries, docs_with_v); /* every document has v: one entry each */
+    /* no stale entry: a range over everything counts the same */
+    orbit_doc_range r = {"0", 1, 0, "4", 1, 0};
+    int n_range = 0;
+    mt_check(orbit_doc_index_range(NULL, ic, "v", &r, 0, count_fn, &n_range), 0);
+    assert_int_equal(n_range, docs_with_v);
+    orbit_doc_coll_close(wc);
+    orbit_doc_coll_close(ic);
+    orbit_actor_close(a);
+    mt_close(&s);
+}
+
+/* Listeners hear of committed writes, with the model, never of a
+ * rolled-back one. */
+static int notified;
+static unsigned last_models;
+static char last_actor[16];
+
+static void on_commit(void *arg, const orbit_tx_change *ch, size_t n, uint64_t v)
+{
+    (void)arg;
+    (void)v;
+    notified++;
+    last_models = n ? ch[0].models : 0;
+    snprintf(last_actor, sizeof last_actor, "%s", n ? ch[0].actor_id : "");
+}
+
+static void test_listeners(void **state)
+{
+    (void)state;
+    ct_store s;
+    mt_open(&s);
+    orbit_actor *a;
+    mt_check(orbit_actor_open(s.kv, "u", "7", &a), 0);
+    uint64_t lid;
+    orbit_doc_coll *c = open_coll(a, "n");
+    mt_check(orbit_tx_listen(on_commit, NULL, &lid), 0);
+    notified = 0;
+    orbit_tx *tx;
+    mt_check(orbit_tx_begin(NULL, &tx), 0);
+    mt_check(orbit_doc_put(tx, c, S("d"), S("{}")), 0);
+    orbit_tx_rollback(tx);
+    assert_int_equal(notified, 0);
+    mt_check(orbit_doc_put(NULL, c, S("d"), S("{}")), 0);
+    assert_int_equal(notified, 1);
+    assert_true(last_models & (1u << ORBIT_MODEL_DOC));
+    assert_string_equal(last_actor, "7");
+    mt_check(orbit_tx_unlisten(lid), 0);
+    orbit_doc_coll_close(c);
+    orbit_actor_close(a);
+    mt_close(&s);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_listeners),
         cmocka_unit_test(test_crud),
         cmocka_unit_test(test_scan_and_mget),
         cmocka_unit_test(test_merge_patch_rfc),
@@ -888,6 +1026,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_references),
         cmocka_unit_test(test_costs),
         cmocka_unit_test(test_random_vs_oracle),
+        cmocka_unit_test(test_index_built_during_writes),
     };
     return mt_main(argc, argv, tests, sizeof tests / sizeof tests[0]);
 }

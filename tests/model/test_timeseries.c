@@ -693,7 +693,7 @@ static void run_random(orbit_kv *kv, orbit_ts_type type, uint64_t seed)
         if (op % 25 == 0) { /* an arbitrary aggregation */
             int64_t from = rnd_in(-5, span), to = from + rnd_in(0, span / 2);
             int64_t w = rnd() % 2 ? 10 * rnd_in(1, 30) : rnd_in(1, 250);
-            int64_t align = rnd() % 2 ? 0 : from;
+            int64_t r3 = (int64_t)(rnd() % 3), align = r3 == 0 ? 0 : r3 == 1 ? from : to;
             o_check_agg(&o, s, from, to, (orbit_ts_agg)rnd_in(1, 7), w, align, (int)(rnd() % 2),
                         rnd() % 3 ? 0 : (size_t)rnd_in(1, 5));
         }
@@ -1147,7 +1147,7 @@ static void test_exact_sum_random(void **state)
         int e = (int)(rnd() % 3) * 20 - 40;     /* 2^-40, 2^-20, 2^0 */
         if (rnd() % 2)
             j = -j;
-        scaled[i] = (__int128)j << (e + 40);
+        scaled[i] = (__int128)j * ((__int128)1 << (e + 40));
         p[i] = (orbit_ts_point){(int64_t)(rnd() % 60000), (int64_t)i, fv(ldexp((double)j, e))};
     }
     mt_check(orbit_ts_madd(NULL, s, p, N, 0, NULL), 0);
@@ -1178,6 +1178,46 @@ static void test_exact_sum_random(void **state)
     mt_close(&st);
 }
 
+/* A writer holding a handle across a drop leaves points behind; creating
+ * the name again clears them, and a drop inside a transaction rolls back. */
+static void test_drop_stale_writer_and_tx(void **state)
+{
+    (void)state;
+    ct_store st;
+    mt_open(&st);
+    orbit_actor *a;
+    mt_check(orbit_actor_open(st.kv, "dev", "drop", &a), 0);
+    orbit_series *s = make(a, "x", ORBIT_TS_INT64, 0, NULL, 0);
+    orbit_ts_value v = iv(1);
+    mt_check(orbit_ts_add(NULL, s, 10, 0, &v, 0), 0);
+    orbit_tx *tx;
+    mt_check(orbit_tx_begin(NULL, &tx), 0);
+    mt_check(orbit_ts_drop(tx, a, "x"), 0);
+    orbit_tx_rollback(tx);
+    got g = {0};
+    mt_check(orbit_ts_range(NULL, s, 0, 100, NULL, collect, &g), 0);
+    assert_int_equal(g.n, 1);
+    mt_check(orbit_ts_drop(NULL, a, "x"), 0);
+    mt_check(orbit_ts_add(NULL, s, 20, 0, &v, 0), 0); /* the stale handle */
+    mt_check(orbit_ts_create(NULL, a, "x", NULL), 0);
+    orbit_series *s2;
+    mt_check(orbit_ts_open(NULL, a, "x", &s2), 0);
+    assert_int_equal(orbit_ts_id(s2), orbit_ts_id(s));
+    assert_int_equal(orbit_ts_value_type(s2), ORBIT_TS_FLOAT64);
+    g.n = 0;
+    mt_check(orbit_ts_range(NULL, s2, INT64_MIN, INT64_MAX, NULL, collect, &g), 0);
+    assert_int_equal(g.n, 0);
+    orbit_ts_info info;
+    mt_check(orbit_ts_info_get(NULL, s2, &info), 0);
+    assert_int_equal(info.count, 0);
+    assert_int_equal(info.rollups, 0);
+    orbit_ts_info_release(&info);
+    orbit_ts_close(s);
+    orbit_ts_close(s2);
+    orbit_actor_close(a);
+    mt_close(&st);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -1195,6 +1235,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_costs),
         cmocka_unit_test(test_concurrent_writers),
         cmocka_unit_test(test_exact_sum_random),
+        cmocka_unit_test(test_drop_stale_writer_and_tx),
     };
     return mt_main(argc, argv, tests, sizeof tests / sizeof tests[0]);
 }

@@ -182,7 +182,10 @@ static void check_hits(orbit_vec_metric m, const float *q, const float *vecs, in
     double worst = -INFINITY;
     char *seen = calloc((size_t)n, 1);
     for (size_t j = 0; j < nh; j++) {
-        int i = atoi((const char *)h[j].id + 1); /* ids "v%04d" */
+        char idz[16] = "";
+        assert_true(h[j].idlen < sizeof idz);
+        memcpy(idz, h[j].id, h[j].idlen);
+        int i = atoi(idz + 1); /* ids "v%04d" */
         assert_true(i >= 0 && i < n && eligible[i] && !seen[i]);
         seen[i] = 1;
         double want = brute(m, q, vecs + (size_t)i * d, d);
@@ -223,10 +226,10 @@ static void test_search_brute_force(void **state)
         snprintf(name, sizeof name, "c%d", m);
         orbit_vec_coll *c = mk(a, name, d, (orbit_vec_metric)m);
         orbit_vec_item *items = calloc((size_t)n, sizeof *items);
-        char (*ids)[8] = calloc((size_t)n, 8);
+        char (*ids)[16] = calloc((size_t)n, 16);
         char (*meta)[48] = calloc((size_t)n, 48);
         for (int i = 0; i < n; i++) {
-            snprintf(ids[i], 8, "v%04d", i);
+            snprintf(ids[i], 16, "v%04d", i % 10000);
             snprintf(meta[i], 48, "{\"genre\":\"%s\",\"n\":{\"k\":%d}}", genres[i % 3], i % 2);
             items[i] = (orbit_vec_item){ids[i], 5, vecs + (size_t)i * d, d, meta[i],
                                         strlen(meta[i])};
@@ -498,9 +501,52 @@ static void test_costs(void **state)
     mt_close(&s);
 }
 
+/* Listeners hear of committed writes, with the model, never of a
+ * rolled-back one. */
+static int notified;
+static unsigned last_models;
+static char last_actor[16];
+
+static void on_commit(void *arg, const orbit_tx_change *ch, size_t n, uint64_t v)
+{
+    (void)arg;
+    (void)v;
+    notified++;
+    last_models = n ? ch[0].models : 0;
+    snprintf(last_actor, sizeof last_actor, "%s", n ? ch[0].actor_id : "");
+}
+
+static void test_listeners(void **state)
+{
+    (void)state;
+    ct_store s;
+    mt_open(&s);
+    orbit_actor *a;
+    mt_check(orbit_actor_open(s.kv, "u", "7", &a), 0);
+    uint64_t lid;
+    orbit_vec_coll *c = mk(a, "n", 2, ORBIT_VEC_L2);
+    mt_check(orbit_tx_listen(on_commit, NULL, &lid), 0);
+    notified = 0;
+    float v[2] = {1, 2};
+    orbit_tx *tx;
+    mt_check(orbit_tx_begin(NULL, &tx), 0);
+    mt_check(orbit_vec_put(tx, c, S("x"), v, 2, NULL, 0), 0);
+    orbit_tx_rollback(tx);
+    assert_int_equal(notified, 0);
+    mt_check(orbit_vec_put(NULL, c, S("x"), v, 2, NULL, 0), 0);
+    assert_int_equal(notified, 1);
+    assert_true(last_models & (1u << ORBIT_MODEL_VEC));
+    assert_string_equal(last_actor, "7");
+    mt_check(orbit_tx_unlisten(lid), 0);
+    orbit_vec_coll_close(c);
+    orbit_actor_close(a);
+    mt_close(&s);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_listeners),
         cmocka_unit_test(test_collections),
         cmocka_unit_test(test_put_get_delete),
         cmocka_unit_test(test_search_brute_force),
