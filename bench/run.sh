@@ -257,6 +257,21 @@ fs=$(df -T "$DIR" 2>/dev/null | awk 'NR == 2 { print $2 }')
 } >"$TMP"
 mv "$TMP" "$OUT"
 echo "bench: wrote $OUT" >&2
+
+# ---- the model benchmark (bench/models.sh): its own section -------------
+# Time-series, relational and vector writes against raw batch puts, exact
+# vector search next to numpy, 3-hop traversal on its own etcd cluster.
+if [ -x "$BUILD/bench_models" ]; then
+  if models=$(BENCH_DIR="$DIR" bash bench/models.sh "$BUILD"); then
+    echo "$models" >>"$OUT"
+  else
+    printf '\n## Models (bench/models.sh)\n\n**Not complete:** `bench/models.sh %s` failed.\n' \
+      "$BUILD" >>"$OUT"
+    echo "bench: bench/models.sh failed (see $OUT)" >&2
+    etcd_failed=${etcd_failed:-"bench/models.sh failed"} # exit 1 below
+  fi
+  echo "bench: appended the model benchmark to $OUT" >&2
+fi
 if [ -n "$etcd_failed" ]; then
   echo "bench: the etcd benchmark did not complete (see $OUT)" >&2
   exit 1

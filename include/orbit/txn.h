@@ -12,9 +12,12 @@
  * model call binds it to that call's store (the provider the actor's data
  * is on, orbit/model.h) and begins one contract transaction there
  * (orbit/kv.h) at the isolation asked for. A later call on another store is
- * refused with ORBIT_ENOTSUP naming both actors: atomic commit across
- * providers is not built yet. Nothing is written to any store before
- * commit except what the provider itself does for its transactions.
+ * refused with ORBIT_ENOTSUP naming both actors and both providers, and
+ * the whole transaction is refused with it (it is marked failed: commit
+ * returns ORBIT_ECLOSED and rolls back, so the part already written on the
+ * first store is not applied either): atomic commit across providers is
+ * not built yet. Nothing is written to any store before commit except what
+ * the provider itself does for its transactions.
  *
  * Isolation, mapped onto the contract's levels (orbit_isolation):
  *   ORBIT_TX_REPEATABLE_READ (the default, zero)  -> ORBIT_ISO_SNAPSHOT
@@ -29,8 +32,12 @@
  * nothing applied); the commit checks the models registered
  * (orbit_tx_add_check: declared references, vector dimensions, graph
  * integrity), inside the transaction, so what they read is part of it; the
- * contract commit; then, only if it succeeded, the listeners
- * (orbit_tx_listen) with the actors and models it changed.
+ * deadline check again (the checks read); the contract commit (bounded by
+ * the provider's own request timeouts: the contract has no deadline of its
+ * own, so a commit already sent is never abandoned halfway); then, only if
+ * it succeeded, the listeners (orbit_tx_listen) with the actors and models
+ * it changed. A commit that fails, conflicts, times out or is uncertain
+ * (ORBIT_EUNCERTAIN) tells no listener.
  *
  * Errors: ORBIT_ECONFLICT (retryable: nothing applied; run the whole
  * transaction again, orbit_tx_run does), ORBIT_ECONSTRAINT (a commit check
@@ -41,7 +48,7 @@
  * unique index), ORBIT_NOTFOUND or ORBIT_ECONSTRAINT has written nothing
  * (models check before they write) and the transaction goes on; after any
  * other error inside it, only rollback is allowed (commit then returns
- * ORBIT_ECLOSED and rolls back).
+ * ORBIT_ECLOSED and rolls back; the detail names the first error).
  *
  * Threads: an orbit_tx belongs to one thread at a time. The listener
  * registry is process-wide and thread-safe.
@@ -96,8 +103,12 @@ ORBIT_API void orbit_tx_rollback(orbit_tx *tx);
  * store, a compacted read) of fn or of the commit runs the whole thing again,
  * up to max_attempts times in all (0: 16), with a short growing pause;
  * ORBIT_EUNCERTAIN and every other error are returned at once, never
- * retried. fn must do nothing outside the transaction that it cannot do
- * twice. Returns 0, the last error, or fn's non-zero non-error value.
+ * retried. A transaction fn left failed (orbit_tx_fail) with a retryable
+ * code is retried even if fn returned 0. opts.timeout_ms bounds the whole
+ * run: every attempt's deadline counts from the run's start, and no attempt
+ * starts after it (ORBIT_ETIMEDOUT). fn must do nothing outside the
+ * transaction that it cannot do twice. Returns 0, the last error, or fn's
+ * non-zero non-error value.
  */
 typedef int (*orbit_tx_fn)(orbit_tx *tx, void *arg);
 ORBIT_API int orbit_tx_run(const orbit_tx_opts *opts, unsigned max_attempts,

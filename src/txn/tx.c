@@ -14,6 +14,7 @@
  * returns only when no notification is running.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -43,13 +44,17 @@ struct orbit_tx {
     orbit_txn *txn;     /* its contract transaction */
     char *bound_actor;  /* "type/id" of the actor that bound it, for errors */
     int failed;         /* an error left the transaction unusable */
+    int fail_code;      /* the first such error, and its detail */
+    char fail_detail[256];
     tx_check *checks;
     size_t nchecks, capchecks;
     tx_touch *touched;
     size_t ntouched, captouched;
 };
 
-int orbit_tx_begin(const orbit_tx_opts *opts, orbit_tx **out)
+/* Begin with the deadline counted from begun_ns (orbit_tx_run gives every
+ * attempt the run's start, so the deadline bounds the run as a whole). */
+static int tx_begin_at(const orbit_tx_opts *opts, uint64_t begun_ns, orbit_tx **out)
 {
     *out = NULL;
     orbit_tx_opts o = {0};
@@ -61,9 +66,41 @@ int orbit_tx_begin(const orbit_tx_opts *opts, orbit_tx **out)
     if (!tx)
         return ORBIT_ENOMEM;
     tx->opts = o;
-    tx->begun_ns = orbit__mono_ns();
+    tx->begun_ns = begun_ns;
     *out = tx;
     return ORBIT_OK;
+}
+
+int orbit_tx_begin(const orbit_tx_opts *opts, orbit_tx **out)
+{
+    return tx_begin_at(opts, orbit__mono_ns(), out);
+}
+
+/* 1 once the transaction's deadline (opts.timeout_ms, 0: none) passed. */
+static int past_deadline(const orbit_tx *tx)
+{
+    return tx->opts.timeout_ms &&
+           orbit__mono_ns() - tx->begun_ns > tx->opts.timeout_ms * UINT64_C(1000000);
+}
+
+static void remember_failure(orbit_tx *tx, int code)
+{
+    if (tx->failed)
+        return;
+    tx->failed = 1;
+    tx->fail_code = code;
+    snprintf(tx->fail_detail, sizeof tx->fail_detail, "%s", orbit_last_error_detail());
+}
+
+/* Roll back, free, and return ECLOSED naming the first failure. */
+static int refuse_failed(orbit_tx *tx, const char *what)
+{
+    char detail[sizeof tx->fail_detail];
+    int code = tx->fail_code;
+    memcpy(detail, tx->fail_detail, sizeof detail);
+    orbit_tx_rollback(tx);
+    return orbit_error_set(ORBIT_ECLOSED, "transaction failed earlier (%s%s%s)%s",
+                           orbit_err_name(code), detail[0] ? ": " : "", detail, what);
 }
 
 orbit_kv *orbit_tx_store(const orbit_tx *tx) { return tx->kv; }
@@ -75,6 +112,24 @@ static const char *level_name(orbit_tx_isolation l)
     case ORBIT_TX_SERIALIZABLE: return "serializable";
     default: return "repeatable read";
     }
+}
+
+/* The levels in a capabilities mask, named for an error, into buf. */
+static const char *levels_offered(unsigned mask, char *buf, size_t n)
+{
+    static const char *const names[] = {"repeatable read (snapshot)", "read committed",
+                                        "serializable"};
+    size_t used = 0;
+    buf[0] = 0;
+    for (unsigned l = 0; l < 3; l++) {
+        if (!(mask & ORBIT_ISO_BIT(l)))
+            continue;
+        int w = snprintf(buf + used, n - used, "%s%s", used ? ", " : "", names[l]);
+        if (w < 0 || (size_t)w >= n - used)
+            break;
+        used += (size_t)w;
+    }
+    return used ? buf : "none";
 }
 
 static orbit_isolation contract_level(orbit_tx_isolation l)
@@ -109,19 +164,27 @@ int orbit_tx_kv_txn(orbit_tx *tx, orbit_kv *kv, const char *actor_type, const ch
     if (!kv)
         return orbit_error_set(ORBIT_EINVAL, "transaction: no store");
     if (tx->failed)
-        return orbit_error_set(ORBIT_ECLOSED, "transaction failed earlier; roll it back");
+        return orbit_error_set(ORBIT_ECLOSED, "transaction failed earlier (%s%s%s); roll it back",
+                               orbit_err_name(tx->fail_code), tx->fail_detail[0] ? ": " : "",
+                               tx->fail_detail);
     if (tx->kv) {
         if (tx->kv != kv) {
+            /* The whole transaction is refused, not only this call: the
+             * part already written to the bound store must not commit
+             * without this one. */
             orbit_capabilities a, b;
             orbit_kv_capabilities(tx->kv, &a);
             orbit_kv_capabilities(kv, &b);
-            return orbit_error_set(ORBIT_ENOTSUP,
-                                   "transaction spans providers: actor %s/%s is on another "
-                                   "store (%s) than the one the transaction is bound to (%s, "
-                                   "by actor %s); atomic commit across providers is not "
-                                   "supported yet",
-                                   actor_type ? actor_type : "?", actor_id ? actor_id : "?",
-                                   b.name, a.name, tx->bound_actor ? tx->bound_actor : "?");
+            int rc = orbit_error_set(
+                ORBIT_ENOTSUP,
+                "transaction spans providers: actor %s/%s is on a %s store, but the "
+                "transaction is bound to another (%s) store by actor %s; atomic commit "
+                "across providers is not supported yet, so the transaction is refused and "
+                "nothing of it is written",
+                actor_type ? actor_type : "?", actor_id ? actor_id : "?", b.name, a.name,
+                tx->bound_actor ? tx->bound_actor : "?");
+            remember_failure(tx, rc);
+            return rc;
         }
         *out = tx->txn;
         return ORBIT_OK;
@@ -131,9 +194,14 @@ int orbit_tx_kv_txn(orbit_tx *tx, orbit_kv *kv, const char *actor_type, const ch
     orbit_isolation lvl = contract_level(tx->opts.isolation);
     if (!caps.supports_transactions)
         return orbit_error_set(ORBIT_ENOTSUP, "%s has no transactions", caps.name);
-    if (!(caps.isolation_levels & ORBIT_ISO_BIT(lvl)))
-        return orbit_error_set(ORBIT_ENOTSUP, "%s does not offer %s isolation", caps.name,
-                               level_name(tx->opts.isolation));
+    if (!(caps.isolation_levels & ORBIT_ISO_BIT(lvl))) {
+        char offered[96];
+        return orbit_error_set(ORBIT_ENOTSUP,
+                               "%s isolation refused: the %s provider does not offer it (it "
+                               "offers: %s); nothing was begun",
+                               level_name(tx->opts.isolation), caps.name,
+                               levels_offered(caps.isolation_levels, offered, sizeof offered));
+    }
     orbit_txn_opts to = {0};
     to.isolation = lvl;
     int rc = orbit_kv_txn_begin(kv, &to, &tx->txn);
@@ -231,7 +299,7 @@ int orbit_tx_add_check(orbit_tx *tx, orbit_tx_check_fn fn, void *arg, void (*fre
 void orbit_tx_fail(orbit_tx *tx, int code)
 {
     if (tx && code < 0)
-        tx->failed = 1;
+        remember_failure(tx, code);
 }
 
 static void tx_free(orbit_tx *tx)
@@ -349,29 +417,38 @@ int orbit_tx_commit_version(orbit_tx *tx, uint64_t *version)
         *version = 0;
     if (!tx)
         return orbit_error_set(ORBIT_EINVAL, "transaction is NULL");
-    if (tx->failed) {
-        orbit_tx_rollback(tx);
-        return orbit_error_set(ORBIT_ECLOSED, "transaction failed earlier; it was rolled back");
-    }
+    if (tx->failed)
+        return refuse_failed(tx, "; it was rolled back");
     if (!tx->txn) {
         tx_free(tx);
         return ORBIT_OK;
     }
-    if (tx->opts.timeout_ms &&
-        orbit__mono_ns() - tx->begun_ns > tx->opts.timeout_ms * UINT64_C(1000000)) {
+    if (past_deadline(tx)) {
         uint64_t ms = tx->opts.timeout_ms;
         orbit_tx_rollback(tx);
         return orbit_error_set(ORBIT_ETIMEDOUT,
-                               "transaction passed its %llu ms deadline before commit; rolled back",
+                               "transaction passed its %llu ms deadline before commit; rolled "
+                               "back, nothing applied",
                                (unsigned long long)ms);
     }
-    /* Checks may add checks (a check that writes); run until none is new. */
+    /* The checks, in the order added (tx->nchecks is read each round). */
     for (size_t i = 0; i < tx->nchecks; i++) {
         int rc = tx->checks[i].fn(tx->checks[i].arg, tx->txn);
         if (rc) {
+            if (rc > 0) /* a check must fail with an error code */
+                rc = orbit_error_set(ORBIT_EINTERNAL, "commit check %zu returned %d", i, rc);
             orbit_tx_rollback(tx);
             return rc;
         }
+    }
+    /* The checks read: the deadline is checked again before the commit. */
+    if (past_deadline(tx)) {
+        uint64_t ms = tx->opts.timeout_ms;
+        orbit_tx_rollback(tx);
+        return orbit_error_set(ORBIT_ETIMEDOUT,
+                               "transaction passed its %llu ms deadline during its commit "
+                               "checks; rolled back, nothing applied",
+                               (unsigned long long)ms);
     }
     uint64_t v = 0;
     int rc = orbit_txn_commit_version(tx->txn, &v);
@@ -406,14 +483,26 @@ int orbit_tx_run(const orbit_tx_opts *opts, unsigned max_attempts, orbit_tx_fn f
         return orbit_error_set(ORBIT_EINVAL, "transaction function is NULL");
     if (max_attempts == 0)
         max_attempts = 16;
+    uint64_t start = orbit__mono_ns();
+    uint64_t timeout_ms = opts ? opts->timeout_ms : 0;
     int rc = ORBIT_OK;
     for (unsigned attempt = 0; attempt < max_attempts; attempt++) {
-        if (attempt)
+        if (attempt) {
             backoff(attempt - 1);
+            /* The deadline bounds the run: no attempt starts after it. */
+            if (timeout_ms && orbit__mono_ns() - start > timeout_ms * UINT64_C(1000000))
+                return orbit_error_set(ORBIT_ETIMEDOUT,
+                                       "transaction passed its %llu ms deadline after %u "
+                                       "attempts (last: %s)",
+                                       (unsigned long long)timeout_ms, attempt,
+                                       orbit_err_name(rc));
+        }
         orbit_tx *tx;
-        if ((rc = orbit_tx_begin(opts, &tx)))
+        if ((rc = tx_begin_at(opts, start, &tx)))
             return rc;
         rc = fn(tx, arg);
+        if (rc == ORBIT_OK && tx->failed && orbit_err_retryable(tx->fail_code))
+            rc = tx->fail_code; /* fn went on after a model op conflicted */
         if (rc != ORBIT_OK) {
             orbit_tx_rollback(tx);
             if (rc < 0 && orbit_err_retryable(rc))
@@ -421,6 +510,7 @@ int orbit_tx_run(const orbit_tx_opts *opts, unsigned max_attempts, orbit_tx_fn f
             return rc;
         }
         rc = orbit_tx_commit(tx);
+        /* ORBIT_EUNCERTAIN is not retryable (orbit_err_retryable): returned. */
         if (rc < 0 && orbit_err_retryable(rc))
             continue;
         return rc;
