@@ -37,6 +37,7 @@ wait_ping() {
 }
 
 STORE_DIR=$(mktemp -d "$DIR/orbitd-bench-XXXXXX")
+STORE_DIR=$(cd "$STORE_DIR" && pwd)
 RPORT=$(free_port)
 OPORT=$(free_port)
 RPID=

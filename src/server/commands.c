@@ -399,6 +399,13 @@ void srv_cursors_release(void)
         orbit_buf_release(&g_cur[i].pos);
 }
 
+void srv_thread_release(void)
+{
+    srv_string_thread_release();
+    srv_hash_thread_release();
+    db_thread_release();
+}
+
 /* ---- dispatch ------------------------------------------------------------- */
 
 static void call_init(srv_call *x, srv_client *c, const srv_command *cmd, int argc,

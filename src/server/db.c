@@ -783,7 +783,6 @@ int db_expire_cycle(size_t max)
     return rc < 0 ? rc : deleted;
 }
 
-void db_thread_release(void);
 void db_thread_release(void)
 {
     orbit_buf_release(&t_key);

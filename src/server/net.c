@@ -75,7 +75,6 @@ static int g_nworkers;
 static int g_next_worker;
 static pthread_mutex_t g_list_mu = PTHREAD_MUTEX_INITIALIZER; /* client lists, names */
 
-void db_thread_release(void);
 static void client_process(srv_client *c);
 static void client_flush(srv_client *c);
 static void client_free(srv_client *c);
@@ -769,7 +768,7 @@ static void *worker_main(void *arg)
 {
     srv_worker *w = arg;
     event_base_dispatch(w->base);
-    db_thread_release();
+    srv_thread_release();
     return NULL;
 }
 

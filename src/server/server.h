@@ -279,6 +279,13 @@ uint64_t srv_cursor_save(const uint8_t *pos, size_t n);
 /* 0 and pos filled (contents replaced), or -1 unknown cursor. */
 int srv_cursor_load(uint64_t id, orbit_buf *pos);
 
+/* Free the calling thread's scratch buffers (each family's and db.c's);
+ * every thread that ran commands calls it before it exits. */
+void srv_thread_release(void);
+void srv_string_thread_release(void);
+void srv_hash_thread_release(void);
+void db_thread_release(void);
+
 /* INFO (t_server.c) is built from here. */
 void srv_info_append(orbit_buf *out, const char *section);
 

@@ -22,6 +22,11 @@
 
 static _Thread_local orbit_buf t_val;
 
+void srv_string_thread_release(void)
+{
+    orbit_buf_release(&t_val);
+}
+
 #define KEY(i) x->argv[i].data, x->argv[i].len
 
 static void hit(int found)
