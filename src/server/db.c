@@ -217,10 +217,11 @@ int db_decode_meta(const uint8_t *rec, size_t n, const uint8_t *ek, size_t ekl, 
         m->type = type;
         return orbit_buf_set(&m->str, pl + pos, plen - pos);
     case DB_HASH:
+    case DB_SET:
         m->type = type;
         if (get_varint(pl, plen, &pos, &m->version) || get_varint(pl, plen, &pos, &m->size) ||
             pos != plen || m->version > (uint64_t)INT64_MAX)
-            return corrupt(ek, ekl, "bad hash metadata");
+            return corrupt(ek, ekl, "bad hash or set metadata");
         return 0;
     default:
         return corrupt(ek, ekl, "unknown type");

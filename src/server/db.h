@@ -10,6 +10,7 @@
  *   (1, "kv", K)              the metadata record of user key K
  *   (1, "kvs", K, ver, ...)   sub-keys of K's value at version ver:
  *                             hash field f: (..., f) -> the field's value
+ *                             set member s: (..., s) -> an empty record
  *   (1, "kvx", ms, K)         expiry index: K expires at ms (ms since epoch)
  *
  * The metadata record's schema_version says how its payload reads:
@@ -17,8 +18,8 @@
  *      what orbit_str_put writes, so `orbit kv get K` and the server's GET
  *      read each other's strings;
  *   1  the server's metadata: u8 type | varint expire_ms (0: none), then
- *      for a string the value bytes, for a hash varint version | varint
- *      size (fields).
+ *      for a string the value bytes, for a hash or a set varint version |
+ *      varint size (fields or members).
  * A compound value's sub-keys sit under its version, a number unique to
  * each creation of the value, so DEL is O(1) (the metadata record goes)
  * plus one range delete of (1, "kvs", K, ver) after the commit, and a SET

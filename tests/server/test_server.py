@@ -433,6 +433,51 @@ def test_hashes(r):
     eq(r.hgetall("big"), {b"again": b"2"})
 
 
+@case
+def test_sets(r):
+    eq(r.sadd("s1", "a", "b", "c", "a"), 3)
+    eq(r.sadd("s1", "c", "d"), 1)
+    eq(r.scard("s1"), 4)
+    eq(r.smembers("s1"), {b"a", b"b", b"c", b"d"})
+    eq(r.sismember("s1", "a"), True)
+    eq(r.sismember("s1", "z"), False)
+    eq(r.sismember("nosuch", "a"), False)
+    eq(r.scard("nosuch"), 0)
+    eq(r.smembers("nosuch"), set())
+    r.sadd("s2", "c", "d", "e")
+    eq(r.sinter("s1", "s2"), {b"c", b"d"})
+    eq(r.sunion("s1", "s2", "nosuch"), {b"a", b"b", b"c", b"d", b"e"})
+    eq(r.sdiff("s1", "s2"), {b"a", b"b"})
+    eq(r.sinter("s1", "nosuch"), set())
+    eq(r.srem("s1", "a", "z", "a"), 1)
+    eq(r.type("s1"), b"set")
+    eq(r.srem("s1", "b", "c", "d"), 3)
+    eq(r.exists("s1"), 0)  # the last member deleted the set
+    r.set("str", "v")
+    for fn in (lambda: r.sadd("str", "a"), lambda: r.smembers("str"), lambda: r.scard("str"),
+               lambda: r.sinter("s2", "str"), lambda: r.sismember("str", "a")):
+        raises(fn, "WRONGTYPE")
+    members = {("m%03d" % i).encode() for i in range(50)}
+    r.sadd("big", *members)
+    got = set()
+    cursor = 0
+    while True:
+        cursor, page = r.sscan("big", cursor, count=6)
+        got.update(page)
+        if cursor == 0:
+            break
+    eq(got, members)
+    eq(set(r.sscan_iter("big", match="m00*")), {m for m in members if m.startswith(b"m00")})
+    eq(set(r.scan_iter(_type="set")), {b"s2", b"big"})
+    r.expire("big", 100)
+    r.rename("big", "big2")
+    eq(r.scard("big2"), 50)
+    assert r.ttl("big2") > 90
+    r.delete("big2")
+    r.sadd("big2", "only")
+    eq(r.smembers("big2"), {b"only"})
+
+
 # ---- transactions --------------------------------------------------------------
 
 
