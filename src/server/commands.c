@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "orbit/provider.h"
+#include "orbit/txn.h"
 #include "server/db.h"
 #include "server/server.h"
 
@@ -45,7 +46,9 @@ static int cmd_cmp(const void *a, const void *b)
 static void table_init(void)
 {
     const srv_command *fam[] = {srv_server_commands, srv_string_commands, srv_hash_commands,
-                                srv_set_commands, srv_multi_commands};
+                                srv_set_commands, srv_multi_commands,
+                                srv_json_commands, srv_ts_commands, srv_vector_commands,
+                                srv_graph_commands, srv_table_commands};
     size_t n = 0;
     for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++)
         for (const srv_command *c = fam[f]; c->name; c++)
@@ -447,17 +450,27 @@ void srv_execute(srv_client *c, const srv_command *cmd, int argc, const srv_arg 
     size_t mark = c->out.len;
     for (int attempt = 0;; attempt++) {
         x.wrote = 0;
-        int rc = orbit_kv_txn_begin(g_srv.kv, NULL, &x.txn);
+        /* One cross-model transaction (orbit/txn.h): call->txn is its
+         * contract transaction on the store, call->tx is what the model
+         * commands pass to the models, so a block mixing both commits as
+         * one. */
+        int rc = orbit_tx_begin(NULL, &x.tx);
+        if (!rc)
+            rc = orbit_tx_kv_txn(x.tx, g_srv.kv, "orbit", "default", &x.txn);
         if (rc) {
+            orbit_tx_rollback(x.tx);
+            x.tx = NULL;
+            x.txn = NULL;
             reply_store_error(&x, rc);
             break;
         }
         rc = cmd->fn(&x);
         if (rc >= 0 && x.wrote) {
-            rc = orbit_txn_commit(x.txn);
+            rc = orbit_tx_commit(x.tx);
         } else {
-            orbit_txn_rollback(x.txn);
+            orbit_tx_rollback(x.tx);
         }
+        x.tx = NULL;
         x.txn = NULL;
         if (rc >= 0) {
             db_run_cleanup(&x);

@@ -156,6 +156,13 @@ extern const srv_command srv_string_commands[];
 extern const srv_command srv_hash_commands[];
 extern const srv_command srv_set_commands[];
 extern const srv_command srv_multi_commands[];
+/* The model families (t_json.c, t_ts.c, t_vector.c, t_graph.c,
+ * t_table.c; shared parts in models.c / t_models.h). */
+extern const srv_command srv_json_commands[];
+extern const srv_command srv_ts_commands[];
+extern const srv_command srv_vector_commands[];
+extern const srv_command srv_graph_commands[];
+extern const srv_command srv_table_commands[];
 
 const srv_command *srv_command_lookup(const uint8_t *name, size_t len);
 size_t srv_command_count(void);
@@ -216,6 +223,9 @@ struct srv_call {
     int argc;
     const srv_arg *argv;
     orbit_txn *txn;        /* the transaction this call runs in, or NULL */
+    struct orbit_tx *tx;   /* the cross-model transaction txn belongs to
+                            * (orbit/txn.h), or NULL; model commands pass it
+                            * to the model calls */
     orbit_buf *out;        /* where the reply goes (c->out) */
     struct db_cleanup *cleanup; /* post-commit range deletes (db.c) */
     size_t ncleanup, capcleanup;
