@@ -38,3 +38,24 @@ if(TARGET orbitd)
                          LABELS "server;etcd" RESOURCE_LOCK etcd)
   endif()
 endif()
+
+# ---- the model command families (t_json.c, t_ts.c, t_vector.c,
+# t_graph.c, t_table.c): test_models.py, on RocksDB and on the etcd
+# fixture cluster.
+if(TARGET orbitd)
+  add_test(NAME server/models/rocksdb
+           COMMAND /usr/bin/python3 ${SERVER_TEST_DIR}/test_models.py $<TARGET_FILE:orbitd>
+                   --store "rocksdb:{dir}")
+  set_tests_properties(server/models/rocksdb PROPERTIES TIMEOUT 120 LABELS server)
+  if(NOT ORBIT_WITH_ROCKSDB)
+    set_tests_properties(server/models/rocksdb PROPERTIES DISABLED TRUE)
+  endif()
+  if(ORBIT_WITH_ETCD AND TARGET etcd_cluster)
+    add_test(NAME server/models/etcd
+             COMMAND etcd_cluster run ${ETCD_CLUSTER_FILE} -- /usr/bin/python3
+                     ${SERVER_TEST_DIR}/test_models.py $<TARGET_FILE:orbitd>
+                     --store "etcd://{endpoints}?namespace={uniq}/")
+    set_tests_properties(server/models/etcd PROPERTIES FIXTURES_REQUIRED etcd_cluster
+                         TIMEOUT 120 LABELS "server;etcd" RESOURCE_LOCK etcd)
+  endif()
+endif()
