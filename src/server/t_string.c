@@ -765,6 +765,12 @@ static int copy_field(void *arg, const uint8_t *f, size_t fl, const uint8_t *v, 
     return db_sub_put(c->x, c->k, c->kl, c->ver, f, fl, v, vl);
 }
 
+static int copy_item(void *arg, int64_t idx, const uint8_t *v, size_t vl)
+{
+    copy_fields *c = arg;
+    return db_item_put(c->x, c->k, c->kl, c->ver, idx, v, vl);
+}
+
 static int rename_generic(srv_call *x, int nx)
 {
     db_meta src, dst;
@@ -804,8 +810,13 @@ static int rename_generic(srv_call *x, int nx)
         nm.type = src.type;
         nm.version = db_new_version();
         nm.size = src.size;
+        nm.head = src.head;
         copy_fields cf = {x, KEY(2), nm.version};
-        rc = db_sub_scan(x, KEY(1), src.version, NULL, 0, 0, copy_field, &cf, NULL);
+        if (src.type == DB_LIST)
+            rc = db_item_scan(x, KEY(1), src.version, src.head, src.head + (int64_t)src.size, 0,
+                              copy_item, &cf);
+        else
+            rc = db_sub_scan(x, KEY(1), src.version, NULL, 0, 0, copy_field, &cf, NULL);
         if (!rc)
             rc = db_put_meta(x, KEY(2), &nm);
         if (!rc && src.expire_ms) {

@@ -478,6 +478,60 @@ def test_sets(r):
     eq(r.smembers("big2"), {b"only"})
 
 
+@case
+def test_lists(r):
+    eq(r.rpush("l", "a", "b", "c"), 3)
+    eq(r.lpush("l", "z", "y"), 5)
+    eq(r.lrange("l", 0, -1), [b"y", b"z", b"a", b"b", b"c"])
+    eq(r.llen("l"), 5)
+    eq(r.lindex("l", 0), b"y")
+    eq(r.lindex("l", -1), b"c")
+    eq(r.lindex("l", 99), None)
+    eq(r.lrange("l", 1, 2), [b"z", b"a"])
+    eq(r.lrange("l", -2, 100), [b"b", b"c"])
+    eq(r.lrange("l", 3, 1), [])
+    eq(r.lrange("nosuch", 0, -1), [])
+    eq(r.lset("l", 1, "Z"), True)
+    eq(r.lindex("l", 1), b"Z")
+    raises(lambda: r.lset("l", 10, "x"), "index out of range")
+    raises(lambda: r.lset("nosuch", 0, "x"), "no such key")
+    eq(r.lpop("l"), b"y")
+    eq(r.rpop("l"), b"c")
+    eq(r.lpop("l", 2), [b"Z", b"a"])
+    eq(r.lpop("nosuch"), None)
+    eq(r.lpop("nosuch", 2), None)
+    eq(r.rpop("l", 5), [b"b"])
+    eq(r.exists("l"), 0)  # the last pop deleted the list
+    eq(r.lpushx("l", "a"), 0)
+    eq(r.rpush("l", "a", "x", "a", "y", "a", "z"), 6)
+    eq(r.rpushx("l", "a"), 7)
+    eq(r.lrem("l", 2, "a"), 2)
+    eq(r.lrange("l", 0, -1), [b"x", b"y", b"a", b"z", b"a"])
+    eq(r.lrem("l", -1, "a"), 1)
+    eq(r.lrange("l", 0, -1), [b"x", b"y", b"a", b"z"])
+    eq(r.lrem("l", 0, "nosuch"), 0)
+    eq(r.lpush("l", "first"), 5)
+    eq(r.lrange("l", 0, -1), [b"first", b"x", b"y", b"a", b"z"])
+    eq(r.ltrim("l", 1, -2), True)
+    eq(r.lrange("l", 0, -1), [b"x", b"y", b"a"])
+    eq(r.ltrim("l", 5, 10), True)
+    eq(r.exists("l"), 0)
+    eq(r.type("l"), b"none")
+    r.rpush("l2", *[str(i) for i in range(100)])
+    eq(r.lrange("l2", 50, 52), [b"50", b"51", b"52"])
+    eq(r.lrem("l2", 0, "7"), 1)
+    eq(r.llen("l2"), 99)
+    eq(r.lindex("l2", 7), b"8")
+    eq(r.type("l2"), b"list")
+    r.set("str", "v")
+    for fn in (lambda: r.lpush("str", "a"), lambda: r.lrange("str", 0, 1), lambda: r.llen("str"),
+               lambda: r.lpop("str")):
+        raises(fn, "WRONGTYPE")
+    r.rename("l2", "l3")
+    eq(r.llen("l3"), 99)
+    eq(r.lindex("l3", -1), b"99")
+
+
 # ---- transactions --------------------------------------------------------------
 
 
