@@ -45,7 +45,8 @@ static int cmd_cmp(const void *a, const void *b)
 static void table_init(void)
 {
     const srv_command *fam[] = {srv_server_commands, srv_string_commands, srv_hash_commands,
-                                srv_set_commands, srv_list_commands, srv_multi_commands};
+                                srv_set_commands, srv_list_commands, srv_zset_commands,
+                                srv_multi_commands};
     size_t n = 0;
     for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++)
         for (const srv_command *c = fam[f]; c->name; c++)
@@ -405,6 +406,7 @@ void srv_thread_release(void)
     srv_hash_thread_release();
     srv_set_thread_release();
     srv_list_thread_release();
+    srv_zset_thread_release();
     db_thread_release();
 }
 

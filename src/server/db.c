@@ -218,6 +218,7 @@ int db_decode_meta(const uint8_t *rec, size_t n, const uint8_t *ek, size_t ekl, 
         return orbit_buf_set(&m->str, pl + pos, plen - pos);
     case DB_HASH:
     case DB_SET:
+    case DB_ZSET:
         m->type = type;
         if (get_varint(pl, plen, &pos, &m->version) || get_varint(pl, plen, &pos, &m->size) ||
             pos != plen || m->version > (uint64_t)INT64_MAX)
@@ -529,6 +530,65 @@ int db_item_del_range(srv_call *x, const uint8_t *k, size_t kl, uint64_t ver, in
 }
 
 static int open_iter(srv_call *x, const orbit_scan_opts *so, orbit_iter **it);
+
+int db_raw_get(srv_call *x, const orbit_buf *key, orbit_buf *out)
+{
+    int rc = x_get(x, key, 0, &t_rec);
+    if (rc)
+        return rc;
+    const uint8_t *pl;
+    size_t plen;
+    if ((rc = decode_plain(t_rec.data, t_rec.len, key->data, key->len, &pl, &plen)))
+        return rc;
+    return orbit_buf_set(out, pl, plen);
+}
+
+int db_raw_put(srv_call *x, const orbit_buf *key, const uint8_t *v, size_t vl)
+{
+    int rc = encode_rec(&t_rec, key->data, key->len, DB_SV_PLAIN, v, vl);
+    return rc ? rc : x_put(x, key, &t_rec);
+}
+
+int db_raw_del(srv_call *x, const orbit_buf *key)
+{
+    return x_del(x, key);
+}
+
+int db_raw_scan(srv_call *x, const orbit_buf *prefix, const orbit_buf *start,
+                const orbit_buf *end, int reverse, db_raw_fn fn, void *arg)
+{
+    orbit_iter *it = NULL;
+    orbit_scan_opts so = {0};
+    so.prefix = prefix->data;
+    so.prefix_len = prefix->len;
+    if (start) {
+        so.start = start->data;
+        so.start_len = start->len;
+    }
+    if (end) {
+        so.end = end->data;
+        so.end_len = end->len;
+    }
+    so.reverse = reverse;
+    int rc = open_iter(x, &so, &it);
+    while (!rc) {
+        const uint8_t *key, *val, *pl;
+        size_t klen2, vlen, plen;
+        rc = orbit_iter_next(it, &key, &klen2, &val, &vlen);
+        if (rc == ORBIT_NOTFOUND) {
+            rc = 0;
+            break;
+        }
+        if (rc)
+            break;
+        if ((rc = decode_plain(val, vlen, key, klen2, &pl, &plen)))
+            break;
+        if ((rc = fn(arg, key, klen2, pl, plen)))
+            break;
+    }
+    orbit_iter_close(it);
+    return rc;
+}
 
 int db_item_scan(srv_call *x, const uint8_t *k, size_t kl, uint64_t ver, int64_t from,
                  int64_t to, int reverse, db_item_fn fn, void *arg)

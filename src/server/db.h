@@ -12,6 +12,8 @@
  *                             hash field f: (..., f) -> the field's value
  *                             set member s: (..., s) -> an empty record
  *                             list item i: (..., int i) -> the item
+ *                             zset member: (..., "m", member) -> score
+ *                             zset order: (..., "s", double score, member)
  *   (1, "kvx", ms, K)         expiry index: K expires at ms (ms since epoch)
  *
  * The metadata record's schema_version says how its payload reads:
@@ -142,6 +144,17 @@ int db_item_del_range(srv_call *x, const uint8_t *k, size_t kl, uint64_t ver, in
                       int64_t to);
 int db_item_scan(srv_call *x, const uint8_t *k, size_t kl, uint64_t ver, int64_t from,
                  int64_t to, int reverse, db_item_fn fn, void *arg);
+
+/* Any sub-key built by the caller (sorted sets' two indexes): a plain
+ * record's payload read, written, deleted, or scanned in [start, end)
+ * (NULL: open) within prefix; fn gets the whole stored key. */
+typedef int (*db_raw_fn)(void *arg, const uint8_t *key, size_t klen, const uint8_t *v,
+                         size_t vl);
+int db_raw_get(srv_call *x, const orbit_buf *key, orbit_buf *out);
+int db_raw_put(srv_call *x, const orbit_buf *key, const uint8_t *v, size_t vl);
+int db_raw_del(srv_call *x, const orbit_buf *key);
+int db_raw_scan(srv_call *x, const orbit_buf *prefix, const orbit_buf *start,
+                const orbit_buf *end, int reverse, db_raw_fn fn, void *arg);
 
 /* Run after a successful commit: range deletes of replaced versions. */
 void db_run_cleanup(srv_call *x);

@@ -8,7 +8,7 @@
  *               (declared in db.h)
  *   t_*.c       one command family per file, each exporting its part of the
  *               command table (t_server.c, t_string.c, t_hash.c, t_set.c,
- *               t_list.c, t_multi.c)
+ *               t_list.c, t_zset.c, t_multi.c)
  *   commands.c  the command table, lookup, arity/auth checks, dispatch and
  *               the transaction/retry wrapper around handlers
  *   net.c       libevent: the listener thread, worker threads, clients,
@@ -156,6 +156,7 @@ extern const srv_command srv_string_commands[];
 extern const srv_command srv_hash_commands[];
 extern const srv_command srv_set_commands[];
 extern const srv_command srv_list_commands[];
+extern const srv_command srv_zset_commands[];
 extern const srv_command srv_multi_commands[];
 
 const srv_command *srv_command_lookup(const uint8_t *name, size_t len);
@@ -289,6 +290,7 @@ void srv_string_thread_release(void);
 void srv_hash_thread_release(void);
 void srv_set_thread_release(void);
 void srv_list_thread_release(void);
+void srv_zset_thread_release(void);
 void db_thread_release(void);
 
 /* INFO (t_server.c) is built from here. */

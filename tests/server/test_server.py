@@ -532,6 +532,75 @@ def test_lists(r):
     eq(r.lindex("l3", -1), b"99")
 
 
+@case
+def test_sorted_sets(r):
+    eq(r.zadd("z", {"a": 1, "b": 2, "c": 3}), 3)
+    eq(r.zadd("z", {"a": 5, "d": 0}), 1)
+    eq(r.zadd("z", {"a": 6, "e": 7}, ch=True), 2)
+    eq(r.zcard("z"), 5)
+    eq(r.zscore("z", "a"), 6.0)
+    eq(r.zscore("z", "nosuch"), None)
+    eq(r.zrange("z", 0, -1), [b"d", b"b", b"c", b"a", b"e"])
+    eq(r.zrange("z", 0, 1, withscores=True), [(b"d", 0.0), (b"b", 2.0)])
+    eq(r.zrevrange("z", 0, 1), [b"e", b"a"])
+    eq(r.zrangebyscore("z", 2, 6), [b"b", b"c", b"a"])
+    eq(r.zrangebyscore("z", "(2", "+inf"), [b"c", b"a", b"e"])
+    eq(r.zrangebyscore("z", "-inf", "(3"), [b"d", b"b"])
+    eq(r.zrangebyscore("z", 0, 10, start=1, num=2), [b"b", b"c"])
+    eq(r.zrevrangebyscore("z", 6, 2), [b"a", b"c", b"b"])
+    eq(r.execute_command("ZRANGE", "z", 6, 2, "BYSCORE", "REV"), [b"a", b"c", b"b"])
+    eq(r.execute_command("ZRANGE", "z", 0, 100, "BYSCORE", "LIMIT", 1, 1), [b"b"])
+    eq(r.zrank("z", "c"), 2)
+    eq(r.zrevrank("z", "c"), 2)
+    eq(r.zrank("z", "nosuch"), None)
+    eq(r.zcount("z", 2, 6), 3)
+    eq(r.zcount("z", "(2", "(6"), 1)
+    eq(r.zincrby("z", 10, "d"), 10.0)
+    eq(r.zrange("z", -1, -1), [b"d"])
+    eq(r.zadd("z", {"d": 1}, gt=True), 0)
+    eq(r.zscore("z", "d"), 10.0)
+    eq(r.zadd("z", {"d": 1}, lt=True), 0)
+    eq(r.zscore("z", "d"), 1.0)
+    eq(r.zadd("z", {"d": 99}, nx=True), 0)
+    eq(r.zadd("z", {"new": 1}, xx=True), 0)
+    eq(r.zscore("z", "new"), None)
+    eq(r.zadd("z", {"b": 0.5}, incr=True), 2.5)
+    eq(r.zadd("z", {"f": 0.1}), 1)
+    eq(r.zscore("z", "f"), 0.1)
+    eq(r.zrem("z", "a", "nosuch"), 1)
+    eq(r.type("z"), b"zset")
+    raises(lambda: r.execute_command("ZADD", "z", "x", "m"), "value is not a valid float")
+    raises(lambda: r.execute_command("ZADD", "z", "NX", "XX", 1, "m"), "not compatible")
+    raises(lambda: r.execute_command("ZRANGEBYSCORE", "z", "a", 1), "min or max is not a float")
+    # negative scores order before positive ones
+    r.zadd("neg", {"m1": -5, "m2": -0.5, "m3": 0, "m4": 2.5e10, "m5": float("-inf")})
+    eq(r.zrange("neg", 0, -1), [b"m5", b"m1", b"m2", b"m3", b"m4"])
+    eq(r.zrangebyscore("neg", -10, -1), [b"m1"])
+    # BYLEX over equal scores
+    r.zadd("lex", {"a": 0, "b": 0, "c": 0, "d": 0})
+    eq(r.zrangebylex("lex", "[b", "(d"), [b"b", b"c"])
+    eq(r.zrangebylex("lex", "-", "+"), [b"a", b"b", b"c", b"d"])
+    # ZSCAN
+    members = {("m%03d" % i).encode(): float(i) for i in range(40)}
+    r.zadd("big", members)
+    got = {}
+    cursor = 0
+    while True:
+        cursor, page = r.zscan("big", cursor, count=7)
+        got.update(dict(page))
+        if cursor == 0:
+            break
+    eq(got, members)
+    eq(r.zrem("big", *members), 40)
+    eq(r.exists("big"), 0)
+    r.set("str", "v")
+    for fn in (lambda: r.zadd("str", {"a": 1}), lambda: r.zrange("str", 0, 1),
+               lambda: r.zscore("str", "a"), lambda: r.zcard("str")):
+        raises(fn, "WRONGTYPE")
+    r.rename("neg", "neg2")
+    eq(r.zrange("neg2", 0, 0), [b"m5"])
+
+
 # ---- transactions --------------------------------------------------------------
 
 
