@@ -267,6 +267,32 @@ def test_strings(r):
 
 
 @case
+def test_pipelined(r):
+    """Runs of SETs and GETs in one pipeline are batched by the server;
+    replies stay in order and each GET sees the SETs before it."""
+    r.hset("ph", "f", "v")
+    p = r.pipeline(transaction=False)
+    for i in range(200):
+        p.set("p%d" % (i % 7), i)
+        p.get("p%d" % (i % 7))
+        if i % 50 == 0:
+            p.get("ph")
+            p.get("nosuch")
+    res = p.execute(raise_on_error=False)
+    j = 0
+    for i in range(200):
+        eq(res[j], True)
+        eq(res[j + 1], str(i).encode())
+        j += 2
+        if i % 50 == 0:
+            assert isinstance(res[j], redis.ResponseError) and "WRONGTYPE" in str(res[j])
+            eq(res[j + 1], None)
+            j += 2
+    eq(r.mget(["p%d" % k for k in range(7)]),
+       [str(max(i for i in range(200) if i % 7 == k)).encode() for k in range(7)])
+
+
+@case
 def test_keys(r):
     r.mset({"k1": "1", "k2": "2", "k3": "3"})
     r.hset("hk", "f", "v")
