@@ -52,18 +52,16 @@ const char *db_type_name(int type)
     }
 }
 
+void db_init(void)
+{
+    /* start above every version an earlier run made (16 per microsecond
+     * of wall-clock time) */
+    atomic_store(&g_version, (unsigned long long)srv_now_us() * 16);
+}
+
 uint64_t db_new_version(void)
 {
-    uint64_t v = atomic_fetch_add(&g_version, 1);
-    if (v == 0) {
-        /* first use: start above every version an earlier run made
-         * (16 per microsecond of wall-clock time) */
-        uint64_t base = srv_now_us() * 16;
-        uint64_t zero = 1;
-        atomic_compare_exchange_strong(&g_version, &zero, base);
-        v = atomic_fetch_add(&g_version, 1);
-    }
-    return v & (uint64_t)INT64_MAX;
+    return (uint64_t)atomic_fetch_add(&g_version, 1) & (uint64_t)INT64_MAX;
 }
 
 /* ---- keys -------------------------------------------------------------- */
