@@ -908,6 +908,8 @@ int db_expire_cycle(size_t max)
     /* each due key in its own transaction: its metadata must still say
      * that time, else the entry is stale and only the entry goes */
     for (size_t i = 0; i < n && rc >= 0; i++) {
+        void *lock;
+        srv_key_lock(keys[i].data, keys[i].len, &lock);
         for (int attempt = 0; attempt < 8; attempt++) {
             srv_call x;
             memset(&x, 0, sizeof x);
@@ -945,6 +947,7 @@ int db_expire_cycle(size_t max)
                 rc = r;
             break;
         }
+        srv_key_unlock(lock);
     }
     for (size_t i = 0; i < n; i++)
         orbit_buf_release(&keys[i]);
