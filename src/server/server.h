@@ -8,7 +8,7 @@
  *               (declared in db.h)
  *   t_*.c       one command family per file, each exporting its part of the
  *               command table (t_server.c, t_string.c, t_hash.c, t_set.c,
- *               t_multi.c)
+ *               t_list.c, t_zset.c, t_multi.c)
  *   commands.c  the command table, lookup, arity/auth checks, dispatch and
  *               the transaction/retry wrapper around handlers
  *   net.c       libevent: the listener thread, worker threads, clients,
@@ -155,6 +155,8 @@ extern const srv_command srv_server_commands[];
 extern const srv_command srv_string_commands[];
 extern const srv_command srv_hash_commands[];
 extern const srv_command srv_set_commands[];
+extern const srv_command srv_list_commands[];
+extern const srv_command srv_zset_commands[];
 extern const srv_command srv_multi_commands[];
 /* The model families (t_json.c, t_ts.c, t_vector.c, t_graph.c,
  * t_table.c; shared parts in models.c / t_models.h). */
@@ -232,6 +234,11 @@ struct srv_call {
     int wrote;             /* the handler wrote to the store */
 };
 
+/* Serialize writers of key k inside the process (commands.c's striped
+ * key locks); *token is passed to srv_key_unlock. */
+void srv_key_lock(const uint8_t *k, size_t kl, void **token);
+void srv_key_unlock(void *token);
+
 /* Execute one parsed command for c (commands.c). */
 void srv_dispatch(srv_client *c, int argc, const srv_arg *argv);
 /* Run cmd's handler in a transaction when it writes, retrying conflicts;
@@ -297,6 +304,8 @@ void srv_thread_release(void);
 void srv_string_thread_release(void);
 void srv_hash_thread_release(void);
 void srv_set_thread_release(void);
+void srv_list_thread_release(void);
+void srv_zset_thread_release(void);
 void db_thread_release(void);
 
 /* INFO (t_server.c) is built from here. */
