@@ -7,7 +7,10 @@
  * unknown command, arity, authentication, MULTI queueing, then execution.
  *
  * Execution: a command flagged CMD_WRITE (or CMD_TXREAD: reads that must
- * see one view) runs inside one contract transaction; its reply is
+ * see one view) runs inside one cross-model transaction (orbit_tx,
+ * orbit/txn.h: call->tx for the model commands, call->txn its contract
+ * transaction for the key-value ones, committed with orbit_tx_commit, so
+ * the models' commit checks run); its reply is
  * appended to the client's output only provisionally: on ORBIT_ECONFLICT
  * (nothing applied) the transaction is rolled back, the reply cut off and
  * the handler run again, up to MAX_ATTEMPTS times; any other error rolls

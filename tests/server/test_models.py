@@ -445,6 +445,21 @@ def multi_exec_across_models(r):
     eq(r.get("m3"), None)
     eq(x("JSON.GET", "mj3"), None)
 
+    # a series and a graph created in a block that fails at commit do not
+    # exist afterwards, and are created afresh by the next write
+    p = r.pipeline(transaction=True)
+    p.execute_command("TS.CREATE", "mts6", "LABELS", "a", "b")
+    p.execute_command("TS.ADD", "mts6", "7", "1")
+    p.execute_command("TS.GET", "mts6")
+    p.execute_command("GRAPH.ADDNODE", "mg6", "x")
+    p.execute_command("GRAPH.ADDEDGE", "mg6", "x", "r", "nowhere")
+    raises(p.execute, "node 'nowhere' does not exist")
+    raises(lambda: x("TS.GET", "mts6"), "the key does not exist")
+    eq(x("GRAPH.NEIGHBORS", "mg6", "x"), [])
+    eq(x("TS.ADD", "mts6", "8", "2"), 8)
+    eq(x("TS.RANGE", "mts6", "-", "+"), [[8, "2"]])
+    eq(x("GRAPH.ADDNODE", "mg6", "x"), 1)
+
     # a model error inside EXEC is that command's reply; the rest commits
     p = r.pipeline(transaction=True)
     p.set("m4", "v4")
