@@ -272,6 +272,15 @@ if [ -x "$BUILD/bench_models" ]; then
   fi
   echo "bench: appended the model benchmark to $OUT" >&2
 fi
+
+# ---- orbitd against redis-server (bench/server.sh), appended to $OUT ------
+if [ -x "$BUILD/orbitd" ]; then
+  echo "bench: bench/server.sh $BUILD" >&2
+  if ! bash bench/server.sh "$BUILD" >>"$OUT"; then
+    echo "bench: bench/server.sh failed" >&2
+    exit 1
+  fi
+fi
 if [ -n "$etcd_failed" ]; then
   echo "bench: the etcd benchmark did not complete (see $OUT)" >&2
   exit 1
