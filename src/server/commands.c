@@ -488,6 +488,8 @@ static int us_cmp(const void *a, const void *b)
 static void stripes_lock(stripe_set *ss)
 {
     pthread_once(&g_stripes_once, stripes_init);
+    if (ss->n == 0)
+        return;
     qsort(ss->s, ss->n, sizeof *ss->s, us_cmp);
     size_t w = 0;
     for (size_t i = 0; i < ss->n; i++)
