@@ -1,0 +1,40 @@
+# Black-box tests of orbitd (src/server) against spawned servers on free
+# loopback ports, with real clients: python3-redis and raw sockets
+# (test_server.py: every command family, errors, RESP3, inline commands,
+# protocol errors and a fuzz-style flood, limits, auth, protected mode,
+# settings precedence, crash durability under SIGKILL, SIGTERM/SIGINT),
+# and redis-cli plus redis-benchmark (test_cli.sh). Debian's Python
+# modules load only in /usr/bin/python3. On RocksDB, and on the etcd
+# fixture cluster (tests/etcd/tests.cmake) where orbitd takes the
+# asynchronous path; the etcd run leaves out the provider-independent
+# process cases (--skip-process).
+if(TARGET orbitd)
+  set(SERVER_TEST_DIR ${CMAKE_CURRENT_LIST_DIR})
+  set(_orbit_cli_arg)
+  if(TARGET orbit_cli)
+    set(_orbit_cli_arg --orbit-cli $<TARGET_FILE:orbit_cli>)
+  endif()
+  add_test(NAME server/python/rocksdb
+           COMMAND /usr/bin/python3 ${SERVER_TEST_DIR}/test_server.py $<TARGET_FILE:orbitd>
+                   --store "rocksdb:{dir}" ${_orbit_cli_arg})
+  add_test(NAME server/cli/rocksdb
+           COMMAND bash ${SERVER_TEST_DIR}/test_cli.sh $<TARGET_FILE:orbitd> "rocksdb:{dir}")
+  set_tests_properties(server/python/rocksdb server/cli/rocksdb PROPERTIES
+                       TIMEOUT 300 LABELS server)
+  if(NOT ORBIT_WITH_ROCKSDB)
+    set_tests_properties(server/python/rocksdb server/cli/rocksdb PROPERTIES DISABLED TRUE)
+  endif()
+  if(ORBIT_WITH_ETCD AND TARGET etcd_cluster)
+    set(_srv_etcd "etcd://{endpoints}?namespace={uniq}/")
+    add_test(NAME server/python/etcd
+             COMMAND etcd_cluster run ${ETCD_CLUSTER_FILE} -- /usr/bin/python3
+                     ${SERVER_TEST_DIR}/test_server.py $<TARGET_FILE:orbitd>
+                     --store ${_srv_etcd} --skip-process)
+    add_test(NAME server/cli/etcd
+             COMMAND etcd_cluster run ${ETCD_CLUSTER_FILE} -- bash
+                     ${SERVER_TEST_DIR}/test_cli.sh $<TARGET_FILE:orbitd> ${_srv_etcd})
+    set_tests_properties(server/python/etcd server/cli/etcd PROPERTIES
+                         FIXTURES_REQUIRED etcd_cluster TIMEOUT 300
+                         LABELS "server;etcd" RESOURCE_LOCK etcd)
+  endif()
+endif()
