@@ -26,3 +26,16 @@ if(TARGET orbitd)
     set_tests_properties(http/rocksdb PROPERTIES DISABLED TRUE)
   endif()
 endif()
+
+# libFuzzer target for the HTTP target parser and router (clang only;
+# http_route.c depends on libc alone, so it builds here, instrumented).
+if(CMAKE_C_COMPILER_ID MATCHES Clang)
+  set(_fuzz_flags -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer)
+  add_executable(fuzz_http ${CMAKE_SOURCE_DIR}/fuzz/fuzz_http.c
+                 ${CMAKE_SOURCE_DIR}/src/server/http_route.c)
+  target_include_directories(fuzz_http PRIVATE ${CMAKE_SOURCE_DIR}/src)
+  target_compile_options(fuzz_http PRIVATE ${_fuzz_flags})
+  target_link_options(fuzz_http PRIVATE ${_fuzz_flags})
+  add_test(NAME fuzz/http COMMAND fuzz_http -runs=20000 -seed=1)
+  set_tests_properties(fuzz/http PROPERTIES TIMEOUT 300)
+endif()
