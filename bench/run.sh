@@ -257,6 +257,15 @@ fs=$(df -T "$DIR" 2>/dev/null | awk 'NR == 2 { print $2 }')
 } >"$TMP"
 mv "$TMP" "$OUT"
 echo "bench: wrote $OUT" >&2
+
+# ---- orbitd against redis-server (bench/server.sh), appended to $OUT ------
+if [ -x "$BUILD/orbitd" ]; then
+  echo "bench: bench/server.sh $BUILD" >&2
+  if ! bash bench/server.sh "$BUILD" >>"$OUT"; then
+    echo "bench: bench/server.sh failed" >&2
+    exit 1
+  fi
+fi
 if [ -n "$etcd_failed" ]; then
   echo "bench: the etcd benchmark did not complete (see $OUT)" >&2
   exit 1

@@ -45,6 +45,7 @@ static int cmd_cmp(const void *a, const void *b)
 static void table_init(void)
 {
     const srv_command *fam[] = {srv_server_commands, srv_string_commands, srv_hash_commands,
+                                srv_set_commands, srv_list_commands, srv_zset_commands,
                                 srv_multi_commands};
     size_t n = 0;
     for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++)
@@ -397,6 +398,16 @@ void srv_cursors_release(void)
 {
     for (size_t i = 0; i < CURSOR_SLOTS; i++)
         orbit_buf_release(&g_cur[i].pos);
+}
+
+void srv_thread_release(void)
+{
+    srv_string_thread_release();
+    srv_hash_thread_release();
+    srv_set_thread_release();
+    srv_list_thread_release();
+    srv_zset_thread_release();
+    db_thread_release();
 }
 
 /* ---- dispatch ------------------------------------------------------------- */

@@ -217,11 +217,22 @@ int db_decode_meta(const uint8_t *rec, size_t n, const uint8_t *ek, size_t ekl, 
         m->type = type;
         return orbit_buf_set(&m->str, pl + pos, plen - pos);
     case DB_HASH:
+    case DB_SET:
+    case DB_ZSET:
         m->type = type;
         if (get_varint(pl, plen, &pos, &m->version) || get_varint(pl, plen, &pos, &m->size) ||
             pos != plen || m->version > (uint64_t)INT64_MAX)
-            return corrupt(ek, ekl, "bad hash metadata");
+            return corrupt(ek, ekl, "bad hash or set metadata");
         return 0;
+    case DB_LIST: {
+        uint64_t zz;
+        m->type = type;
+        if (get_varint(pl, plen, &pos, &m->version) || get_varint(pl, plen, &pos, &m->size) ||
+            get_varint(pl, plen, &pos, &zz) || pos != plen || m->version > (uint64_t)INT64_MAX)
+            return corrupt(ek, ekl, "bad list metadata");
+        m->head = (int64_t)(zz >> 1) ^ -(int64_t)(zz & 1);
+        return 0;
+    }
     default:
         return corrupt(ek, ekl, "unknown type");
     }
@@ -384,7 +395,10 @@ int db_put_meta(srv_call *x, const uint8_t *k, size_t kl, const db_meta *m)
     orbit_buf pl = ORBIT_BUF_INIT;
     uint8_t t = (uint8_t)m->type;
     if (!(rc = orbit_buf_append(&pl, &t, 1)) && !(rc = put_varint(&pl, (uint64_t)m->expire_ms)) &&
-        !(rc = put_varint(&pl, m->version)) && !(rc = put_varint(&pl, m->size)))
+        !(rc = put_varint(&pl, m->version)) && !(rc = put_varint(&pl, m->size)) &&
+        !(rc = m->type == DB_LIST ? put_varint(&pl, ((uint64_t)m->head << 1) ^
+                                                        (uint64_t)(m->head >> 63))
+                                  : 0))
         rc = encode_rec(&t_rec, t_key.data, t_key.len, DB_SV_META, pl.data, pl.len);
     orbit_buf_release(&pl);
     return rc ? rc : x_put(x, &t_key, &t_rec);
@@ -465,6 +479,167 @@ int db_sub_del(srv_call *x, const uint8_t *k, size_t kl, uint64_t ver, const uin
 {
     int rc = db_sub_key(&t_key2, k, kl, ver, f, fl);
     return rc ? rc : x_del(x, &t_key2);
+}
+
+static int item_key(orbit_buf *out, const uint8_t *k, size_t kl, uint64_t ver, int64_t idx)
+{
+    int rc = db_sub_prefix(out, k, kl, ver);
+    return rc ? rc : orbit_tuple_int(out, idx);
+}
+
+int db_item_get(srv_call *x, const uint8_t *k, size_t kl, uint64_t ver, int64_t idx,
+                orbit_buf *out)
+{
+    int rc = item_key(&t_key2, k, kl, ver, idx);
+    if (rc || (rc = x_get(x, &t_key2, 0, &t_rec)))
+        return rc;
+    const uint8_t *pl;
+    size_t plen;
+    if ((rc = decode_plain(t_rec.data, t_rec.len, t_key2.data, t_key2.len, &pl, &plen)))
+        return rc;
+    return orbit_buf_set(out, pl, plen);
+}
+
+int db_item_put(srv_call *x, const uint8_t *k, size_t kl, uint64_t ver, int64_t idx,
+                const uint8_t *v, size_t vl)
+{
+    int rc = item_key(&t_key2, k, kl, ver, idx);
+    if (rc || (rc = encode_rec(&t_rec, t_key2.data, t_key2.len, DB_SV_PLAIN, v, vl)))
+        return rc;
+    return x_put(x, &t_key2, &t_rec);
+}
+
+int db_item_del_range(srv_call *x, const uint8_t *k, size_t kl, uint64_t ver, int64_t from,
+                      int64_t to)
+{
+    if (from >= to)
+        return 0;
+    if (!x->txn)
+        return orbit_error_set(ORBIT_EINTERNAL, "server: a write outside a transaction");
+    orbit_buf lo = ORBIT_BUF_INIT, hi = ORBIT_BUF_INIT;
+    int rc = item_key(&lo, k, kl, ver, from);
+    if (!rc)
+        rc = item_key(&hi, k, kl, ver, to);
+    if (!rc) {
+        x->wrote = 1;
+        rc = orbit_txn_delete_range(x->txn, lo.data, lo.len, hi.data, hi.len);
+    }
+    orbit_buf_release(&lo);
+    orbit_buf_release(&hi);
+    return rc;
+}
+
+static int open_iter(srv_call *x, const orbit_scan_opts *so, orbit_iter **it);
+
+int db_raw_get(srv_call *x, const orbit_buf *key, orbit_buf *out)
+{
+    int rc = x_get(x, key, 0, &t_rec);
+    if (rc)
+        return rc;
+    const uint8_t *pl;
+    size_t plen;
+    if ((rc = decode_plain(t_rec.data, t_rec.len, key->data, key->len, &pl, &plen)))
+        return rc;
+    return orbit_buf_set(out, pl, plen);
+}
+
+int db_raw_put(srv_call *x, const orbit_buf *key, const uint8_t *v, size_t vl)
+{
+    int rc = encode_rec(&t_rec, key->data, key->len, DB_SV_PLAIN, v, vl);
+    return rc ? rc : x_put(x, key, &t_rec);
+}
+
+int db_raw_del(srv_call *x, const orbit_buf *key)
+{
+    return x_del(x, key);
+}
+
+int db_raw_scan(srv_call *x, const orbit_buf *prefix, const orbit_buf *start,
+                const orbit_buf *end, int reverse, db_raw_fn fn, void *arg)
+{
+    orbit_iter *it = NULL;
+    orbit_scan_opts so = {0};
+    so.prefix = prefix->data;
+    so.prefix_len = prefix->len;
+    if (start) {
+        so.start = start->data;
+        so.start_len = start->len;
+    }
+    if (end) {
+        so.end = end->data;
+        so.end_len = end->len;
+    }
+    so.reverse = reverse;
+    int rc = open_iter(x, &so, &it);
+    while (!rc) {
+        const uint8_t *key, *val, *pl;
+        size_t klen2, vlen, plen;
+        rc = orbit_iter_next(it, &key, &klen2, &val, &vlen);
+        if (rc == ORBIT_NOTFOUND) {
+            rc = 0;
+            break;
+        }
+        if (rc)
+            break;
+        if ((rc = decode_plain(val, vlen, key, klen2, &pl, &plen)))
+            break;
+        if ((rc = fn(arg, key, klen2, pl, plen)))
+            break;
+    }
+    orbit_iter_close(it);
+    return rc;
+}
+
+int db_item_scan(srv_call *x, const uint8_t *k, size_t kl, uint64_t ver, int64_t from,
+                 int64_t to, int reverse, db_item_fn fn, void *arg)
+{
+    if (from >= to)
+        return 0;
+    orbit_buf pfx = ORBIT_BUF_INIT, lo = ORBIT_BUF_INIT, hi = ORBIT_BUF_INIT;
+    int rc = db_sub_prefix(&pfx, k, kl, ver);
+    if (!rc)
+        rc = item_key(&lo, k, kl, ver, from);
+    if (!rc)
+        rc = item_key(&hi, k, kl, ver, to);
+    orbit_iter *it = NULL;
+    if (!rc) {
+        orbit_scan_opts so = {0};
+        so.prefix = pfx.data;
+        so.prefix_len = pfx.len;
+        so.start = lo.data;
+        so.start_len = lo.len;
+        so.end = hi.data;
+        so.end_len = hi.len;
+        so.reverse = reverse;
+        rc = open_iter(x, &so, &it);
+    }
+    while (!rc) {
+        const uint8_t *key, *val, *pl;
+        size_t klen2, vlen, plen;
+        rc = orbit_iter_next(it, &key, &klen2, &val, &vlen);
+        if (rc == ORBIT_NOTFOUND) {
+            rc = 0;
+            break;
+        }
+        if (rc)
+            break;
+        size_t pos = pfx.len;
+        orbit_tuple_item item = {0};
+        if (orbit_tuple_next(key, klen2, &pos, &item) || item.type != ORBIT_TUPLE_INT ||
+            pos != klen2) {
+            rc = corrupt(key, klen2, "malformed list item key");
+            break;
+        }
+        if ((rc = decode_plain(val, vlen, key, klen2, &pl, &plen)))
+            break;
+        if ((rc = fn(arg, item.i, pl, plen)))
+            break;
+    }
+    orbit_iter_close(it);
+    orbit_buf_release(&pfx);
+    orbit_buf_release(&lo);
+    orbit_buf_release(&hi);
+    return rc;
 }
 
 static int open_iter(srv_call *x, const orbit_scan_opts *so, orbit_iter **it)
@@ -783,7 +958,6 @@ int db_expire_cycle(size_t max)
     return rc < 0 ? rc : deleted;
 }
 
-void db_thread_release(void);
 void db_thread_release(void)
 {
     orbit_buf_release(&t_key);

@@ -10,6 +10,10 @@
  *   (1, "kv", K)              the metadata record of user key K
  *   (1, "kvs", K, ver, ...)   sub-keys of K's value at version ver:
  *                             hash field f: (..., f) -> the field's value
+ *                             set member s: (..., s) -> an empty record
+ *                             list item i: (..., int i) -> the item
+ *                             zset member: (..., "m", member) -> score
+ *                             zset order: (..., "s", double score, member)
  *   (1, "kvx", ms, K)         expiry index: K expires at ms (ms since epoch)
  *
  * The metadata record's schema_version says how its payload reads:
@@ -17,8 +21,9 @@
  *      what orbit_str_put writes, so `orbit kv get K` and the server's GET
  *      read each other's strings;
  *   1  the server's metadata: u8 type | varint expire_ms (0: none), then
- *      for a string the value bytes, for a hash varint version | varint
- *      size (fields).
+ *      for a string the value bytes, for a hash or a set varint version |
+ *      varint size (fields or members), for a list the same plus
+ *      varint zigzag(head) (the first item's index).
  * A compound value's sub-keys sit under its version, a number unique to
  * each creation of the value, so DEL is O(1) (the metadata record goes)
  * plus one range delete of (1, "kvs", K, ver) after the commit, and a SET
@@ -59,6 +64,7 @@ typedef struct db_meta {
     int64_t expire_ms; /* 0: none */
     uint64_t version;  /* compound types */
     uint64_t size;     /* compound types: number of fields */
+    int64_t head;      /* DB_LIST: the index of the first item */
     orbit_buf str;     /* DB_STRING: the value (owned) */
     orbit_buf raw;     /* the stored record as read (owned), for WATCH */
     int raw_present;   /* a record was stored (maybe expired) */
@@ -125,6 +131,30 @@ int db_sub_scan(srv_call *x, const uint8_t *k, size_t kl, uint64_t ver, const ui
 typedef int (*db_key_fn)(void *arg, const uint8_t *k, size_t kl, const db_meta *m);
 int db_scan_keys(srv_call *x, const uint8_t *from, size_t fromlen, const uint8_t *prefix,
                  size_t plen, size_t limit, db_key_fn fn, void *arg, orbit_buf *next);
+
+/* List items: (1, "kvs", K, ver, int index), items head .. head+size-1.
+ * db_item_scan visits indexes in [from, to) (descending when reverse);
+ * db_item_del_range deletes [from, to) in the transaction. */
+typedef int (*db_item_fn)(void *arg, int64_t idx, const uint8_t *v, size_t vl);
+int db_item_get(srv_call *x, const uint8_t *k, size_t kl, uint64_t ver, int64_t idx,
+                orbit_buf *out);
+int db_item_put(srv_call *x, const uint8_t *k, size_t kl, uint64_t ver, int64_t idx,
+                const uint8_t *v, size_t vl);
+int db_item_del_range(srv_call *x, const uint8_t *k, size_t kl, uint64_t ver, int64_t from,
+                      int64_t to);
+int db_item_scan(srv_call *x, const uint8_t *k, size_t kl, uint64_t ver, int64_t from,
+                 int64_t to, int reverse, db_item_fn fn, void *arg);
+
+/* Any sub-key built by the caller (sorted sets' two indexes): a plain
+ * record's payload read, written, deleted, or scanned in [start, end)
+ * (NULL: open) within prefix; fn gets the whole stored key. */
+typedef int (*db_raw_fn)(void *arg, const uint8_t *key, size_t klen, const uint8_t *v,
+                         size_t vl);
+int db_raw_get(srv_call *x, const orbit_buf *key, orbit_buf *out);
+int db_raw_put(srv_call *x, const orbit_buf *key, const uint8_t *v, size_t vl);
+int db_raw_del(srv_call *x, const orbit_buf *key);
+int db_raw_scan(srv_call *x, const orbit_buf *prefix, const orbit_buf *start,
+                const orbit_buf *end, int reverse, db_raw_fn fn, void *arg);
 
 /* Run after a successful commit: range deletes of replaced versions. */
 void db_run_cleanup(srv_call *x);

@@ -23,7 +23,6 @@
 srv_server g_srv;
 
 void srv_cursors_release(void);
-void db_thread_release(void);
 
 static srv_net *g_net;
 static struct event_base *g_base;
@@ -138,7 +137,7 @@ out:
         event_free(expire);
     srv_net_free(g_net);
     orbit_kv_close(g_srv.kv);
-    db_thread_release();
+    srv_thread_release();
     srv_cursors_release();
     srv_log(LOG_INFO, "orbitd stopped%s", rc ? " after an error" : "");
     free(uri);

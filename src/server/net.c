@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -63,6 +64,10 @@ typedef struct srv_worker {
     srv_client *clients;
     int nclients;
     int stopping;
+    /* consecutive plain SETs of one client, written as one batch */
+    orbit_batch *sets;
+    size_t nsets;
+    orbit_buf set_key, set_rec;
 } srv_worker;
 
 static srv_worker *g_workers;
@@ -70,7 +75,6 @@ static int g_nworkers;
 static int g_next_worker;
 static pthread_mutex_t g_list_mu = PTHREAD_MUTEX_INITIALIZER; /* client lists, names */
 
-void db_thread_release(void);
 static void client_process(srv_client *c);
 static void client_flush(srv_client *c);
 static void client_free(srv_client *c);
@@ -238,6 +242,59 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 
 /* ---- input ------------------------------------------------------------- */
 
+/* Pipelined plain `SET k v` commands of one client are gathered into one
+ * atomic batch and acknowledged together once it is written (one WAL
+ * append instead of one per command). Replies keep their order: the batch
+ * is written before any other command of the client runs. */
+#define SET_BATCH_MAX 64
+
+static int is_plain_set(srv_client *c, int argc, const orbit_slice *argv)
+{
+    return argc == 3 && argv[0].len == 3 && !strncasecmp((const char *)argv[0].data, "set", 3) &&
+           !c->in_multi && c->authed && !g_srv.use_async;
+}
+
+static void sets_flush(srv_client *c)
+{
+    srv_worker *w = c->worker;
+    if (!w->nsets)
+        return;
+    int rc = orbit_kv_write(g_srv.kv, w->sets);
+    srv_call x;
+    memset(&x, 0, sizeof x);
+    x.c = c;
+    x.out = &c->out;
+    for (size_t i = 0; i < w->nsets; i++) {
+        if (rc)
+            reply_store_error(&x, rc);
+        else
+            reply_ok(&x);
+    }
+    orbit_batch_clear(w->sets);
+    w->nsets = 0;
+}
+
+/* 1: the SET joined the batch; 0: run it the usual way. */
+static int sets_add(srv_client *c, const orbit_slice *argv)
+{
+    srv_worker *w = c->worker;
+    if (!w->sets && orbit_batch_new(&w->sets))
+        return 0;
+    if (db_meta_key(&w->set_key, argv[1].data, argv[1].len) ||
+        db_encode_plain(&w->set_rec, w->set_key.data, w->set_key.len, argv[2].data,
+                        argv[2].len) ||
+        orbit_batch_put(w->sets, w->set_key.data, w->set_key.len, w->set_rec.data,
+                        w->set_rec.len)) {
+        sets_flush(c);
+        return 0;
+    }
+    w->nsets++;
+    atomic_fetch_add(&g_srv.stats.commands_processed, 1);
+    if (w->nsets >= SET_BATCH_MAX)
+        sets_flush(c);
+    return 1;
+}
+
 static void client_process(srv_client *c)
 {
     while (!c->async_pending && !c->close_after_reply && c->qpos < c->query.len) {
@@ -248,6 +305,11 @@ static void client_process(srv_client *c)
                             &consumed, &argc, &argv);
         if (rc == RESP_MORE)
             break;
+        if (rc == RESP_OK && is_plain_set(c, argc, argv) && sets_add(c, argv)) {
+            c->qpos += consumed;
+            continue;
+        }
+        sets_flush(c);
         if (rc == RESP_ERR) {
             atomic_fetch_add(&g_srv.stats.protocol_errors, 1);
             srv_log(LOG_INFO, "client %s: %s; closing", c->addr, c->parser.err);
@@ -263,6 +325,7 @@ static void client_process(srv_client *c)
         if (c->out.len - c->opos > OUT_HIGH_WATER)
             break;
     }
+    sets_flush(c);
     /* drop consumed input */
     if (c->qpos == c->query.len) {
         c->query.len = c->qpos = 0;
@@ -705,7 +768,7 @@ static void *worker_main(void *arg)
 {
     srv_worker *w = arg;
     event_base_dispatch(w->base);
-    db_thread_release();
+    srv_thread_release();
     return NULL;
 }
 
@@ -848,6 +911,9 @@ void srv_net_join(srv_net *n)
         event_free(w->notify);
         event_free(w->cron);
         event_base_free(w->base);
+        orbit_batch_free(w->sets);
+        orbit_buf_release(&w->set_key);
+        orbit_buf_release(&w->set_rec);
         free(w->fds);
         free(w->done);
         pthread_mutex_destroy(&w->mu);

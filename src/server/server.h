@@ -7,7 +7,8 @@
  *   db*.c       the storage layout of Redis types on the provider contract
  *               (declared in db.h)
  *   t_*.c       one command family per file, each exporting its part of the
- *               command table (t_server.c, t_string.c, t_hash.c, t_multi.c)
+ *               command table (t_server.c, t_string.c, t_hash.c, t_set.c,
+ *               t_list.c, t_zset.c, t_multi.c)
  *   commands.c  the command table, lookup, arity/auth checks, dispatch and
  *               the transaction/retry wrapper around handlers
  *   net.c       libevent: the listener thread, worker threads, clients,
@@ -153,6 +154,9 @@ typedef struct srv_command {
 extern const srv_command srv_server_commands[];
 extern const srv_command srv_string_commands[];
 extern const srv_command srv_hash_commands[];
+extern const srv_command srv_set_commands[];
+extern const srv_command srv_list_commands[];
+extern const srv_command srv_zset_commands[];
 extern const srv_command srv_multi_commands[];
 
 const srv_command *srv_command_lookup(const uint8_t *name, size_t len);
@@ -278,6 +282,16 @@ int srv_fmt_ld(char *buf, size_t n, long double v);
 uint64_t srv_cursor_save(const uint8_t *pos, size_t n);
 /* 0 and pos filled (contents replaced), or -1 unknown cursor. */
 int srv_cursor_load(uint64_t id, orbit_buf *pos);
+
+/* Free the calling thread's scratch buffers (each family's and db.c's);
+ * every thread that ran commands calls it before it exits. */
+void srv_thread_release(void);
+void srv_string_thread_release(void);
+void srv_hash_thread_release(void);
+void srv_set_thread_release(void);
+void srv_list_thread_release(void);
+void srv_zset_thread_release(void);
+void db_thread_release(void);
 
 /* INFO (t_server.c) is built from here. */
 void srv_info_append(orbit_buf *out, const char *section);

@@ -23,6 +23,11 @@
 
 static _Thread_local orbit_buf t_field;
 
+void srv_hash_thread_release(void)
+{
+    orbit_buf_release(&t_field);
+}
+
 /* Look up K as a hash: 0 with m->type DB_HASH or DB_NONE; 1 when it holds
  * another type (WRONGTYPE already replied); or an error. */
 static int lookup_hash(srv_call *x, int for_update, db_meta *m)

@@ -22,6 +22,11 @@
 
 static _Thread_local orbit_buf t_val;
 
+void srv_string_thread_release(void)
+{
+    orbit_buf_release(&t_val);
+}
+
 #define KEY(i) x->argv[i].data, x->argv[i].len
 
 static void hit(int found)
@@ -747,17 +752,22 @@ static int cmd_type(srv_call *x)
     return rc;
 }
 
-typedef struct copy_fields {
+/* RENAME of a compound value: every sub-key of the old version, whatever
+ * its shape (fields, members, items, score index), copied under the new
+ * key and version with the same suffix. */
+typedef struct copy_subkeys {
     srv_call *x;
-    const uint8_t *k;
-    size_t kl;
-    uint64_t ver;
-} copy_fields;
+    size_t oldlen;  /* the old (K, ver) prefix's length */
+    orbit_buf nk;   /* the new prefix, then each new key */
+    size_t newlen;
+} copy_subkeys;
 
-static int copy_field(void *arg, const uint8_t *f, size_t fl, const uint8_t *v, size_t vl)
+static int copy_subkey(void *arg, const uint8_t *key, size_t klen, const uint8_t *v, size_t vl)
 {
-    copy_fields *c = arg;
-    return db_sub_put(c->x, c->k, c->kl, c->ver, f, fl, v, vl);
+    copy_subkeys *c = arg;
+    c->nk.len = c->newlen;
+    int rc = orbit_buf_append(&c->nk, key + c->oldlen, klen - c->oldlen);
+    return rc ? rc : db_raw_put(c->x, &c->nk, v, vl);
 }
 
 static int rename_generic(srv_call *x, int nx)
@@ -799,8 +809,17 @@ static int rename_generic(srv_call *x, int nx)
         nm.type = src.type;
         nm.version = db_new_version();
         nm.size = src.size;
-        copy_fields cf = {x, KEY(2), nm.version};
-        rc = db_sub_scan(x, KEY(1), src.version, NULL, 0, 0, copy_field, &cf, NULL);
+        nm.head = src.head;
+        orbit_buf old = ORBIT_BUF_INIT;
+        copy_subkeys cs = {x, 0, ORBIT_BUF_INIT, 0};
+        if (!(rc = db_sub_prefix(&old, KEY(1), src.version)) &&
+            !(rc = db_sub_prefix(&cs.nk, KEY(2), nm.version))) {
+            cs.oldlen = old.len;
+            cs.newlen = cs.nk.len;
+            rc = db_raw_scan(x, &old, NULL, NULL, 0, copy_subkey, &cs);
+        }
+        orbit_buf_release(&old);
+        orbit_buf_release(&cs.nk);
         if (!rc)
             rc = db_put_meta(x, KEY(2), &nm);
         if (!rc && src.expire_ms) {

@@ -433,6 +433,174 @@ def test_hashes(r):
     eq(r.hgetall("big"), {b"again": b"2"})
 
 
+@case
+def test_sets(r):
+    eq(r.sadd("s1", "a", "b", "c", "a"), 3)
+    eq(r.sadd("s1", "c", "d"), 1)
+    eq(r.scard("s1"), 4)
+    eq(r.smembers("s1"), {b"a", b"b", b"c", b"d"})
+    eq(r.sismember("s1", "a"), True)
+    eq(r.sismember("s1", "z"), False)
+    eq(r.sismember("nosuch", "a"), False)
+    eq(r.scard("nosuch"), 0)
+    eq(r.smembers("nosuch"), set())
+    r.sadd("s2", "c", "d", "e")
+    eq(r.sinter("s1", "s2"), {b"c", b"d"})
+    eq(r.sunion("s1", "s2", "nosuch"), {b"a", b"b", b"c", b"d", b"e"})
+    eq(r.sdiff("s1", "s2"), {b"a", b"b"})
+    eq(r.sinter("s1", "nosuch"), set())
+    eq(r.srem("s1", "a", "z", "a"), 1)
+    eq(r.type("s1"), b"set")
+    eq(r.srem("s1", "b", "c", "d"), 3)
+    eq(r.exists("s1"), 0)  # the last member deleted the set
+    r.set("str", "v")
+    for fn in (lambda: r.sadd("str", "a"), lambda: r.smembers("str"), lambda: r.scard("str"),
+               lambda: r.sinter("s2", "str"), lambda: r.sismember("str", "a")):
+        raises(fn, "WRONGTYPE")
+    members = {("m%03d" % i).encode() for i in range(50)}
+    r.sadd("big", *members)
+    got = set()
+    cursor = 0
+    while True:
+        cursor, page = r.sscan("big", cursor, count=6)
+        got.update(page)
+        if cursor == 0:
+            break
+    eq(got, members)
+    eq(set(r.sscan_iter("big", match="m00*")), {m for m in members if m.startswith(b"m00")})
+    eq(set(r.scan_iter(_type="set")), {b"s2", b"big"})
+    r.expire("big", 100)
+    r.rename("big", "big2")
+    eq(r.scard("big2"), 50)
+    assert r.ttl("big2") > 90
+    r.delete("big2")
+    r.sadd("big2", "only")
+    eq(r.smembers("big2"), {b"only"})
+
+
+@case
+def test_lists(r):
+    eq(r.rpush("l", "a", "b", "c"), 3)
+    eq(r.lpush("l", "z", "y"), 5)
+    eq(r.lrange("l", 0, -1), [b"y", b"z", b"a", b"b", b"c"])
+    eq(r.llen("l"), 5)
+    eq(r.lindex("l", 0), b"y")
+    eq(r.lindex("l", -1), b"c")
+    eq(r.lindex("l", 99), None)
+    eq(r.lrange("l", 1, 2), [b"z", b"a"])
+    eq(r.lrange("l", -2, 100), [b"b", b"c"])
+    eq(r.lrange("l", 3, 1), [])
+    eq(r.lrange("nosuch", 0, -1), [])
+    eq(r.lset("l", 1, "Z"), True)
+    eq(r.lindex("l", 1), b"Z")
+    raises(lambda: r.lset("l", 10, "x"), "index out of range")
+    raises(lambda: r.lset("nosuch", 0, "x"), "no such key")
+    eq(r.lpop("l"), b"y")
+    eq(r.rpop("l"), b"c")
+    eq(r.lpop("l", 2), [b"Z", b"a"])
+    eq(r.lpop("nosuch"), None)
+    eq(r.lpop("nosuch", 2), None)
+    eq(r.rpop("l", 5), [b"b"])
+    eq(r.exists("l"), 0)  # the last pop deleted the list
+    eq(r.lpushx("l", "a"), 0)
+    eq(r.rpush("l", "a", "x", "a", "y", "a", "z"), 6)
+    eq(r.rpushx("l", "a"), 7)
+    eq(r.lrem("l", 2, "a"), 2)
+    eq(r.lrange("l", 0, -1), [b"x", b"y", b"a", b"z", b"a"])
+    eq(r.lrem("l", -1, "a"), 1)
+    eq(r.lrange("l", 0, -1), [b"x", b"y", b"a", b"z"])
+    eq(r.lrem("l", 0, "nosuch"), 0)
+    eq(r.lpush("l", "first"), 5)
+    eq(r.lrange("l", 0, -1), [b"first", b"x", b"y", b"a", b"z"])
+    eq(r.ltrim("l", 1, -2), True)
+    eq(r.lrange("l", 0, -1), [b"x", b"y", b"a"])
+    eq(r.ltrim("l", 5, 10), True)
+    eq(r.exists("l"), 0)
+    eq(r.type("l"), b"none")
+    r.rpush("l2", *[str(i) for i in range(100)])
+    eq(r.lrange("l2", 50, 52), [b"50", b"51", b"52"])
+    eq(r.lrem("l2", 0, "7"), 1)
+    eq(r.llen("l2"), 99)
+    eq(r.lindex("l2", 7), b"8")
+    eq(r.type("l2"), b"list")
+    r.set("str", "v")
+    for fn in (lambda: r.lpush("str", "a"), lambda: r.lrange("str", 0, 1), lambda: r.llen("str"),
+               lambda: r.lpop("str")):
+        raises(fn, "WRONGTYPE")
+    r.rename("l2", "l3")
+    eq(r.llen("l3"), 99)
+    eq(r.lindex("l3", -1), b"99")
+
+
+@case
+def test_sorted_sets(r):
+    eq(r.zadd("z", {"a": 1, "b": 2, "c": 3}), 3)
+    eq(r.zadd("z", {"a": 5, "d": 0}), 1)
+    eq(r.zadd("z", {"a": 6, "e": 7}, ch=True), 2)
+    eq(r.zcard("z"), 5)
+    eq(r.zscore("z", "a"), 6.0)
+    eq(r.zscore("z", "nosuch"), None)
+    eq(r.zrange("z", 0, -1), [b"d", b"b", b"c", b"a", b"e"])
+    eq(r.zrange("z", 0, 1, withscores=True), [(b"d", 0.0), (b"b", 2.0)])
+    eq(r.zrevrange("z", 0, 1), [b"e", b"a"])
+    eq(r.zrangebyscore("z", 2, 6), [b"b", b"c", b"a"])
+    eq(r.zrangebyscore("z", "(2", "+inf"), [b"c", b"a", b"e"])
+    eq(r.zrangebyscore("z", "-inf", "(3"), [b"d", b"b"])
+    eq(r.zrangebyscore("z", 0, 10, start=1, num=2), [b"b", b"c"])
+    eq(r.zrevrangebyscore("z", 6, 2), [b"a", b"c", b"b"])
+    eq(r.execute_command("ZRANGE", "z", 6, 2, "BYSCORE", "REV"), [b"a", b"c", b"b"])
+    eq(r.execute_command("ZRANGE", "z", 0, 100, "BYSCORE", "LIMIT", 1, 1), [b"b"])
+    eq(r.zrank("z", "c"), 2)
+    eq(r.zrevrank("z", "c"), 2)
+    eq(r.zrank("z", "nosuch"), None)
+    eq(r.zcount("z", 2, 6), 3)
+    eq(r.zcount("z", "(2", "(6"), 1)
+    eq(r.zincrby("z", 10, "d"), 10.0)
+    eq(r.zrange("z", -1, -1), [b"d"])
+    eq(r.zadd("z", {"d": 1}, gt=True), 0)
+    eq(r.zscore("z", "d"), 10.0)
+    eq(r.zadd("z", {"d": 1}, lt=True), 0)
+    eq(r.zscore("z", "d"), 1.0)
+    eq(r.zadd("z", {"d": 99}, nx=True), 0)
+    eq(r.zadd("z", {"new": 1}, xx=True), 0)
+    eq(r.zscore("z", "new"), None)
+    eq(r.zadd("z", {"b": 0.5}, incr=True), 2.5)
+    eq(r.zadd("z", {"f": 0.1}), 1)
+    eq(r.zscore("z", "f"), 0.1)
+    eq(r.zrem("z", "a", "nosuch"), 1)
+    eq(r.type("z"), b"zset")
+    raises(lambda: r.execute_command("ZADD", "z", "x", "m"), "value is not a valid float")
+    raises(lambda: r.execute_command("ZADD", "z", "NX", "XX", 1, "m"), "not compatible")
+    raises(lambda: r.execute_command("ZRANGEBYSCORE", "z", "a", 1), "min or max is not a float")
+    # negative scores order before positive ones
+    r.zadd("neg", {"m1": -5, "m2": -0.5, "m3": 0, "m4": 2.5e10, "m5": float("-inf")})
+    eq(r.zrange("neg", 0, -1), [b"m5", b"m1", b"m2", b"m3", b"m4"])
+    eq(r.zrangebyscore("neg", -10, -1), [b"m1"])
+    # BYLEX over equal scores
+    r.zadd("lex", {"a": 0, "b": 0, "c": 0, "d": 0})
+    eq(r.zrangebylex("lex", "[b", "(d"), [b"b", b"c"])
+    eq(r.zrangebylex("lex", "-", "+"), [b"a", b"b", b"c", b"d"])
+    # ZSCAN
+    members = {("m%03d" % i).encode(): float(i) for i in range(40)}
+    r.zadd("big", members)
+    got = {}
+    cursor = 0
+    while True:
+        cursor, page = r.zscan("big", cursor, count=7)
+        got.update(dict(page))
+        if cursor == 0:
+            break
+    eq(got, members)
+    eq(r.zrem("big", *members), 40)
+    eq(r.exists("big"), 0)
+    r.set("str", "v")
+    for fn in (lambda: r.zadd("str", {"a": 1}), lambda: r.zrange("str", 0, 1),
+               lambda: r.zscore("str", "a"), lambda: r.zcard("str")):
+        raises(fn, "WRONGTYPE")
+    r.rename("neg", "neg2")
+    eq(r.zrange("neg2", 0, 0), [b"m5"])
+
+
 # ---- transactions --------------------------------------------------------------
 
 
