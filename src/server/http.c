@@ -47,8 +47,6 @@
 #include "server/metrics.h"
 #include "server/server.h"
 
-void db_thread_release(void);
-
 typedef struct hx_thread {
     pthread_t th;
     struct event_base *base;

@@ -26,7 +26,6 @@
 srv_server g_srv;
 
 void srv_cursors_release(void);
-void db_thread_release(void);
 
 static srv_net *g_net;
 static struct event_base *g_base;
@@ -136,7 +135,7 @@ out:
         event_free(expire);
     srv_net_free(g_net);
     orbit_kv_close(g_srv.kv);
-    db_thread_release();
+    srv_thread_release();
     srv_cursors_release();
     free(uri);
     srv_config_release(cfg);

@@ -97,6 +97,8 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         rc = self.proc.returncode if self.proc else None
+        if rc != 0:
+            print("server exit code %s; its log:\n%s" % (rc, self.read_log()))
         shutil.rmtree(self.tmp, ignore_errors=True)
         return rc
 
