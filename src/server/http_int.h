@@ -65,6 +65,8 @@ void hx_table_indexes(hx_req *r);
 void hx_table_rows(hx_req *r);
 void hx_table_row(hx_req *r);
 void hx_table_query(hx_req *r);
+void hx_docs(hx_req *r);
+void hx_doc(hx_req *r);
 void hx_txn(hx_req *r);
 
 /* The relational resources' shared state (http_rel.c), also used by the
@@ -74,6 +76,11 @@ struct orbit_table;
 struct orbit_tx;
 int hx_rel_table(const char *name, struct orbit_table **out);
 void srv_http_rel_release(void);
+/* The same for document collections (http_doc.c); create: open with
+ * create. */
+struct orbit_doc_coll;
+int hx_doc_coll(const char *name, int create, struct orbit_doc_coll **out);
+void srv_http_doc_release(void);
 /* Row <-> JSON by the table's schema. */
 struct orbit_row;
 int hx_row_from_json(struct orbit_table *t, json_t *obj, struct orbit_row *row, orbit_buf *err);

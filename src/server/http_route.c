@@ -29,6 +29,9 @@ const srv_http_route_def srv_http_routes[] = {
     {"/v1/tables/{}/row", SRV_M_GET | SRV_M_PATCH | SRV_M_DELETE, H_TABLE_ROW,
      "/v1/tables/{table}/row"},
     {"/v1/tables/{}/query", SRV_M_GET, H_TABLE_QUERY, "/v1/tables/{table}/query"},
+    {"/v1/collections/{}/docs", SRV_M_GET, H_DOCS, "/v1/collections/{coll}/docs"},
+    {"/v1/collections/{}/docs/{}", SRV_M_GET | SRV_M_PUT | SRV_M_PATCH | SRV_M_DELETE, H_DOC,
+     "/v1/collections/{coll}/docs/{id}"},
     {"/v1/txn", SRV_M_POST, H_TXN, "/v1/txn"},
     {NULL, 0, H_NONE, NULL},
 };

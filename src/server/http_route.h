@@ -75,6 +75,8 @@ typedef enum srv_http_handler {
     H_TABLE_ROWS,
     H_TABLE_ROW,
     H_TABLE_QUERY,
+    H_DOCS,
+    H_DOC,
     H_TXN,
 } srv_http_handler;
 

@@ -10,9 +10,15 @@
  *   {"op": "row.insert" | "row.upsert" | "row.update", "table": T, "row": {...}}
  *   {"op": "row.delete", "table": T, "key": {pk columns}}
  *   {"op": "row.get", "table": T, "key": {pk columns}}   result the row or null
+ *   {"op": "doc.put", "collection": C, "id": I, "doc": {...}}
+ *   {"op": "doc.merge", "collection": C, "id": I, "patch": {...}, "path": P}
+ *   {"op": "doc.delete", "collection": C, "id": I}
+ *   {"op": "doc.get", "collection": C, "id": I, "path": P}   result the
+ *                                               document (or P's matches) or null
  * Keys K may be given as "key_base64" instead. Plain keys are the Redis
  * protocol's strings (db.h) of the default database; tables those of
- * /v1/tables (the default actor); both live in the one store, so one
+ * /v1/tables and collections those of /v1/collections (the default
+ * actor); all live in the one store, so one
  * contract transaction holds them all. Reads see the transaction's own
  * earlier writes.
  *
@@ -27,6 +33,7 @@
 
 #include "orbit/provider.h"
 #include "orbit/codec.h"
+#include "orbit/document.h"
 #include "orbit/relational.h"
 #include "server/db.h"
 #include "server/http_int.h"
@@ -152,6 +159,52 @@ static int row_op(txn_arg *a, orbit_tx *tx, const char *kind, json_t *op, json_t
     return rc;
 }
 
+static int doc_op(txn_arg *a, orbit_tx *tx, const char *kind, json_t *op, json_t **result)
+{
+    const char *cn = json_string_value(json_object_get(op, "collection"));
+    if (!cn)
+        return bad(a, "needs \"collection\"");
+    orbit_buf id = ORBIT_BUF_INIT, out = ORBIT_BUF_INIT;
+    int rc = op_bytes(a, op, "id", "id_base64", &id);
+    int writes = !strcmp(kind, "doc.put") || !strcmp(kind, "doc.merge");
+    orbit_doc_coll *c = NULL;
+    if (!rc && (rc = hx_doc_coll(cn, writes, &c)) == ORBIT_NOTFOUND) {
+        char m[300];
+        snprintf(m, sizeof m, "no collection %.200s", cn);
+        orbit_buf_set(&a->err, m, strlen(m) + 1);
+    }
+    const void *idp = id.data ? (const void *)id.data : "";
+    json_t *doc = json_object_get(op, !strcmp(kind, "doc.merge") ? "patch" : "doc");
+    const char *path = json_string_value(json_object_get(op, "path"));
+    char *text = NULL;
+    if (!rc && writes) {
+        if (!doc)
+            rc = bad(a, !strcmp(kind, "doc.merge") ? "needs \"patch\"" : "needs \"doc\"");
+        else if (!(text = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY)))
+            rc = ORBIT_ENOMEM;
+    }
+    if (rc) {
+    } else if (!strcmp(kind, "doc.put")) {
+        rc = orbit_doc_put(tx, c, idp, id.len, text, strlen(text));
+    } else if (!strcmp(kind, "doc.merge")) {
+        rc = orbit_doc_merge(tx, c, idp, id.len, path, text, strlen(text), NULL);
+    } else if (!strcmp(kind, "doc.delete")) {
+        rc = orbit_doc_delete(tx, c, idp, id.len);
+    } else {
+        rc = path ? orbit_doc_get_path(tx, c, idp, id.len, path, &out)
+                  : orbit_doc_get(tx, c, idp, id.len, &out);
+        if (!rc)
+            *result = json_loadb(out.data ? (const char *)out.data : "null", out.len,
+                                 JSON_DECODE_ANY, NULL);
+        else if (rc == ORBIT_NOTFOUND)
+            rc = 0;
+    }
+    free(text);
+    orbit_buf_release(&id);
+    orbit_buf_release(&out);
+    return rc;
+}
+
 static int run_ops(orbit_tx *tx, void *arg)
 {
     txn_arg *a = arg;
@@ -177,9 +230,12 @@ static int run_ops(orbit_tx *tx, void *arg)
                   !strcmp(kind + 4, "update") || !strcmp(kind + 4, "delete") ||
                   !strcmp(kind + 4, "get")))
             rc = row_op(a, tx, kind, op, &result);
+        else if (!strcmp(kind, "doc.put") || !strcmp(kind, "doc.merge") ||
+                 !strcmp(kind, "doc.delete") || !strcmp(kind, "doc.get"))
+            rc = doc_op(a, tx, kind, op, &result);
         else
             rc = bad(a, "unknown op (kv.put, kv.delete, kv.get, row.insert, row.upsert, "
-                        "row.update, row.delete, row.get)");
+                        "row.update, row.delete, row.get, doc.put, doc.merge, doc.delete, doc.get)");
         if (rc) {
             json_decref(result);
             return rc;

@@ -104,9 +104,9 @@ class Server:
 
     def curl(self, method, path, body=None, headers=None, auth=True):
         """(status, headers dict (lower-case names), body bytes), with curl."""
-        cmd = ["curl", "-s", "-S", "-X", method, "-D", "-", "--max-time", "30"]
+        cmd = ["curl", "-g", "-s", "-S", "-X", method, "-D", "-", "--max-time", "30"]
         if method == "HEAD":
-            cmd = ["curl", "-s", "-S", "-I", "-D", "-", "--max-time", "30"]
+            cmd = ["curl", "-g", "-s", "-S", "-I", "-D", "-", "--max-time", "30"]
         hdrs = dict(headers or {})
         if auth and self.password and "Authorization" not in hdrs:
             hdrs["Authorization"] = "Bearer " + self.password
@@ -412,6 +412,56 @@ def txn():
                                     "isolation": "bogus"}, 400, "EINVAL")
     st, j = s.j("POST", "/v1/txn", {"ops": [{"op": "kv.delete", "key": "tx:a"}]}, status=200)
     eq(s.resp("EXISTS", "tx:a"), b"0")
+
+
+@case
+def documents():
+    s = shared()
+    err_code(s, "GET", "/v1/collections/ghost/docs/x", None, 404, "NOTFOUND")
+    err_code(s, "GET", "/v1/collections/ghost/docs", None, 404, "NOTFOUND")
+    st, j = s.j("PUT", "/v1/collections/cats/docs/tom", {"name": "Tom", "age": 3,
+                                                          "toys": ["ball"]}, status=200)
+    st, j = s.j("GET", "/v1/collections/cats/docs/tom", status=200)
+    eq(j, {"name": "Tom", "age": 3, "toys": ["ball"]})
+    st, j = s.j("GET", "/v1/collections/cats/docs/tom?path=$.toys[0]", status=200)
+    eq(j, ["ball"])
+    st, j = s.j("PATCH", "/v1/collections/cats/docs/tom", {"age": 4, "toys": None,
+                                                           "color": "grey"}, status=200)
+    st, j = s.j("GET", "/v1/collections/cats/docs/tom", status=200)
+    eq(j, {"name": "Tom", "age": 4, "color": "grey"})
+    err_code(s, "PUT", "/v1/collections/cats/docs/bad", "{nope", 400, "EINVAL")
+    err_code(s, "GET", "/v1/collections/cats/docs/tom?path=$[", None, 400, "EINVAL")
+    err_code(s, "GET", "/v1/collections/cats/docs/nobody", None, 404, "NOTFOUND")
+    st, j = s.j("DELETE", "/v1/collections/cats/docs/tom?path=$.color", status=200)
+    eq(j, {"deleted": 1})
+    st, j = s.j("GET", "/v1/collections/cats/docs/tom", status=200)
+    assert "color" not in j
+    for i in range(5):
+        s.j("PUT", "/v1/collections/cats/docs/c%d" % i, {"i": i}, status=200)
+    st, j = s.j("GET", "/v1/collections/cats/docs?limit=3", status=200)
+    eq([d["id"] for d in j["docs"]], ["c0", "c1", "c2"])
+    st, j = s.j("GET", "/v1/collections/cats/docs?limit=10&start=" + j["next"], status=200)
+    eq([d["id"] for d in j["docs"]], ["c3", "c4", "tom"])
+    assert "next" not in j
+    st, j = s.j("DELETE", "/v1/collections/cats/docs/tom", status=200)
+    err_code(s, "DELETE", "/v1/collections/cats/docs/tom", None, 404, "NOTFOUND")
+    # documents in a cross-model transaction, all or nothing
+    st, j = s.j("POST", "/v1/txn", {"ops": [
+        {"op": "doc.put", "collection": "cats", "id": "kit", "doc": {"n": 1}},
+        {"op": "doc.merge", "collection": "cats", "id": "kit", "patch": {"m": 2}},
+        {"op": "doc.get", "collection": "cats", "id": "kit"},
+        {"op": "kv.put", "key": "doc:side", "value": "x"},
+    ]}, status=200)
+    eq(j["results"][2], {"n": 1, "m": 2})
+    j = err_code(s, "POST", "/v1/txn", {"ops": [
+        {"op": "doc.delete", "collection": "cats", "id": "kit"},
+        {"op": "doc.put", "collection": "cats", "id": "bad", "doc": {"a": 1}},
+        {"op": "doc.delete", "collection": "cats", "id": "nobody"},
+    ]}, 404, "NOTFOUND")
+    eq(j["op"], 2)
+    st, j = s.j("GET", "/v1/collections/cats/docs/kit", status=200)
+    eq(j, {"n": 1, "m": 2})
+    err_code(s, "GET", "/v1/collections/cats/docs/bad", None, 404, "NOTFOUND")
 
 
 # ---- metrics --------------------------------------------------------------------------
