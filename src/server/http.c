@@ -2,7 +2,8 @@
  * orbitd's HTTP/JSON API (http.h): the evhttp threads, the request
  * pipeline (parse the target, route, authenticate, dispatch, reply, count)
  * and the small resources (/health, /metrics, /v1/providers); the data
- * resources are in http_kv.c, http_rel.c, http_doc.c and http_txn.c.
+ * resources are in http_kv.c, http_rel.c, http_doc.c, http_vec.c and
+ * http_txn.c.
  *
  * Pipeline of one request, on the HTTP thread that accepted it:
  *   1. libevent reads the request line, headers and body, refusing a
@@ -437,6 +438,9 @@ static void dispatch(hx_req *r)
     case H_TABLE_QUERY: r->touched_store = 1; hx_table_query(r); break;
     case H_DOCS: r->touched_store = 1; hx_docs(r); break;
     case H_DOC: r->touched_store = 1; hx_doc(r); break;
+    case H_VEC_COLL: r->touched_store = 1; hx_vec_coll(r); break;
+    case H_VEC_ITEM: r->touched_store = 1; hx_vec_item(r); break;
+    case H_VEC_SEARCH: r->touched_store = 1; hx_vec_search(r); break;
     case H_TXN: r->touched_store = 1; hx_txn(r); break;
     default: hx_error(r, 404, "NOTFOUND", "no such resource"); break;
     }
@@ -636,6 +640,7 @@ void srv_http_stop(void)
     g_listen_fd = -1;
     srv_http_rel_release();
     srv_http_doc_release();
+    srv_http_vec_release();
     free(g_password);
     g_password = NULL;
     g_password_len = 0;

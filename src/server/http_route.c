@@ -32,6 +32,10 @@ const srv_http_route_def srv_http_routes[] = {
     {"/v1/collections/{}/docs", SRV_M_GET, H_DOCS, "/v1/collections/{coll}/docs"},
     {"/v1/collections/{}/docs/{}", SRV_M_GET | SRV_M_PUT | SRV_M_PATCH | SRV_M_DELETE, H_DOC,
      "/v1/collections/{coll}/docs/{id}"},
+    {"/v1/vectors/{}", SRV_M_GET | SRV_M_PUT, H_VEC_COLL, "/v1/vectors/{coll}"},
+    {"/v1/vectors/{}/items/{}", SRV_M_GET | SRV_M_PUT | SRV_M_DELETE, H_VEC_ITEM,
+     "/v1/vectors/{coll}/items/{id}"},
+    {"/v1/vectors/{}/search", SRV_M_POST, H_VEC_SEARCH, "/v1/vectors/{coll}/search"},
     {"/v1/txn", SRV_M_POST, H_TXN, "/v1/txn"},
     {NULL, 0, H_NONE, NULL},
 };

@@ -77,6 +77,9 @@ typedef enum srv_http_handler {
     H_TABLE_QUERY,
     H_DOCS,
     H_DOC,
+    H_VEC_COLL,
+    H_VEC_ITEM,
+    H_VEC_SEARCH,
     H_TXN,
 } srv_http_handler;
 

@@ -464,6 +464,38 @@ def documents():
     err_code(s, "GET", "/v1/collections/cats/docs/bad", None, 404, "NOTFOUND")
 
 
+@case
+def vectors():
+    s = shared()
+    err_code(s, "GET", "/v1/vectors/ghost", None, 404, "NOTFOUND")
+    st, j = s.j("PUT", "/v1/vectors/emb", {"dim": 3, "metric": "l2"}, status=201)
+    err_code(s, "PUT", "/v1/vectors/emb", {"dim": 3}, 409, "EEXIST")
+    err_code(s, "PUT", "/v1/vectors/bad", {"dim": 0}, 400, "EINVAL")
+    err_code(s, "PUT", "/v1/vectors/bad", {"dim": 3, "metric": "manhattan"}, 400, "EINVAL")
+    pts = {"a": [0, 0, 0], "b": [1, 0, 0], "c": [5, 5, 5], "d": [0.9, 0.1, 0]}
+    for k, v in pts.items():
+        s.j("PUT", "/v1/vectors/emb/items/" + k, {"vector": v, "meta": {"g": k in "ab"}},
+            status=200)
+    err_code(s, "PUT", "/v1/vectors/emb/items/x", {"vector": [1, 2]}, 400, "EINVAL")
+    err_code(s, "PUT", "/v1/vectors/emb/items/x", {"vector": "no"}, 400, "EINVAL")
+    st, j = s.j("GET", "/v1/vectors/emb", status=200)
+    eq((j["dim"], j["metric"], j["count"]), (3, "l2", 4))
+    st, j = s.j("GET", "/v1/vectors/emb/items/d", status=200)
+    eq([round(x, 5) for x in j["vector"]], [0.9, 0.1, 0.0])
+    eq(j["meta"], {"g": False})
+    st, j = s.j("POST", "/v1/vectors/emb/search", {"vector": [1, 0, 0], "k": 2}, status=200)
+    eq([h["id"] for h in j["hits"]], ["b", "d"])
+    st, j = s.j("POST", "/v1/vectors/emb/search",
+                {"vector": [1, 0, 0], "k": 3, "filter": {"path": "$.g", "value": True}},
+                status=200)
+    eq([h["id"] for h in j["hits"]], ["b", "a"])
+    err_code(s, "POST", "/v1/vectors/emb/search", {"vector": [1, 0]}, 400, "EINVAL")
+    err_code(s, "POST", "/v1/vectors/emb/search", {"vector": [1, 0, 0], "k": 0}, 400, "EINVAL")
+    st, j = s.j("DELETE", "/v1/vectors/emb/items/a", status=200)
+    err_code(s, "DELETE", "/v1/vectors/emb/items/a", None, 404, "NOTFOUND")
+    err_code(s, "GET", "/v1/vectors/emb/items/a", None, 404, "NOTFOUND")
+
+
 # ---- metrics --------------------------------------------------------------------------
 
 NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
