@@ -2,8 +2,8 @@
  * orbitd's HTTP/JSON API (http.h): the evhttp threads, the request
  * pipeline (parse the target, route, authenticate, dispatch, reply, count)
  * and the small resources (/health, /metrics, /v1/providers); the data
- * resources are in http_kv.c, http_rel.c, http_doc.c, http_vec.c and
- * http_txn.c.
+ * resources are in http_kv.c, http_rel.c, http_doc.c, http_vec.c,
+ * http_graph.c and http_txn.c.
  *
  * Pipeline of one request, on the HTTP thread that accepted it:
  *   1. libevent reads the request line, headers and body, refusing a
@@ -441,6 +441,11 @@ static void dispatch(hx_req *r)
     case H_VEC_COLL: r->touched_store = 1; hx_vec_coll(r); break;
     case H_VEC_ITEM: r->touched_store = 1; hx_vec_item(r); break;
     case H_VEC_SEARCH: r->touched_store = 1; hx_vec_search(r); break;
+    case H_GRAPH: r->touched_store = 1; hx_graph(r); break;
+    case H_GRAPH_NODE: r->touched_store = 1; hx_graph_node(r); break;
+    case H_GRAPH_NEIGHBORS: r->touched_store = 1; hx_graph_neighbors(r); break;
+    case H_GRAPH_EDGES: r->touched_store = 1; hx_graph_edges(r); break;
+    case H_GRAPH_PATH: r->touched_store = 1; hx_graph_path(r); break;
     case H_TXN: r->touched_store = 1; hx_txn(r); break;
     default: hx_error(r, 404, "NOTFOUND", "no such resource"); break;
     }
@@ -641,6 +646,7 @@ void srv_http_stop(void)
     srv_http_rel_release();
     srv_http_doc_release();
     srv_http_vec_release();
+    srv_http_graph_release();
     free(g_password);
     g_password = NULL;
     g_password_len = 0;

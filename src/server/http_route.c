@@ -36,6 +36,13 @@ const srv_http_route_def srv_http_routes[] = {
     {"/v1/vectors/{}/items/{}", SRV_M_GET | SRV_M_PUT | SRV_M_DELETE, H_VEC_ITEM,
      "/v1/vectors/{coll}/items/{id}"},
     {"/v1/vectors/{}/search", SRV_M_POST, H_VEC_SEARCH, "/v1/vectors/{coll}/search"},
+    {"/v1/graphs/{}", SRV_M_PUT, H_GRAPH, "/v1/graphs/{graph}"},
+    {"/v1/graphs/{}/nodes/{}", SRV_M_GET | SRV_M_PUT | SRV_M_DELETE, H_GRAPH_NODE,
+     "/v1/graphs/{graph}/nodes/{id}"},
+    {"/v1/graphs/{}/nodes/{}/neighbors", SRV_M_GET, H_GRAPH_NEIGHBORS,
+     "/v1/graphs/{graph}/nodes/{id}/neighbors"},
+    {"/v1/graphs/{}/edges", SRV_M_POST | SRV_M_DELETE, H_GRAPH_EDGES, "/v1/graphs/{graph}/edges"},
+    {"/v1/graphs/{}/path", SRV_M_GET, H_GRAPH_PATH, "/v1/graphs/{graph}/path"},
     {"/v1/txn", SRV_M_POST, H_TXN, "/v1/txn"},
     {NULL, 0, H_NONE, NULL},
 };

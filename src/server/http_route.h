@@ -80,6 +80,11 @@ typedef enum srv_http_handler {
     H_VEC_COLL,
     H_VEC_ITEM,
     H_VEC_SEARCH,
+    H_GRAPH,
+    H_GRAPH_NODE,
+    H_GRAPH_NEIGHBORS,
+    H_GRAPH_EDGES,
+    H_GRAPH_PATH,
     H_TXN,
 } srv_http_handler;
 

@@ -496,6 +496,49 @@ def vectors():
     err_code(s, "GET", "/v1/vectors/emb/items/a", None, 404, "NOTFOUND")
 
 
+@case
+def graph():
+    s = shared()
+    err_code(s, "GET", "/v1/graphs/ghost/nodes/a", None, 404, "NOTFOUND")
+    st, j = s.j("PUT", "/v1/graphs/social", None, status=201)
+    err_code(s, "PUT", "/v1/graphs/social", None, 409, "EEXIST")
+    for n in "abcde":
+        s.j("PUT", "/v1/graphs/social/nodes/" + n, {"labels": ["person"], "props": {"n": n}},
+            status=200)
+    st, j = s.j("GET", "/v1/graphs/social/nodes/a", status=200)
+    eq((j["id"], j["labels"], j["props"]), ("a", ["person"], {"n": "a"}))
+    err_code(s, "GET", "/v1/graphs/social/nodes/zz", None, 404, "NOTFOUND")
+    err_code(s, "PUT", "/v1/graphs/social/nodes/x", {"labels": "no"}, 400, "EINVAL")
+    for f, t, w in [("a", "b", 1), ("b", "c", 1), ("a", "d", 5), ("d", "c", 1), ("c", "e", 1)]:
+        s.j("POST", "/v1/graphs/social/edges", {"from": f, "rel": "knows", "to": t, "weight": w},
+            status=201)
+    err_code(s, "POST", "/v1/graphs/social/edges", {"from": "a", "rel": "knows", "to": "b"},
+             409, "EEXIST")
+    err_code(s, "POST", "/v1/graphs/social/edges", {"from": "a", "to": "b"}, 400, "EINVAL")
+    st, j = s.j("GET", "/v1/graphs/social/nodes/a/neighbors", status=200)
+    eq([(x["id"], x["rel"], x["dir"]) for x in j["neighbors"]],
+       [("b", "knows", "out"), ("d", "knows", "out")])
+    st, j = s.j("GET", "/v1/graphs/social/nodes/c/neighbors?dir=in", status=200)
+    eq(sorted(x["id"] for x in j["neighbors"]), ["b", "d"])
+    st, j = s.j("GET", "/v1/graphs/social/nodes/a/neighbors?depth=2", status=200)
+    eq([(x["id"], x["depth"]) for x in j["nodes"]], [("b", 1), ("d", 1), ("c", 2)])
+    err_code(s, "GET", "/v1/graphs/social/nodes/a/neighbors?dir=up", None, 400, "EINVAL")
+    st, j = s.j("GET", "/v1/graphs/social/path?from=a&to=e", status=200)
+    eq(len(j["path"]), 4)
+    eq((j["path"][0], j["path"][-1], j["cost"]), ("a", "e", 3))
+    st, j = s.j("GET", "/v1/graphs/social/path?from=a&to=e&weighted=1", status=200)
+    eq((j["path"], j["cost"]), (["a", "b", "c", "e"], 3))
+    st, j = s.j("GET", "/v1/graphs/social/path?from=e&to=a", status=200)
+    eq(j, {"path": [], "cost": None})
+    st, j = s.j("DELETE", "/v1/graphs/social/edges?from=a&rel=knows&to=b", status=200)
+    err_code(s, "DELETE", "/v1/graphs/social/edges?from=a&rel=knows&to=b", None, 404,
+             "NOTFOUND")
+    st, j = s.j("DELETE", "/v1/graphs/social/nodes/c", status=200)
+    eq(j["edges_removed"], 3)
+    st, j = s.j("GET", "/v1/graphs/social/path?from=a&to=e", status=200)
+    eq(j["path"], [])
+
+
 # ---- metrics --------------------------------------------------------------------------
 
 NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
