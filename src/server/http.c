@@ -3,7 +3,7 @@
  * pipeline (parse the target, route, authenticate, dispatch, reply, count)
  * and the small resources (/health, /metrics, /v1/providers); the data
  * resources are in http_kv.c, http_rel.c, http_doc.c, http_vec.c,
- * http_graph.c and http_txn.c.
+ * http_graph.c, http_ts.c and http_txn.c.
  *
  * Pipeline of one request, on the HTTP thread that accepted it:
  *   1. libevent reads the request line, headers and body, refusing a
@@ -446,6 +446,9 @@ static void dispatch(hx_req *r)
     case H_GRAPH_NEIGHBORS: r->touched_store = 1; hx_graph_neighbors(r); break;
     case H_GRAPH_EDGES: r->touched_store = 1; hx_graph_edges(r); break;
     case H_GRAPH_PATH: r->touched_store = 1; hx_graph_path(r); break;
+    case H_SERIES: r->touched_store = 1; hx_series(r); break;
+    case H_SERIES_POINTS: r->touched_store = 1; hx_series_points(r); break;
+    case H_SERIES_LAST: r->touched_store = 1; hx_series_last(r); break;
     case H_TXN: r->touched_store = 1; hx_txn(r); break;
     default: hx_error(r, 404, "NOTFOUND", "no such resource"); break;
     }
@@ -647,6 +650,7 @@ void srv_http_stop(void)
     srv_http_doc_release();
     srv_http_vec_release();
     srv_http_graph_release();
+    srv_http_ts_release();
     free(g_password);
     g_password = NULL;
     g_password_len = 0;

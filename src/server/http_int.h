@@ -1,6 +1,6 @@
 /*
  * What the HTTP API's files share (http.c, http_kv.c, http_rel.c,
- * http_doc.c, http_vec.c, http_graph.c, http_txn.c): the request context and the reply helpers.
+ * http_doc.c, http_vec.c, http_graph.c, http_ts.c, http_txn.c): the request context and the reply helpers.
  *
  * A request is handled on one HTTP thread, start to end, inside the
  * evhttp callback; handlers reply exactly once through hx_* (which record
@@ -75,6 +75,9 @@ void hx_graph_node(hx_req *r);
 void hx_graph_neighbors(hx_req *r);
 void hx_graph_edges(hx_req *r);
 void hx_graph_path(hx_req *r);
+void hx_series(hx_req *r);
+void hx_series_points(hx_req *r);
+void hx_series_last(hx_req *r);
 void hx_txn(hx_req *r);
 
 /* The relational resources' shared state (http_rel.c), also used by the
@@ -91,6 +94,7 @@ int hx_doc_coll(const char *name, int create, struct orbit_doc_coll **out);
 void srv_http_doc_release(void);
 void srv_http_vec_release(void);
 void srv_http_graph_release(void);
+void srv_http_ts_release(void);
 /* Row <-> JSON by the table's schema. */
 struct orbit_row;
 int hx_row_from_json(struct orbit_table *t, json_t *obj, struct orbit_row *row, orbit_buf *err);

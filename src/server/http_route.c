@@ -43,6 +43,10 @@ const srv_http_route_def srv_http_routes[] = {
      "/v1/graphs/{graph}/nodes/{id}/neighbors"},
     {"/v1/graphs/{}/edges", SRV_M_POST | SRV_M_DELETE, H_GRAPH_EDGES, "/v1/graphs/{graph}/edges"},
     {"/v1/graphs/{}/path", SRV_M_GET, H_GRAPH_PATH, "/v1/graphs/{graph}/path"},
+    {"/v1/series/{}", SRV_M_GET | SRV_M_PUT, H_SERIES, "/v1/series/{series}"},
+    {"/v1/series/{}/points", SRV_M_GET | SRV_M_POST | SRV_M_DELETE, H_SERIES_POINTS,
+     "/v1/series/{series}/points"},
+    {"/v1/series/{}/last", SRV_M_GET, H_SERIES_LAST, "/v1/series/{series}/last"},
     {"/v1/txn", SRV_M_POST, H_TXN, "/v1/txn"},
     {NULL, 0, H_NONE, NULL},
 };

@@ -85,6 +85,9 @@ typedef enum srv_http_handler {
     H_GRAPH_NEIGHBORS,
     H_GRAPH_EDGES,
     H_GRAPH_PATH,
+    H_SERIES,
+    H_SERIES_POINTS,
+    H_SERIES_LAST,
     H_TXN,
 } srv_http_handler;
 

@@ -539,6 +539,43 @@ def graph():
     eq(j["path"], [])
 
 
+@case
+def series():
+    s = shared()
+    err_code(s, "GET", "/v1/series/ghost", None, 404, "NOTFOUND")
+    st, j = s.j("PUT", "/v1/series/temp", {"type": "float64", "labels": {"room": "k"}},
+                status=201)
+    err_code(s, "PUT", "/v1/series/temp", {}, 409, "EEXIST")
+    err_code(s, "PUT", "/v1/series/bad", {"type": "complex"}, 400, "EINVAL")
+    err_code(s, "GET", "/v1/series/temp/last", None, 404, "NOTFOUND")
+    pts = [[t * 1000, float(t)] for t in range(10)]
+    st, j = s.j("POST", "/v1/series/temp/points", {"points": pts}, status=200)
+    eq(j, {"written": 10})
+    err_code(s, "POST", "/v1/series/temp/points", {"points": [[1, "x"]]}, 400, "EINVAL")
+    err_code(s, "POST", "/v1/series/temp/points", {"points": [[0, 5.0]],
+                                                   "on_duplicate": "block"}, 409, "EEXIST")
+    st, j = s.j("GET", "/v1/series/temp", status=200)
+    eq((j["type"], j["labels"], j["count"], j["first_ts"], j["last_ts"]),
+       ("float64", {"room": "k"}, 10, 0, 9000))
+    st, j = s.j("GET", "/v1/series/temp/points?from=2000&to=4000", status=200)
+    eq(j["points"], [[2000, 2.0], [3000, 3.0], [4000, 4.0]])
+    st, j = s.j("GET", "/v1/series/temp/points?reverse=1&limit=2", status=200)
+    eq(j["points"], [[9000, 9.0], [8000, 8.0]])
+    st, j = s.j("GET", "/v1/series/temp/points?agg=avg&bucket_ms=5000", status=200)
+    eq([(b["start"], b["count"], b["value"]) for b in j["buckets"]],
+       [(0, 5, 2.0), (5000, 5, 7.0)])
+    st, j = s.j("GET", "/v1/series/temp/points?agg=max&bucket_ms=3000&from=1000", status=200)
+    eq([b["value"] for b in j["buckets"]], [2.0, 5.0, 8.0, 9.0])
+    err_code(s, "GET", "/v1/series/temp/points?agg=median&bucket_ms=10", None, 400, "EINVAL")
+    err_code(s, "GET", "/v1/series/temp/points?from=x", None, 400, "EINVAL")
+    st, j = s.j("GET", "/v1/series/temp/last", status=200)
+    eq(j, {"ts": 9000, "value": 9.0})
+    st, j = s.j("DELETE", "/v1/series/temp/points?from=0&to=4999", status=200)
+    eq(j, {"deleted": 5})
+    st, j = s.j("GET", "/v1/series/temp/points", status=200)
+    eq([p[0] for p in j["points"]], [5000, 6000, 7000, 8000, 9000])
+
+
 # ---- metrics --------------------------------------------------------------------------
 
 NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
