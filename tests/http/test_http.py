@@ -2,9 +2,9 @@
 """Black-box tests of orbitd's HTTP API with curl (and raw sockets for
 malformed input), against a spawned server on free loopback ports.
 
-Usage: test_http.py SERVER --store URI [--only NAME,...]
+Usage: test_http.py SERVER --store URI [--only NAME,...] [--providers etcd]
 SERVER is orbitd (once it starts HTTP) or tests/http's driver; URI may hold
-{dir} (a fresh directory per server). Covers every resource and status
+{dir} (a fresh directory per server) and {uniq} (a fresh etcd namespace). Covers every resource and status
 code (200 201 400 401 404 405 409 413 503), the Prometheus text format of
 /metrics (a strict line-by-line check), limits (body size before the body
 is read, header size, idle timeout), authentication, a malformed-HTTP
@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import traceback
+import uuid
 
 OPTS = None
 CASES = []
@@ -50,7 +51,8 @@ def eq(a, b, what=""):
 class Server:
     def __init__(self, args=(), store=None):
         self.tmp = tempfile.mkdtemp(prefix="orbitd-http-")
-        self.store = (store or OPTS.store).replace("{dir}", os.path.join(self.tmp, "data"))
+        self.store = (store or OPTS.store).replace("{dir}", os.path.join(self.tmp, "data")).replace(
+            "{uniq}", "h" + uuid.uuid4().hex[:12])
         self.port = free_port()
         self.http_port = free_port()
         self.args = list(args)

@@ -32,6 +32,15 @@ if(TARGET orbitd)
   if(NOT ORBIT_WITH_ROCKSDB)
     set_tests_properties(http/rocksdb PROPERTIES DISABLED TRUE)
   endif()
+  # the same on the etcd fixture cluster (tests/etcd/tests.cmake)
+  if(ORBIT_WITH_ETCD AND TARGET etcd_cluster)
+    add_test(NAME http/etcd
+             COMMAND etcd_cluster run ${ETCD_CLUSTER_FILE} -- /usr/bin/python3
+                     ${CMAKE_CURRENT_LIST_DIR}/test_http.py $<TARGET_FILE:orbitd_http_driver>
+                     --store "etcd://{endpoints}?namespace={uniq}/" --providers=)
+    set_tests_properties(http/etcd PROPERTIES FIXTURES_REQUIRED etcd_cluster TIMEOUT 300
+                         LABELS "server;http;etcd" RESOURCE_LOCK etcd)
+  endif()
 endif()
 
 # libFuzzer target for the HTTP target parser and router (clang only;
