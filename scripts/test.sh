@@ -58,7 +58,7 @@ CTEST_REGEX='^(unit/codec/test_(tuple|record)$|contract/memory-|install/)' \
 
 echo "=== fuzz: configure and build (build-fuzz)"
 if CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DORBIT_WERROR=ON >/dev/null &&
-   cmake --build build-fuzz -j "$JOBS" --target fuzz_tuple fuzz_record fuzz_unescape >build-fuzz.build.log 2>&1; then
+   cmake --build build-fuzz -j "$JOBS" --target fuzz_tuple fuzz_record fuzz_unescape fuzz_resp fuzz_jsonpath fuzz_http >build-fuzz.build.log 2>&1; then
   echo "=== fuzz: tests"
   ctest --test-dir build-fuzz --output-on-failure -R '^fuzz/' || { echo "=== fuzz: TESTS FAILED"; fail=1; }
 else
