@@ -423,6 +423,103 @@ static void call_init(srv_call *x, srv_client *c, const srv_command *cmd, int ar
     x->out = &c->out;
 }
 
+/* ---- per-key write locks ------------------------------------------------
+ * Writing commands on the same key from different workers would conflict
+ * in the store (optimistic transactions fail at commit), and a worker
+ * could be starved by another that keeps committing. So a writing command
+ * first takes the striped locks of its keys (the table's first/last/step
+ * key positions; for EXEC, those of every queued command), in ascending
+ * stripe order, so writers of one key take turns inside the process; the
+ * store's conflict check still covers writers in other processes. */
+#define KEY_STRIPES 1024
+static pthread_mutex_t g_stripes[KEY_STRIPES];
+static pthread_once_t g_stripes_once = PTHREAD_ONCE_INIT;
+
+static void stripes_init(void)
+{
+    for (int i = 0; i < KEY_STRIPES; i++)
+        pthread_mutex_init(&g_stripes[i], NULL);
+}
+
+typedef struct stripe_set {
+    unsigned short *s;
+    size_t n, cap;
+} stripe_set;
+
+static void stripe_add(stripe_set *ss, const srv_arg *k)
+{
+    /* FNV-1a */
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < k->len; i++)
+        h = (h ^ k->data[i]) * 16777619u;
+    unsigned short v = (unsigned short)(h % KEY_STRIPES);
+    if (ss->n == ss->cap) {
+        size_t nc = ss->cap ? ss->cap * 2 : 16;
+        unsigned short *a = realloc(ss->s, nc * sizeof *a);
+        if (!a)
+            return; /* without the lock the store's conflict check still holds */
+        ss->s = a;
+        ss->cap = nc;
+    }
+    ss->s[ss->n++] = v;
+}
+
+static void stripe_keys(stripe_set *ss, const srv_command *cmd, int argc, const srv_arg *argv)
+{
+    if (cmd->first_key <= 0)
+        return;
+    int last = cmd->last_key < 0 ? argc + cmd->last_key : cmd->last_key;
+    int step = cmd->key_step > 0 ? cmd->key_step : 1;
+    for (int i = cmd->first_key; i <= last && i < argc; i += step)
+        stripe_add(ss, &argv[i]);
+}
+
+static int us_cmp(const void *a, const void *b)
+{
+    return (int)*(const unsigned short *)a - (int)*(const unsigned short *)b;
+}
+
+static void stripes_lock(stripe_set *ss)
+{
+    pthread_once(&g_stripes_once, stripes_init);
+    if (ss->n == 0)
+        return;
+    qsort(ss->s, ss->n, sizeof *ss->s, us_cmp);
+    size_t w = 0;
+    for (size_t i = 0; i < ss->n; i++)
+        if (w == 0 || ss->s[w - 1] != ss->s[i])
+            ss->s[w++] = ss->s[i];
+    ss->n = w;
+    for (size_t i = 0; i < ss->n; i++)
+        pthread_mutex_lock(&g_stripes[ss->s[i]]);
+}
+
+static void stripes_unlock(stripe_set *ss)
+{
+    for (size_t i = ss->n; i > 0; i--)
+        pthread_mutex_unlock(&g_stripes[ss->s[i - 1]]);
+    free(ss->s);
+}
+
+void srv_key_lock(const uint8_t *k, size_t kl, void **token)
+{
+    stripe_set *ss = calloc(1, sizeof *ss);
+    *token = ss;
+    if (!ss)
+        return;
+    srv_arg a = {k, kl};
+    stripe_add(ss, &a);
+    stripes_lock(ss);
+}
+
+void srv_key_unlock(void *token)
+{
+    if (!token)
+        return;
+    stripes_unlock(token);
+    free(token);
+}
+
 static void backoff(int attempt)
 {
     struct timespec ts = {0, (long)(rand() % (attempt * 50 + 50)) * 1000L};
@@ -447,6 +544,15 @@ void srv_execute(srv_client *c, const srv_command *cmd, int argc, const srv_arg 
         free(x.cleanup);
         return;
     }
+    stripe_set ss = {0};
+    if (!strcmp(cmd->name, "exec")) {
+        for (size_t i = 0; i < c->nqueue; i++)
+            if (c->queue[i].cmd->flags & CMD_WRITE)
+                stripe_keys(&ss, c->queue[i].cmd, c->queue[i].argc, c->queue[i].argv);
+    } else {
+        stripe_keys(&ss, cmd, argc, argv);
+    }
+    stripes_lock(&ss);
     size_t mark = c->out.len;
     for (int attempt = 0;; attempt++) {
         x.wrote = 0;
@@ -476,6 +582,7 @@ void srv_execute(srv_client *c, const srv_command *cmd, int argc, const srv_arg 
         reply_store_error(&x, rc);
         break;
     }
+    stripes_unlock(&ss);
     free(x.cleanup);
 }
 

@@ -52,18 +52,16 @@ const char *db_type_name(int type)
     }
 }
 
+void db_init(void)
+{
+    /* start above every version an earlier run made (16 per microsecond
+     * of wall-clock time) */
+    atomic_store(&g_version, (unsigned long long)srv_now_us() * 16);
+}
+
 uint64_t db_new_version(void)
 {
-    uint64_t v = atomic_fetch_add(&g_version, 1);
-    if (v == 0) {
-        /* first use: start above every version an earlier run made
-         * (16 per microsecond of wall-clock time) */
-        uint64_t base = srv_now_us() * 16;
-        uint64_t zero = 1;
-        atomic_compare_exchange_strong(&g_version, &zero, base);
-        v = atomic_fetch_add(&g_version, 1);
-    }
-    return v & (uint64_t)INT64_MAX;
+    return (uint64_t)atomic_fetch_add(&g_version, 1) & (uint64_t)INT64_MAX;
 }
 
 /* ---- keys -------------------------------------------------------------- */
@@ -910,6 +908,8 @@ int db_expire_cycle(size_t max)
     /* each due key in its own transaction: its metadata must still say
      * that time, else the entry is stale and only the entry goes */
     for (size_t i = 0; i < n && rc >= 0; i++) {
+        void *lock;
+        srv_key_lock(keys[i].data, keys[i].len, &lock);
         for (int attempt = 0; attempt < 8; attempt++) {
             srv_call x;
             memset(&x, 0, sizeof x);
@@ -947,6 +947,7 @@ int db_expire_cycle(size_t max)
                 rc = r;
             break;
         }
+        srv_key_unlock(lock);
     }
     for (size_t i = 0; i < n; i++)
         orbit_buf_release(&keys[i]);

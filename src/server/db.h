@@ -101,6 +101,8 @@ int db_put_meta(srv_call *x, const uint8_t *k, size_t kl, const db_meta *m);
 int db_delete(srv_call *x, const uint8_t *k, size_t kl, const db_meta *m);
 /* Change K's expiry (0: persist), rewriting its metadata. */
 int db_set_expire(srv_call *x, const uint8_t *k, size_t kl, db_meta *m, int64_t expire_ms);
+/* Call once at start, before any command runs. */
+void db_init(void);
 /* A new version for a compound value. */
 uint64_t db_new_version(void);
 

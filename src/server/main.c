@@ -95,6 +95,7 @@ int main(int argc, char **argv)
     orbit_kv_capabilities(g_srv.kv, &g_srv.caps);
     g_srv.use_async = g_srv.caps.native_async;
     g_srv.start_ms = srv_now_ms();
+    db_init();
     srand((unsigned)(g_srv.start_ms ^ (uint64_t)getpid()));
 
     struct event *sigterm = NULL, *sigint = NULL, *expire = NULL;

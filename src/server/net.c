@@ -15,6 +15,9 @@
  * worker's inbox. So two workers keep as many requests in flight as there
  * are clients.
  *
+ * Pipelined runs of plain SETs (GETs) of one client are written as one
+ * batch (read with one multi-get), replies in order.
+ *
  * Limits: a client whose unparsed input exceeds max_query_len is closed;
  * a connection beyond max_clients gets "-ERR max number of clients
  * reached" and is closed; an idle client (idle_timeout) is closed by the
@@ -68,6 +71,12 @@ typedef struct srv_worker {
     orbit_batch *sets;
     size_t nsets;
     orbit_buf set_key, set_rec;
+    /* consecutive plain GETs of one client, read with one multi-get */
+    orbit_buf get_keys[64];
+    orbit_slice get_slices[64];
+    orbit_buf get_vals[64];
+    int get_status[64];
+    size_t ngets;
 } srv_worker;
 
 static srv_worker *g_workers;
@@ -274,6 +283,70 @@ static void sets_flush(srv_client *c)
     w->nsets = 0;
 }
 
+static int is_plain_get(srv_client *c, int argc, const orbit_slice *argv)
+{
+    return argc == 2 && argv[0].len == 3 && !strncasecmp((const char *)argv[0].data, "get", 3) &&
+           !c->in_multi && c->authed && !g_srv.use_async;
+}
+
+static void gets_flush(srv_client *c)
+{
+    srv_worker *w = c->worker;
+    if (!w->ngets)
+        return;
+    srv_call x;
+    memset(&x, 0, sizeof x);
+    x.c = c;
+    x.out = &c->out;
+    for (size_t i = 0; i < w->ngets; i++) {
+        w->get_slices[i].data = w->get_keys[i].data;
+        w->get_slices[i].len = w->get_keys[i].len;
+    }
+    int rc = orbit_kv_multi_get(g_srv.kv, NULL, w->ngets, w->get_slices, w->get_vals,
+                                w->get_status);
+    db_meta m;
+    db_meta_init(&m);
+    int64_t now = (int64_t)srv_now_ms();
+    for (size_t i = 0; i < w->ngets; i++) {
+        int st = rc < 0 && w->get_status[i] >= 0 && w->get_status[i] != ORBIT_NOTFOUND
+                     ? rc
+                     : w->get_status[i];
+        if (st == ORBIT_NOTFOUND) {
+            atomic_fetch_add(&g_srv.stats.keyspace_misses, 1);
+            reply_null(&x);
+            continue;
+        }
+        if (st == 0)
+            st = db_decode_meta(w->get_vals[i].data, w->get_vals[i].len, w->get_keys[i].data,
+                                w->get_keys[i].len, &m);
+        if (st < 0) {
+            reply_store_error(&x, st);
+        } else if (m.expire_ms && m.expire_ms <= now) {
+            atomic_fetch_add(&g_srv.stats.keyspace_misses, 1);
+            reply_null(&x);
+        } else if (m.type != DB_STRING) {
+            reply_wrongtype(&x);
+        } else {
+            atomic_fetch_add(&g_srv.stats.keyspace_hits, 1);
+            reply_bulk(&x, m.str.data, m.str.len);
+        }
+    }
+    db_meta_release(&m);
+    w->ngets = 0;
+}
+
+static int gets_add(srv_client *c, const orbit_slice *argv)
+{
+    srv_worker *w = c->worker;
+    if (db_meta_key(&w->get_keys[w->ngets], argv[1].data, argv[1].len))
+        return 0;
+    w->ngets++;
+    atomic_fetch_add(&g_srv.stats.commands_processed, 1);
+    if (w->ngets == sizeof w->get_keys / sizeof w->get_keys[0])
+        gets_flush(c);
+    return 1;
+}
+
 /* 1: the SET joined the batch; 0: run it the usual way. */
 static int sets_add(srv_client *c, const orbit_slice *argv)
 {
@@ -305,11 +378,21 @@ static void client_process(srv_client *c)
                             &consumed, &argc, &argv);
         if (rc == RESP_MORE)
             break;
-        if (rc == RESP_OK && is_plain_set(c, argc, argv) && sets_add(c, argv)) {
-            c->qpos += consumed;
-            continue;
+        if (rc == RESP_OK && is_plain_set(c, argc, argv)) {
+            gets_flush(c);
+            if (sets_add(c, argv)) {
+                c->qpos += consumed;
+                continue;
+            }
+        } else if (rc == RESP_OK && is_plain_get(c, argc, argv)) {
+            sets_flush(c);
+            if (gets_add(c, argv)) {
+                c->qpos += consumed;
+                continue;
+            }
         }
         sets_flush(c);
+        gets_flush(c);
         if (rc == RESP_ERR) {
             atomic_fetch_add(&g_srv.stats.protocol_errors, 1);
             srv_log(LOG_INFO, "client %s: %s; closing", c->addr, c->parser.err);
@@ -326,6 +409,7 @@ static void client_process(srv_client *c)
             break;
     }
     sets_flush(c);
+    gets_flush(c);
     /* drop consumed input */
     if (c->qpos == c->query.len) {
         c->query.len = c->qpos = 0;
@@ -914,6 +998,10 @@ void srv_net_join(srv_net *n)
         orbit_batch_free(w->sets);
         orbit_buf_release(&w->set_key);
         orbit_buf_release(&w->set_rec);
+        for (size_t k = 0; k < sizeof w->get_keys / sizeof w->get_keys[0]; k++) {
+            orbit_buf_release(&w->get_keys[k]);
+            orbit_buf_release(&w->get_vals[k]);
+        }
         free(w->fds);
         free(w->done);
         pthread_mutex_destroy(&w->mu);

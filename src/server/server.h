@@ -224,6 +224,11 @@ struct srv_call {
     int wrote;             /* the handler wrote to the store */
 };
 
+/* Serialize writers of key k inside the process (commands.c's striped
+ * key locks); *token is passed to srv_key_unlock. */
+void srv_key_lock(const uint8_t *k, size_t kl, void **token);
+void srv_key_unlock(void *token);
+
 /* Execute one parsed command for c (commands.c). */
 void srv_dispatch(srv_client *c, int argc, const srv_arg *argv);
 /* Run cmd's handler in a transaction when it writes, retrying conflicts;
