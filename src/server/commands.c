@@ -30,6 +30,7 @@
 
 #include "orbit/provider.h"
 #include "orbit/txn.h"
+#include "server/metrics.h"
 #include "server/db.h"
 #include "server/server.h"
 
@@ -717,7 +718,13 @@ void srv_dispatch(srv_client *c, int argc, const srv_arg *argv)
     }
     if (g_srv.use_async && srv_async_try(c, cmd, argc, argv))
         return;
+    uint64_t t0 = srv_metrics_now_ns();
+    size_t mark = c->out.len;
     srv_execute(c, cmd, argc, argv);
+    srv_metrics_observe(SRV_PROTO_RESP, cmd->name,
+                        (cmd->flags & CMD_NOSTORE) ? NULL : g_srv.caps.name,
+                        srv_metrics_now_ns() - t0,
+                        !(c->out.len > mark && (c->out.data[mark] == '-' || c->out.data[mark] == '!')));
     if (cmd->flags & CMD_ENDMULTI)
         srv_client_reset_multi(c);
 }

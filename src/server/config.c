@@ -32,7 +32,11 @@ static const opt OPTS[] = {
     {"store", T_STR, O(store), "store URI (default " SRV_DEFAULT_STORE ")"},
     {"bind", T_STR, O(bind), "address to listen on (default 127.0.0.1)"},
     {"port", T_INT, O(port), "RESP port (default 6379)"},
-    {"http-port", T_INT, O(http_port), "HTTP port (reserved: the HTTP API is not served yet)"},
+    {"http-port", T_INT, O(http_port), "HTTP API port (default 8080; 0: no HTTP)"},
+    {"http-max-body", T_SIZE, O(http_max_body), "largest HTTP request body (default 64mb)"},
+    {"http-max-header", T_SIZE, O(http_max_header), "largest HTTP request line plus headers (default 64kb)"},
+    {"http-timeout", T_INT, O(http_timeout), "close HTTP connections idle this many seconds (default 60)"},
+    {"http-threads", T_INT, O(http_threads), "HTTP threads (default 2)"},
     {"requirepass", T_STR, O(requirepass), "password clients must AUTH with"},
     {"protected-mode", T_BOOL, O(protected_mode),
      "yes: refuse non-loopback binds without a password (default yes)"},
@@ -223,6 +227,10 @@ int srv_config_load(srv_config *c, int argc, char **argv)
     c->bind = strdup("127.0.0.1");
     c->port = 6379;
     c->http_port = 8080;
+    c->http_max_body = (size_t)64 * 1024 * 1024;
+    c->http_max_header = (size_t)64 * 1024;
+    c->http_timeout = 60;
+    c->http_threads = 2;
     c->protected_mode = 1;
     c->threads = 2;
     c->max_bulk_len = (size_t)512 * 1024 * 1024;

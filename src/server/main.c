@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "orbit/kv.h"
+#include "server/http.h"
 #include "server/db.h"
 #include "server/net.h"
 #include "server/server.h"
@@ -103,6 +104,14 @@ int main(int argc, char **argv)
         rc = 1;
         goto out;
     }
+    if (cfg->http_port) {
+        srv_http_opts ho = {cfg->bind, cfg->http_port, cfg->requirepass, cfg->http_max_body,
+                            cfg->http_max_header, cfg->http_timeout, cfg->http_threads};
+        if (srv_http_start(&ho)) {
+            rc = 1;
+            goto out;
+        }
+    }
     sigterm = evsignal_new(g_base, SIGTERM, on_signal, NULL);
     sigint = evsignal_new(g_base, SIGINT, on_signal, NULL);
     expire = event_new(g_base, -1, EV_PERSIST, on_expire, NULL);
@@ -125,6 +134,7 @@ int main(int argc, char **argv)
     event_base_dispatch(g_base);
     rc = 0;
 out:
+    srv_http_stop();
     if (g_net) {
         atomic_store(&g_srv.stopping, 1);
         srv_net_stop_accepting(g_net);

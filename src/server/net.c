@@ -46,6 +46,7 @@
 
 #include "orbit/codec.h"
 #include "orbit/provider.h"
+#include "server/metrics.h"
 #include "server/db.h"
 #include "server/net.h"
 #include "server/server.h"
@@ -268,7 +269,9 @@ static void sets_flush(srv_client *c)
     srv_worker *w = c->worker;
     if (!w->nsets)
         return;
+    uint64_t t0 = srv_metrics_now_ns();
     int rc = orbit_kv_write(g_srv.kv, w->sets);
+    uint64_t dt = srv_metrics_now_ns() - t0;
     srv_call x;
     memset(&x, 0, sizeof x);
     x.c = c;
@@ -278,6 +281,7 @@ static void sets_flush(srv_client *c)
             reply_store_error(&x, rc);
         else
             reply_ok(&x);
+        srv_metrics_observe(SRV_PROTO_RESP, "set", g_srv.caps.name, dt, rc == 0);
     }
     orbit_batch_clear(w->sets);
     w->nsets = 0;

@@ -45,7 +45,11 @@ typedef struct srv_config {
     char *store;           /* store URI; default DEFAULT_STORE */
     char *bind;            /* default 127.0.0.1 */
     int port;              /* default 6379 */
-    int http_port;         /* reserved: the HTTP API is not served yet */
+    int http_port;         /* HTTP API port, default 8080; 0: no HTTP */
+    size_t http_max_body;  /* largest HTTP request body, default 64 MiB */
+    size_t http_max_header;/* largest HTTP request line plus headers, default 64 KiB */
+    int http_timeout;      /* seconds an HTTP connection may idle or stall, default 60 */
+    int http_threads;      /* HTTP threads, default 2 */
     char *requirepass;     /* NULL or "": no password */
     int protected_mode;    /* 1: refuse non-loopback binds without a password */
     int threads;           /* worker threads, default 2 */

@@ -3,7 +3,7 @@
 malformed input), against a spawned server on free loopback ports.
 
 Usage: test_http.py SERVER --store URI [--only NAME,...] [--providers etcd]
-SERVER is orbitd (once it starts HTTP) or tests/http's driver; URI may hold
+SERVER is orbitd; URI may hold
 {dir} (a fresh directory per server) and {uniq} (a fresh etcd namespace). Covers every resource and status
 code (200 201 400 401 404 405 409 413 503), the Prometheus text format of
 /metrics (a strict line-by-line check), limits (body size before the body

@@ -1,20 +1,8 @@
 # Black-box tests of orbitd's HTTP API (src/server/http*.c, metrics.c):
 # curl against a spawned server on free loopback ports, a Prometheus
 # text-format check of /metrics, and a malformed-HTTP flood
-# (test_http.py, Debian's /usr/bin/python3). The server is a test driver
-# (http_main.c): orbitd's sources but main.c, plus a main that also starts
-# the HTTP server, so the tests run before orbitd's main.c starts it.
+# (test_http.py, Debian's /usr/bin/python3), against orbitd itself.
 if(TARGET orbitd)
-  # The HTTP sources (globbed into orbitd) call jansson directly. Until the
-  # orbitd block of the top-level CMakeLists.txt links it, link it here
-  # (target_link_libraries on another directory's target: CMP0079).
-  target_link_libraries(orbitd PRIVATE PkgConfig::JANSSON)
-  set(_http_src ${ORBITD_SRC})
-  list(FILTER _http_src EXCLUDE REGEX "/src/server/main\\.c$")
-  add_executable(orbitd_http_driver ${CMAKE_CURRENT_LIST_DIR}/http_main.c ${_http_src})
-  target_include_directories(orbitd_http_driver PRIVATE ${CMAKE_SOURCE_DIR}/src)
-  target_link_libraries(orbitd_http_driver PRIVATE orbit_shared PkgConfig::LIBEVENT
-                        PkgConfig::JANSSON Threads::Threads m)
   # the 503 case runs orbitd on an etcd it starts and kills (once, with
   # the rocksdb run)
   set(_http_providers "")
@@ -23,11 +11,11 @@ if(TARGET orbitd)
   endif()
   add_test(NAME http/rocksdb
            COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_http.py
-                   $<TARGET_FILE:orbitd_http_driver> --store "rocksdb:{dir}"
+                   $<TARGET_FILE:orbitd> --store "rocksdb:{dir}"
                    "--providers=${_http_providers}")
   add_test(NAME http/memory
            COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_http.py
-                   $<TARGET_FILE:orbitd_http_driver> --store "memory:" --providers=)
+                   $<TARGET_FILE:orbitd> --store "memory:" --providers=)
   set_tests_properties(http/rocksdb http/memory PROPERTIES TIMEOUT 300 LABELS "server;http")
   if(NOT ORBIT_WITH_ROCKSDB)
     set_tests_properties(http/rocksdb PROPERTIES DISABLED TRUE)
@@ -36,7 +24,7 @@ if(TARGET orbitd)
   if(ORBIT_WITH_ETCD AND TARGET etcd_cluster)
     add_test(NAME http/etcd
              COMMAND etcd_cluster run ${ETCD_CLUSTER_FILE} -- /usr/bin/python3
-                     ${CMAKE_CURRENT_LIST_DIR}/test_http.py $<TARGET_FILE:orbitd_http_driver>
+                     ${CMAKE_CURRENT_LIST_DIR}/test_http.py $<TARGET_FILE:orbitd>
                      --store "etcd://{endpoints}?namespace={uniq}/" --providers=)
     set_tests_properties(http/etcd PROPERTIES FIXTURES_REQUIRED etcd_cluster TIMEOUT 300
                          LABELS "server;http;etcd" RESOURCE_LOCK etcd)

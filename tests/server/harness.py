@@ -39,11 +39,13 @@ class Server:
         if env:
             self.env.update(env)
         self.port = free_port()
+        self.http_port = free_port()
         self.proc = None
         self.log = os.path.join(self.tmp, "orbitd.log")
 
     def cmdline(self):
-        return [self.binary, "--store", self.store, "--port", str(self.port)] + self.args
+        return [self.binary, "--store", self.store, "--port", str(self.port),
+                "--http-port", str(self.http_port)] + self.args
 
     def start(self, wait=True):
         logf = open(self.log, "ab")

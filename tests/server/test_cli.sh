@@ -27,7 +27,7 @@ cleanup() {
 trap cleanup EXIT
 
 PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-env -u ORBIT_STORE -u ORBIT_PORT "$ORBITD" --store "$STORE" --port "$PORT" 2>"$TMP/log" &
+env -u ORBIT_STORE -u ORBIT_PORT "$ORBITD" --store "$STORE" --port "$PORT" --http-port 0 2>"$TMP/log" &
 PID=$!
 for _ in $(seq 200); do
   if [ "$(redis-cli -p "$PORT" ping 2>/dev/null)" = PONG ]; then break; fi

@@ -937,7 +937,7 @@ def test_settings_precedence(r):
         conf = os.path.join(srv.tmp, "orbitd.conf")
         with open(conf, "w") as f:
             f.write("# test config\nport %d\nmaxclients 50\nloglevel debug\n" % pf)
-        base = [OPTS.orbitd, "--store", srv.store, "--config", conf]
+        base = [OPTS.orbitd, "--store", srv.store, "--config", conf, "--http-port", "0"]
         for env, extra, want in (({}, [], pf), ({"ORBIT_PORT": str(pe)}, [], pe),
                                  ({"ORBIT_PORT": str(pe)}, ["--port", str(pa)], pa)):
             e = dict(srv.env)
