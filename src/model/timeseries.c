@@ -459,7 +459,13 @@ static int w_put_point(wctx *w, int64_t ts, int64_t seq, const orbit_ts_value *v
     rc = rc ? rc : ts__point_encode(&w->pay, v);
     rc = rc ? rc : orbit_actor_record(w->s->a, ORBIT_MODEL_TS, TS__SCHEMA, 0, w->key.data,
                                       w->key.len, w->pay.data, w->pay.len, &w->rec);
-    return rc ? rc : orbit_txn_put(w->txn, w->key.data, w->key.len, w->rec.data, w->rec.len);
+    /* Untracked: every writer of a point (ingest, deletes, range deletes,
+     * retention, drop) also writes its rollup in every granularity after
+     * claiming it (w_load's get_for_update; a range or drop deletes the
+     * rollups it sees, and one that sees the point sees its rollups), so a
+     * conflict on the point is always one on its finest rollup. */
+    return rc ? rc
+              : orbit_txn_put_untracked(w->txn, w->key.data, w->key.len, w->rec.data, w->rec.len);
 }
 
 /* Recompute the marked rollups and write or delete every changed one. */
