@@ -4,8 +4,9 @@
  * references, and the reads (get, scan, index lookup and range).
  *
  * A write, in one transaction (the caller's or its own, orbit_tx_auto):
- *   1. read the version key for update (orbit__rel_schema_for_write): the
- *      schema of this snapshot, with every index and its state;
+ *   1. read the version key for update (orbit__rel_schema_for_write),
+ *      once per table and transaction (schema_for_row): the schema of this
+ *      snapshot, with every index and its state;
  *   2. check the caller's row against it (EINVAL names column and types);
  *   3. read the old row for update (its values give the old index entries;
  *      the claim orders this write with every other writer of the row and
@@ -14,7 +15,8 @@
  *      for a unique index whose entry changes, read that entry for update:
  *      held by another row is EEXIST naming the index and the value;
  *   5. register the reference checks (run at commit);
- *   6. only then write: the row, the entries that changed, the touch.
+ *   6. only then write: the row, the entries that changed, the touch (the
+ *      row and the entries holding the pk untracked: see the writes).
  * So every code a caller may go on after (EINVAL, EEXIST, NOTFOUND) is
  * returned before the first write.
  *

@@ -15,7 +15,10 @@
  * point removed or changed was the bucket's min, max, first or last, by
  * marking the bucket for recomputation. The flush recomputes those from
  * their points (a scan inside the transaction, which sees its own writes)
- * and writes or deletes each changed rollup.
+ * and writes or deletes each changed rollup. Points are put untracked
+ * (orbit_txn_put_untracked): every writer of a point writes the rollups it
+ * claimed, so a conflict on a point is one on its rollup, and a point
+ * costs no commit-time validation.
  *
  * Batches and range deletes without a caller's transaction are split into
  * chunks that fit the provider's max_txn_keys / max_txn_bytes, each its
