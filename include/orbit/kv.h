@@ -356,6 +356,30 @@ ORBIT_API int orbit_txn_get_for_update(orbit_txn *t, const uint8_t *key,
 ORBIT_API int orbit_txn_put(orbit_txn *t, const uint8_t *key, size_t klen,
                             const uint8_t *val, size_t vlen);
 ORBIT_API int orbit_txn_del(orbit_txn *t, const uint8_t *key, size_t klen);
+/*
+ * Untracked writes: written atomically with the transaction at commit and
+ * visible to its own reads, like orbit_txn_put / orbit_txn_del, but not
+ * checked for conflicts of their own: the provider skips validating the
+ * key against what this transaction began from (RocksDB optimistic: the
+ * key is not tracked; pessimistic: it is still locked, not validated).
+ * Another transaction that wrote or claimed the key is still checked
+ * against this write as usual. Counted in puts / deletes. Sound only when
+ *   - every other transaction that writes the key (tracked or not) also
+ *     writes a key that this one claims (reads for update, or writes with
+ *     orbit_txn_put / orbit_txn_del), so a conflict on the key is always
+ *     also one on a claimed key; or
+ *   - this transaction's writes depend on nothing it read (blind writes;
+ *     its reads are only of keys it claims), so it is ordered at its
+ *     commit whatever else wrote the key meanwhile.
+ * Plain writes of the key (orbit_kv_put, orbit_kv_write) are then "other
+ * transactions" that claim nothing: avoid them. A provider without a
+ * native call (memory, etcd) makes these ordinary tracked writes.
+ */
+ORBIT_API int orbit_txn_put_untracked(orbit_txn *t, const uint8_t *key,
+                                      size_t klen, const uint8_t *val,
+                                      size_t vlen);
+ORBIT_API int orbit_txn_del_untracked(orbit_txn *t, const uint8_t *key,
+                                      size_t klen);
 /* A scan that merges the transaction's own writes with its read view. The
  * iterator must be closed before the transaction finishes. */
 ORBIT_API int orbit_txn_iter(orbit_txn *t, const orbit_scan_opts *so,

@@ -187,6 +187,11 @@ typedef struct orbit_provider {
     /* Native range delete in a transaction; NULL: the contract layer scans
      * the transaction's view and deletes key by key. */
     int (*txn_delete_range)(void *txn, const orbit_range *r);
+    /* As orbit_txn_put_untracked / orbit_txn_del_untracked: writes with no
+     * conflict tracking of their own; NULL: txn_put / txn_del. */
+    int (*txn_put_untracked)(void *txn, const uint8_t *k, size_t kl,
+                             const uint8_t *v, size_t vl);
+    int (*txn_del_untracked)(void *txn, const uint8_t *k, size_t kl);
 } orbit_provider;
 
 /* Register a provider under p->name. The table must outlive the process's

@@ -1109,6 +1109,34 @@ int orbit_txn_del(orbit_txn *t, const uint8_t *key, size_t klen)
     return tally(kv, kv->ops->txn_del(t->ptxn, key, klen));
 }
 
+int orbit_txn_put_untracked(orbit_txn *t, const uint8_t *key, size_t klen, const uint8_t *val,
+                            size_t vlen)
+{
+    orbit_kv *kv = t->kv;
+    int rc = check_key(key, klen);
+    if (!rc)
+        rc = check_val(val, vlen);
+    if (rc)
+        return tally(kv, rc);
+    BUMP(kv, puts, 1);
+    const uint8_t *v = val ? val : (const uint8_t *)"";
+    rc = kv->ops->txn_put_untracked ? kv->ops->txn_put_untracked(t->ptxn, key, klen, v, vlen)
+                                    : kv->ops->txn_put(t->ptxn, key, klen, v, vlen);
+    return tally(kv, rc);
+}
+
+int orbit_txn_del_untracked(orbit_txn *t, const uint8_t *key, size_t klen)
+{
+    orbit_kv *kv = t->kv;
+    int rc = check_key(key, klen);
+    if (rc)
+        return tally(kv, rc);
+    BUMP(kv, deletes, 1);
+    rc = kv->ops->txn_del_untracked ? kv->ops->txn_del_untracked(t->ptxn, key, klen)
+                                    : kv->ops->txn_del(t->ptxn, key, klen);
+    return tally(kv, rc);
+}
+
 int orbit_txn_iter(orbit_txn *t, const orbit_scan_opts *so, orbit_iter **out)
 {
     return tally(t->kv, iter_start(t->kv, so, NULL, t->ptxn, NULL, 1, out));

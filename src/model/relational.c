@@ -4,8 +4,9 @@
  * references, and the reads (get, scan, index lookup and range).
  *
  * A write, in one transaction (the caller's or its own, orbit_tx_auto):
- *   1. read the version key for update (orbit__rel_schema_for_write): the
- *      schema of this snapshot, with every index and its state;
+ *   1. read the version key for update (orbit__rel_schema_for_write),
+ *      once per table and transaction (schema_for_row): the schema of this
+ *      snapshot, with every index and its state;
  *   2. check the caller's row against it (EINVAL names column and types);
  *   3. read the old row for update (its values give the old index entries;
  *      the claim orders this write with every other writer of the row and
@@ -14,7 +15,8 @@
  *      for a unique index whose entry changes, read that entry for update:
  *      held by another row is EEXIST naming the index and the value;
  *   5. register the reference checks (run at commit);
- *   6. only then write: the row, the entries that changed, the touch.
+ *   6. only then write: the row, the entries that changed, the touch (the
+ *      row and the entries holding the pk untracked: see the writes).
  * So every code a caller may go on after (EINVAL, EEXIST, NOTFOUND) is
  * returned before the first write.
  *
@@ -206,7 +208,131 @@ typedef struct write_ctx {
 typedef struct entry_op {
     orbit_buf del; /* len 0: nothing to delete */
     orbit_buf put; /* len 0: nothing to put */
+    int del_pkless, put_pkless; /* the entry's key omits the pk (unique) */
 } entry_op;
+
+/* ---- the version key, claimed once per table and transaction -------------
+ * Every row write must have read its table's version key for update in its
+ * transaction (a schema change or an index build step writes that key, so a
+ * writer that used an older schema conflicts with it). Once per
+ * transaction and table is enough: a claim records (tx, store, keyspace,
+ * table id) -> the version read, and lives exactly as long as the
+ * transaction (it is a no-op commit check whose free function, run when
+ * the transaction finishes, unlinks it). A claim found for this tx is
+ * therefore always this very transaction's read, never a finished one's
+ * whose address was reused. Schema changes run in transactions of their
+ * own (orbit__rel_schema_change), never after rows in one transaction. */
+typedef struct ver_claim {
+    struct ver_claim *next;
+    const orbit_tx *tx;
+    const orbit_kv *kv;
+    uint64_t ks, id;
+    uint32_t ver;
+    int linked;
+} ver_claim;
+
+#define VER_BUCKETS 64 /* a power of two */
+
+static pthread_mutex_t ver_mu = PTHREAD_MUTEX_INITIALIZER;
+static ver_claim *ver_tab[VER_BUCKETS];
+
+static size_t ver_bucket(const orbit_tx *tx, uint64_t id)
+{
+    uint64_t h = ((uint64_t)(uintptr_t)tx ^ (id * 0xff51afd7ed558ccdULL)) * 0x9e3779b97f4a7c15ULL;
+    return (size_t)(h >> 32) & (VER_BUCKETS - 1);
+}
+
+static int ver_claim_check(void *arg, orbit_txn *txn)
+{
+    (void)arg;
+    (void)txn;
+    return ORBIT_OK;
+}
+
+static void ver_claim_free(void *p)
+{
+    ver_claim *c = p;
+    if (c->linked) {
+        pthread_mutex_lock(&ver_mu);
+        ver_claim **pp = &ver_tab[ver_bucket(c->tx, c->id)];
+        while (*pp && *pp != c)
+            pp = &(*pp)->next;
+        if (*pp)
+            *pp = c->next;
+        pthread_mutex_unlock(&ver_mu);
+    }
+    free(c);
+}
+
+static int ver_claimed(const orbit_table *t, const orbit_tx *tx, uint32_t *ver)
+{
+    int found = 0;
+    pthread_mutex_lock(&ver_mu);
+    for (ver_claim *c = ver_tab[ver_bucket(tx, t->id)]; c; c = c->next)
+        if (c->tx == tx && c->kv == t->kv && c->ks == t->ks && c->id == t->id) {
+            *ver = c->ver;
+            found = 1;
+            break;
+        }
+    pthread_mutex_unlock(&ver_mu);
+    return found;
+}
+
+/* orbit__rel_schema_for_write, reading the version key only at the first
+ * write of this table in tx; later writes use the schema of the version
+ * claimed then. */
+static int schema_for_row(orbit_table *t, orbit_tx *tx, orbit_txn *txn, rel_schema **out)
+{
+    uint32_t ver;
+    rel_schema *s;
+    int rc;
+    if (ver_claimed(t, tx, &ver)) {
+        s = orbit__rel_schema_ref(t);
+        if (s->version == ver) {
+            *out = s;
+            return ORBIT_OK;
+        }
+        /* The handle has moved on (another transaction saw a newer
+         * schema): this one's, read inside it. Under read committed the
+         * read may see a newer one, which its claim makes a conflict. */
+        orbit__rel_schema_unref(s);
+        if ((rc = orbit__rel_schema_load(t, txn, &s)))
+            return rc;
+        if (s->version != ver) {
+            orbit__rel_schema_unref(s);
+            return orbit_error_set(ORBIT_ECONFLICT, "table %s: the schema changed from version "
+                                   "%u during this transaction", t->name, ver);
+        }
+        *out = s;
+        return ORBIT_OK;
+    }
+    if ((rc = orbit__rel_schema_for_write(t, txn, &s)))
+        return rc;
+    ver_claim *c = calloc(1, sizeof *c);
+    if (!c) {
+        orbit__rel_schema_unref(s);
+        return ORBIT_ENOMEM;
+    }
+    c->tx = tx;
+    c->kv = t->kv;
+    c->ks = t->ks;
+    c->id = t->id;
+    c->ver = s->version;
+    /* No dedup key: a claim is looked up before one is added. On failure
+     * the check's arg is already freed (unlinked, so nothing to undo). */
+    if ((rc = orbit_tx_add_check(tx, ver_claim_check, c, ver_claim_free, NULL, 0))) {
+        orbit__rel_schema_unref(s);
+        return rc;
+    }
+    pthread_mutex_lock(&ver_mu);
+    size_t b = ver_bucket(tx, t->id);
+    c->next = ver_tab[b];
+    ver_tab[b] = c;
+    c->linked = 1;
+    pthread_mutex_unlock(&ver_mu);
+    *out = s;
+    return ORBIT_OK;
+}
 
 static int write_fn(orbit_tx *tx, void *arg)
 {
@@ -216,8 +342,8 @@ static int write_fn(orbit_tx *tx, void *arg)
     int rc = orbit__rel_txn(t, tx, &txn);
     if (rc)
         return rc;
-    rel_schema *s;
-    if ((rc = orbit__rel_schema_for_write(t, txn, &s)))
+    rel_schema *s = NULL;
+    if ((rc = schema_for_row(t, tx, txn, &s)))
         return rc;
 
     size_t n = s->ncols;
@@ -312,6 +438,8 @@ static int write_fn(orbit_tx *tx, void *arg)
         if (op != OP_DELETE && (rc = orbit__rel_index_key(t, s, ix, newv, pk.data, pk.len,
                                                           &ops[x].put, &pkless)))
             goto done;
+        ops[x].del_pkless = old_pkless;
+        ops[x].put_pkless = pkless;
         if (ops[x].del.len && ops[x].put.len &&
             orbit__key_cmp(ops[x].del.data, ops[x].del.len, ops[x].put.data, ops[x].put.len) == 0) {
             ops[x].del.len = ops[x].put.len = 0;
@@ -374,26 +502,38 @@ static int write_fn(orbit_tx *tx, void *arg)
         }
     }
 
-    /* Writes. */
+    /* Writes. The row key is claimed already (read for update above), so
+     * its write needs no tracking of its own. An index entry whose key holds
+     * the pk (a non-unique index, or a unique one's entry with a NULL) is
+     * written only by writers of that row, each of which writes the row key
+     * it claimed (this code, the index build's batches), or by a drop,
+     * which writes the version key this transaction claimed: a conflict on
+     * the entry is always one on the row or version key, so the entry is
+     * written untracked (orbit_txn_put_untracked). A pkless unique entry
+     * stays tracked: its uniqueness rests on the conflict on the entry. */
     if (op == OP_DELETE) {
-        rc = orbit_txn_del(txn, key.data, key.len);
+        rc = orbit_txn_del_untracked(txn, key.data, key.len);
     } else {
         rc = orbit__rel_row_encode(s, newv, &pay);
         if (!rc)
             rc = orbit__rel_record(t, s->version, created, key.data, key.len, pay.data, pay.len,
                                    &rec);
         if (!rc)
-            rc = orbit_txn_put(txn, key.data, key.len, rec.data, rec.len);
+            rc = orbit_txn_put_untracked(txn, key.data, key.len, rec.data, rec.len);
     }
     for (size_t x = 0; !rc && x < s->nidx; x++) {
         if (ops[x].del.len)
-            rc = orbit_txn_del(txn, ops[x].del.data, ops[x].del.len);
+            rc = ops[x].del_pkless ? orbit_txn_del(txn, ops[x].del.data, ops[x].del.len)
+                                   : orbit_txn_del_untracked(txn, ops[x].del.data, ops[x].del.len);
         if (!rc && ops[x].put.len) {
             rec.len = 0;
             rc = orbit__rel_record(t, s->version, 0, ops[x].put.data, ops[x].put.len, pk.data,
                                    pk.len, &rec);
-            if (!rc)
+            if (!rc && ops[x].put_pkless)
                 rc = orbit_txn_put(txn, ops[x].put.data, ops[x].put.len, rec.data, rec.len);
+            else if (!rc)
+                rc = orbit_txn_put_untracked(txn, ops[x].put.data, ops[x].put.len, rec.data,
+                                             rec.len);
         }
     }
     if (!rc)

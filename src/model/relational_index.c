@@ -373,8 +373,13 @@ static int fill_fn(orbit_tx *tx, void *arg)
         }
         rec.len = 0;
         rc = orbit__rel_record(t, s->version, 0, ek.data, ek.len, pk, pklen, &rec);
-        if (!rc)
+        /* An entry holding the pk is written untracked, as a row write does
+         * it (relational.c): every other writer of it writes this row key,
+         * claimed above, or the version key this batch claimed. */
+        if (!rc && pkless)
             rc = orbit_txn_put(txn, ek.data, ek.len, rec.data, rec.len);
+        else if (!rc)
+            rc = orbit_txn_put_untracked(txn, ek.data, ek.len, rec.data, rec.len);
         /* The row rewritten as it is: the claim an optimistic store checks. */
         if (!rc)
             rc = orbit_txn_put(txn, rk, rkl, v.data, v.len);

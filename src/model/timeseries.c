@@ -15,7 +15,10 @@
  * point removed or changed was the bucket's min, max, first or last, by
  * marking the bucket for recomputation. The flush recomputes those from
  * their points (a scan inside the transaction, which sees its own writes)
- * and writes or deletes each changed rollup.
+ * and writes or deletes each changed rollup. Points are put untracked
+ * (orbit_txn_put_untracked): every writer of a point writes the rollups it
+ * claimed, so a conflict on a point is one on its rollup, and a point
+ * costs no commit-time validation.
  *
  * Batches and range deletes without a caller's transaction are split into
  * chunks that fit the provider's max_txn_keys / max_txn_bytes, each its
@@ -459,7 +462,13 @@ static int w_put_point(wctx *w, int64_t ts, int64_t seq, const orbit_ts_value *v
     rc = rc ? rc : ts__point_encode(&w->pay, v);
     rc = rc ? rc : orbit_actor_record(w->s->a, ORBIT_MODEL_TS, TS__SCHEMA, 0, w->key.data,
                                       w->key.len, w->pay.data, w->pay.len, &w->rec);
-    return rc ? rc : orbit_txn_put(w->txn, w->key.data, w->key.len, w->rec.data, w->rec.len);
+    /* Untracked: every writer of a point (ingest, deletes, range deletes,
+     * retention, drop) also writes its rollup in every granularity after
+     * claiming it (w_load's get_for_update; a range or drop deletes the
+     * rollups it sees, and one that sees the point sees its rollups), so a
+     * conflict on the point is always one on its finest rollup. */
+    return rc ? rc
+              : orbit_txn_put_untracked(w->txn, w->key.data, w->key.len, w->rec.data, w->rec.len);
 }
 
 /* Recompute the marked rollups and write or delete every changed one. */

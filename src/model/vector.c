@@ -775,6 +775,7 @@ typedef struct put_arg {
     orbit_vec_coll *c;
     size_t n;
     const orbit_vec_item *items;
+    int own; /* no caller's transaction: put_fn's is its own */
 } put_arg;
 
 static int put_fn(orbit_tx *tx, void *arg)
@@ -808,16 +809,31 @@ static int put_fn(orbit_tx *tx, void *arg)
     orbit_txn *txn;
     rc = orbit_tx_kv_txn(tx, orbit_actor_store(c->a), orbit_actor_type(c->a),
                          orbit_actor_id(c->a), &txn);
-    orbit_buf key = ORBIT_BUF_INIT, payload = ORBIT_BUF_INIT;
+    orbit_buf key = ORBIT_BUF_INIT, payload = ORBIT_BUF_INIT, rec = ORBIT_BUF_INIT;
     for (size_t i = 0; !rc && i < pa->n; i++) {
         const orbit_vec_item *it = &pa->items[i];
         key.len = 0;
         rc = orbit_key_vector(&key, orbit_actor_keyspace(c->a), c->id, it->id, it->idlen);
         if (!rc)
             rc = encode_vector(it->v, it->dim, it->meta, it->meta_len, &payload);
-        if (!rc)
+        if (!rc && !pa->own) {
             rc = put_rec(c->a, txn, &key, payload.data, payload.len);
+        } else if (!rc) {
+            /* A transaction of its own holds only these blind writes and the
+             * dimension check, which claims the definition at commit: it
+             * reads nothing its writes depend on, so it is ordered at its
+             * commit and first-committer-wins on the vector keys protects
+             * nothing; a tracked writer of one still sees this write in its
+             * own validation. Inside a caller's transaction the writes stay
+             * tracked (what the caller read may depend on them). */
+            rec.len = 0;
+            rc = orbit_actor_record(c->a, ORBIT_MODEL_VEC, VEC_SCHEMA, 0, key.data, key.len,
+                                    payload.data, payload.len, &rec);
+            if (!rc)
+                rc = orbit_txn_put_untracked(txn, key.data, key.len, rec.data, rec.len);
+        }
     }
+    orbit_buf_release(&rec);
     if (!rc && pa->n)
         rc = add_dim_check(tx, c, &d);
     if (!rc && pa->n)
@@ -834,7 +850,7 @@ int orbit_vec_put(orbit_tx *tx, orbit_vec_coll *c, const void *id, size_t idlen,
     if (!c)
         return orbit_error_set(ORBIT_EINVAL, "vectors: NULL collection");
     orbit_vec_item it = {id, idlen, v, dim, meta, meta_len};
-    put_arg pa = {c, 1, &it};
+    put_arg pa = {c, 1, &it, tx == NULL};
     return orbit_tx_auto(tx, put_fn, &pa);
 }
 
@@ -842,7 +858,7 @@ int orbit_vec_put_many(orbit_tx *tx, orbit_vec_coll *c, size_t n, const orbit_ve
 {
     if (!c || (n && !items))
         return orbit_error_set(ORBIT_EINVAL, "vectors: NULL %s", c ? "items" : "collection");
-    put_arg pa = {c, n, items};
+    put_arg pa = {c, n, items, tx == NULL};
     return orbit_tx_auto(tx, put_fn, &pa);
 }
 

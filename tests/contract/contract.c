@@ -1465,6 +1465,61 @@ static void test_txn_read_committed(void **state)
 }
 
 /* Two live txns write the same key. */
+/* Untracked writes (orbit_txn_put_untracked / orbit_txn_del_untracked):
+ * seen by the transaction, applied at commit, discarded at rollback, and a
+ * conflict on the key every writer also claims still aborts one of two. */
+static void test_txn_untracked(void **state)
+{
+    ct_case *c = *state;
+    require_txn(c);
+    CHECK_OK(put_s(c->kv, "ua", "1"));
+    orbit_kv_stats s0, s1;
+    orbit_kv_stats_get(c->kv, &s0);
+    orbit_txn *t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+    CHECK_OK(orbit_txn_put_untracked(t, U("ub"), 2, U("new"), 3));
+    CHECK_OK(orbit_txn_del_untracked(t, U("ua"), 2));
+    CHECK_RC(orbit_txn_put_untracked(t, U(""), 0, U("x"), 1), ORBIT_EINVAL);
+    CHECK_RC(orbit_txn_del_untracked(t, U(""), 0), ORBIT_EINVAL);
+    EXPECT_TXN_VAL(t, "ub", "new");
+    EXPECT_TXN_ABSENT(t, "ua");
+    EXPECT_ABSENT(c->kv, NULL, "ub");
+    EXPECT_VAL(c->kv, NULL, "ua", "1");
+    orbit_txn_rollback(t);
+    EXPECT_ABSENT(c->kv, NULL, "ub");
+    EXPECT_VAL(c->kv, NULL, "ua", "1");
+    orbit_kv_stats_get(c->kv, &s1);
+    assert_int_equal(s1.puts - s0.puts, 1);
+    assert_int_equal(s1.deletes - s0.deletes, 1);
+
+    t = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+    CHECK_OK(orbit_txn_put_untracked(t, U("ub"), 2, U("new"), 3));
+    CHECK_OK(orbit_txn_del_untracked(t, U("ua"), 2));
+    CHECK_OK(orbit_txn_commit(t));
+    EXPECT_VAL(c->kv, NULL, "ub", "new");
+    EXPECT_ABSENT(c->kv, NULL, "ua");
+
+    /* Two writers of "ub" that both claim and write "uc": one fails. */
+    CHECK_OK(put_s(c->kv, "uc", "0"));
+    orbit_txn *a = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+    orbit_txn *b = begin(c->kv, ORBIT_ISO_SNAPSHOT);
+    CHECK_OK(tgfu_s(a, "uc"));
+    CHECK_OK(tput_s(a, "uc", "A"));
+    CHECK_OK(orbit_txn_put_untracked(a, U("ub"), 2, U("A"), 1));
+    if (ct_cfg.mode == CT_PESSIMISTIC) {
+        CHECK_RC(tgfu_s(b, "uc"), ORBIT_ECONFLICT);
+        orbit_txn_rollback(b);
+        CHECK_OK(orbit_txn_commit(a));
+    } else {
+        CHECK_OK(tgfu_s(b, "uc"));
+        CHECK_OK(tput_s(b, "uc", "B"));
+        CHECK_OK(orbit_txn_put_untracked(b, U("ub"), 2, U("B"), 1));
+        CHECK_OK(orbit_txn_commit(a));
+        CHECK_RC(orbit_txn_commit(b), ORBIT_ECONFLICT);
+    }
+    EXPECT_VAL(c->kv, NULL, "ub", "A");
+    EXPECT_VAL(c->kv, NULL, "uc", "A");
+}
+
 static void test_txn_conflict_write_write(void **state)
 {
     ct_case *c = *state;
@@ -3456,6 +3511,7 @@ int main(int argc, char **argv)
         CASE(test_txn_iter_reverse_bounds),
         CASE(test_txn_commit_atomic),
         CASE(test_txn_rollback),
+        CASE(test_txn_untracked),
         CASE(test_txn_isolation_levels),
         CASE(test_txn_snapshot_isolation),
         CASE(test_txn_read_committed),

@@ -1309,4 +1309,6 @@ const orbit_provider orbit__provider_rocksdb = {
     /* RocksDB transactions have no DeleteRange: the contract layer scans
      * the transaction's view and deletes key by key. */
     .txn_delete_range = NULL,
+    .txn_put_untracked = orbit__rdb_txn_put_untracked,
+    .txn_del_untracked = orbit__rdb_txn_del_untracked,
 };

@@ -160,6 +160,13 @@ uint64_t orbit__rdb_latest_seq(rdb *db);
 uint64_t orbit__rdb_snapshot_seq(const rocksdb_snapshot_t *s);
 uint64_t orbit__rdb_txndb_latest_seq(rocksdb_transactiondb_t *tdb);
 
+/* rdb_untracked.cc: Transaction::PutUntracked / DeleteUntracked (no
+ * conflict tracking of the key); *err as the C API sets it. */
+void orbit__rdb_raw_put_untracked(rocksdb_transaction_t *t, const char *k, size_t kl,
+                                  const char *v, size_t vl, char **err);
+void orbit__rdb_raw_del_untracked(rocksdb_transaction_t *t, const char *k, size_t kl,
+                                  char **err);
+
 /* Pessimistic mode: apply a batch holding range deletes in one
  * TransactionDB transaction, so every key it deletes is locked like any
  * other write (TransactionDB::Write refuses DeleteRange). Ranges delete the
@@ -188,6 +195,9 @@ int orbit__rdb_txn_get(void *txn, const uint8_t *k, size_t kl, int for_update,
 int orbit__rdb_txn_put(void *txn, const uint8_t *k, size_t kl,
                        const uint8_t *v, size_t vl);
 int orbit__rdb_txn_del(void *txn, const uint8_t *k, size_t kl);
+int orbit__rdb_txn_put_untracked(void *txn, const uint8_t *k, size_t kl,
+                                 const uint8_t *v, size_t vl);
+int orbit__rdb_txn_del_untracked(void *txn, const uint8_t *k, size_t kl);
 int orbit__rdb_txn_iter_open(void *txn, const orbit_range *r, void **it);
 int orbit__rdb_txn_commit(void *txn);
 int orbit__rdb_txn_commit_version(void *txn, uint64_t *version);

@@ -157,6 +157,31 @@ int orbit__rdb_txn_del(void *txn, const uint8_t *k, size_t kl)
     return err ? orbit__rdb_error(err, RDB_CTX_TXN, "txn delete") : ORBIT_OK;
 }
 
+/* Untracked writes (orbit_txn_put_untracked): the key joins the batch but
+ * not the optimistic validation; a pessimistic transaction still locks it. */
+int orbit__rdb_txn_put_untracked(void *txn, const uint8_t *k, size_t kl, const uint8_t *v,
+                                 size_t vl)
+{
+    rdb_txn *x = txn;
+    char *err = NULL;
+    int rc = orbit__rdb_check_value(vl);
+    if (rc)
+        return rc;
+    x->touched = x->wrote = 1;
+    RDB_CALL_LOCKING(err, orbit__rdb_raw_put_untracked(x->t, (const char *)k, kl,
+                                                       (const char *)v, vl, &err));
+    return err ? orbit__rdb_error(err, RDB_CTX_TXN, "txn put") : ORBIT_OK;
+}
+
+int orbit__rdb_txn_del_untracked(void *txn, const uint8_t *k, size_t kl)
+{
+    rdb_txn *x = txn;
+    char *err = NULL;
+    x->touched = x->wrote = 1;
+    RDB_CALL_LOCKING(err, orbit__rdb_raw_del_untracked(x->t, (const char *)k, kl, &err));
+    return err ? orbit__rdb_error(err, RDB_CTX_TXN, "txn delete") : ORBIT_OK;
+}
+
 int orbit__rdb_txn_iter_open(void *txn, const orbit_range *r, void **out)
 {
     rdb_txn *x = txn;

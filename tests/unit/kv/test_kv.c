@@ -1296,6 +1296,69 @@ static void test_submit_native_versions(void **state)
     run_native_split("fakeasync2:", 2);
 }
 
+/* Untracked writes: a provider without txn_put_untracked / _del_untracked
+ * gets its txn_put / txn_del; one with them gets those; both are counted
+ * like tracked writes and refused bad keys before reaching the provider. */
+static int untracked_puts, untracked_dels;
+static int f_txn_put_untracked(void *t, const uint8_t *k, size_t kl, const uint8_t *v,
+                               size_t vl)
+{
+    untracked_puts++;
+    return ftxn_set(t, k, kl, v, vl, 0);
+}
+static int f_txn_del_untracked(void *t, const uint8_t *k, size_t kl)
+{
+    untracked_dels++;
+    return ftxn_set(t, k, kl, NULL, 0, 1);
+}
+
+static void run_untracked(const char *uri, int native)
+{
+    orbit_kv *kv = NULL;
+    assert_int_equal(orbit_kv_open(uri, &kv), 0);
+    memset(&fk, 0, sizeof fk);
+    untracked_puts = untracked_dels = 0;
+    fput_s("gone", "1");
+    orbit_txn *t;
+    assert_int_equal(orbit_kv_txn_begin(kv, NULL, &t), ORBIT_OK);
+    assert_int_equal(orbit_txn_put_untracked(t, S("u"), S("v")), ORBIT_OK);
+    assert_int_equal(orbit_txn_put_untracked(t, S("empty"), NULL, 0), ORBIT_OK);
+    assert_int_equal(orbit_txn_del_untracked(t, S("gone")), ORBIT_OK);
+    assert_int_equal(orbit_txn_put_untracked(t, NULL, 0, S("v")), ORBIT_EINVAL);
+    assert_int_equal(orbit_txn_del_untracked(t, NULL, 0), ORBIT_EINVAL);
+    orbit_buf b = ORBIT_BUF_INIT;
+    assert_int_equal(orbit_txn_get(t, S("u"), &b), ORBIT_OK);
+    assert_int_equal(b.len, 1);
+    assert_int_equal(orbit_txn_get(t, S("gone"), &b), ORBIT_NOTFOUND);
+    assert_int_equal(orbit_txn_commit(t), ORBIT_OK);
+    assert_int_equal(orbit_kv_get(kv, NULL, S("u"), &b), ORBIT_OK);
+    assert_memory_equal(b.data, "v", 1);
+    assert_int_equal(orbit_kv_get(kv, NULL, S("empty"), &b), ORBIT_OK);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(orbit_kv_get(kv, NULL, S("gone"), &b), ORBIT_NOTFOUND);
+    orbit_buf_release(&b);
+    assert_int_equal(untracked_puts, native ? 2 : 0);
+    assert_int_equal(untracked_dels, native ? 1 : 0);
+    orbit_kv_stats s;
+    orbit_kv_stats_get(kv, &s);
+    assert_int_equal(s.puts, 2);
+    assert_int_equal(s.deletes, 1);
+    orbit_kv_close(kv);
+}
+
+static void test_untracked(void **state)
+{
+    (void)state;
+    static orbit_provider nat;
+    nat = fake_provider;
+    nat.name = "fakeuntracked";
+    nat.txn_put_untracked = f_txn_put_untracked;
+    nat.txn_del_untracked = f_txn_del_untracked;
+    assert_int_equal(orbit_provider_register(&nat), ORBIT_OK);
+    run_untracked("fake:", 0);
+    run_untracked("fakeuntracked:", 1);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -1324,6 +1387,7 @@ int main(void)
         cmocka_unit_test(test_versions_fallback),
         cmocka_unit_test(test_submit_inline_v2),
         cmocka_unit_test(test_submit_native_versions),
+        cmocka_unit_test(test_untracked),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
