@@ -35,7 +35,7 @@
 extern "C" {
 #endif
 
-#define ORBIT_PROVIDER_VERSION 2
+#define ORBIT_PROVIDER_VERSION 3
 
 /* ---- URIs ----------------------------------------------------------- */
 
@@ -187,6 +187,7 @@ typedef struct orbit_provider {
     /* Native range delete in a transaction; NULL: the contract layer scans
      * the transaction's view and deletes key by key. */
     int (*txn_delete_range)(void *txn, const orbit_range *r);
+    /* ---- version 3 ---- */
     /* As orbit_txn_put_untracked / orbit_txn_del_untracked: writes with no
      * conflict tracking of their own; NULL: txn_put / txn_del. */
     int (*txn_put_untracked)(void *txn, const uint8_t *k, size_t kl,

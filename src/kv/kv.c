@@ -48,7 +48,11 @@ static const orbit_provider *find_locked(const char *name)
 /* The size of the table a provider built for `version` defines. */
 static size_t table_size(int version)
 {
-    return version >= 2 ? sizeof(orbit_provider) : offsetof(orbit_provider, multi_get);
+    if (version >= 3)
+        return sizeof(orbit_provider);
+    if (version == 2)
+        return offsetof(orbit_provider, txn_put_untracked);
+    return offsetof(orbit_provider, multi_get);
 }
 
 /* ORBIT_EINVAL naming the first required member p lacks, else 0. */
