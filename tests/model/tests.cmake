@@ -5,6 +5,7 @@
 # URI template (mt.h), registered once per provider below:
 #   model/<name>/memory     memory:?txn=optimistic
 #   model/<name>/rocksdb    rocksdb:{tmp}?txn=pessimistic
+#   model/<name>/rocksdb-optimistic   rocksdb:{tmp}?txn=optimistic (the default)
 #   model/<name>/etcd       the etcd fixture cluster (tests/etcd), optimistic
 # A new provider (TiKV) is one more add_test in the loop below.
 set(_mt ${CMAKE_CURRENT_LIST_DIR})
@@ -26,6 +27,10 @@ foreach(src ${ORBIT_MODEL_TESTS})
   add_test(NAME model/${name}/rocksdb
            COMMAND model_${name} --store "rocksdb:{tmp}?txn=pessimistic")
   set_tests_properties(model/${name}/rocksdb PROPERTIES TIMEOUT 300 LABELS "model")
+  # RocksDB's default mode, where the models' untracked writes skip validation
+  add_test(NAME model/${name}/rocksdb-optimistic
+           COMMAND model_${name} --store "rocksdb:{tmp}?txn=optimistic")
+  set_tests_properties(model/${name}/rocksdb-optimistic PROPERTIES TIMEOUT 300 LABELS "model")
   if(ORBIT_WITH_ETCD AND TARGET etcd_cluster)
     add_test(NAME model/${name}/etcd
              COMMAND etcd_cluster run ${ETCD_CLUSTER_FILE} -- $<TARGET_FILE:model_${name}>
