@@ -1,7 +1,7 @@
 /*
  * The parts the model command families share (t_models.h): the default
- * actor, the handle cache, error replies, number formatting and a reader
- * of compact JSON text.
+ * actor, the handle cache, error replies, number formatting and the
+ * jansson calls that read and write the models' compact JSON text.
  *
  * The cache is a chained hash table of (kind, name) -> handle under one
  * mutex; entries are never removed while the server runs (handles must
@@ -229,219 +229,65 @@ int models_arg_i64(const srv_arg *a, int64_t *out)
     return 1;
 }
 
-/* ---- compact JSON ------------------------------------------------------- */
+/* ---- JSON through jansson ------------------------------------------- */
 
-static size_t skip_ws(const char *p, size_t n, size_t i)
+json_t *models_json_load(const void *p, size_t n, int *nomem)
 {
-    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r'))
-        i++;
-    return i;
+    json_error_t err;
+    json_t *v = json_loadb(p ? (const char *)p : "", n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+    if (nomem)
+        *nomem = !v && json_error_code(&err) == json_error_out_of_memory;
+    return v;
 }
 
-/* The end (exclusive) of the value starting at i, or 0 if malformed. */
-static size_t value_end(const char *p, size_t n, size_t i)
+int models_json_array(const orbit_buf *text, json_t **out)
 {
-    if (i >= n)
-        return 0;
-    if (p[i] == '"') {
-        for (i++; i < n; i++) {
-            if (p[i] == '\\')
-                i++;
-            else if (p[i] == '"')
-                return i + 1;
-        }
-        return 0;
+    int nomem;
+    json_t *v = models_json_load(text->data, text->len, &nomem);
+    *out = NULL;
+    if (!v)
+        return nomem ? ORBIT_ENOMEM : ORBIT_ECORRUPT;
+    if (!json_is_array(v)) {
+        json_decref(v);
+        return ORBIT_ECORRUPT;
     }
-    if (p[i] == '[' || p[i] == '{') {
-        int depth = 0;
-        for (; i < n; i++) {
-            char c = p[i];
-            if (c == '"') {
-                size_t e = value_end(p, n, i);
-                if (!e)
-                    return 0;
-                i = e - 1;
-            } else if (c == '[' || c == '{') {
-                depth++;
-            } else if (c == ']' || c == '}') {
-                if (--depth == 0)
-                    return i + 1;
-            }
-        }
-        return 0;
-    }
-    size_t s = i;
-    while (i < n && p[i] != ',' && p[i] != ']' && p[i] != '}' && p[i] != ' ' && p[i] != ':')
-        i++;
-    return i > s ? i : 0;
-}
-
-int mjson_next(mjson c, size_t *pos, mjson *key, mjson *val)
-{
-    const char *p = c.p;
-    size_t n = c.n, i = *pos;
-    int obj;
-    if (n < 2 || (p[0] != '[' && p[0] != '{'))
-        return -1;
-    obj = p[0] == '{';
-    if (i == 0) {
-        i = skip_ws(p, n, 1);
-    } else {
-        i = skip_ws(p, n, i);
-        if (i < n && p[i] == ',')
-            i = skip_ws(p, n, i + 1);
-        else if (i < n && (p[i] == ']' || p[i] == '}'))
-            return 0;
-        else
-            return -1;
-    }
-    if (i < n && (p[i] == ']' || p[i] == '}'))
-        return 0;
-    if (obj) {
-        size_t e = value_end(p, n, i);
-        if (!e || p[i] != '"')
-            return -1;
-        if (key) {
-            key->p = p + i;
-            key->n = e - i;
-        }
-        i = skip_ws(p, n, e);
-        if (i >= n || p[i] != ':')
-            return -1;
-        i = skip_ws(p, n, i + 1);
-    }
-    size_t e = value_end(p, n, i);
-    if (!e)
-        return -1;
-    val->p = p + i;
-    val->n = e - i;
-    *pos = e;
-    return 1;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static int put_utf8(orbit_buf *out, uint32_t cp)
-{
-    uint8_t b[4];
-    size_t k;
-    if (cp < 0x80) {
-        b[0] = (uint8_t)cp;
-        k = 1;
-    } else if (cp < 0x800) {
-        b[0] = (uint8_t)(0xC0 | (cp >> 6));
-        b[1] = (uint8_t)(0x80 | (cp & 0x3F));
-        k = 2;
-    } else if (cp < 0x10000) {
-        b[0] = (uint8_t)(0xE0 | (cp >> 12));
-        b[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-        b[2] = (uint8_t)(0x80 | (cp & 0x3F));
-        k = 3;
-    } else {
-        b[0] = (uint8_t)(0xF0 | (cp >> 18));
-        b[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
-        b[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-        b[3] = (uint8_t)(0x80 | (cp & 0x3F));
-        k = 4;
-    }
-    return orbit_buf_append(out, b, k);
-}
-
-static int read_hex4(const char *p, size_t n, size_t i, uint32_t *cp)
-{
-    if (i + 4 > n)
-        return -1;
-    uint32_t v = 0;
-    for (size_t j = 0; j < 4; j++) {
-        int h = hexval(p[i + j]);
-        if (h < 0)
-            return -1;
-        v = v * 16 + (uint32_t)h;
-    }
-    *cp = v;
+    *out = v;
     return 0;
 }
 
-int mjson_string(mjson v, orbit_buf *out)
+int models_json_append(orbit_buf *out, const json_t *v)
 {
-    if (v.n < 2 || v.p[0] != '"' || v.p[v.n - 1] != '"')
-        return 0;
-    out->len = 0;
-    const char *p = v.p + 1;
-    size_t n = v.n - 2;
-    for (size_t i = 0; i < n; i++) {
-        int rc = 0;
-        if (p[i] != '\\') {
-            rc = orbit_buf_append(out, p + i, 1);
-        } else {
-            if (++i >= n)
-                return -1;
-            char c = p[i], r = 0;
-            switch (c) {
-            case '"': r = '"'; break;
-            case '\\': r = '\\'; break;
-            case '/': r = '/'; break;
-            case 'b': r = '\b'; break;
-            case 'f': r = '\f'; break;
-            case 'n': r = '\n'; break;
-            case 'r': r = '\r'; break;
-            case 't': r = '\t'; break;
-            case 'u': {
-                uint32_t cp, lo;
-                if (read_hex4(p, n, i + 1, &cp))
-                    return -1;
-                i += 4;
-                if (cp >= 0xD800 && cp < 0xDC00 && i + 2 < n && p[i + 1] == '\\' &&
-                    p[i + 2] == 'u' && !read_hex4(p, n, i + 3, &lo) && lo >= 0xDC00 &&
-                    lo < 0xE000) {
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                    i += 6;
-                }
-                rc = put_utf8(out, cp);
-                break;
-            }
-            default:
-                return -1;
-            }
-            if (r)
-                rc = orbit_buf_append(out, &r, 1);
-        }
-        if (rc)
-            return -1;
-    }
-    if (orbit_buf_reserve(out, 1))
-        return -1;
-    out->data[out->len] = 0;
-    return 1;
+    size_t need = json_dumpb(v, NULL, 0, MODELS_JSON_OUT);
+    if (need == 0 || orbit_buf_reserve(out, need))
+        return ORBIT_ENOMEM;
+    if (json_dumpb(v, (char *)out->data + out->len, need, MODELS_JSON_OUT) != need)
+        return ORBIT_ENOMEM;
+    out->len += need;
+    return 0;
 }
 
-int mjson_quote(orbit_buf *out, const uint8_t *s, size_t n)
+int models_json_string(const void *s, size_t n, json_t **out)
 {
-    int rc = orbit_buf_append(out, "\"", 1);
-    for (size_t i = 0; i < n && !rc; i++) {
-        uint8_t c = s[i];
-        char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            rc = orbit_buf_append(out, esc, 2);
-        } else if (c < 0x20) {
-            int k = snprintf(esc, sizeof esc, "\\u%04x", c);
-            rc = orbit_buf_append(out, esc, (size_t)k);
-        } else {
-            rc = orbit_buf_append(out, &c, 1);
-        }
-    }
-    if (!rc)
-        rc = orbit_buf_append(out, "\"", 1);
+    const char *p = s ? (const char *)s : "";
+    *out = json_stringn(p, n);
+    if (*out)
+        return 0;
+    /* json_stringn refuses text that is not UTF-8 and fails on ENOMEM;
+     * the unchecked form fails only on ENOMEM. */
+    json_t *t = json_stringn_nocheck(p, n);
+    if (!t)
+        return ORBIT_ENOMEM;
+    json_decref(t);
+    return ORBIT_EINVAL;
+}
+
+int models_json_quote(orbit_buf *out, const void *s, size_t n)
+{
+    json_t *v;
+    int rc = models_json_string(s, n, &v);
+    if (rc)
+        return rc;
+    rc = models_json_append(out, v);
+    json_decref(v);
     return rc;
 }

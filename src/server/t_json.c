@@ -93,13 +93,20 @@ static char *path_arg(srv_call *x, int i, int *rc)
     return p;
 }
 
-/* The first element of a JSON array text, or n == 0 when empty. */
-static int first_elem(const orbit_buf *arr, mjson *out)
+/* The text of the first element of a model's result array text into out
+ * (contents replaced): 1, 0 when the array is empty, or an error. */
+static int first_elem(const orbit_buf *arr, orbit_buf *out)
 {
-    mjson c = {(const char *)arr->data, arr->len};
-    size_t pos = 0;
-    out->n = 0;
-    return mjson_next(c, &pos, NULL, out) < 0 ? -1 : 0;
+    json_t *a;
+    int rc = models_json_array(arr, &a);
+    if (rc)
+        return rc;
+    int found = json_array_size(a) > 0;
+    out->len = 0;
+    if (found)
+        rc = models_json_append(out, json_array_get(a, 0));
+    json_decref(a);
+    return rc ? rc : found;
 }
 
 static int path_missing(srv_call *x, const char *path)
@@ -170,7 +177,7 @@ static int cmd_json_get(srv_call *x)
             reply_error(x, "JSON.GET: INDENT, NEWLINE and SPACE formatting is not supported");
             return 0;
         }
-    orbit_buf out = ORBIT_BUF_INIT, one = ORBIT_BUF_INIT;
+    orbit_buf out = ORBIT_BUF_INIT, one = ORBIT_BUF_INIT, first = ORBIT_BUF_INIT;
     if (x->argc == 2) {
         rc = orbit_doc_get(x->tx, c, KEY(1), &out);
         if (rc == ORBIT_NOTFOUND) {
@@ -211,17 +218,15 @@ static int cmd_json_get(srv_call *x)
         const char *v = (const char *)one.data;
         size_t vl = one.len;
         if (legacy) {
-            mjson e;
-            if (first_elem(&one, &e)) {
-                rc = ORBIT_ECORRUPT;
+            rc = first_elem(&one, &first);
+            if (rc <= 0) {
+                if (rc == 0)
+                    rc = path_missing(x, paths[i]);
                 goto done;
             }
-            if (e.n == 0) {
-                rc = path_missing(x, paths[i]);
-                goto done;
-            }
-            v = e.p;
-            vl = e.n;
+            rc = 0;
+            v = (const char *)first.data;
+            vl = first.len;
         }
         if (npaths == 1) {
             reply_bulk(x, v, vl);
@@ -230,7 +235,12 @@ static int cmd_json_get(srv_call *x)
         if (i > 0)
             rc = orbit_buf_append(&out, ",", 1);
         if (!rc)
-            rc = mjson_quote(&out, (const uint8_t *)paths[i], strlen(paths[i]));
+            rc = models_json_quote(&out, paths[i], strlen(paths[i]));
+        if (rc == ORBIT_EINVAL) {
+            reply_error(x, "JSON.GET: a path is not valid UTF-8");
+            rc = 0;
+            goto done;
+        }
         if (!rc)
             rc = orbit_buf_append(&out, ":", 1);
         if (!rc)
@@ -246,6 +256,7 @@ done:
     free(paths);
     orbit_buf_release(&out);
     orbit_buf_release(&one);
+    orbit_buf_release(&first);
     return rc;
 }
 
@@ -280,62 +291,51 @@ static int cmd_json_del(srv_call *x)
 /* ---- JSON.TYPE, JSON.OBJKEYS ------------------------------------------- */
 
 /* Reply one JSON value of a result array: a string as a bulk, null as
- * nil, an integer as an integer (as_int), an array of strings as an array
- * of bulks, anything else as its JSON text. */
-static int reply_value(srv_call *x, mjson v, int as_int, orbit_buf *tmp)
+ * nil, an integer as an integer (as_int), an array as an array of those
+ * replies, anything else as its JSON text (tmp is scratch). */
+static int reply_value(srv_call *x, const json_t *v, int as_int, orbit_buf *tmp)
 {
-    if (v.n == 4 && !memcmp(v.p, "null", 4)) {
+    if (json_is_null(v)) {
         reply_null(x);
         return 0;
     }
-    int s = mjson_string(v, tmp);
-    if (s < 0)
-        return ORBIT_ECORRUPT;
-    if (s) {
-        reply_bulk(x, tmp->data, tmp->len);
+    if (json_is_string(v)) {
+        reply_bulk(x, json_string_value(v), json_string_length(v));
         return 0;
     }
-    if (as_int) {
-        srv_arg a = {(const uint8_t *)v.p, v.n};
-        long long n;
-        if (arg_ll(&a, &n)) {
-            reply_int(x, n);
-            return 0;
-        }
+    if (as_int && json_is_integer(v)) {
+        reply_int(x, (long long)json_integer_value(v));
+        return 0;
     }
-    if (v.p[0] == '[') {
-        size_t pos = 0, cnt = 0;
-        mjson e;
-        int r;
-        while ((r = mjson_next(v, &pos, NULL, &e)) == 1)
-            cnt++;
-        if (r < 0)
-            return ORBIT_ECORRUPT;
-        reply_array(x, (long long)cnt);
-        pos = 0;
-        while (mjson_next(v, &pos, NULL, &e) == 1) {
+    if (json_is_array(v)) {
+        size_t i;
+        const json_t *e;
+        reply_array(x, (long long)json_array_size(v));
+        json_array_foreach(v, i, e) {
             int rc = reply_value(x, e, as_int, tmp);
             if (rc)
                 return rc;
         }
         return 0;
     }
-    reply_bulk(x, v.p, v.n);
-    return 0;
+    tmp->len = 0;
+    int rc = models_json_append(tmp, v);
+    if (!rc)
+        reply_bulk(x, tmp->data, tmp->len);
+    return rc;
 }
 
-/* Reply a result array per RedisJSON: JSONPath -> an array of each match;
- * legacy -> the first match (or `none` reply when absent). */
-static int reply_matches(srv_call *x, const orbit_buf *arr, const char *path, int as_int,
+/* Reply a model's result array all per RedisJSON: JSONPath -> an array
+ * of each match; legacy -> the first match (or `none` reply when
+ * absent). */
+static int reply_matches(srv_call *x, const json_t *all, const char *path, int as_int,
                          int legacy_missing_err)
 {
     orbit_buf tmp = ORBIT_BUF_INIT;
-    mjson all = {(const char *)arr->data, arr->len}, e;
     int rc = 0;
     if (is_legacy(path)) {
-        if (first_elem(arr, &e))
-            rc = ORBIT_ECORRUPT;
-        else if (e.n == 0 || (legacy_missing_err && e.n == 4 && !memcmp(e.p, "null", 4))) {
+        const json_t *e = json_array_get(all, 0);
+        if (!e || (legacy_missing_err && json_is_null(e))) {
             if (legacy_missing_err)
                 path_missing(x, path);
             else
@@ -374,7 +374,11 @@ static int read_cmd(srv_call *x, doc_read_fn fn, const char *what)
     } else if (rc) {
         rc = models_fail(x, rc, what);
     } else {
-        rc = reply_matches(x, &out, path, 0, 0);
+        json_t *all;
+        rc = models_json_array(&out, &all);
+        if (!rc)
+            rc = reply_matches(x, all, path, 0, 0);
+        json_decref(all);
     }
     orbit_buf_release(&out);
     free(path);
@@ -405,7 +409,7 @@ static int cmd_json_mget(srv_call *x)
     size_t n = (size_t)x->argc - 2;
     const void **ids = calloc(n, sizeof *ids);
     size_t *lens = calloc(n, sizeof *lens);
-    orbit_buf *outs = calloc(n, sizeof *outs);
+    orbit_buf *outs = calloc(n, sizeof *outs), first = ORBIT_BUF_INIT;
     int *status = calloc(n, sizeof *status);
     if (!ids || !lens || !outs || !status) {
         rc = ORBIT_ENOMEM;
@@ -430,15 +434,14 @@ static int cmd_json_mget(srv_call *x)
             reply_bulk(x, outs[i].data, outs[i].len);
             continue;
         }
-        mjson e;
-        if (first_elem(&outs[i], &e)) {
-            rc = ORBIT_ECORRUPT;
+        rc = first_elem(&outs[i], &first);
+        if (rc < 0)
             goto out;
-        }
-        if (e.n == 0)
+        if (rc == 0)
             reply_null(x);
         else
-            reply_bulk(x, e.p, e.n);
+            reply_bulk(x, first.data, first.len);
+        rc = 0;
     }
 out:
     if (outs)
@@ -449,6 +452,7 @@ out:
     free(outs);
     free(status);
     free(path);
+    orbit_buf_release(&first);
     return rc;
 }
 
@@ -461,13 +465,14 @@ static int doc_missing(srv_call *x)
 }
 
 /* 1 if every element of the result array is null (nothing applied). */
-static int all_null(const orbit_buf *arr)
+static int all_null(const json_t *arr)
 {
-    mjson c = {(const char *)arr->data, arr->len}, e;
-    size_t pos = 0;
-    while (mjson_next(c, &pos, NULL, &e) == 1)
-        if (!(e.n == 4 && !memcmp(e.p, "null", 4)))
+    size_t i;
+    const json_t *e;
+    json_array_foreach(arr, i, e) {
+        if (!json_is_null(e))
             return 0;
+    }
     return 1;
 }
 
@@ -483,28 +488,29 @@ static int cmd_json_numincrby(srv_call *x)
     if (!path)
         return rc;
     orbit_buf out = ORBIT_BUF_INIT;
+    json_t *all = NULL;
     rc = orbit_doc_num_incr(x->tx, c, KEY(1), path, (const char *)x->argv[3].data,
                             x->argv[3].len, &out);
     if (rc == ORBIT_NOTFOUND) {
         rc = doc_missing(x);
     } else if (rc) {
         rc = models_fail(x, rc, "JSON.NUMINCRBY");
-    } else {
-        int none = all_null(&out);
+    } else if (!(rc = models_json_array(&out, &all))) {
+        int none = all_null(all);
         if (!none)
             x->wrote = 1;
         if (!is_legacy(path)) {
             reply_bulk(x, out.data, out.len);
+        } else if (json_array_size(all) == 0 || none) {
+            reply_error(x, "Path '%s' does not exist or is not a number", path);
         } else {
-            mjson e;
-            if (first_elem(&out, &e))
-                rc = ORBIT_ECORRUPT;
-            else if (e.n == 0 || none)
-                reply_error(x, "Path '%s' does not exist or is not a number", path);
-            else
-                reply_bulk(x, e.p, e.n);
+            out.len = 0;
+            rc = models_json_append(&out, json_array_get(all, 0));
+            if (!rc)
+                reply_bulk(x, out.data, out.len);
         }
     }
+    json_decref(all);
     orbit_buf_release(&out);
     free(path);
     return rc;
@@ -525,6 +531,7 @@ static int cmd_json_arrappend(srv_call *x)
     const char **vals = calloc(n, sizeof *vals);
     size_t *lens = calloc(n, sizeof *lens);
     orbit_buf out = ORBIT_BUF_INIT;
+    json_t *all = NULL;
     if (!vals || !lens) {
         rc = ORBIT_ENOMEM;
         goto done;
@@ -538,22 +545,21 @@ static int cmd_json_arrappend(srv_call *x)
         rc = doc_missing(x);
     } else if (rc) {
         rc = models_fail(x, rc, "JSON.ARRAPPEND");
-    } else {
-        if (!all_null(&out))
+    } else if (!(rc = models_json_array(&out, &all))) {
+        if (!all_null(all))
             x->wrote = 1;
         if (is_legacy(path)) {
-            mjson e;
-            if (first_elem(&out, &e))
-                rc = ORBIT_ECORRUPT;
-            else if (e.n == 0 || (e.n == 4 && !memcmp(e.p, "null", 4)))
+            const json_t *e = json_array_get(all, 0);
+            if (!e || json_is_null(e))
                 reply_error(x, "Path '%s' does not exist or is not an array", path);
             else
-                rc = reply_matches(x, &out, path, 1, 1);
+                rc = reply_matches(x, all, path, 1, 1);
         } else {
-            rc = reply_matches(x, &out, path, 1, 0);
+            rc = reply_matches(x, all, path, 1, 0);
         }
     }
 done:
+    json_decref(all);
     orbit_buf_release(&out);
     free(vals);
     free(lens);

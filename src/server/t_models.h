@@ -1,9 +1,8 @@
 /*
  * What the model command families of orbitd share (models.c): the default
  * actor, a thread-safe cache of open model handles, the mapping of model
- * errors to replies, argument copies, double formatting, and a small
- * reader of the compact JSON text the models hand out (orbitd does not
- * link jansson).
+ * errors to replies, argument copies, double formatting, and the jansson
+ * calls that read and write the compact JSON text the models hand out.
  *
  * Every model command works on the default actor ("orbit", "default", the
  * keyspace of the Redis keys) of the server's store, opened once. Handles
@@ -26,6 +25,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include <jansson.h>
 
 #include "orbit/model.h"
 #include "orbit/txn.h"
@@ -68,20 +69,31 @@ void models_reply_double(srv_call *x, double d);
 int models_arg_double(const srv_arg *a, double *out);
 int models_arg_i64(const srv_arg *a, int64_t *out);
 
-/* ---- reading compact JSON ----------------------------------------------
- * A JSON value as a slice of text. json_next walks the elements of an
- * array or the members of an object: *pos starts at 0; each call fills
- * key (objects only; the raw quoted name) and val, and returns 1, or 0 at
- * the end, or -1 for malformed text. */
-typedef struct mjson {
-    const char *p;
-    size_t n;
-} mjson;
-int mjson_next(mjson container, size_t *pos, mjson *key, mjson *val);
-/* 1 if v is a JSON string: its decoded bytes into out (contents
- * replaced). 0 if v is not a string, -1 on a bad escape or ENOMEM. */
-int mjson_string(mjson v, orbit_buf *out);
-/* Append s[0..n) to out as a JSON string (quoted, escaped). */
-int mjson_quote(orbit_buf *out, const uint8_t *s, size_t n);
+/* ---- JSON (jansson) ----------------------------------------------------
+ * The models hand out JSON text that jansson dumped with
+ * MODELS_JSON_OUT (orbit/document.h results, vector metadata).
+ * Re-dumping a value parsed from such text with the same flags gives the
+ * same bytes: members keep their order (jansson objects iterate and dump
+ * in insertion order) and real numbers print as jansson's "%.17g" both
+ * times. */
+#define MODELS_JSON_OUT (JSON_COMPACT | JSON_ENCODE_ANY)
+
+/* Parse n bytes of JSON text (any value; strings may hold NUL bytes).
+ * The new value (the caller owns it: json_decref), or NULL when the text
+ * is malformed or on ENOMEM (then *nomem, if not NULL, says which). */
+json_t *models_json_load(const void *p, size_t n, int *nomem);
+/* Parse the JSON array text a model returned into *out (the caller owns
+ * it). 0, ORBIT_ECORRUPT (not a JSON array; *out NULL) or ORBIT_ENOMEM. */
+int models_json_array(const orbit_buf *text, json_t **out);
+/* Append v's MODELS_JSON_OUT text to out. v's strings must be UTF-8
+ * (parsed, or made by models_json_string). 0 or ORBIT_ENOMEM. */
+int models_json_append(orbit_buf *out, const json_t *v);
+/* A new JSON string holding s[0..n) (NUL bytes allowed) into *out (the
+ * caller owns it). 0, ORBIT_EINVAL (s is not UTF-8) or ORBIT_ENOMEM. */
+int models_json_string(const void *s, size_t n, json_t **out);
+/* Append s[0..n) to out as a JSON string, quoted and escaped as jansson
+ * dumps it. 0, ORBIT_EINVAL (s is not UTF-8; out unchanged) or
+ * ORBIT_ENOMEM. */
+int models_json_quote(orbit_buf *out, const void *s, size_t n);
 
 #endif

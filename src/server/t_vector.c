@@ -149,32 +149,63 @@ static int fmt_float(char *buf, size_t n, float f)
     return k;
 }
 
-/* Reply a metadata object's members as field, value pairs (strings
- * decoded, other values as JSON text); returns the pair count when
- * reply is 0 (counting only). */
-static long long meta_pairs(srv_call *x, const char *json, size_t len, int reply)
+/* The metadata object the model returned for a vector into *out (the
+ * caller owns it; NULL when the vector has none): 0, ORBIT_ECORRUPT (not
+ * a JSON object) or ORBIT_ENOMEM. */
+static int meta_load(const char *json, size_t len, json_t **out)
 {
+    *out = NULL;
     if (!json || !len)
         return 0;
-    mjson obj = {json, len}, k, v;
-    size_t pos = 0;
-    long long n = 0;
-    orbit_buf tmp = ORBIT_BUF_INIT;
-    while (mjson_next(obj, &pos, &k, &v) == 1) {
-        n++;
-        if (!reply)
-            continue;
-        if (mjson_string(k, &tmp) == 1)
-            reply_bulk(x, tmp.data, tmp.len);
-        else
-            reply_bulk(x, k.p, k.n);
-        if (mjson_string(v, &tmp) == 1)
-            reply_bulk(x, tmp.data, tmp.len);
-        else
-            reply_bulk(x, v.p, v.n);
+    int nomem;
+    json_t *m = models_json_load(json, len, &nomem);
+    if (!m && nomem)
+        return ORBIT_ENOMEM;
+    if (!json_is_object(m)) {
+        json_decref(m);
+        return orbit_error_set(ORBIT_ECORRUPT, "vector metadata is not a JSON object");
     }
-    orbit_buf_release(&tmp);
-    return n;
+    *out = m;
+    return 0;
+}
+
+/* Reply meta's members as field, value pairs (strings decoded, other
+ * values as JSON text; tmp is scratch). meta NULL: nothing. */
+static int meta_reply(srv_call *x, json_t *meta, orbit_buf *tmp)
+{
+    const char *k;
+    size_t kl;
+    json_t *v;
+    if (!meta)
+        return 0;
+    json_object_keylen_foreach(meta, k, kl, v) {
+        reply_bulk(x, k, kl);
+        if (json_is_string(v)) {
+            reply_bulk(x, json_string_value(v), json_string_length(v));
+        } else {
+            tmp->len = 0;
+            int rc = models_json_append(tmp, v);
+            if (rc)
+                return rc;
+            reply_bulk(x, tmp->data, tmp->len);
+        }
+    }
+    return 0;
+}
+
+/* The number of members of meta (NULL: 0). */
+static long long meta_count(const json_t *meta)
+{
+    return meta ? (long long)json_object_size(meta) : 0;
+}
+
+/* 0 if s[0..n) is UTF-8, ORBIT_EINVAL if not, or ORBIT_ENOMEM. */
+static int utf8_check(const void *s, size_t n)
+{
+    json_t *t;
+    int rc = models_json_string(s, n, &t);
+    json_decref(t);
+    return rc;
 }
 
 /* ---- VECTOR.CREATE / DROP / INFO ------------------------------------- */
@@ -315,32 +346,42 @@ static int cmd_vector_add(srv_call *x)
     rc = parse_vector(x, &x->argv[3], &v, &dim);
     if (rc)
         return rc == 1 ? 0 : rc;
+    /* The metadata object {"field":"value",...} in argument order. A
+     * field or value that is not UTF-8 is refused after the duplicate
+     * check, so a duplicate field is reported first. */
     orbit_buf meta = ORBIT_BUF_INIT;
-    if (x->argc > 4) {
-        rc = orbit_buf_append(&meta, "{", 1);
-        for (int i = 4; i + 1 < x->argc && !rc; i += 2) {
-            for (int j = 4; j < i; j += 2)
-                if (x->argv[j].len == x->argv[i].len &&
-                    !memcmp(x->argv[j].data, x->argv[i].data, x->argv[i].len)) {
-                    reply_error(x, "field '%.*s' given twice", (int)(x->argv[i].len > 64 ? 64 : x->argv[i].len),
-                                (const char *)x->argv[i].data);
-                    rc = 1;
-                    break;
-                }
-            if (rc)
-                break;
-            if (i > 4)
-                rc = orbit_buf_append(&meta, ",", 1);
-            if (!rc)
-                rc = mjson_quote(&meta, x->argv[i].data, x->argv[i].len);
-            if (!rc)
-                rc = orbit_buf_append(&meta, ":", 1);
-            if (!rc)
-                rc = mjson_quote(&meta, x->argv[i + 1].data, x->argv[i + 1].len);
+    json_t *mo = NULL;
+    int bad_utf8 = 0;
+    if (x->argc > 4 && !(mo = json_object()))
+        rc = ORBIT_ENOMEM;
+    for (int i = 4; mo && i + 1 < x->argc && !rc; i += 2) {
+        const char *f = (const char *)x->argv[i].data;
+        size_t fl = x->argv[i].len;
+        if (json_object_getn(mo, f ? f : "", fl)) {
+            reply_error(x, "field '%.*s' given twice", (int)(fl > 64 ? 64 : fl), f);
+            rc = 1;
+            break;
         }
+        json_t *val = NULL;
+        rc = utf8_check(f, fl);
         if (!rc)
-            rc = orbit_buf_append(&meta, "}", 1);
+            rc = models_json_string(x->argv[i + 1].data, x->argv[i + 1].len, &val);
+        if (rc == ORBIT_EINVAL) {
+            bad_utf8 = 1;
+            rc = 0;
+        }
+        if (!rc && !val && !(val = json_null()))
+            rc = ORBIT_ENOMEM;
+        if (!rc && json_object_setn_new_nocheck(mo, f ? f : "", fl, val))
+            rc = ORBIT_ENOMEM;
     }
+    if (!rc && bad_utf8) {
+        reply_error(x, "VECTOR.ADD: field names and values must be valid UTF-8");
+        rc = 1;
+    }
+    if (!rc && mo)
+        rc = models_json_append(&meta, mo);
+    json_decref(mo);
     if (!rc) {
         rc = orbit_vec_put(x->tx, c, x->argv[2].data, x->argv[2].len, v, dim,
                            (const char *)meta.data, meta.len);
@@ -364,7 +405,8 @@ static int cmd_vector_get(srv_call *x)
     int rc = open_index(x, &c);
     if (rc)
         return rc == 1 ? 0 : rc;
-    orbit_buf vec = ORBIT_BUF_INIT, meta = ORBIT_BUF_INIT, txt = ORBIT_BUF_INIT;
+    orbit_buf vec = ORBIT_BUF_INIT, meta = ORBIT_BUF_INIT, txt = ORBIT_BUF_INIT,
+              scratch = ORBIT_BUF_INIT;
     rc = orbit_vec_get(x->tx, c, x->argv[2].data, x->argv[2].len, &vec, &meta);
     if (rc == ORBIT_NOTFOUND) {
         reply_null(x);
@@ -382,17 +424,21 @@ static int cmd_vector_get(srv_call *x)
             if (!rc)
                 rc = orbit_buf_append(&txt, tmp, (size_t)k);
         }
+        json_t *mo = NULL;
+        if (!rc)
+            rc = meta_load((const char *)meta.data, meta.len, &mo);
         if (!rc) {
-            long long pairs = meta_pairs(x, (const char *)meta.data, meta.len, 0);
-            reply_array(x, 2 + 2 * pairs);
+            reply_array(x, 2 + 2 * meta_count(mo));
             reply_cstr(x, "vector");
             reply_bulk(x, txt.data, txt.len);
-            meta_pairs(x, (const char *)meta.data, meta.len, 1);
+            rc = meta_reply(x, mo, &scratch);
         }
+        json_decref(mo);
     }
     orbit_buf_release(&vec);
     orbit_buf_release(&meta);
     orbit_buf_release(&txt);
+    orbit_buf_release(&scratch);
     return rc;
 }
 
@@ -450,11 +496,18 @@ static int cmd_vector_search(srv_call *x)
         /* the filter path names the member exactly: $["field"] */
         rc = orbit_buf_append(&path, "$[", 2);
         if (!rc)
-            rc = mjson_quote(&path, x->argv[fi].data, x->argv[fi].len);
+            rc = models_json_quote(&path, x->argv[fi].data, x->argv[fi].len);
         if (!rc)
-            rc = orbit_buf_append(&path, "]", 2);
+            rc = orbit_buf_append(&path, "]", 2); /* with its NUL */
         if (!rc)
-            rc = mjson_quote(&val, x->argv[fi + 1].data, x->argv[fi + 1].len);
+            rc = models_json_quote(&val, x->argv[fi + 1].data, x->argv[fi + 1].len);
+        if (rc == ORBIT_EINVAL) {
+            reply_error(x, "VECTOR.SEARCH: FILTER field and value must be valid UTF-8");
+            orbit_buf_release(&path);
+            orbit_buf_release(&val);
+            free(q);
+            return 0;
+        }
         o.filter_path = (const char *)path.data;
         o.filter_value = (const char *)val.data;
         o.filter_value_len = val.len;
@@ -469,16 +522,28 @@ static int cmd_vector_search(srv_call *x)
     } else if (rc) {
         rc = models_fail(x, rc, "VECTOR.SEARCH");
     } else {
-        reply_array(x, 1 + 2 * (long long)n);
-        reply_int(x, (long long)n);
-        for (size_t i = 0; i < n; i++) {
+        /* every hit's metadata is read before the reply starts */
+        json_t **metas = n ? calloc(n, sizeof *metas) : NULL;
+        if (n && !metas)
+            rc = ORBIT_ENOMEM;
+        for (size_t i = 0; i < n && !rc; i++)
+            rc = meta_load(hits[i].meta, hits[i].meta_len, &metas[i]);
+        orbit_buf tmp = ORBIT_BUF_INIT;
+        if (!rc) {
+            reply_array(x, 1 + 2 * (long long)n);
+            reply_int(x, (long long)n);
+        }
+        for (size_t i = 0; i < n && !rc; i++) {
             reply_bulk(x, hits[i].id, hits[i].idlen);
-            long long pairs = meta_pairs(x, hits[i].meta, hits[i].meta_len, 0);
-            reply_array(x, 2 + 2 * pairs);
+            reply_array(x, 2 + 2 * meta_count(metas[i]));
             reply_cstr(x, "__vector_score");
             models_reply_double(x, hits[i].score);
-            meta_pairs(x, hits[i].meta, hits[i].meta_len, 1);
+            rc = meta_reply(x, metas[i], &tmp);
         }
+        for (size_t i = 0; metas && i < n; i++)
+            json_decref(metas[i]);
+        free(metas);
+        orbit_buf_release(&tmp);
     }
     orbit_vec_hits_free(hits, n);
     orbit_buf_release(&path);
