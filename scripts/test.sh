@@ -51,7 +51,7 @@ run_suite build-asan asan+ubsan -DCMAKE_BUILD_TYPE=Debug -DORBIT_SANITIZE=ON
 CTEST_LABEL=tsan run_suite build-tsan tsan -DCMAKE_BUILD_TYPE=Debug -DORBIT_TSAN=ON
 CTEST_REGEX='^(unit/|contract/(memory|rocksdb)|install/)' \
   run_suite build-release release-O3 -DCMAKE_BUILD_TYPE=Release
-BUILD_TARGETS="orbit_shared orbit_cli contract_suite unit_codec_test_tuple unit_codec_test_record" \
+BUILD_TARGETS="orbit_shared orbit_cli orbitd contract_suite unit_codec_test_tuple unit_codec_test_record" \
 CTEST_REGEX='^(unit/codec/test_(tuple|record)$|contract/memory-|install/)' \
   run_suite build-minimal no-optional-providers -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DORBIT_WITH_ROCKSDB=OFF -DORBIT_WITH_ETCD=OFF

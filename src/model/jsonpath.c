@@ -173,7 +173,7 @@ static int jp_quoted(jp_parser *ps, orbit__jp_seg *seg)
         case 'b': name[n++] = '\b'; break;
         case 'f': name[n++] = '\f'; break;
         case 'u': {
-            unsigned cp;
+            unsigned cp = 0;
             int rc = jp_hex4(ps, &cp);
             if (!rc && cp >= 0xD800 && cp <= 0xDBFF) {
                 unsigned lo = 0;

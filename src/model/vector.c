@@ -920,10 +920,10 @@ int orbit_vec_get(orbit_tx *tx, orbit_vec_coll *c, const void *id, size_t idlen,
     if (!rc)
         rc = r.txn ? orbit_txn_get(r.txn, key.data, key.len, &val)
                    : orbit_kv_get(r.kv, NULL, key.data, key.len, &val);
-    const uint8_t *p, *fl;
-    size_t n, ml;
-    const char *mp;
-    uint32_t dim;
+    const uint8_t *p = NULL, *fl = NULL;
+    size_t n = 0, ml = 0;
+    const char *mp = NULL;
+    uint32_t dim = 0;
     if (!rc)
         rc = decode_rec(key.data, key.len, val.data, val.len, &scratch, &p, &n);
     if (!rc)
@@ -1115,10 +1115,10 @@ int orbit_vec_search(orbit_tx *tx, orbit_vec_coll *c, const float *q, uint32_t d
     if (!rc)
         rc = rd_iter(c, &r, 0, &prefix, &it);
     while (!rc) {
-        const uint8_t *key, *v, *p, *fl;
-        size_t kl, vl, n, ml;
-        const char *mp;
-        uint32_t vd;
+        const uint8_t *key, *v, *p = NULL, *fl = NULL;
+        size_t kl, vl, n = 0, ml = 0;
+        const char *mp = NULL;
+        uint32_t vd = 0;
         rc = orbit_iter_next(it, &key, &kl, &v, &vl);
         if (rc == ORBIT_NOTFOUND) {
             rc = ORBIT_OK;

@@ -124,7 +124,8 @@ static int finish(resp_parser *p, const uint8_t *base, size_t consumed_len, size
         p->argv_cap = p->argc;
     }
     for (size_t i = 0; i < p->argc; i++) {
-        p->argv[i].data = base + p->off[i];
+        /* base is NULL only when every argument is empty (no bytes held) */
+        p->argv[i].data = base ? base + p->off[i] : NULL;
         p->argv[i].len = p->len[i];
     }
     *argc = (int)p->argc;

@@ -176,7 +176,7 @@ static int cmd_zadd(srv_call *x)
         return 0;
     }
     for (int j = i; j < x->argc; j += 2) {
-        double s;
+        double s = 0;
         if (!parse_score(&x->argv[j], &s)) {
             reply_error(x, ERR_NOTFLOAT);
             return 0;
@@ -205,7 +205,7 @@ static int cmd_zadd(srv_call *x)
     double result = 0;
     int incr_skipped = 0;
     for (int j = i; j < x->argc && !rc; j += 2) {
-        double s, cur = 0;
+        double s = 0, cur = 0;
         parse_score(&x->argv[j], &s);
         const srv_arg *mb = &x->argv[j + 1];
         int r = existed ? get_score(x, m.version, mb->data, mb->len, &cur) : ORBIT_NOTFOUND;
@@ -317,7 +317,7 @@ static int cmd_zscore(srv_call *x)
     db_meta_init(&m);
     int rc = lookup_zset(x, 0, &m);
     if (!rc) {
-        double s;
+        double s = 0;
         rc = m.type == DB_NONE ? ORBIT_NOTFOUND : get_score(x, m.version, KEY(2), &s);
         if (rc == ORBIT_NOTFOUND)
             reply_null(x);
