@@ -1142,7 +1142,9 @@ static void test_v2_capabilities(void **state)
     }
     const orbit_provider *p = orbit_provider_find("rocksdb");
     assert_non_null(p);
-    assert_int_equal(p->version, 2);
+    assert_int_equal(p->version, 3);
+    assert_non_null(p->txn_put_untracked);
+    assert_non_null(p->txn_del_untracked);
     assert_non_null(p->multi_get);
     assert_non_null(p->txn_multi_get);
     assert_non_null(p->delete_range);
