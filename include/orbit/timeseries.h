@@ -255,7 +255,10 @@ ORBIT_API int orbit_ts_add(orbit_tx *tx, const orbit_series *s, int64_t ts, int6
  * serialize writers of a bucket): each chunk is atomic, the batch as a
  * whole is not. *written (may be NULL) receives
  * the number of points in chunks committed, so on a failure exactly those
- * are stored (on ORBIT_EUNCERTAIN the failing chunk may be stored too).
+ * are stored (on ORBIT_EUNCERTAIN the failing chunk may be stored too). A
+ * failure after an earlier chunk committed is never a retryable code: a
+ * retryable failure of a later chunk is returned as ORBIT_EUNCERTAIN (the
+ * batch is partly stored; resend only what *written says is missing).
  */
 ORBIT_API int orbit_ts_madd(orbit_tx *tx, const orbit_series *s, const orbit_ts_point *pts,
                             size_t n, orbit_ts_dup dup, size_t *written);

@@ -883,6 +883,13 @@ int orbit_ts_madd(orbit_tx *tx, const orbit_series *s, const orbit_ts_point *pts
             rc = orbit_tx_run(&to, 0, madd_fn, &m);
             if (!rc && written)
                 *written += end - from;
+            if (rc < 0 && from > 0 && orbit_err_retryable(rc))
+                /* Earlier chunks are stored: retrying the whole batch would
+                 * apply them twice (a SUM policy adds again). Not retryable. */
+                rc = orbit_error_set(ORBIT_EUNCERTAIN,
+                                     "timeseries %s: the first %zu of %zu points (in timestamp order) are stored, "
+                                     "the rest is not (%s): resend only the rest",
+                                     s->name, from, n, orbit_err_name(rc));
             from = end;
         }
     }
