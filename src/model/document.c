@@ -2061,6 +2061,8 @@ typedef struct backfill {
     orbit_doc_coll *c;
     const doc_index *x;
     orbit_buf cursor; /* the next document key to index from (empty: the first) */
+    orbit_buf next;   /* the cursor after this batch, taken only once it commits:
+                       * a batch whose commit conflicts is run again from cursor */
     size_t batch;
     size_t done;      /* documents in the last batch */
 } backfill;
@@ -2135,9 +2137,9 @@ static int backfill_fn(orbit_tx *tx, void *arg)
         rc = put_record(c, txn, &ents[i], NULL, 0);
     if (!rc && b->done) {
         /* the smallest key after the last one */
-        rc = orbit_buf_set(&b->cursor, last.data, last.len);
+        rc = orbit_buf_set(&b->next, last.data, last.len);
         if (!rc)
-            rc = orbit_buf_append(&b->cursor, "", 1);
+            rc = orbit_buf_append(&b->next, "", 1);
     }
     for (size_t i = 0; ents && i < b->batch; i++)
         orbit_buf_release(&ents[i]);
@@ -2184,10 +2186,12 @@ int orbit_doc_index_create(orbit_doc_coll *c, const char *name, const char *path
         rc = orbit_tx_run(NULL, 0, backfill_fn, &b);
         if (rc || b.done < b.batch)
             break;
+        rc = orbit_buf_set(&b.cursor, b.next.data, b.next.len);
     }
     if (!rc)
         rc = meta_edit_run(c, 0, edit_index_ready, &a);
     orbit_buf_release(&b.cursor);
+    orbit_buf_release(&b.next);
     orbit__jpath_release(&p);
     return rc;
 }
