@@ -43,6 +43,7 @@
 
 #include "base/base.h"
 #include "model/jsonpath_int.h"
+#include "model/reader.h"
 #include "orbit/catalog.h"
 #include "orbit/codec.h"
 #include "orbit/document.h"
@@ -348,60 +349,19 @@ static int path_root(const orbit__jpath *p) { return p->n == 0; }
 
 /* ---- reading -------------------------------------------------------- */
 
-/* Where reads go: a caller's transaction, or the store (at a snapshot
- * when asked and available). */
-typedef struct reader {
-    orbit_txn *txn;
-    orbit_kv *kv;
-    orbit_snapshot *snap;
-    orbit_read_opts ro;
-} reader;
+/* Reads go through model/reader.h: a caller's transaction, or the store
+ * (at a snapshot when asked and available). */
+typedef orbit__reader reader;
 
 static int rd_open(orbit_doc_coll *c, orbit_tx *tx, int snapshot, reader *r)
 {
-    memset(r, 0, sizeof *r);
-    r->kv = orbit_actor_store(c->a);
-    if (tx)
-        return orbit_tx_kv_txn(tx, r->kv, orbit_actor_type(c->a), orbit_actor_id(c->a), &r->txn);
-    if (snapshot) {
-        orbit_capabilities caps;
-        orbit_kv_capabilities(r->kv, &caps);
-        if (caps.supports_snapshots) {
-            int rc = orbit_kv_snapshot(r->kv, &r->snap);
-            if (rc)
-                return rc;
-            r->ro.snapshot = r->snap;
-        }
-    }
-    return ORBIT_OK;
+    return orbit__reader_open(r, tx, c->a, snapshot);
 }
 
-static void rd_close(reader *r)
-{
-    if (r->snap)
-        orbit_snapshot_release(r->snap);
-    r->snap = NULL;
-}
 
 static int rd_get(reader *r, const orbit_buf *key, orbit_buf *out)
 {
-    if (r->txn)
-        return orbit_txn_get(r->txn, key->data, key->len, out);
-    return orbit_kv_get(r->kv, &r->ro, key->data, key->len, out);
-}
-
-static int rd_iter(reader *r, const orbit_scan_opts *so, orbit_iter **it)
-{
-    if (r->txn)
-        return orbit_txn_iter(r->txn, so, it);
-    return orbit_kv_iter(r->kv, &r->ro, so, it);
-}
-
-static int rd_mget(reader *r, size_t n, const orbit_slice *keys, orbit_buf *vals, int *st)
-{
-    if (r->txn)
-        return orbit_txn_multi_get(r->txn, n, keys, vals, st);
-    return orbit_kv_multi_get(r->kv, &r->ro, n, keys, vals, st);
+    return orbit__reader_get(r, key->data, key->len, out);
 }
 
 /* Verify a stored document record and parse it (*out: a new reference). */
@@ -991,7 +951,7 @@ out:
     json_decref(old);
     json_decref(nw);
     def_put(c, d);
-    rd_close(&r);
+    orbit__reader_close(&r);
     return rc;
 }
 
@@ -1281,7 +1241,7 @@ int orbit_doc_get(orbit_tx *tx, orbit_doc_coll *c, const void *id, size_t idlen,
     orbit_buf_release(&key);
     orbit_buf_release(&val);
     orbit_buf_release(&scratch);
-    rd_close(&r);
+    orbit__reader_close(&r);
     return rc;
 }
 
@@ -1305,7 +1265,7 @@ static int read_path(orbit_tx *tx, orbit_doc_coll *c, const void *id, size_t idl
     if (!rc)
         rc = answer_path(doc, &p, kind, out);
     json_decref(doc);
-    rd_close(&r);
+    orbit__reader_close(&r);
     orbit__jpath_release(&p);
     return rc;
 }
@@ -1343,7 +1303,7 @@ static int mget_docs(orbit_doc_coll *c, reader *r, size_t n, orbit_buf *keys,
         sl[i].len = keys[i].len;
     }
     if (!rc && n)
-        rc = rd_mget(r, n, sl, vals, st);
+        rc = orbit__reader_mget(r, n, sl, vals, st);
     for (size_t i = 0; !rc && i < n; i++) {
         if (st[i] == ORBIT_NOTFOUND)
             continue;
@@ -1399,7 +1359,7 @@ int orbit_doc_mget(orbit_tx *tx, orbit_doc_coll *c, size_t n, const void *const 
         sl[i].len = keys[i].len;
     }
     if (!rc)
-        rc = rd_mget(&r, n, sl, outs, status);
+        rc = orbit__reader_mget(&r, n, sl, outs, status);
     for (size_t i = 0; !rc && i < n; i++) {
         if (status[i] == ORBIT_NOTFOUND) {
             outs[i].len = 0;
@@ -1432,7 +1392,7 @@ int orbit_doc_mget(orbit_tx *tx, orbit_doc_coll *c, size_t n, const void *const 
             status[i] = rc;
     }
     if (opened)
-        rd_close(&r);
+        orbit__reader_close(&r);
     for (size_t i = 0; keys && i < n; i++)
         orbit_buf_release(&keys[i]);
     free(keys);
@@ -1488,7 +1448,7 @@ int orbit_doc_scan(orbit_tx *tx, orbit_doc_coll *c, const void *start, size_t st
     }
     so.limit = limit;
     orbit_iter *it = NULL;
-    rc = rd_iter(&r, &so, &it);
+    rc = orbit__reader_iter(&r, &so, &it);
     while (!rc) {
         const uint8_t *k, *v, *p;
         size_t kl, vl, pl;
@@ -1505,7 +1465,7 @@ int orbit_doc_scan(orbit_tx *tx, orbit_doc_coll *c, const void *start, size_t st
             rc = fn(arg, id.data, id.len, (const char *)p, pl);
     }
     orbit_iter_close(it);
-    rd_close(&r);
+    orbit__reader_close(&r);
     orbit_buf_release(&prefix);
     orbit_buf_release(&skey);
     orbit_buf_release(&id);
@@ -1650,7 +1610,7 @@ int orbit_doc_index_range(orbit_tx *tx, orbit_doc_coll *c, const char *index,
         so.end_len = ek.len;
         so.limit = limit;
         so.keys_only = 1;
-        rc = rd_iter(&r, &so, &it);
+        rc = orbit__reader_iter(&r, &so, &it);
     }
     while (!rc) {
         const uint8_t *k, *v;
@@ -1696,7 +1656,7 @@ int orbit_doc_index_range(orbit_tx *tx, orbit_doc_coll *c, const char *index,
         size_t m = n - at < ORBIT_DOC_LOOKUP_PAGE ? n - at : ORBIT_DOC_LOOKUP_PAGE;
         rc = mget_docs(c, &r, m, keys + at, ids + at, fn, arg);
     }
-    rd_close(&r);
+    orbit__reader_close(&r);
 done0:
     for (size_t i = 0; i < cap; i++) {
         orbit_buf_release(&ids[i]);

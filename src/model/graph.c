@@ -168,47 +168,7 @@ int orbit__gr_corrupt(const uint8_t *key, size_t klen, const char *why)
 
 int orbit__gr_reader_open(gr_reader *r, orbit_tx *tx, const orbit_graph *g, int snapshot)
 {
-    memset(r, 0, sizeof *r);
-    r->kv = g->kv;
-    if (tx)
-        return orbit_tx_kv_txn(tx, g->kv, orbit_actor_type(g->a), orbit_actor_id(g->a), &r->txn);
-    if (snapshot) {
-        orbit_capabilities caps;
-        orbit_kv_capabilities(g->kv, &caps);
-        if (caps.supports_snapshots) {
-            int rc = orbit_kv_snapshot(g->kv, &r->snap);
-            if (rc)
-                return rc;
-            r->own_snap = 1;
-        }
-    }
-    return ORBIT_OK;
-}
-
-void orbit__gr_reader_close(gr_reader *r)
-{
-    if (r->own_snap && r->snap)
-        orbit_snapshot_release(r->snap);
-    r->snap = NULL;
-    r->own_snap = 0;
-}
-
-int orbit__gr_get(gr_reader *r, const uint8_t *key, size_t klen, orbit_buf *val)
-{
-    if (r->txn)
-        return orbit_txn_get(r->txn, key, klen, val);
-    orbit_read_opts ro = {r->snap};
-    return orbit_kv_get(r->kv, &ro, key, klen, val);
-}
-
-int orbit__gr_mget(gr_reader *r, size_t n, const orbit_slice *keys, orbit_buf *vals, int *status)
-{
-    if (n == 0)
-        return ORBIT_OK;
-    if (r->txn)
-        return orbit_txn_multi_get(r->txn, n, keys, vals, status);
-    orbit_read_opts ro = {r->snap};
-    return orbit_kv_multi_get(r->kv, &ro, n, keys, vals, status);
+    return orbit__reader_open(r, tx, g->a, snapshot);
 }
 
 /* ---- argument checks ------------------------------------------------- */
@@ -418,7 +378,7 @@ static int load_meta(gr_reader *r, orbit_graph *g)
     orbit_buf key = ORBIT_BUF_INIT, val = ORBIT_BUF_INIT;
     int rc = orbit__gr_key_meta(&key, g);
     if (!rc)
-        rc = orbit__gr_get(r, key.data, key.len, &val);
+        rc = orbit__reader_get(r, key.data, key.len, &val);
     if (rc == ORBIT_NOTFOUND)
         rc = orbit_error_set(ORBIT_NOTFOUND, "graph %s does not exist", g->name);
     const uint8_t *p;
@@ -470,7 +430,7 @@ int orbit_graph_open(orbit_tx *tx, const orbit_actor *a, const char *name, orbit
     rc = orbit__gr_reader_open(&r, tx, g, 0);
     if (!rc)
         rc = load_meta(&r, g);
-    orbit__gr_reader_close(&r);
+    orbit__reader_close(&r);
     if (tx && rc < 0 && rc != ORBIT_EINVAL)
         orbit_tx_fail(tx, rc);
     if (rc) {
@@ -710,7 +670,7 @@ int orbit_graph_get_node(orbit_tx *tx, const orbit_graph *g, const void *id, siz
     if (!rc)
         rc = orbit__gr_key_node(&key, g, id, idlen);
     if (!rc)
-        rc = orbit__gr_get(&r, key.data, key.len, &val);
+        rc = orbit__reader_get(&r, key.data, key.len, &val);
     if (!rc) {
         orbit_record_meta m;
         const uint8_t *p;
@@ -723,7 +683,7 @@ int orbit_graph_get_node(orbit_tx *tx, const orbit_graph *g, const void *id, siz
             out->updated_ms = m.updated_ms;
         }
     }
-    orbit__gr_reader_close(&r);
+    orbit__reader_close(&r);
     orbit_buf_release(&key);
     orbit_buf_release(&val);
     if (tx && rc < 0 && rc != ORBIT_EINVAL)
@@ -793,12 +753,12 @@ static int endpoint_check(void *arg, orbit_txn *t)
         goto out;
     }
     have = 1;
-    gr_reader r = {t, NULL, NULL, 0};
+    gr_reader r = {.txn = t};
     orbit_slice sl[2] = {{ls[0].head.key.data, ls[0].head.key.len},
                          {ls[1].head.key.data, ls[1].head.key.len}};
     orbit_buf vals[2] = {ORBIT_BUF_INIT, ORBIT_BUF_INIT};
     int st[2];
-    rc = orbit__gr_mget(&r, 2, sl, vals, st);
+    rc = orbit__reader_mget(&r, 2, sl, vals, st);
     if (rc >= 0) {
         rc = orbit__gr_alist_head(&ls[0], &vals[0], st[0]);
         if (!rc)
@@ -927,7 +887,7 @@ static int edge_fn(orbit_tx *tx, void *arg)
     gr_alist lo, li; /* out(from), in(to) */
     int have_o = 0, have_i = 0;
     gr_batch b = {0};
-    gr_reader r = {t, NULL, NULL, 0};
+    gr_reader r = {.txn = t};
     uint64_t c_edge = 0;
     const uint8_t *rel = (const uint8_t *)ea->rel;
     size_t rlen = strlen(ea->rel);
@@ -945,7 +905,7 @@ static int edge_fn(orbit_tx *tx, void *arg)
                          {lo.head.key.data, lo.head.key.len},
                          {li.head.key.data, li.head.key.len}};
     int st[3];
-    rc = orbit__gr_mget(&r, 3, sl, vals, st);
+    rc = orbit__reader_mget(&r, 3, sl, vals, st);
     if (rc < 0)
         goto out;
     if (st[0] < 0) {
@@ -1115,7 +1075,7 @@ int orbit_graph_get_edge(orbit_tx *tx, const orbit_graph *g, const void *from, s
     if (!rc)
         rc = orbit__gr_key_edge(&key, g, from, flen, rel, to, tlen);
     if (!rc)
-        rc = orbit__gr_get(&r, key.data, key.len, &val);
+        rc = orbit__reader_get(&r, key.data, key.len, &val);
     if (!rc) {
         orbit_record_meta m;
         const uint8_t *p;
@@ -1140,7 +1100,7 @@ int orbit_graph_get_edge(orbit_tx *tx, const orbit_graph *g, const void *from, s
             orbit_graph_edge_release(out);
         }
     }
-    orbit__gr_reader_close(&r);
+    orbit__reader_close(&r);
     orbit_buf_release(&key);
     orbit_buf_release(&val);
     if (tx && rc < 0 && rc != ORBIT_EINVAL)
@@ -1194,7 +1154,7 @@ static int delnode_fn(orbit_tx *tx, void *arg)
     if (rc)
         return rc;
     da->removed = 0;
-    gr_reader r = {t, NULL, NULL, 0};
+    gr_reader r = {.txn = t};
     orbit_buf nk = ORBIT_BUF_INIT, ek = ORBIT_BUF_INIT;
     orbit_buf vals[3] = {ORBIT_BUF_INIT, ORBIT_BUF_INIT, ORBIT_BUF_INIT};
     gr_alist own[2];
@@ -1221,7 +1181,7 @@ static int delnode_fn(orbit_tx *tx, void *arg)
                          {own[0].head.key.data, own[0].head.key.len},
                          {own[1].head.key.data, own[1].head.key.len}};
     int st3[3];
-    rc = orbit__gr_mget(&r, 3, s3, vals, st3);
+    rc = orbit__reader_mget(&r, 3, s3, vals, st3);
     if (rc < 0)
         goto out;
     if (st3[0] < 0) {
@@ -1292,7 +1252,7 @@ static int delnode_fn(orbit_tx *tx, void *arg)
     }
     for (size_t j = 0; j < nothers; j++)
         sl[j] = (orbit_slice){others[j].head.key.data, others[j].head.key.len};
-    rc = orbit__gr_mget(&r, nothers, sl, ov, st);
+    rc = orbit__reader_mget(&r, nothers, sl, ov, st);
     if (rc < 0)
         goto out;
     rc = ORBIT_OK;

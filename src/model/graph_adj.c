@@ -439,7 +439,7 @@ int orbit__gr_batch_read(gr_batch *b, gr_reader *r)
     }
     for (size_t i = 0; i < b->n; i++)
         sl[i] = (orbit_slice){b->pages[i]->key.data, b->pages[i]->key.len};
-    rc = orbit__gr_mget(r, b->n, sl, vals, st);
+    rc = orbit__reader_mget(r, b->n, sl, vals, st);
     if (rc < 0)
         goto out;
     rc = ORBIT_OK;
@@ -495,7 +495,7 @@ int orbit__gr_lists_read(gr_reader *r, gr_alist *ls, size_t n, const char *rel)
     }
     for (size_t i = 0; i < n; i++)
         sl[i] = (orbit_slice){ls[i].head.key.data, ls[i].head.key.len};
-    rc = orbit__gr_mget(r, n, sl, vals, st);
+    rc = orbit__reader_mget(r, n, sl, vals, st);
     if (rc < 0)
         goto out;
     rc = ORBIT_OK;

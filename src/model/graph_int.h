@@ -36,6 +36,7 @@
 #include "orbit/codec.h"
 #include "orbit/graph.h"
 #include "orbit/kv.h"
+#include "model/reader.h"
 
 /* The default and smallest page size of adjacency lists (payload bytes). */
 #define GR_PAGE_DEFAULT (16u << 10)
@@ -137,20 +138,12 @@ int orbit__gr_key_row(orbit_buf *out, const orbit_graph *g, const void *id, size
 /* ---- reading --------------------------------------------------------- */
 
 /* Reads through a contract transaction, or (txn NULL) from the store at
- * snap (NULL: the latest data). */
-typedef struct gr_reader {
-    orbit_txn *txn;
-    orbit_kv *kv;
-    orbit_snapshot *snap; /* owned when own_snap */
-    int own_snap;
-} gr_reader;
+ * snap (NULL: the latest data): the models' shared reader. */
+typedef orbit__reader gr_reader;
 
 /* Set up a reader for tx (NULL: the store; with `snapshot`, one snapshot
  * if the store has them). */
 int orbit__gr_reader_open(gr_reader *r, orbit_tx *tx, const orbit_graph *g, int snapshot);
-void orbit__gr_reader_close(gr_reader *r);
-int orbit__gr_get(gr_reader *r, const uint8_t *key, size_t klen, orbit_buf *val);
-int orbit__gr_mget(gr_reader *r, size_t n, const orbit_slice *keys, orbit_buf *vals, int *status);
 
 /* Decode the graph record val under key: *payload borrows from val (graph
  * records are never compressed) and meta (may be NULL) is filled.

@@ -152,7 +152,7 @@ int orbit_graph_neighbors(orbit_tx *tx, const orbit_graph *g, const void *id, si
     }
 out:
     if (have_r)
-        orbit__gr_reader_close(&r);
+        orbit__reader_close(&r);
     for (size_t i = 0; i < init; i++)
         orbit__gr_alist_release(&ls[i]);
     if (rc)
@@ -449,7 +449,7 @@ int orbit_graph_traverse(orbit_tx *tx, const orbit_graph *g, const void *id, siz
     }
 out:
     if (have_r)
-        orbit__gr_reader_close(&r);
+        orbit__reader_close(&r);
     gtab_free(&t);
     hop_free(&h);
     free(front.v);
@@ -750,7 +750,7 @@ int orbit_graph_path(orbit_tx *tx, const orbit_graph *g, const void *from, size_
         goto done;
     rc = o.weighted ? dijkstra_path(&r, g, &t, start, to, tlen, &o, out)
                     : bfs_path(&r, g, &t, start, to, tlen, &o, out);
-    orbit__gr_reader_close(&r);
+    orbit__reader_close(&r);
 done:
     gtab_free(&t);
     if (rc)

@@ -39,6 +39,7 @@
 
 #include "base/base.h"
 #include "model/jsonpath_int.h"
+#include "model/reader.h"
 #include "orbit/catalog.h"
 #include "orbit/codec.h"
 #include "orbit/provider.h"
@@ -609,38 +610,13 @@ int orbit_vec_coll_drop(orbit_tx *tx, const orbit_actor *a, const char *name)
 
 /* ---- reads at one view ---------------------------------------------- */
 
-typedef struct reader {
-    orbit_txn *txn;
-    orbit_kv *kv;
-    orbit_snapshot *snap;
-    orbit_read_opts ro;
-} reader;
+typedef orbit__reader reader; /* model/reader.h */
 
 static int rd_open(orbit_vec_coll *c, orbit_tx *tx, int snapshot, reader *r)
 {
-    memset(r, 0, sizeof *r);
-    r->kv = orbit_actor_store(c->a);
-    if (tx)
-        return orbit_tx_kv_txn(tx, r->kv, orbit_actor_type(c->a), orbit_actor_id(c->a), &r->txn);
-    if (snapshot) {
-        orbit_capabilities caps;
-        orbit_kv_capabilities(r->kv, &caps);
-        if (caps.supports_snapshots) {
-            int rc = orbit_kv_snapshot(r->kv, &r->snap);
-            if (rc)
-                return rc;
-            r->ro.snapshot = r->snap;
-        }
-    }
-    return ORBIT_OK;
+    return orbit__reader_open(r, tx, c->a, snapshot);
 }
 
-static void rd_close(reader *r)
-{
-    if (r->snap)
-        orbit_snapshot_release(r->snap);
-    r->snap = NULL;
-}
 
 /* The stored definition at the reader's view, refreshing the handle. */
 static int rd_def(orbit_vec_coll *c, reader *r, vec_def *d)
@@ -696,7 +672,7 @@ int orbit_vec_coll_info(orbit_tx *tx, orbit_vec_coll *c, orbit_vec_info *out)
             n++;
     }
     orbit_iter_close(it);
-    rd_close(&r);
+    orbit__reader_close(&r);
     orbit_buf_release(&prefix);
     if (!rc) {
         out->dim = d.dim;
@@ -951,7 +927,7 @@ int orbit_vec_get(orbit_tx *tx, orbit_vec_coll *c, const void *id, size_t idlen,
     orbit_buf_release(&key);
     orbit_buf_release(&val);
     orbit_buf_release(&scratch);
-    rd_close(&r);
+    orbit__reader_close(&r);
     return rc;
 }
 
@@ -1177,7 +1153,7 @@ int orbit_vec_search(orbit_tx *tx, orbit_vec_coll *c, const float *q, uint32_t d
         }
     }
     orbit_iter_close(it);
-    rd_close(&r);
+    orbit__reader_close(&r);
     if (!rc && hn) {
         qsort(heap, hn, sizeof *heap, cmp_hits);
         orbit_vec_hit *out = calloc(hn, sizeof *out);
