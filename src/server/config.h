@@ -82,9 +82,6 @@ void srv_placement_close(void);
  * it and closes it with orbit_actor_close. 0 or the manager's error. */
 int srv_models_actor_open(orbit_actor **out);
 
-/* 1 when the models actor lives on another store than the Redis actor. */
-int srv_models_elsewhere(void);
-
 /* Whether a RESP command run by commands.c's srv_execute must bind its
  * transaction to the Redis actor's store before it runs: always, except a
  * model command (or an EXEC of model commands only, without WATCH) when

@@ -1,6 +1,6 @@
 /*
  * The document resources of the HTTP API, over orbit/document.h, on the
- * default actor ("orbit", "default"):
+ * models actor (models-actor, default "orbit"/"default"; config.h):
  *
  *   GET    /v1/collections/{c}/docs?start=&limit=   {"docs": [{"id", "doc"}],
  *                                                   "next": id (absent at the end)}

@@ -1,6 +1,6 @@
 /*
- * The graph resources of the HTTP API, over orbit/graph.h, on the default
- * actor ("orbit", "default"):
+ * The graph resources of the HTTP API, over orbit/graph.h, on the models
+ * actor (models-actor, default "orbit"/"default"; config.h):
  *
  *   PUT    /v1/graphs/{g}                      {"endpoint_table": T} (optional): 201,
  *                                              409 EEXIST

@@ -1,6 +1,6 @@
 /*
  * The relational resources of the HTTP API, over orbit/relational.h, on
- * the default actor ("orbit", "default": keyspace ORBIT_KEYSPACE_DEFAULT):
+ * the models actor (models-actor, default "orbit"/"default"; config.h):
  *
  *   GET   /v1/tables                       {"tables": [names]}
  *   PUT   /v1/tables/{t}                   create from a JSON schema (below): 201,

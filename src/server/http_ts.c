@@ -1,6 +1,6 @@
 /*
  * The time-series resources of the HTTP API, over orbit/timeseries.h, on
- * the default actor ("orbit", "default"):
+ * the models actor (models-actor, default "orbit"/"default"; config.h):
  *
  *   PUT    /v1/series/{s}          {"type": "float64"|"int64"|"string"|"bool"|"json",
  *                                  "retention_ms": n, "labels": {k: v}}: 201, 409 EEXIST

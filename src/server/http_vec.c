@@ -1,6 +1,6 @@
 /*
  * The vector resources of the HTTP API, over orbit/vector.h, on the
- * default actor ("orbit", "default"):
+ * models actor (models-actor, default "orbit"/"default"; config.h):
  *
  *   PUT    /v1/vectors/{c}                {"dim": d, "metric": "l2"|"cosine"|"ip"}:
  *                                         201, 409 EEXIST

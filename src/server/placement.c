@@ -135,8 +135,6 @@ int srv_models_actor_open(orbit_actor **out)
     return orbit_manager_actor(g_srv_mgr, g_place.models_type, g_place.models_id, out);
 }
 
-int srv_models_elsewhere(void) { return g_elsewhere; }
-
 static int in_table(const srv_command *t, const srv_command *cmd)
 {
     for (; t->name; t++)
