@@ -224,6 +224,20 @@ def test_cross_provider_transactions_refused(tmp):
         eq(r.get("tk"), None)
         eq(r.execute_command("JSON.GET", "tdoc"), None)
 
+        # WATCH binds the block to the Redis database's store: the model
+        # command is refused, nothing written
+        p = r.pipeline(transaction=True)
+        p.watch("w")
+        p.multi()
+        p.execute_command("JSON.SET", "tdoc", "$", '{"a":1}')
+        try:
+            res = p.execute()
+        except redis.ResponseError as e:
+            assert "spans providers" in str(e), str(e)
+        else:
+            raise AssertionError("EXEC across providers succeeded: %r" % (res,))
+        eq(r.execute_command("JSON.GET", "tdoc"), None)
+
         st, j = srv.http("POST", "/v1/txn", {"ops": [
             {"op": "kv.put", "key": "hk", "value": "v"},
             {"op": "doc.put", "collection": "c", "id": "hd", "doc": {"a": 1}}]})
