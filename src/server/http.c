@@ -43,6 +43,7 @@
 
 #include "orbit/codec.h"
 #include "orbit/provider.h"
+#include "server/config.h"
 #include "server/http.h"
 #include "server/http_int.h"
 #include "server/metrics.h"
@@ -322,46 +323,20 @@ static void h_metrics(hx_req *r)
     orbit_buf_release(&b);
 }
 
-static const char *ptype(orbit_provider_type t)
-{
-    switch (t) {
-    case ORBIT_PROVIDER_MEMORY: return "memory";
-    case ORBIT_PROVIDER_EMBEDDED: return "embedded";
-    case ORBIT_PROVIDER_DISTRIBUTED: return "distributed";
-    }
-    return "unknown";
-}
-
+/* Every open provider with its capabilities and the orbitd actors it
+ * holds, and the placement (placement.c). */
 static void h_providers(hx_req *r)
 {
-    if (!g_srv.kv) {
+    if (!g_srv.kv || !g_srv_mgr) {
         hx_error(r, 503, "EUNAVAIL", "no store is open");
         return;
     }
-    orbit_capabilities c;
-    orbit_kv_capabilities(g_srv.kv, &c);
-    json_t *iso = json_array();
-    static const char *const names[] = {"snapshot", "read_committed", "serializable"};
-    for (int l = 0; l < 3; l++)
-        if (c.isolation_levels & ORBIT_ISO_BIT(l))
-            json_array_append_new(iso, json_string(names[l]));
-    json_t *p = json_pack(
-        "{s:s, s:s, s:b, s:b, s:b, s:b, s:b, s:b, s:o, s:I, s:I, s:I, s:b, s:b, s:b, s:b, s:b,"
-        " s:b, s:I, s:I, s:b}",
-        "name", c.name ? c.name : "unknown", "type", ptype(c.type), "durable", c.durable,
-        "transactions", c.supports_transactions, "distributed_transactions",
-        c.supports_distributed_transactions, "multi_region", c.supports_multi_region,
-        "snapshots", c.supports_snapshots, "native_async", c.native_async, "isolation_levels",
-        iso, "max_batch_ops", (json_int_t)c.max_batch_ops, "max_key_size",
-        (json_int_t)c.max_key_size, "max_value_size", (json_int_t)c.max_value_size,
-        "snapshot_at", c.supports_snapshot_at, "commit_version", c.supports_commit_version,
-        "native_multi_get", c.native_multi_get, "native_range_delete", c.native_range_delete,
-        "native_cas", c.native_cas, "batch_range_delete", c.supports_batch_range_delete,
-        "max_txn_keys", (json_int_t)c.max_txn_keys, "max_txn_bytes", (json_int_t)c.max_txn_bytes,
-        "default", 1);
-    json_t *arr = json_array();
-    json_array_append_new(arr, p);
-    hx_json(r, 200, json_pack("{s:o}", "providers", arr));
+    json_t *j = srv_providers_json();
+    if (!j) {
+        hx_error(r, 500, "ENOMEM", "out of memory listing the providers");
+        return;
+    }
+    hx_json(r, 200, j);
 }
 
 /* ---- the pipeline --------------------------------------------------------- */

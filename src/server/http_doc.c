@@ -1,6 +1,6 @@
 /*
  * The document resources of the HTTP API, over orbit/document.h, on the
- * default actor ("orbit", "default"):
+ * models actor (models-actor, default "orbit"/"default"; config.h):
  *
  *   GET    /v1/collections/{c}/docs?start=&limit=   {"docs": [{"id", "doc"}],
  *                                                   "next": id (absent at the end)}
@@ -27,6 +27,7 @@
 
 #include "orbit/document.h"
 #include "orbit/provider.h"
+#include "server/config.h"
 #include "server/http_int.h"
 #include "server/server.h"
 
@@ -43,7 +44,7 @@ static ccache *g_colls;
 int hx_doc_coll(const char *name, int create, orbit_doc_coll **out)
 {
     pthread_mutex_lock(&g_mu);
-    int rc = g_actor ? 0 : orbit_actor_open(g_srv.kv, "orbit", "default", &g_actor);
+    int rc = g_actor ? 0 : srv_models_actor_open(&g_actor);
     for (ccache *c = g_colls; !rc && c; c = c->next)
         if (!strcmp(c->name, name)) {
             *out = c->c;

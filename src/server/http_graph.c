@@ -1,6 +1,6 @@
 /*
- * The graph resources of the HTTP API, over orbit/graph.h, on the default
- * actor ("orbit", "default"):
+ * The graph resources of the HTTP API, over orbit/graph.h, on the models
+ * actor (models-actor, default "orbit"/"default"; config.h):
  *
  *   PUT    /v1/graphs/{g}                      {"endpoint_table": T} (optional): 201,
  *                                              409 EEXIST
@@ -31,6 +31,7 @@
 
 #include "orbit/graph.h"
 #include "orbit/provider.h"
+#include "server/config.h"
 #include "server/http_int.h"
 #include "server/server.h"
 
@@ -46,7 +47,7 @@ static gcache *g_graphs;
 
 static int actor_locked(void)
 {
-    return g_actor ? 0 : orbit_actor_open(g_srv.kv, "orbit", "default", &g_actor);
+    return g_actor ? 0 : srv_models_actor_open(&g_actor);
 }
 
 static int graph_get(const char *name, orbit_graph **out)

@@ -1,6 +1,6 @@
 /*
  * The relational resources of the HTTP API, over orbit/relational.h, on
- * the default actor ("orbit", "default": keyspace ORBIT_KEYSPACE_DEFAULT):
+ * the models actor (models-actor, default "orbit"/"default"; config.h):
  *
  *   GET   /v1/tables                       {"tables": [names]}
  *   PUT   /v1/tables/{t}                   create from a JSON schema (below): 201,
@@ -42,6 +42,7 @@
 #include "orbit/catalog.h"
 #include "orbit/provider.h"
 #include "orbit/relational.h"
+#include "server/config.h"
 #include "server/http_int.h"
 #include "server/server.h"
 
@@ -59,7 +60,7 @@ static int actor_locked(void)
 {
     if (g_actor)
         return 0;
-    return orbit_actor_open(g_srv.kv, "orbit", "default", &g_actor);
+    return srv_models_actor_open(&g_actor);
 }
 
 int hx_rel_table(const char *name, orbit_table **out)

@@ -1,6 +1,6 @@
 /*
  * The time-series resources of the HTTP API, over orbit/timeseries.h, on
- * the default actor ("orbit", "default"):
+ * the models actor (models-actor, default "orbit"/"default"; config.h):
  *
  *   PUT    /v1/series/{s}          {"type": "float64"|"int64"|"string"|"bool"|"json",
  *                                  "retention_ms": n, "labels": {k: v}}: 201, 409 EEXIST
@@ -29,6 +29,7 @@
 
 #include "orbit/provider.h"
 #include "orbit/timeseries.h"
+#include "server/config.h"
 #include "server/http_int.h"
 #include "server/server.h"
 
@@ -44,7 +45,7 @@ static scache *g_series;
 
 static int actor_locked(void)
 {
-    return g_actor ? 0 : orbit_actor_open(g_srv.kv, "orbit", "default", &g_actor);
+    return g_actor ? 0 : srv_models_actor_open(&g_actor);
 }
 
 static int series_get(const char *name, orbit_series **out)

@@ -1,6 +1,6 @@
 /*
  * The vector resources of the HTTP API, over orbit/vector.h, on the
- * default actor ("orbit", "default"):
+ * models actor (models-actor, default "orbit"/"default"; config.h):
  *
  *   PUT    /v1/vectors/{c}                {"dim": d, "metric": "l2"|"cosine"|"ip"}:
  *                                         201, 409 EEXIST
@@ -23,6 +23,7 @@
 
 #include "orbit/provider.h"
 #include "orbit/vector.h"
+#include "server/config.h"
 #include "server/http_int.h"
 #include "server/server.h"
 
@@ -38,7 +39,7 @@ static vcache *g_colls;
 
 static int actor_locked(void)
 {
-    return g_actor ? 0 : orbit_actor_open(g_srv.kv, "orbit", "default", &g_actor);
+    return g_actor ? 0 : srv_models_actor_open(&g_actor);
 }
 
 static int vec_coll(const char *name, orbit_vec_coll **out)

@@ -1,12 +1,16 @@
 /*
  * orbitd: the process. Loads the settings (config.c), refuses an
- * unprotected public bind (Redis's protected mode), opens the store,
+ * unprotected public bind (Redis's protected mode), opens the storage
+ * manager with the configured providers and places the Redis database and
+ * the models actor on them (placement.c),
  * starts the listener and the worker threads (net.c), runs the active
  * expiry cycle on a timer, and on SIGTERM or SIGINT stops accepting, lets
  * the workers finish the requests in flight, closes the store and exits 0.
  *
- * Exit codes: 0 after a clean stop; 1 when the store cannot be opened or
- * the port cannot be bound; 2 for bad settings.
+ * Exit codes: 0 after a clean stop; 1 when a store cannot be opened or
+ * the port cannot be bound; 2 for bad settings (a bad provider URI, an
+ * unknown provider in a route, a name given twice, a non-durable catalog
+ * with several providers).
  */
 #include <event2/event.h>
 #include <signal.h>
@@ -16,6 +20,7 @@
 #include <unistd.h>
 
 #include "orbit/kv.h"
+#include "server/config.h"
 #include "server/http.h"
 #include "server/db.h"
 #include "server/net.h"
@@ -79,19 +84,11 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
 
-    char *uri = srv_config_store_uri(cfg);
-    if (!uri)
-        return 1;
-    if (cfg->cache_mb && strncmp(cfg->store, "rocksdb:", 8))
-        srv_log(LOG_WARN, "cache-size applies to rocksdb stores only; ignored for %s",
-                cfg->store);
-    rc = orbit_kv_open(uri, &g_srv.kv);
+    rc = srv_placement_open();
     if (rc) {
-        srv_log(LOG_ERROR, "cannot open store %s: %s: %s", uri, orbit_strerror(rc),
-                orbit_last_error_detail());
-        free(uri);
+        srv_placement_close();
         srv_config_release(cfg);
-        return 1;
+        return rc;
     }
     orbit_kv_capabilities(g_srv.kv, &g_srv.caps);
     g_srv.use_async = g_srv.caps.native_async;
@@ -127,8 +124,9 @@ int main(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    srv_log(LOG_INFO, "orbitd ready on %s:%d, store %s (%s%s), %d worker threads%s", cfg->bind,
-            cfg->port, uri, g_srv.caps.name ? g_srv.caps.name : "?",
+    srv_log(LOG_INFO, "orbitd ready on %s:%d, %zu provider%s (Redis database on %s%s), %d worker "
+            "threads%s", cfg->bind, cfg->port, g_place.nproviders,
+            g_place.nproviders == 1 ? "" : "s", g_srv.caps.name ? g_srv.caps.name : "?",
             g_srv.use_async ? ", asynchronous path" : "", cfg->threads,
             have_pass ? ", password required" : "");
     event_base_dispatch(g_base);
@@ -147,11 +145,10 @@ out:
     if (expire)
         event_free(expire);
     srv_net_free(g_net);
-    orbit_kv_close(g_srv.kv);
+    srv_placement_close();
     srv_thread_release();
     srv_cursors_release();
     srv_log(LOG_INFO, "orbitd stopped%s", rc ? " after an error" : "");
-    free(uri);
     srv_config_release(cfg);
     return rc;
 }

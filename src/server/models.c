@@ -1,6 +1,7 @@
 /*
- * The parts the model command families share (t_models.h): the default
- * actor, the handle cache, error replies, number formatting and the
+ * The parts the model command families share (t_models.h): the models
+ * actor (the models-actor setting, placed by the storage manager:
+ * config.h), the handle cache, error replies, number formatting and the
  * jansson calls that read and write the models' compact JSON text.
  *
  * The cache is a chained hash table of (kind, name) -> handle under one
@@ -21,6 +22,7 @@
 #include "orbit/relational.h"
 #include "orbit/timeseries.h"
 #include "orbit/vector.h"
+#include "server/config.h"
 #include "server/t_models.h"
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -82,7 +84,7 @@ int models_actor(const orbit_actor **out)
     int rc = 0;
     pthread_mutex_lock(&g_mu);
     if (!g_actor)
-        rc = orbit_actor_open(g_srv.kv, "orbit", "default", &g_actor);
+        rc = srv_models_actor_open(&g_actor);
     if (!rc && !g_atexit) {
         atexit(models_release);
         g_atexit = 1;
@@ -145,7 +147,9 @@ void *models_cache_put(int kind, const char *name, void *h)
 
 int models_rerun(srv_call *x, const char *what)
 {
-    if (!x->txn)
+    /* x->tx without x->txn: a command bound to the models' store only
+     * (srv_call_binds_kv), still in a transaction */
+    if (!x->txn && !x->tx)
         return 0;
     return orbit_error_set(ORBIT_ECONFLICT, "%s: opened a model object for the first time: "
                            "the command runs again in a fresh transaction", what);

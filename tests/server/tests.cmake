@@ -59,3 +59,14 @@ if(TARGET orbitd)
                          TIMEOUT 120 LABELS "server;etcd" RESOURCE_LOCK etcd)
   endif()
 endif()
+
+# ---- placement over several providers (placement.c, config.c):
+# test_placement.py runs orbitd on two RocksDB directories and memory:,
+# with routes, and opens the directories read-only with the CLI to see
+# where the data went; also config precedence and bad configurations.
+if(TARGET orbitd AND TARGET orbit_cli AND ORBIT_WITH_ROCKSDB)
+  add_test(NAME server/placement
+           COMMAND /usr/bin/python3 ${SERVER_TEST_DIR}/test_placement.py $<TARGET_FILE:orbitd>
+                   --orbit-cli $<TARGET_FILE:orbit_cli>)
+  set_tests_properties(server/placement PROPERTIES TIMEOUT 180 LABELS server)
+endif()
