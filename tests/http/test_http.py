@@ -900,6 +900,53 @@ def graceful_stop():
     eq(s.stop(signal.SIGTERM), 0)
 
 
+# ---- store figures in /metrics; graph, vector and series ops in /v1/txn ---------------
+
+def store_figures(s):
+    st, h, b = s.curl("GET", "/metrics")
+    eq(st, 200)
+    return parse_metrics(b.decode("utf-8"))
+
+
+@case
+def metrics_store_figures():
+    s = Server().start()
+    try:
+        st, j = s.j("GET", "/v1/providers", status=200)
+        prov = j["providers"][0]["name"]
+        f0 = store_figures(s)
+        eq(sample(f0, "orbit_store_stats_up", provider=prov), 1.0)
+        for fam in ("orbit_store_size_bytes", "orbit_store_keys"):
+            assert fam in f0, fam
+            eq(f0[fam][0], "gauge", fam)
+        k0 = sample(f0, "orbit_store_keys", provider=prov)
+        z0 = sample(f0, "orbit_store_size_bytes", provider=prov)
+        val = "v" * 400
+        for i in range(100):
+            s.resp("SET", "fig:%03d" % i, val)
+        f1 = store_figures(s)
+        assert sample(f1, "orbit_store_keys", provider=prov) >= k0 + 100
+        if prov != "etcd":  # etcd's size is a member's file, which need not grow
+            assert sample(f1, "orbit_store_size_bytes", provider=prov) >= z0 + 100 * 400
+        live = sample(f1, "orbit_store_live_bytes", provider=prov)
+        if live is not None:
+            assert live <= sample(f1, "orbit_store_size_bytes", provider=prov)
+        if prov == "rocksdb":
+            for fam, typ in (("orbit_cache_hits_total", "counter"),
+                             ("orbit_cache_misses_total", "counter"),
+                             ("orbit_cache_hit_ratio", "gauge"),
+                             ("orbit_cache_capacity_bytes", "gauge"),
+                             ("orbit_store_memtable_bytes", "gauge")):
+                assert fam in f1, fam
+                eq(f1[fam][0], typ, fam)
+            r = sample(f1, "orbit_cache_hit_ratio", provider=prov)
+            assert r != r or 0 <= r <= 1, r  # NaN before any lookup
+        else:
+            assert "orbit_cache_hits_total" not in f1  # no read cache to report
+    finally:
+        eq(s.stop(), 0)
+
+
 def main():
     global OPTS
     ap = argparse.ArgumentParser()
