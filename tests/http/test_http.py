@@ -947,6 +947,125 @@ def metrics_store_figures():
         eq(s.stop(), 0)
 
 
+@case
+def txn_models():
+    """POST /v1/txn with graph, vector and series ops next to rows and kv: one
+    transaction that commits all of them, and ones whose failing op (a wrong
+    vector dimension, a missing edge endpoint, a bad series value) leaves
+    none of them."""
+    s = shared()
+    s.j("PUT", "/v1/tables/tm_acct", {"columns": [{"name": "id", "type": "text",
+                                                    "nullable": False},
+                                                   {"name": "bal", "type": "int64"}],
+                                       "primary_key": ["id"]}, status=201)
+    s.j("PUT", "/v1/vectors/tm_emb", {"dim": 3, "metric": "l2"}, status=201)
+    s.j("PUT", "/v1/graphs/tm_g", None, status=201)
+    s.j("PUT", "/v1/series/tm_ts", {"type": "float64"}, status=201)
+    st, j = s.j("POST", "/v1/txn", {"ops": [
+        {"op": "row.insert", "table": "tm_acct", "row": {"id": "u1", "bal": 5}},
+        {"op": "vector.put", "collection": "tm_emb", "id": "u1", "vector": [1, 2, 3],
+         "meta": {"who": "u1"}},
+        {"op": "graph.add_node", "graph": "tm_g", "id": "u1", "labels": ["user"],
+         "props": {"n": 1}},
+        {"op": "graph.add_node", "graph": "tm_g", "id": "u2"},
+        {"op": "graph.add_edge", "graph": "tm_g", "from": "u1", "rel": "follows", "to": "u2",
+         "weight": 2},
+        {"op": "series.add", "series": "tm_ts", "points": [[1000, 1.5], [2000, 2.5]]},
+        {"op": "kv.put", "key": "tm:k", "value": "v"},
+    ]}, status=200)
+    eq(j["results"][5], {"written": 2})
+    st, j = s.j("GET", "/v1/tables/tm_acct/row?id=u1", status=200)
+    eq(j["bal"], 5)
+    st, j = s.j("GET", "/v1/vectors/tm_emb/items/u1", status=200)
+    eq([round(x, 5) for x in j["vector"]], [1.0, 2.0, 3.0])
+    eq(j["meta"], {"who": "u1"})
+    st, j = s.j("GET", "/v1/graphs/tm_g/nodes/u1", status=200)
+    eq((j["labels"], j["props"]), (["user"], {"n": 1}))
+    st, j = s.j("GET", "/v1/graphs/tm_g/nodes/u1/neighbors", status=200)
+    eq([(x["id"], x["rel"]) for x in j["neighbors"]], [("u2", "follows")])
+    st, j = s.j("GET", "/v1/series/tm_ts/points", status=200)
+    eq(j["points"], [[1000, 1.5], [2000, 2.5]])
+    eq(s.resp("GET", "tm:k"), b"v")
+
+    def untouched():
+        err_code(s, "GET", "/v1/tables/tm_acct/row?id=u9", None, 404, "NOTFOUND")
+        err_code(s, "GET", "/v1/vectors/tm_emb/items/u9", None, 404, "NOTFOUND")
+        err_code(s, "GET", "/v1/graphs/tm_g/nodes/u9", None, 404, "NOTFOUND")
+        st, j = s.j("GET", "/v1/graphs/tm_g/nodes/u1/neighbors", status=200)
+        eq([x["id"] for x in j["neighbors"]], ["u2"])
+        st, j = s.j("GET", "/v1/series/tm_ts/points", status=200)
+        eq(j["points"], [[1000, 1.5], [2000, 2.5]])
+        st, j = s.j("GET", "/v1/vectors/tm_emb", status=200)
+        eq(j["count"], 1)
+        eq(s.resp("EXISTS", "tm:k9"), b"0")
+
+    # a wrong vector dimension: nothing of the list is applied
+    writes = [
+        {"op": "row.insert", "table": "tm_acct", "row": {"id": "u9", "bal": 1}},
+        {"op": "graph.add_node", "graph": "tm_g", "id": "u9"},
+        {"op": "graph.add_edge", "graph": "tm_g", "from": "u9", "rel": "follows", "to": "u1"},
+        {"op": "series.add", "series": "tm_ts", "points": [[3000, 3.5]]},
+        {"op": "series.delete_range", "series": "tm_ts", "from": 0, "to": 1500},
+        {"op": "kv.put", "key": "tm:k9", "value": "x"},
+        {"op": "vector.put", "collection": "tm_emb", "id": "u8", "vector": [1, 1, 1]},
+    ]
+    j = err_code(s, "POST", "/v1/txn", {"ops": writes + [
+        {"op": "vector.put", "collection": "tm_emb", "id": "u9", "vector": [1, 2]}]},
+        400, "EINVAL")
+    eq(j["op"], len(writes))
+    assert "dim" in j["error"], j
+    untouched()
+    # an edge to a node that does not exist fails at commit (the graph's check)
+    j = err_code(s, "POST", "/v1/txn", {"ops": writes + [
+        {"op": "graph.add_edge", "graph": "tm_g", "from": "u1", "rel": "follows",
+         "to": "ghost"}]}, 409, "ECONSTRAINT")
+    untouched()
+    # a value that is not of the series' type; a delete of an absent vector
+    j = err_code(s, "POST", "/v1/txn", {"ops": writes + [
+        {"op": "series.add", "series": "tm_ts", "points": [[4000, "warm"]]}]}, 400, "EINVAL")
+    eq(j["op"], len(writes))
+    untouched()
+    j = err_code(s, "POST", "/v1/txn", {"ops": writes + [
+        {"op": "vector.delete", "collection": "tm_emb", "id": "nobody"}]}, 404, "NOTFOUND")
+    untouched()
+    # objects that do not exist, and malformed ops
+    for op, code, status in [
+            ({"op": "vector.put", "collection": "ghost", "id": "a", "vector": [1]},
+             "NOTFOUND", 404),
+            ({"op": "graph.add_node", "graph": "ghost", "id": "a"}, "NOTFOUND", 404),
+            ({"op": "series.add", "series": "ghost", "points": [[1, 1.0]]}, "NOTFOUND", 404),
+            ({"op": "graph.add_edge", "graph": "tm_g", "from": "u1", "to": "u2"}, "EINVAL", 400),
+            ({"op": "graph.add_node", "graph": "tm_g", "id": "x", "labels": "no"},
+             "EINVAL", 400),
+            ({"op": "vector.put", "collection": "tm_emb", "id": "x", "vector": "no"},
+             "EINVAL", 400),
+            ({"op": "series.add", "series": "tm_ts", "points": []}, "EINVAL", 400),
+            ({"op": "series.add", "series": "tm_ts", "points": [[1, 1.0]],
+              "on_duplicate": "never"}, "EINVAL", 400),
+            ({"op": "series.delete_range", "series": "tm_ts", "from": "x"}, "EINVAL", 400)]:
+        j = err_code(s, "POST", "/v1/txn", {"ops": [
+            {"op": "kv.put", "key": "tm:k9", "value": "x"}, op]}, status, code)
+        eq(j["op"], 1)
+    untouched()
+    # deletes of each kind in one transaction
+    st, j = s.j("POST", "/v1/txn", {"ops": [
+        {"op": "graph.delete_edge", "graph": "tm_g", "from": "u1", "rel": "follows", "to": "u2"},
+        {"op": "graph.delete_node", "graph": "tm_g", "id": "u2"},
+        {"op": "vector.delete", "collection": "tm_emb", "id": "u1"},
+        {"op": "series.delete_range", "series": "tm_ts", "from": 0, "to": 1500},
+        {"op": "row.delete", "table": "tm_acct", "key": {"id": "u1"}},
+    ]}, status=200)
+    eq(j["results"][1], {"edges_removed": 0})
+    eq(j["results"][3], {"deleted": 1})
+    err_code(s, "GET", "/v1/graphs/tm_g/nodes/u2", None, 404, "NOTFOUND")
+    err_code(s, "GET", "/v1/vectors/tm_emb/items/u1", None, 404, "NOTFOUND")
+    st, j = s.j("GET", "/v1/series/tm_ts/points", status=200)
+    eq(j["points"], [[2000, 2.5]])
+    err_code(s, "GET", "/v1/tables/tm_acct/row?id=u1", None, 404, "NOTFOUND")
+    st, j = s.j("GET", "/v1/graphs/tm_g/nodes/u1/neighbors", status=200)
+    eq(j["neighbors"], [])
+
+
 def main():
     global OPTS
     ap = argparse.ArgumentParser()
