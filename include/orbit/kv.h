@@ -24,9 +24,10 @@
  * retryable code.
  *
  * Growing structs: every public option and result struct here
- * (orbit_capabilities, orbit_kv_stats, orbit_read_opts, orbit_scan_opts,
- * orbit_txn_opts, orbit_kv_op) only ever grows at its end, and every field
- * added later means "as before" when zero. Zero-initialise them
+ * (orbit_capabilities, orbit_kv_stats, orbit_store_stats, orbit_read_opts,
+ * orbit_scan_opts, orbit_txn_opts, orbit_kv_op) only ever grows at its end,
+ * and every field added later means "as before" when zero (a result field
+ * added later is filled by the library). Zero-initialise them
  * (`orbit_scan_opts so = {0};`) and set the fields you use, and new
  * versions of this header keep your code's meaning. Binary compatibility
  * across a growth is the soname's: liborbit's major version changes when a
