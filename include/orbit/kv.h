@@ -24,9 +24,10 @@
  * retryable code.
  *
  * Growing structs: every public option and result struct here
- * (orbit_capabilities, orbit_kv_stats, orbit_read_opts, orbit_scan_opts,
- * orbit_txn_opts, orbit_kv_op) only ever grows at its end, and every field
- * added later means "as before" when zero. Zero-initialise them
+ * (orbit_capabilities, orbit_kv_stats, orbit_store_stats, orbit_read_opts,
+ * orbit_scan_opts, orbit_txn_opts, orbit_kv_op) only ever grows at its end,
+ * and every field added later means "as before" when zero (a result field
+ * added later is filled by the library). Zero-initialise them
  * (`orbit_scan_opts so = {0};`) and set the fields you use, and new
  * versions of this header keep your code's meaning. Binary compatibility
  * across a growth is the soname's: liborbit's major version changes when a
@@ -151,6 +152,52 @@ typedef struct orbit_kv_stats {
 } orbit_kv_stats;
 
 ORBIT_API void orbit_kv_stats_get(const orbit_kv *kv, orbit_kv_stats *out);
+
+/* ---- store statistics (contract v4) --------------------------------- */
+
+/* The value of an orbit_store_stats field the provider does not report. */
+#define ORBIT_STAT_NONE UINT64_MAX
+
+/*
+ * What a provider can say about the data it holds and its cache, read at
+ * the call (a remote provider asks its cluster: one or two round trips).
+ * Unlike orbit_kv_stats these are the provider's own figures, not the
+ * contract layer's counts; each field is ORBIT_STAT_NONE where the
+ * provider cannot report it honestly. docs/ARCHITECTURE.md gives each
+ * provider's sources; in short:
+ *   memory:  keys and live_bytes exact (a walk of the map under its read
+ *            lock), size_bytes every retained version's key and value
+ *            bytes; no cache, no write buffer;
+ *   rocksdb: size_bytes = SST files + memtables, live_bytes RocksDB's
+ *            estimate of live data in the SST files, keys its estimate
+ *            (rocksdb.estimate-num-keys: overwrites and deletes are not
+ *            netted out until compaction), memtable_bytes, the block
+ *            cache's capacity, usage, hits and misses since open;
+ *   etcd:    size_bytes the answering member's backend file (dbSize, shared
+ *            by every namespace of the cluster), live_bytes its part in use
+ *            (dbSizeInUse), keys exact for the store's namespace (a
+ *            count-only range).
+ */
+typedef struct orbit_store_stats {
+    uint64_t size_bytes;           /* space the store's data takes */
+    uint64_t live_bytes;           /* of it, live data (an estimate on rocksdb) */
+    uint64_t keys;                 /* keys stored (see keys_exact) */
+    uint64_t memtable_bytes;       /* write buffers not yet in files */
+    uint64_t cache_capacity_bytes; /* the provider's read cache */
+    uint64_t cache_usage_bytes;
+    uint64_t cache_hits;           /* cache lookups since open that hit */
+    uint64_t cache_misses;         /* ... and that missed */
+    int keys_exact;                /* 1: keys is exact; 0: an estimate */
+} orbit_store_stats;
+
+/*
+ * Fill *out (every field first set to ORBIT_STAT_NONE, keys_exact 0).
+ * 0; ORBIT_ENOTSUP for a provider that reports none of it (a provider
+ * table before version 4, or without the member; *out stays all NONE); or
+ * the provider's error (a remote cluster unreachable: ORBIT_EUNAVAIL ...),
+ * with *out holding whatever was read before it.
+ */
+ORBIT_API int orbit_kv_store_stats(orbit_kv *kv, orbit_store_stats *out);
 
 /* ---- snapshots ------------------------------------------------------ */
 

@@ -35,7 +35,7 @@
 extern "C" {
 #endif
 
-#define ORBIT_PROVIDER_VERSION 3
+#define ORBIT_PROVIDER_VERSION 4
 
 /* ---- URIs ----------------------------------------------------------- */
 
@@ -193,6 +193,10 @@ typedef struct orbit_provider {
     int (*txn_put_untracked)(void *txn, const uint8_t *k, size_t kl,
                              const uint8_t *v, size_t vl);
     int (*txn_del_untracked)(void *txn, const uint8_t *k, size_t kl);
+    /* ---- version 4 ---- */
+    /* As orbit_kv_store_stats: *out arrives with every field
+     * ORBIT_STAT_NONE; set those the provider can report. NULL: ENOTSUP. */
+    int (*store_stats)(void *self, orbit_store_stats *out);
 } orbit_provider;
 
 /* Register a provider under p->name. The table must outlive the process's

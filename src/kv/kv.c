@@ -48,8 +48,10 @@ static const orbit_provider *find_locked(const char *name)
 /* The size of the table a provider built for `version` defines. */
 static size_t table_size(int version)
 {
-    if (version >= 3)
+    if (version >= 4)
         return sizeof(orbit_provider);
+    if (version == 3)
+        return offsetof(orbit_provider, store_stats);
     if (version == 2)
         return offsetof(orbit_provider, txn_put_untracked);
     return offsetof(orbit_provider, multi_get);
@@ -237,6 +239,24 @@ void orbit_kv_stats_get(const orbit_kv *kv, orbit_kv_stats *out)
     LOAD(errors);
     LOAD(read_calls); LOAD(multi_gets);
 #undef LOAD
+}
+
+/* ---- store statistics (version 4) ------------------------------------ */
+
+int orbit_kv_store_stats(orbit_kv *kv, orbit_store_stats *out)
+{
+    if (!out)
+        return orbit_error_set(ORBIT_EINVAL, "orbit_kv_store_stats: out is NULL");
+    out->size_bytes = out->live_bytes = out->keys = out->memtable_bytes = ORBIT_STAT_NONE;
+    out->cache_capacity_bytes = out->cache_usage_bytes = ORBIT_STAT_NONE;
+    out->cache_hits = out->cache_misses = ORBIT_STAT_NONE;
+    out->keys_exact = 0;
+    if (!kv)
+        return orbit_error_set(ORBIT_EINVAL, "orbit_kv_store_stats: kv is NULL");
+    if (!kv->ops->store_stats)
+        return orbit_error_set(ORBIT_ENOTSUP, "%s reports no store statistics", kv->ops->name);
+    orbit_error_clear();
+    return kv->ops->store_stats(kv->self, out);
 }
 
 /* ---- snapshots ------------------------------------------------------- */

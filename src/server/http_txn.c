@@ -15,6 +15,27 @@
  *   {"op": "doc.delete", "collection": C, "id": I}
  *   {"op": "doc.get", "collection": C, "id": I, "path": P}   result the
  *                                               document (or P's matches) or null
+ *   {"op": "graph.add_node", "graph": G, "id": I, "labels": [L, ...], "props": {...},
+ *    "replace": true (default; false: an existing node is EEXIST)}
+ *   {"op": "graph.add_edge", "graph": G, "from": I, "rel": R, "to": I, "weight": W,
+ *    "props": {...}, "replace": false (default; true: replace weight and props)}
+ *   {"op": "graph.delete_node", "graph": G, "id": I}   result {"edges_removed": n}
+ *   {"op": "graph.delete_edge", "graph": G, "from": I, "rel": R, "to": I}
+ *   {"op": "vector.put", "collection": V, "id": I, "vector": [numbers], "meta": {...}}
+ *   {"op": "vector.delete", "collection": V, "id": I}
+ *   {"op": "series.add", "series": S, "points": [[ts, value], ...],
+ *    "on_duplicate": "last" (default) | "block" | "first" | "min" | "max" | "sum"}
+ *                                               result {"written": n}
+ *   {"op": "series.delete_range", "series": S, "from": ts, "to": ts}  (inclusive;
+ *                                 absent: unbounded) result {"deleted": n}
+ * Graphs, vector collections and series must exist already (created with
+ * their REST resources; creation is not a transaction op); node and edge
+ * ids I may be given as "id_base64" / "from_base64" / "to_base64". An edge's
+ * endpoints must be nodes at commit (the graph's own check), so a node
+ * added earlier in the same list counts. A deletion of something absent
+ * fails the transaction (404), as its REST form does; a vector of the wrong
+ * dimension, a value not of the series' type, a bad id: 400, nothing
+ * applied.
  * Keys K may be given as "key_base64" instead. Plain keys are the Redis
  * protocol's strings (db.h) of the default database; tables those of
  * /v1/tables and collections those of /v1/collections (the default
@@ -34,12 +55,26 @@
 #include "orbit/provider.h"
 #include "orbit/codec.h"
 #include "orbit/document.h"
+#include "orbit/graph.h"
 #include "orbit/relational.h"
+#include "orbit/timeseries.h"
+#include "orbit/vector.h"
 #include "server/db.h"
 #include "server/http_int.h"
 #include "server/server.h"
 
 #define MAX_OPS 1000
+
+/* A graph, vector collection or series handle opened for this request
+ * (kind 'g', 'v', 's'), kept until the transaction is over: the model
+ * handles must outlive every transaction that wrote through them (commit
+ * checks use them), and a retried attempt reuses them. */
+typedef struct txn_handle {
+    char kind;
+    char *name;
+    void *h;
+    struct txn_handle *next;
+} txn_handle;
 
 typedef struct txn_arg {
     json_t *ops;
@@ -47,6 +82,8 @@ typedef struct txn_arg {
     srv_call x;
     orbit_buf err;   /* a bad-input message (EINVAL), NUL-terminated */
     size_t at;       /* the op that failed */
+    orbit_actor *actor;    /* the default actor, opened at the first model op */
+    txn_handle *handles;
 } txn_arg;
 
 static int bad(txn_arg *a, const char *msg)
@@ -205,6 +242,333 @@ static int doc_op(txn_arg *a, orbit_tx *tx, const char *kind, json_t *op, json_t
     return rc;
 }
 
+/* ---- graph, vector and series ops --------------------------------------------- */
+
+static void handles_free(txn_arg *a)
+{
+    while (a->handles) {
+        txn_handle *h = a->handles;
+        a->handles = h->next;
+        if (h->kind == 'g')
+            orbit_graph_close(h->h);
+        else if (h->kind == 'v')
+            orbit_vec_coll_close(h->h);
+        else
+            orbit_ts_close(h->h);
+        free(h->name);
+        free(h);
+    }
+    orbit_actor_close(a->actor);
+    a->actor = NULL;
+}
+
+/* The object named by op's member `field` (a string without NUL bytes),
+ * of kind 'g' (graph), 'v' (vector collection) or 's' (series): this
+ * request's handle, opened on first use. 0, ORBIT_EINVAL / ORBIT_NOTFOUND
+ * with a->err set, or the store's error. */
+static int object_of(txn_arg *a, orbit_tx *tx, json_t *op, const char *field, char kind,
+                     void **out)
+{
+    json_t *nj = json_object_get(op, field);
+    const char *name = json_string_value(nj);
+    char m[300];
+    if (!name || strlen(name) != json_string_length(nj) || !*name) {
+        snprintf(m, sizeof m, "needs \"%s\" (a non-empty name without NUL bytes)", field);
+        return bad(a, m);
+    }
+    for (txn_handle *h = a->handles; h; h = h->next)
+        if (h->kind == kind && !strcmp(h->name, name)) {
+            *out = h->h;
+            return 0;
+        }
+    int rc = a->actor ? 0 : orbit_actor_open(g_srv.kv, "orbit", "default", &a->actor);
+    void *obj = NULL;
+    if (!rc) {
+        if (kind == 'g')
+            rc = orbit_graph_open(tx, a->actor, name, (orbit_graph **)&obj);
+        else if (kind == 'v')
+            rc = orbit_vec_coll_open(a->actor, name, (orbit_vec_coll **)&obj);
+        else
+            rc = orbit_ts_open(tx, a->actor, name, (orbit_series **)&obj);
+    }
+    if (rc == ORBIT_NOTFOUND) {
+        snprintf(m, sizeof m, "no %s %.200s",
+                 kind == 'g' ? "graph" : kind == 'v' ? "vector collection" : "series", name);
+        orbit_buf_set(&a->err, m, strlen(m) + 1);
+        return rc;
+    }
+    if (rc)
+        return rc;
+    txn_handle *h = calloc(1, sizeof *h);
+    if (!h || !(h->name = strdup(name))) {
+        free(h);
+        if (kind == 'g')
+            orbit_graph_close(obj);
+        else if (kind == 'v')
+            orbit_vec_coll_close(obj);
+        else
+            orbit_ts_close(obj);
+        return ORBIT_ENOMEM;
+    }
+    h->kind = kind;
+    h->h = obj;
+    h->next = a->handles;
+    a->handles = h;
+    *out = obj;
+    return 0;
+}
+
+/* A NOTFOUND from a delete, named for the reply. */
+static int absent(txn_arg *a, const char *what)
+{
+    orbit_buf_set(&a->err, what, strlen(what) + 1);
+    return ORBIT_NOTFOUND;
+}
+
+/* A C string member without NUL bytes, or NULL. */
+static const char *cstr(json_t *op, const char *field)
+{
+    json_t *j = json_object_get(op, field);
+    const char *s = json_string_value(j);
+    return s && strlen(s) == json_string_length(j) ? s : NULL;
+}
+
+static int graph_op(txn_arg *a, orbit_tx *tx, const char *kind, json_t *op, json_t **result)
+{
+    orbit_graph *g = NULL;
+    int rc = object_of(a, tx, op, "graph", 'g', (void **)&g);
+    if (rc)
+        return rc;
+    orbit_buf id = ORBIT_BUF_INIT, to = ORBIT_BUF_INIT;
+    int node = !strcmp(kind, "graph.add_node") || !strcmp(kind, "graph.delete_node");
+    rc = node ? op_bytes(a, op, "id", "id_base64", &id) : op_bytes(a, op, "from", "from_base64", &id);
+    if (!rc && !node)
+        rc = op_bytes(a, op, "to", "to_base64", &to);
+    const char *rel = node ? NULL : cstr(op, "rel");
+    if (!rc && !node && !rel)
+        rc = bad(a, "needs \"rel\" (a string without NUL bytes)");
+    const void *idp = id.data ? (const void *)id.data : "";
+    const void *top = to.data ? (const void *)to.data : "";
+    json_t *props = json_object_get(op, "props");
+    json_t *replace = json_object_get(op, "replace");
+    char *pj = NULL;
+    const char **ls = NULL;
+    if (!rc && (!strcmp(kind, "graph.add_node") || !strcmp(kind, "graph.add_edge"))) {
+        if (props && !json_is_object(props))
+            rc = bad(a, "\"props\" must be an object");
+        else if (replace && !json_is_boolean(replace))
+            rc = bad(a, "\"replace\" must be true or false");
+        else if (props && !(pj = json_dumps(props, JSON_COMPACT)))
+            rc = ORBIT_ENOMEM;
+    }
+    if (rc) {
+    } else if (!strcmp(kind, "graph.add_node")) {
+        json_t *labels = json_object_get(op, "labels");
+        size_t nl = json_is_array(labels) ? json_array_size(labels) : 0;
+        if (labels && !json_is_array(labels))
+            rc = bad(a, "\"labels\" must be an array of strings");
+        else if (!(ls = calloc(nl ? nl : 1, sizeof *ls)))
+            rc = ORBIT_ENOMEM;
+        for (size_t i = 0; !rc && i < nl; i++) {
+            json_t *lj = json_array_get(labels, i);
+            ls[i] = json_string_value(lj);
+            if (!ls[i] || strlen(ls[i]) != json_string_length(lj))
+                rc = bad(a, "\"labels\" must be an array of strings without NUL bytes");
+        }
+        unsigned flags = !replace || json_is_true(replace) ? ORBIT_GRAPH_REPLACE : 0;
+        if (!rc)
+            rc = orbit_graph_add_node(tx, g, idp, id.len, ls, nl, pj, flags);
+    } else if (!strcmp(kind, "graph.add_edge")) {
+        json_t *w = json_object_get(op, "weight");
+        orbit_graph_edge_opts o = {0};
+        if (w && !json_is_number(w)) {
+            rc = bad(a, "\"weight\" must be a number");
+        } else {
+            o.set_weight = w != NULL;
+            o.weight = w ? json_number_value(w) : 1;
+            o.props_json = pj;
+            o.flags = json_is_true(replace) ? ORBIT_GRAPH_REPLACE : 0;
+            rc = orbit_graph_add_edge(tx, g, idp, id.len, rel, top, to.len, &o);
+        }
+    } else if (!strcmp(kind, "graph.delete_node")) {
+        size_t removed = 0;
+        rc = orbit_graph_del_node(tx, g, idp, id.len, &removed);
+        if (rc == ORBIT_NOTFOUND)
+            rc = absent(a, "no such node");
+        else if (!rc)
+            *result = json_pack("{s:I}", "edges_removed", (json_int_t)removed);
+    } else {
+        rc = orbit_graph_del_edge(tx, g, idp, id.len, rel, top, to.len);
+        if (rc == ORBIT_NOTFOUND)
+            rc = absent(a, "no such edge");
+    }
+    free(ls);
+    free(pj);
+    orbit_buf_release(&id);
+    orbit_buf_release(&to);
+    return rc;
+}
+
+static int vector_op(txn_arg *a, orbit_tx *tx, const char *kind, json_t *op)
+{
+    orbit_vec_coll *c = NULL;
+    int rc = object_of(a, tx, op, "collection", 'v', (void **)&c);
+    orbit_buf id = ORBIT_BUF_INIT;
+    if (!rc)
+        rc = op_bytes(a, op, "id", "id_base64", &id);
+    const void *idp = id.data ? (const void *)id.data : "";
+    if (rc) {
+    } else if (!strcmp(kind, "vector.delete")) {
+        rc = orbit_vec_delete(tx, c, idp, id.len);
+        if (rc == ORBIT_NOTFOUND)
+            rc = absent(a, "no such vector");
+    } else {
+        json_t *vec = json_object_get(op, "vector"), *meta = json_object_get(op, "meta");
+        size_t n = json_is_array(vec) ? json_array_size(vec) : 0;
+        float *v = NULL;
+        char *mt = NULL;
+        if (!n || n > ORBIT_VEC_DIM_MAX)
+            rc = bad(a, "needs \"vector\": a non-empty array of numbers");
+        else if (meta && !json_is_null(meta) && !json_is_object(meta))
+            rc = bad(a, "\"meta\" must be an object");
+        else if (!(v = malloc(n * sizeof *v)))
+            rc = ORBIT_ENOMEM;
+        for (size_t i = 0; !rc && i < n; i++) {
+            json_t *x = json_array_get(vec, i);
+            if (!json_is_number(x))
+                rc = bad(a, "needs \"vector\": a non-empty array of numbers");
+            else
+                v[i] = (float)json_number_value(x);
+        }
+        if (!rc && meta && json_is_object(meta) && !(mt = json_dumps(meta, JSON_COMPACT)))
+            rc = ORBIT_ENOMEM;
+        if (!rc)
+            rc = orbit_vec_put(tx, c, idp, id.len, v, (uint32_t)n, mt, mt ? strlen(mt) : 0);
+        free(mt);
+        free(v);
+    }
+    orbit_buf_release(&id);
+    return rc;
+}
+
+static const char *const DUPS[] = {"last", "block", "first", "min", "max", "sum"};
+
+/* A point value of type t from JSON (string and JSON values borrow j or
+ * *text, which the caller frees). 0 or -1. */
+static int ts_value(json_t *j, orbit_ts_type t, orbit_ts_value *v, char **text)
+{
+    memset(v, 0, sizeof *v);
+    v->type = t;
+    switch (t) {
+    case ORBIT_TS_INT64:
+        if (!json_is_integer(j))
+            return -1;
+        v->i = (int64_t)json_integer_value(j);
+        return 0;
+    case ORBIT_TS_FLOAT64:
+        if (!json_is_number(j))
+            return -1;
+        v->d = json_number_value(j);
+        return 0;
+    case ORBIT_TS_BOOL:
+        if (!json_is_boolean(j))
+            return -1;
+        v->b = json_is_true(j);
+        return 0;
+    case ORBIT_TS_STRING:
+        if (!json_is_string(j))
+            return -1;
+        v->s = json_string_value(j);
+        v->len = json_string_length(j);
+        return 0;
+    case ORBIT_TS_JSON:
+        if (!j || !(*text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY)))
+            return -1;
+        v->s = *text;
+        v->len = strlen(*text);
+        return 0;
+    }
+    return -1;
+}
+
+/* An optional integer member into *out (def when absent). 0 or -1. */
+static int opt_i64(json_t *op, const char *field, int64_t def, int64_t *out)
+{
+    json_t *j = json_object_get(op, field);
+    if (!j) {
+        *out = def;
+        return 0;
+    }
+    if (!json_is_integer(j))
+        return -1;
+    *out = (int64_t)json_integer_value(j);
+    return 0;
+}
+
+static int series_op(txn_arg *a, orbit_tx *tx, const char *kind, json_t *op, json_t **result)
+{
+    orbit_series *s = NULL;
+    int rc = object_of(a, tx, op, "series", 's', (void **)&s);
+    if (rc)
+        return rc;
+    if (!strcmp(kind, "series.delete_range")) {
+        int64_t from, to;
+        if (opt_i64(op, "from", INT64_MIN, &from) || opt_i64(op, "to", INT64_MAX, &to))
+            return bad(a, "\"from\" and \"to\" are integer timestamps (ms, inclusive)");
+        uint64_t deleted = 0;
+        rc = orbit_ts_del_range(tx, s, from, to, &deleted);
+        if (!rc)
+            *result = json_pack("{s:I}", "deleted", (json_int_t)deleted);
+        return rc;
+    }
+    json_t *pts = json_object_get(op, "points");
+    const char *dn = json_string_value(json_object_get(op, "on_duplicate"));
+    orbit_ts_dup dup = ORBIT_TS_DUP_LAST;
+    if (json_object_get(op, "on_duplicate")) {
+        size_t i = 0;
+        while (i < 6 && !(dn && !strcmp(dn, DUPS[i])))
+            i++;
+        if (i == 6)
+            return bad(a, "\"on_duplicate\": last, block, first, min, max or sum");
+        dup = (orbit_ts_dup)i;
+    }
+    size_t n = json_is_array(pts) ? json_array_size(pts) : 0;
+    if (!n)
+        return bad(a, "needs \"points\": a non-empty array of [ts, value]");
+    orbit_ts_point *p = calloc(n, sizeof *p);
+    char **texts = calloc(n, sizeof *texts);
+    orbit_ts_type t = orbit_ts_value_type(s);
+    if (!p || !texts)
+        rc = ORBIT_ENOMEM;
+    for (size_t i = 0; !rc && i < n; i++) {
+        json_t *pair = json_array_get(pts, i);
+        json_t *ts = json_array_get(pair, 0);
+        if (!json_is_array(pair) || json_array_size(pair) != 2 || !json_is_integer(ts) ||
+            ts_value(json_array_get(pair, 1), t, &p[i].v, &texts[i])) {
+            char m[200];
+            static const char *const TYPES[] = {"?", "int64", "float64", "string", "bool",
+                                                "json"};
+            snprintf(m, sizeof m,
+                     "points: [ts, value] pairs with values of the series' type (%s); point "
+                     "%zu is not one",
+                     TYPES[t >= 1 && t <= 5 ? t : 0], i);
+            rc = bad(a, m);
+        } else {
+            p[i].ts = (int64_t)json_integer_value(ts);
+        }
+    }
+    size_t written = 0;
+    if (!rc)
+        rc = orbit_ts_madd(tx, s, p, n, dup, &written);
+    if (!rc)
+        *result = json_pack("{s:I}", "written", (json_int_t)n);
+    for (size_t i = 0; texts && i < n; i++)
+        free(texts[i]);
+    free(texts);
+    free(p);
+    return rc;
+}
+
 static int run_ops(orbit_tx *tx, void *arg)
 {
     txn_arg *a = arg;
@@ -233,9 +597,19 @@ static int run_ops(orbit_tx *tx, void *arg)
         else if (!strcmp(kind, "doc.put") || !strcmp(kind, "doc.merge") ||
                  !strcmp(kind, "doc.delete") || !strcmp(kind, "doc.get"))
             rc = doc_op(a, tx, kind, op, &result);
+        else if (!strcmp(kind, "graph.add_node") || !strcmp(kind, "graph.add_edge") ||
+                 !strcmp(kind, "graph.delete_node") || !strcmp(kind, "graph.delete_edge"))
+            rc = graph_op(a, tx, kind, op, &result);
+        else if (!strcmp(kind, "vector.put") || !strcmp(kind, "vector.delete"))
+            rc = vector_op(a, tx, kind, op);
+        else if (!strcmp(kind, "series.add") || !strcmp(kind, "series.delete_range"))
+            rc = series_op(a, tx, kind, op, &result);
         else
             rc = bad(a, "unknown op (kv.put, kv.delete, kv.get, row.insert, row.upsert, "
-                        "row.update, row.delete, row.get, doc.put, doc.merge, doc.delete, doc.get)");
+                        "row.update, row.delete, row.get, doc.put, doc.merge, doc.delete, "
+                        "doc.get, graph.add_node, graph.add_edge, graph.delete_node, "
+                        "graph.delete_edge, vector.put, vector.delete, series.add, "
+                        "series.delete_range)");
         if (rc) {
             json_decref(result);
             return rc;
@@ -299,6 +673,7 @@ void hx_txn(hx_req *r)
         hx_json(r, status, e);
     }
     free(a.x.cleanup);
+    handles_free(&a);
     json_decref(a.results);
     orbit_buf_release(&a.err);
     json_decref(j);

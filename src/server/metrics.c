@@ -10,6 +10,11 @@
  * picture (as orbit_kv_stats). A histogram keeps per-bucket counts; the
  * exposition makes them cumulative.
  *
+ * The provider's own figures (orbit_kv_store_stats: store size, live data,
+ * keys, memtables, read-cache capacity, usage, hits, misses and hit ratio)
+ * are read from the store at every scrape, labelled provider="...", and
+ * only the fields the provider reports are exported.
+ *
  * Layer: src/server, above db.h (the key count) and the contract's
  * statistics; used by net.c/commands.c (RESP) and http.c.
  */
@@ -373,6 +378,102 @@ static void store_stats(out_t *o)
     }
 }
 
+/* ---- the provider's own figures (orbit_kv_store_stats) -------------------- */
+
+/* One store's figures, read at the scrape (no cache: a remote provider is
+ * asked each time, the memory provider walks its map). */
+typedef struct store_fig {
+    char lab[160];
+    int rc;
+    orbit_store_stats st;
+} store_fig;
+
+#define SET(v) ((v) != ORBIT_STAT_NONE)
+
+/* A gauge or counter family over the stores that report field `off`;
+ * nothing at all when none does. */
+static void fig_family(out_t *o, const store_fig *f, size_t n, const char *name,
+                       const char *type, const char *help, size_t off)
+{
+    int any = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v;
+        memcpy(&v, (const char *)&f[i].st + off, sizeof v);
+        if (f[i].rc || !SET(v))
+            continue;
+        if (!any++)
+            head(o, name, type, help);
+        pf(o, "%s{%s} %llu\n", name, f[i].lab, (unsigned long long)v);
+    }
+}
+
+/* Families follow Prometheus's conventions: base units (bytes), _total on
+ * counters, a ratio as a 0..1 gauge (NaN before the first lookup); every
+ * sample is labelled with its provider. A store whose figures could not be
+ * read (a remote cluster down) has orbit_store_stats_up 0 and no other
+ * sample in this scrape. */
+static void store_figures(out_t *o, orbit_kv *const *kvs, const char *const *names, size_t n)
+{
+    store_fig f[4];
+    if (n > sizeof f / sizeof f[0])
+        n = sizeof f / sizeof f[0];
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        char v[128];
+        esc(v, sizeof v, names[i] ? names[i] : "unknown");
+        snprintf(f[m].lab, sizeof f[m].lab, "provider=\"%s\"", v);
+        f[m].rc = orbit_kv_store_stats(kvs[i], &f[m].st);
+        if (f[m].rc == ORBIT_ENOTSUP)
+            continue; /* this provider reports none of it */
+        m++;
+    }
+    if (!m)
+        return;
+    head(o, "orbit_store_stats_up", "gauge",
+         "1 if the provider's store figures were read in this scrape, 0 if reading them failed");
+    for (size_t i = 0; i < m; i++)
+        pf(o, "orbit_store_stats_up{%s} %d\n", f[i].lab, f[i].rc ? 0 : 1);
+#define FIG(name, type, help, field) \
+    fig_family(o, f, m, name, type, help, offsetof(orbit_store_stats, field))
+    FIG("orbit_store_size_bytes", "gauge",
+        "Space the store's data takes (rocksdb: SST files and memtables; etcd: the answering "
+        "member's backend file; memory: every retained version)", size_bytes);
+    FIG("orbit_store_live_bytes", "gauge",
+        "Live data of the store (rocksdb: its estimate for the SST files; etcd: backend in "
+        "use)", live_bytes);
+    FIG("orbit_store_keys", "gauge",
+        "Keys in the store (rocksdb: RocksDB's estimate; memory, etcd: exact)", keys);
+    FIG("orbit_store_memtable_bytes", "gauge", "Write buffers not yet in files",
+        memtable_bytes);
+    FIG("orbit_cache_capacity_bytes", "gauge", "Capacity of the provider's read cache",
+        cache_capacity_bytes);
+    FIG("orbit_cache_usage_bytes", "gauge", "Bytes held by the provider's read cache",
+        cache_usage_bytes);
+    FIG("orbit_cache_hits_total", "counter", "Read-cache lookups that hit, since the store opened",
+        cache_hits);
+    FIG("orbit_cache_misses_total", "counter",
+        "Read-cache lookups that missed, since the store opened", cache_misses);
+#undef FIG
+    int any = 0;
+    for (size_t i = 0; i < m; i++) {
+        const orbit_store_stats *st = &f[i].st;
+        if (f[i].rc || !SET(st->cache_hits) || !SET(st->cache_misses))
+            continue;
+        if (!any++)
+            head(o, "orbit_cache_hit_ratio", "gauge",
+                 "Read-cache hits / (hits + misses) since the store opened (NaN before any "
+                 "lookup)");
+        uint64_t tot = st->cache_hits + st->cache_misses;
+        if (tot)
+            pf(o, "orbit_cache_hit_ratio{%s} %.6f\n", f[i].lab,
+               (double)st->cache_hits / (double)tot);
+        else
+            pf(o, "orbit_cache_hit_ratio{%s} NaN\n", f[i].lab);
+    }
+}
+
+#undef SET
+
 int srv_metrics_render(orbit_buf *outb)
 {
     out_t o = {outb, 0};
@@ -456,5 +557,10 @@ int srv_metrics_render(orbit_buf *outb)
                                     : 0));
     key_counts(op);
     store_stats(op);
+    if (g_srv.kv) {
+        orbit_kv *kvs[1] = {g_srv.kv};
+        const char *names[1] = {g_srv.caps.name};
+        store_figures(op, kvs, names, 1);
+    }
     return o.rc;
 }

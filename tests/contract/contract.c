@@ -3436,6 +3436,79 @@ static void usage(const char *argv0)
             argv0);
 }
 
+/* ---- store statistics (orbit_kv_store_stats, provider table v4) ----------- */
+
+#define STAT_SET(v) ((v) != ORBIT_STAT_NONE)
+
+/* A provider either reports nothing (ENOTSUP, every field NONE) or at least
+ * a size or a key count; figures move with the data: an exact key count by
+ * exactly what was added and removed, an estimate upwards with new keys; a
+ * size kept by this process (memory, embedded) grows with new data (a
+ * distributed store's is a cluster member's file, which need not); the
+ * live part is never above the size; cache counters never go back. */
+static void test_store_stats(void **state)
+{
+    ct_case *c = *state;
+    orbit_store_stats a, b;
+    int rc = orbit_kv_store_stats(c->kv, &a);
+    if (rc == ORBIT_ENOTSUP) {
+        assert_true(!STAT_SET(a.size_bytes) && !STAT_SET(a.live_bytes) && !STAT_SET(a.keys) &&
+                    !STAT_SET(a.memtable_bytes) && !STAT_SET(a.cache_hits) &&
+                    !STAT_SET(a.cache_misses) && !STAT_SET(a.cache_capacity_bytes) &&
+                    !STAT_SET(a.cache_usage_bytes));
+        skip();
+    }
+    CHECK_OK(rc);
+    assert_true(STAT_SET(a.size_bytes) || STAT_SET(a.keys));
+    CHECK_RC(orbit_kv_store_stats(c->kv, NULL), ORBIT_EINVAL);
+
+    enum { N = 200, VLEN = 512 };
+    uint8_t val[VLEN];
+    memset(val, 'x', sizeof val);
+    char k[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(k, sizeof k, "stats/%04d", i);
+        CHECK_OK(orbit_kv_put(c->kv, U(k), strlen(k), val, sizeof val));
+    }
+    CHECK_OK(orbit_kv_store_stats(c->kv, &b));
+    if (STAT_SET(a.keys)) {
+        assert_true(STAT_SET(b.keys));
+        if (b.keys_exact)
+            assert_int_equal(b.keys - a.keys, N);
+        else
+            assert_true(b.keys > a.keys);
+    }
+    if (STAT_SET(a.size_bytes) && c->caps.type != ORBIT_PROVIDER_DISTRIBUTED)
+        assert_true(b.size_bytes >= a.size_bytes + (uint64_t)N * VLEN);
+    if (STAT_SET(b.size_bytes) && STAT_SET(b.live_bytes))
+        assert_true(b.live_bytes <= b.size_bytes);
+
+    /* reads move only the cache counters, and never backwards */
+    orbit_buf v = ORBIT_BUF_INIT;
+    for (int r = 0; r < 3; r++)
+        for (int i = 0; i < N; i += 10) {
+            snprintf(k, sizeof k, "stats/%04d", i);
+            CHECK_OK(orbit_kv_get(c->kv, NULL, U(k), strlen(k), &v));
+        }
+    orbit_buf_release(&v);
+    a = b;
+    CHECK_OK(orbit_kv_store_stats(c->kv, &b));
+    if (STAT_SET(a.cache_hits))
+        assert_true(b.cache_hits >= a.cache_hits && b.cache_misses >= a.cache_misses);
+    if (STAT_SET(a.keys) && b.keys_exact)
+        assert_int_equal(b.keys, a.keys);
+
+    /* deleting half: an exact count drops by exactly that */
+    for (int i = 0; i < N; i += 2) {
+        snprintf(k, sizeof k, "stats/%04d", i);
+        CHECK_OK(orbit_kv_del(c->kv, U(k), strlen(k)));
+    }
+    a = b;
+    CHECK_OK(orbit_kv_store_stats(c->kv, &b));
+    if (STAT_SET(a.keys) && b.keys_exact)
+        assert_int_equal(a.keys - b.keys, N / 2);
+}
+
 #define CASE(f) cmocka_unit_test_setup_teardown(f, case_setup, case_teardown)
 
 int main(int argc, char **argv)
@@ -3507,6 +3580,7 @@ int main(int argc, char **argv)
         CASE(test_iter_consistent_reverse),
         CASE(test_snapshot),
         CASE(test_stats),
+        CASE(test_store_stats),
         CASE(test_txn_own_writes),
         CASE(test_txn_iter_reverse_bounds),
         CASE(test_txn_commit_atomic),

@@ -900,6 +900,172 @@ def graceful_stop():
     eq(s.stop(signal.SIGTERM), 0)
 
 
+# ---- store figures in /metrics; graph, vector and series ops in /v1/txn ---------------
+
+def store_figures(s):
+    st, h, b = s.curl("GET", "/metrics")
+    eq(st, 200)
+    return parse_metrics(b.decode("utf-8"))
+
+
+@case
+def metrics_store_figures():
+    s = Server().start()
+    try:
+        st, j = s.j("GET", "/v1/providers", status=200)
+        prov = j["providers"][0]["name"]
+        f0 = store_figures(s)
+        eq(sample(f0, "orbit_store_stats_up", provider=prov), 1.0)
+        for fam in ("orbit_store_size_bytes", "orbit_store_keys"):
+            assert fam in f0, fam
+            eq(f0[fam][0], "gauge", fam)
+        k0 = sample(f0, "orbit_store_keys", provider=prov)
+        z0 = sample(f0, "orbit_store_size_bytes", provider=prov)
+        val = "v" * 400
+        for i in range(100):
+            s.resp("SET", "fig:%03d" % i, val)
+        f1 = store_figures(s)
+        assert sample(f1, "orbit_store_keys", provider=prov) >= k0 + 100
+        if prov != "etcd":  # etcd's size is a member's file, which need not grow
+            assert sample(f1, "orbit_store_size_bytes", provider=prov) >= z0 + 100 * 400
+        live = sample(f1, "orbit_store_live_bytes", provider=prov)
+        if live is not None:
+            assert live <= sample(f1, "orbit_store_size_bytes", provider=prov)
+        if prov == "rocksdb":
+            for fam, typ in (("orbit_cache_hits_total", "counter"),
+                             ("orbit_cache_misses_total", "counter"),
+                             ("orbit_cache_hit_ratio", "gauge"),
+                             ("orbit_cache_capacity_bytes", "gauge"),
+                             ("orbit_store_memtable_bytes", "gauge")):
+                assert fam in f1, fam
+                eq(f1[fam][0], typ, fam)
+            r = sample(f1, "orbit_cache_hit_ratio", provider=prov)
+            assert r != r or 0 <= r <= 1, r  # NaN before any lookup
+        else:
+            assert "orbit_cache_hits_total" not in f1  # no read cache to report
+    finally:
+        eq(s.stop(), 0)
+
+
+@case
+def txn_models():
+    """POST /v1/txn with graph, vector and series ops next to rows and kv: one
+    transaction that commits all of them, and ones whose failing op (a wrong
+    vector dimension, a missing edge endpoint, a bad series value) leaves
+    none of them."""
+    s = shared()
+    s.j("PUT", "/v1/tables/tm_acct", {"columns": [{"name": "id", "type": "text",
+                                                    "nullable": False},
+                                                   {"name": "bal", "type": "int64"}],
+                                       "primary_key": ["id"]}, status=201)
+    s.j("PUT", "/v1/vectors/tm_emb", {"dim": 3, "metric": "l2"}, status=201)
+    s.j("PUT", "/v1/graphs/tm_g", None, status=201)
+    s.j("PUT", "/v1/series/tm_ts", {"type": "float64"}, status=201)
+    st, j = s.j("POST", "/v1/txn", {"ops": [
+        {"op": "row.insert", "table": "tm_acct", "row": {"id": "u1", "bal": 5}},
+        {"op": "vector.put", "collection": "tm_emb", "id": "u1", "vector": [1, 2, 3],
+         "meta": {"who": "u1"}},
+        {"op": "graph.add_node", "graph": "tm_g", "id": "u1", "labels": ["user"],
+         "props": {"n": 1}},
+        {"op": "graph.add_node", "graph": "tm_g", "id": "u2"},
+        {"op": "graph.add_edge", "graph": "tm_g", "from": "u1", "rel": "follows", "to": "u2",
+         "weight": 2},
+        {"op": "series.add", "series": "tm_ts", "points": [[1000, 1.5], [2000, 2.5]]},
+        {"op": "kv.put", "key": "tm:k", "value": "v"},
+    ]}, status=200)
+    eq(j["results"][5], {"written": 2})
+    st, j = s.j("GET", "/v1/tables/tm_acct/row?id=u1", status=200)
+    eq(j["bal"], 5)
+    st, j = s.j("GET", "/v1/vectors/tm_emb/items/u1", status=200)
+    eq([round(x, 5) for x in j["vector"]], [1.0, 2.0, 3.0])
+    eq(j["meta"], {"who": "u1"})
+    st, j = s.j("GET", "/v1/graphs/tm_g/nodes/u1", status=200)
+    eq((j["labels"], j["props"]), (["user"], {"n": 1}))
+    st, j = s.j("GET", "/v1/graphs/tm_g/nodes/u1/neighbors", status=200)
+    eq([(x["id"], x["rel"]) for x in j["neighbors"]], [("u2", "follows")])
+    st, j = s.j("GET", "/v1/series/tm_ts/points", status=200)
+    eq(j["points"], [[1000, 1.5], [2000, 2.5]])
+    eq(s.resp("GET", "tm:k"), b"v")
+
+    def untouched():
+        err_code(s, "GET", "/v1/tables/tm_acct/row?id=u9", None, 404, "NOTFOUND")
+        err_code(s, "GET", "/v1/vectors/tm_emb/items/u9", None, 404, "NOTFOUND")
+        err_code(s, "GET", "/v1/graphs/tm_g/nodes/u9", None, 404, "NOTFOUND")
+        st, j = s.j("GET", "/v1/graphs/tm_g/nodes/u1/neighbors", status=200)
+        eq([x["id"] for x in j["neighbors"]], ["u2"])
+        st, j = s.j("GET", "/v1/series/tm_ts/points", status=200)
+        eq(j["points"], [[1000, 1.5], [2000, 2.5]])
+        st, j = s.j("GET", "/v1/vectors/tm_emb", status=200)
+        eq(j["count"], 1)
+        eq(s.resp("EXISTS", "tm:k9"), b"0")
+
+    # a wrong vector dimension: nothing of the list is applied
+    writes = [
+        {"op": "row.insert", "table": "tm_acct", "row": {"id": "u9", "bal": 1}},
+        {"op": "graph.add_node", "graph": "tm_g", "id": "u9"},
+        {"op": "graph.add_edge", "graph": "tm_g", "from": "u9", "rel": "follows", "to": "u1"},
+        {"op": "series.add", "series": "tm_ts", "points": [[3000, 3.5]]},
+        {"op": "series.delete_range", "series": "tm_ts", "from": 0, "to": 1500},
+        {"op": "kv.put", "key": "tm:k9", "value": "x"},
+        {"op": "vector.put", "collection": "tm_emb", "id": "u8", "vector": [1, 1, 1]},
+    ]
+    j = err_code(s, "POST", "/v1/txn", {"ops": writes + [
+        {"op": "vector.put", "collection": "tm_emb", "id": "u9", "vector": [1, 2]}]},
+        400, "EINVAL")
+    eq(j["op"], len(writes))
+    assert "dim" in j["error"], j
+    untouched()
+    # an edge to a node that does not exist fails at commit (the graph's check)
+    j = err_code(s, "POST", "/v1/txn", {"ops": writes + [
+        {"op": "graph.add_edge", "graph": "tm_g", "from": "u1", "rel": "follows",
+         "to": "ghost"}]}, 409, "ECONSTRAINT")
+    untouched()
+    # a value that is not of the series' type; a delete of an absent vector
+    j = err_code(s, "POST", "/v1/txn", {"ops": writes + [
+        {"op": "series.add", "series": "tm_ts", "points": [[4000, "warm"]]}]}, 400, "EINVAL")
+    eq(j["op"], len(writes))
+    untouched()
+    j = err_code(s, "POST", "/v1/txn", {"ops": writes + [
+        {"op": "vector.delete", "collection": "tm_emb", "id": "nobody"}]}, 404, "NOTFOUND")
+    untouched()
+    # objects that do not exist, and malformed ops
+    for op, code, status in [
+            ({"op": "vector.put", "collection": "ghost", "id": "a", "vector": [1]},
+             "NOTFOUND", 404),
+            ({"op": "graph.add_node", "graph": "ghost", "id": "a"}, "NOTFOUND", 404),
+            ({"op": "series.add", "series": "ghost", "points": [[1, 1.0]]}, "NOTFOUND", 404),
+            ({"op": "graph.add_edge", "graph": "tm_g", "from": "u1", "to": "u2"}, "EINVAL", 400),
+            ({"op": "graph.add_node", "graph": "tm_g", "id": "x", "labels": "no"},
+             "EINVAL", 400),
+            ({"op": "vector.put", "collection": "tm_emb", "id": "x", "vector": "no"},
+             "EINVAL", 400),
+            ({"op": "series.add", "series": "tm_ts", "points": []}, "EINVAL", 400),
+            ({"op": "series.add", "series": "tm_ts", "points": [[1, 1.0]],
+              "on_duplicate": "never"}, "EINVAL", 400),
+            ({"op": "series.delete_range", "series": "tm_ts", "from": "x"}, "EINVAL", 400)]:
+        j = err_code(s, "POST", "/v1/txn", {"ops": [
+            {"op": "kv.put", "key": "tm:k9", "value": "x"}, op]}, status, code)
+        eq(j["op"], 1)
+    untouched()
+    # deletes of each kind in one transaction
+    st, j = s.j("POST", "/v1/txn", {"ops": [
+        {"op": "graph.delete_edge", "graph": "tm_g", "from": "u1", "rel": "follows", "to": "u2"},
+        {"op": "graph.delete_node", "graph": "tm_g", "id": "u2"},
+        {"op": "vector.delete", "collection": "tm_emb", "id": "u1"},
+        {"op": "series.delete_range", "series": "tm_ts", "from": 0, "to": 1500},
+        {"op": "row.delete", "table": "tm_acct", "key": {"id": "u1"}},
+    ]}, status=200)
+    eq(j["results"][1], {"edges_removed": 0})
+    eq(j["results"][3], {"deleted": 1})
+    err_code(s, "GET", "/v1/graphs/tm_g/nodes/u2", None, 404, "NOTFOUND")
+    err_code(s, "GET", "/v1/vectors/tm_emb/items/u1", None, 404, "NOTFOUND")
+    st, j = s.j("GET", "/v1/series/tm_ts/points", status=200)
+    eq(j["points"], [[2000, 2.5]])
+    err_code(s, "GET", "/v1/tables/tm_acct/row?id=u1", None, 404, "NOTFOUND")
+    st, j = s.j("GET", "/v1/graphs/tm_g/nodes/u1/neighbors", status=200)
+    eq(j["neighbors"], [])
+
+
 def main():
     global OPTS
     ap = argparse.ArgumentParser()

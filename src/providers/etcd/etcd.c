@@ -1999,4 +1999,6 @@ const orbit_provider orbit__provider_etcd = {
     .snapshot_open_at = orbit__etcd_snapshot_open_at,
     .write_version = etcd_write_version,
     .txn_commit_version = orbit__etcd_txn_commit_version,
+    /* version 4 */
+    .store_stats = orbit__etcd_store_stats,
 };

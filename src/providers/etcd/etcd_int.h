@@ -255,4 +255,7 @@ size_t orbit__etcd_txn_max_bytes(const etcd *e);
  * alive key), the capabilities' max_txn_keys. */
 size_t orbit__etcd_txn_max_keys(const etcd *e);
 
+/* Store statistics (etcd_stats.c): the table's store_stats member. */
+int orbit__etcd_store_stats(void *self, orbit_store_stats *out);
+
 #endif

@@ -1591,8 +1591,35 @@ static void mem_txn_rollback(void *txn)
     txn_free(txn);
 }
 
+/* ---- store statistics (version 4) ----------------------------------- */
+
+/* One walk of the committed map under the read lock (writers wait for it:
+ * O(keys)): live keys and their newest values exactly, and every retained
+ * version's bytes (what snapshots still pin included) as the size. */
+static int mem_store_stats(void *self, orbit_store_stats *out)
+{
+    mem_store *s = self;
+    uint64_t keys = 0, live = 0, held = 0;
+    pthread_rwlock_rdlock(&s->rw);
+    for (mem_node *n = orbit__msl_first(&s->map); n; n = orbit__msl_next(&s->map, n)) {
+        held += n->klen;
+        for (const mem_ver *v = n->chain; v; v = v->next)
+            held += v->vlen;
+        if (n->chain && !n->chain->tomb) {
+            keys++;
+            live += n->klen + n->chain->vlen;
+        }
+    }
+    pthread_rwlock_unlock(&s->rw);
+    out->keys = keys;
+    out->keys_exact = 1;
+    out->live_bytes = live;
+    out->size_bytes = held;
+    return ORBIT_OK;
+}
+
 const orbit_provider orbit__provider_memory = {
-    .version = 2,
+    .version = 4,
     .name = "memory",
     .open = mem_open,
     .close = mem_close,
@@ -1624,4 +1651,8 @@ const orbit_provider orbit__provider_memory = {
     .write_version = mem_write_version,
     .txn_commit_version = mem_txn_commit_version,
     .txn_delete_range = NULL, /* the contract layer's scan-and-delete */
+    /* version 3: no untracked writes (ordinary tracked ones) */
+    .txn_put_untracked = NULL,
+    .txn_del_untracked = NULL,
+    .store_stats = mem_store_stats,
 };

@@ -513,6 +513,7 @@ static int open_db(rdb *db, const rdb_conf *c, int wal_mode)
      * models); a bloom filter answers most without touching a data block. */
     rocksdb_block_based_options_set_filter_policy(bbo, rocksdb_filterpolicy_create_bloom(10));
     rocksdb_options_set_block_based_table_factory(o, bbo);
+    orbit__rdb_stats_enable(o); /* block-cache hit/miss tickers (rdb_stats.cc) */
 
     if (c->read_only) {
         /* RocksDB's read-only mode: no lock, nothing written; the WAL is
@@ -1311,4 +1312,5 @@ const orbit_provider orbit__provider_rocksdb = {
     .txn_delete_range = NULL,
     .txn_put_untracked = orbit__rdb_txn_put_untracked,
     .txn_del_untracked = orbit__rdb_txn_del_untracked,
+    .store_stats = orbit__rdb_store_stats,
 };

@@ -244,4 +244,10 @@ int orbit__rdb_check_value(size_t vl);
 /* ORBIT_ENOTSUP naming the store if it was opened read-only, else 0. */
 int orbit__rdb_check_writable(const rdb *db, const char *what);
 
+/* rdb_stats.cc: attach a tickers-only Statistics object to options o
+ * before the open (the block cache's hits and misses), and the table's
+ * store_stats member (orbit_kv_store_stats). */
+void orbit__rdb_stats_enable(rocksdb_options_t *o);
+int orbit__rdb_store_stats(void *self, orbit_store_stats *out);
+
 #endif

@@ -1366,6 +1366,69 @@ static int setup(void **state)
                ? 0 : -1;
 }
 
+/* ---- store statistics (table version 4) ----------------------------- */
+
+/* Store statistics: a version-4 table's store_stats gets *out with every
+ * field ORBIT_STAT_NONE and sets what it reports; a table without the
+ * member, or of version 3 (whose copy ends before it, whatever lies
+ * beyond), is ENOTSUP with every field NONE. */
+static int stats_calls;
+static int f_store_stats(void *self, orbit_store_stats *out)
+{
+    (void)self;
+    stats_calls++;
+    assert_true(out->size_bytes == ORBIT_STAT_NONE && out->keys == ORBIT_STAT_NONE &&
+                out->cache_hits == ORBIT_STAT_NONE && out->keys_exact == 0);
+    out->keys = 7;
+    out->keys_exact = 1;
+    return ORBIT_OK;
+}
+
+static void test_store_stats_versions(void **state)
+{
+    (void)state;
+    static orbit_provider v3, v4, v4none;
+    v4 = fake_provider;
+    v4.version = 4;
+    v4.name = "fakestats4";
+    v4.store_stats = f_store_stats;
+    assert_int_equal(orbit_provider_register(&v4), ORBIT_OK);
+    v3 = v4;
+    v3.version = 3;
+    v3.name = "fakestats3";
+    assert_int_equal(orbit_provider_register(&v3), ORBIT_OK);
+    v4none = v4;
+    v4none.name = "fakestats4none";
+    v4none.store_stats = NULL;
+    assert_int_equal(orbit_provider_register(&v4none), ORBIT_OK);
+
+    orbit_kv *kv = NULL;
+    orbit_store_stats st;
+    assert_int_equal(orbit_kv_open("fakestats4:", &kv), 0);
+    stats_calls = 0;
+    assert_int_equal(orbit_kv_store_stats(kv, &st), 0);
+    assert_int_equal(stats_calls, 1);
+    assert_int_equal(st.keys, 7);
+    assert_int_equal(st.keys_exact, 1);
+    assert_true(st.size_bytes == ORBIT_STAT_NONE && st.live_bytes == ORBIT_STAT_NONE &&
+                st.cache_misses == ORBIT_STAT_NONE);
+    assert_int_equal(orbit_kv_store_stats(kv, NULL), ORBIT_EINVAL);
+    orbit_kv_close(kv);
+
+    const char *const none[] = {"fakestats3:", "fakestats4none:"};
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(orbit_kv_open(none[i], &kv), 0);
+        memset(&st, 0, sizeof st);
+        stats_calls = 0;
+        assert_int_equal(orbit_kv_store_stats(kv, &st), ORBIT_ENOTSUP);
+        assert_int_equal(stats_calls, 0);
+        assert_true(st.keys == ORBIT_STAT_NONE && st.size_bytes == ORBIT_STAT_NONE &&
+                    st.cache_hits == ORBIT_STAT_NONE && st.keys_exact == 0);
+        assert_non_null(strstr(orbit_last_error_detail(), "store statistics"));
+        orbit_kv_close(kv);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1388,6 +1451,7 @@ int main(void)
         cmocka_unit_test(test_submit_inline_v2),
         cmocka_unit_test(test_submit_native_versions),
         cmocka_unit_test(test_untracked),
+        cmocka_unit_test(test_store_stats_versions),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -1142,7 +1142,8 @@ static void test_v2_capabilities(void **state)
     }
     const orbit_provider *p = orbit_provider_find("rocksdb");
     assert_non_null(p);
-    assert_int_equal(p->version, 3);
+    assert_int_equal(p->version, 4);
+    assert_non_null(p->store_stats);
     assert_non_null(p->txn_put_untracked);
     assert_non_null(p->txn_del_untracked);
     assert_non_null(p->multi_get);
