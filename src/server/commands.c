@@ -30,6 +30,7 @@
 
 #include "orbit/provider.h"
 #include "orbit/txn.h"
+#include "server/config.h"
 #include "server/metrics.h"
 #include "server/db.h"
 #include "server/server.h"
@@ -568,7 +569,10 @@ void srv_execute(srv_client *c, const srv_command *cmd, int argc, const srv_arg 
          * commands pass to the models, so a block mixing both commits as
          * one. */
         int rc = orbit_tx_begin(NULL, &x.tx);
-        if (!rc)
+        /* bound to the Redis database's store first, unless the command
+         * touches only the models actor and that lives on another
+         * provider (placement.c) */
+        if (!rc && srv_call_binds_kv(c, cmd))
             rc = orbit_tx_kv_txn(x.tx, g_srv.kv, "orbit", "default", &x.txn);
         if (rc) {
             orbit_tx_rollback(x.tx);

@@ -38,9 +38,9 @@
  * applied.
  * Keys K may be given as "key_base64" instead. Plain keys are the Redis
  * protocol's strings (db.h) of the default database; tables those of
- * /v1/tables and collections those of /v1/collections (the default
- * actor); all live in the one store, so one
- * contract transaction holds them all. Reads see the transaction's own
+ * /v1/tables and collections those of /v1/collections. The kv ops are the
+ * Redis database's actor (orbit/default) and the model ops the models
+ * actor; on two providers a list mixing them is refused (ENOTSUP). Reads see the transaction's own
  * earlier writes.
  *
  * Reply: 200 {"results": [one per op: null, or what a get found]}; any op

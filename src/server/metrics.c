@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "server/db.h"
+#include "server/config.h"
 #include "server/metrics.h"
 #include "server/server.h"
 
@@ -414,7 +415,7 @@ static void fig_family(out_t *o, const store_fig *f, size_t n, const char *name,
  * sample in this scrape. */
 static void store_figures(out_t *o, orbit_kv *const *kvs, const char *const *names, size_t n)
 {
-    store_fig f[4];
+    store_fig f[8];
     if (n > sizeof f / sizeof f[0])
         n = sizeof f / sizeof f[0];
     size_t m = 0;
@@ -557,10 +558,22 @@ int srv_metrics_render(orbit_buf *outb)
                                     : 0));
     key_counts(op);
     store_stats(op);
-    if (g_srv.kv) {
-        orbit_kv *kvs[1] = {g_srv.kv};
-        const char *names[1] = {g_srv.caps.name};
-        store_figures(op, kvs, names, 1);
+    /* every provider the storage manager holds, labelled by its
+     * configured name (placement.c) */
+    orbit_kv *kvs[8];
+    const char *names[8];
+    size_t nk = 0, np = g_srv_mgr ? orbit_manager_provider_count(g_srv_mgr) : 0;
+    for (size_t i = 0; i < np && nk < 8; i++) {
+        names[nk] = orbit_manager_provider_name(g_srv_mgr, i);
+        if (names[nk] && orbit_manager_provider(g_srv_mgr, names[nk], &kvs[nk]) == 0)
+            nk++;
     }
+    if (!nk && g_srv.kv) {
+        kvs[0] = g_srv.kv;
+        names[0] = g_srv.caps.name;
+        nk = 1;
+    }
+    if (nk)
+        store_figures(op, kvs, names, nk);
     return o.rc;
 }

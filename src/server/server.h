@@ -14,6 +14,7 @@
  *   net.c       libevent: the listener thread, worker threads, clients,
  *               limits, the asynchronous path for remote providers
  *   config.c    settings from flags, ORBIT_* variables and a config file
+ *   config.h/placement.c  providers, routes, the storage manager
  *   log.c       levelled logging to stderr
  *   main.c      the process: start, signals, graceful stop
  *

@@ -4,8 +4,9 @@
  * errors to replies, argument copies, double formatting, and the jansson
  * calls that read and write the compact JSON text the models hand out.
  *
- * Every model command works on the default actor ("orbit", "default", the
- * keyspace of the Redis keys) of the server's store, opened once. Handles
+ * Every model command works on the models actor (the models-actor setting,
+ * config.h; by default ("orbit", "default"), the keyspace of the Redis
+ * keys), on the provider placement gives it, opened once. Handles
  * of model objects (the JSON collection, vector collections, tables,
  * graphs, series) are opened by name and cached for the life of the
  * process (models_cache_*): the model handles are thread-safe, and a cached

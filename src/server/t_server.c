@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "orbit/provider.h"
+#include "server/config.h"
 #include "server/db.h"
 #include "server/server.h"
 
@@ -543,6 +544,21 @@ void srv_info_append(orbit_buf *out, const char *section)
         line(out, "orbit_store_txns_committed:%llu", (unsigned long long)ks.txns_committed);
         line(out, "orbit_store_txns_conflicted:%llu", (unsigned long long)ks.txns_conflicted);
         line(out, "orbit_store_errors:%llu", (unsigned long long)ks.errors);
+        /* the provider's own figures (orbit_kv_store_stats); only those it reports */
+        orbit_store_stats ss;
+        if (orbit_kv_store_stats(g_srv.kv, &ss) == 0) {
+            if (ss.size_bytes != ORBIT_STAT_NONE)
+                line(out, "orbit_store_size_bytes:%llu", (unsigned long long)ss.size_bytes);
+            if (ss.live_bytes != ORBIT_STAT_NONE)
+                line(out, "orbit_store_live_bytes:%llu", (unsigned long long)ss.live_bytes);
+            if (ss.keys != ORBIT_STAT_NONE)
+                line(out, "orbit_store_keys%s:%llu", ss.keys_exact ? "" : "_estimate",
+                     (unsigned long long)ss.keys);
+            if (ss.cache_hits != ORBIT_STAT_NONE && ss.cache_misses != ORBIT_STAT_NONE) {
+                line(out, "orbit_cache_hits:%llu", (unsigned long long)ss.cache_hits);
+                line(out, "orbit_cache_misses:%llu", (unsigned long long)ss.cache_misses);
+            }
+        }
         line(out, "rdb_changes_since_last_save:0");
         line(out, "aof_enabled:0");
         orbit_buf_append(out, "\r\n", 2);
@@ -565,6 +581,8 @@ void srv_info_append(orbit_buf *out, const char *section)
         line(out, "orbit_async_ops:%llu", ld(&s->async_ops));
         orbit_buf_append(out, "\r\n", 2);
     }
+    if (all || !strcasecmp(section, "placement"))
+        srv_placement_info(out);
     if (all || !strcasecmp(section, "keyspace")) {
         uint64_t keys = 0, expires = 0;
         line(out, "# Keyspace");
