@@ -51,7 +51,8 @@
  * of the finest granularity (so a point may outlive the retention by less
  * than one finest bucket), at most 64 buckets per write, and on a provider
  * with max_txn_keys no more points and rollups than a quarter of one
- * transaction's keys (which batch chunks leave free for it). A write after
+ * transaction's keys (which batch chunks leave free for it; a finest
+ * bucket with more points than that goes a part per write). A write after
  * a long gap therefore leaves some expired points to the next writes;
  * until then they stay readable. orbit_ts_expire deletes every expired
  * point at once (in chunks).

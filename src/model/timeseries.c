@@ -725,8 +725,9 @@ static int ret_cutoff(wctx *w, int64_t batch_max, int64_t *cutoff)
  * outlives the retention by less than one finest bucket), and at most
  * TRIM_BUCKETS_MAX such buckets per write (a write after a long gap
  * leaves the rest to the next writes), and on a provider with max_txn_keys
- * only as many as fit w->trim_keys (points, rollups; a finest bucket with
- * more points than that is left to orbit_ts_expire, which chunks). Range
+ * only as many as fit w->trim_keys (points, rollups; when the oldest
+ * bucket alone has more points than that, its oldest points that fit, and
+ * the rest of it is rescanned to recompute its rollup). Range
  * deletes on the points and on the rollups of whole buckets; a coarser
  * granularity's bucket cut by the boundary is rebuilt from the finest
  * rollups inside it (at most width / finest width keys) when its width is
@@ -759,6 +760,7 @@ static int trim(wctx *w, int64_t cutoff)
      * bucket its points, its rollup and at most one whole bucket of each
      * coarser granularity */
     size_t keys = s->ngrans, nk;
+    int big = 0; /* the oldest bucket alone is over the budget */
     ts_roll r;
     ts__roll_init(&r, s->type);
     while (!rc && (rc = orbit_iter_next(it, &k, &kl, &v, &vl)) == 0) {
@@ -771,7 +773,9 @@ static int trim(wctx *w, int64_t cutoff)
         nk = r.count > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)r.count;
         if (seen == TRIM_BUCKETS_MAX || keys > w->trim_keys ||
             nk + s->ngrans > w->trim_keys - keys) {
-            rc = ts__bucket_key_decode(k, kl, pre.len, &hi); /* this one stays */
+            big = seen == 0; /* then hi stays: the scan below ends inside it */
+            if (!big)
+                rc = ts__bucket_key_decode(k, kl, pre.len, &hi); /* this one stays */
             break;
         }
         keys += nk + s->ngrans;
@@ -782,11 +786,41 @@ static int trim(wctx *w, int64_t cutoff)
     ts__roll_release(&r);
     orbit_iter_close(it);
     orbit_buf_release(&pre);
-    if (rc || seen == 0)
+    if (rc || (seen == 0 && !big))
         return rc;
+    int64_t ht = hi, hq = 0;
+    if (big) {
+        /* only the oldest points of that bucket, as many as the budget
+         * leaves (its rollup is then recomputed from the rest of it) */
+        size_t allowed = w->trim_keys - keys > s->ngrans ? w->trim_keys - keys - s->ngrans : 0;
+        if (allowed == 0)
+            return ORBIT_OK;
+        so = (orbit_scan_opts){0};
+        so.prefix = w->pprefix.data;
+        so.prefix_len = w->pprefix.len;
+        so.keys_only = 1;
+        so.limit = allowed + 1;
+        it = NULL;
+        seen = 0;
+        rc = orbit_txn_iter(w->txn, &so, &it);
+        while (!rc && (rc = orbit_iter_next(it, &k, &kl, &v, &vl)) == 0)
+            if (++seen > allowed) {
+                rc = ts__point_key_decode(k, kl, w->pprefix.len, &ht, &hq);
+                break;
+            }
+        if (rc == ORBIT_NOTFOUND)
+            rc = ORBIT_OK;
+        orbit_iter_close(it);
+        if (rc)
+            return rc;
+        if (ts__pos_cmp(ht, hq, hi, 0) > 0) { /* cannot be: the bucket has more */
+            ht = hi;
+            hq = 0;
+        }
+    }
     uint64_t n = 0;
     w->fine_partials = 1;
-    rc = del_core(w, 0, 0, hi, 0, &n);
+    rc = del_core(w, 0, 0, ht, hq, &n);
     w->fine_partials = 0;
     return rc;
 }

@@ -1378,6 +1378,38 @@ static void test_retention_on_write(void **state)
     assert_int_equal(info.rollups, 1);
     orbit_ts_info_release(&info);
     orbit_ts_close(gs);
+
+    /* one expired bucket of more points than a trim may delete on etcd
+     * (a quarter of 126 keys): it goes a part per write, the oldest first,
+     * its rollup (and the coarser one) recomputed each time */
+    static const int64_t g2[] = {1000, 10000};
+    og.n = 0;
+    orbit_series *bs = make(a, "big", ORBIT_TS_INT64, 2, g2, 100);
+    for (int i = 0; i < 60; i += 10) {
+        for (int j = 0; j < 10; j++)
+            p[j] = (orbit_ts_point){(int64_t)(i + j) * 10, 0, iv((i + j) % 11)};
+        mt_check(orbit_ts_madd(NULL, bs, p, 10, ORBIT_TS_DUP_LAST, NULL), 0);
+        o_write(&og, p, 10, 100, 1000);
+    }
+    assert_int_equal(og.n, 60); /* newest 590: nothing before bucket 0 */
+    kept = 0;
+    for (int k = 0; kept < 1000; k++) {
+        assert_true(k < 10);
+        mt_check(orbit_ts_add(NULL, bs, 1200 + k, 0, &v, ORBIT_TS_DUP_LAST), 0);
+        o_put(&og, 1200 + k, 0, v.i);
+        gg.n = 0;
+        mt_check(orbit_ts_range(NULL, bs, INT64_MIN, INT64_MAX, NULL, collect, &gg), 0);
+        int64_t next = gg.ts[0] >= 1000 ? 1000 : gg.ts[0];
+        assert_true(next > kept);
+        if (!remote)
+            assert_int_equal(next, 1000); /* no key limit: all at once */
+        kept = next;
+        o_del_range(&og, 0, kept - 1);
+        o_check_points(&og, bs);
+        o_check_rollups(&og, bs, 1000, 1200 + k);
+        o_check_rollups(&og, bs, 10000, 1200 + k);
+    }
+    orbit_ts_close(bs);
     orbit_actor_close(a);
     mt_close(&st);
 }
