@@ -156,7 +156,10 @@ redis_section() {
 # One cluster for all three runs: orbitd, then `orbit bench kv`, then orbitd
 # again; orbitd's figure is the mean of its two runs, so the growth of the
 # cluster's history during the runs (etcd's Txn and Range slow down with it)
-# falls on both sides alike.
+# falls on both sides alike. Before each run the cluster's history is
+# compacted and its members defragmented (etcdctl, when installed), so no
+# run inherits the previous one's. orbitd's CPU time per request (user +
+# system, from /proc) is reported next to bench kv's client CPU per op.
 etcd_section() {
   CLUSTER_BIN="$BUILD/tests/etcd_cluster"
   [ -x "$CLUSTER_BIN" ] ||
@@ -187,20 +190,46 @@ etcd_section() {
   local async
   async=$(redis-cli -p "$OPORT" info server 2>/dev/null | tr -d '\r' | sed -n 's/^orbit_async_path://p')
 
-  local -a bargs=(-c 64 -n "$ETCD_N" -r 20000 -d 100 -t set,get)
-  c1="redis-benchmark -p PORT ${bargs[*]}"
+  # compact the cluster's history to now and defragment every member
+  compact() {
+    command -v etcdctl >/dev/null || return 0
+    local rev
+    rev=$(ETCDCTL_API=3 etcdctl --endpoints="$eps" endpoint status -w json 2>/dev/null |
+          /usr/bin/python3 -c 'import json,sys; print(max(e["Status"]["header"]["revision"] for e in json.load(sys.stdin)))' 2>/dev/null) || return 0
+    ETCDCTL_API=3 etcdctl --endpoints="$eps" compact "$rev" >/dev/null 2>&1 || true
+    ETCDCTL_API=3 etcdctl --endpoints="$eps" defrag --cluster >/dev/null 2>&1 || true
+  }
+  # orbitd's CPU seconds (user + system) so far
+  cpu_s() { awk -v t="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$OPID/stat"; }
+  # orbitd_run -> "SET_rps GET_rps SET_cpu_us GET_cpu_us" (SET, then GET)
+  orbitd_run() {
+    local out c0 c1 c2 srps grps
+    c0=$(cpu_s)
+    out=$(bench_out "$OPORT" -c 64 -n "$ETCD_N" -r 20000 -d 100 -t set) || return 1
+    srps=$(rps_of "$out" SET)
+    c1=$(cpu_s)
+    out=$(bench_out "$OPORT" -c 64 -n "$ETCD_N" -r 20000 -d 100 -t get) || return 1
+    grps=$(rps_of "$out" GET)
+    c2=$(cpu_s)
+    awk -v s="$srps" -v g="$grps" -v a="$c0" -v b="$c1" -v c="$c2" -v n="$ETCD_N" \
+      'BEGIN { printf "%s %s %.1f %.1f\n", s, g, (b - a) * 1e6 / n, (c - b) * 1e6 / n }'
+  }
+  c1="redis-benchmark -p PORT -c 64 -n $ETCD_N -r 20000 -d 100 -t set|get (SET, then GET)"
   local o1 o2 k
   echo "bench/server.sh: orbitd on etcd: $c1" >&2
+  compact
   load0=$(loadavg)
-  o1=$(bench_out "$OPORT" "${bargs[@]}")
+  o1=$(orbitd_run)
   local -a kcmd=("$ORBIT" --store "etcd://$eps?namespace=bench" bench kv --ops "$ETCD_OPS" --depth 64)
   c2="${kcmd[*]}"
   echo "bench/server.sh: $c2" >&2
+  compact
   load1=$(loadavg)
   k=$("${kcmd[@]}")
   echo "bench/server.sh: orbitd on etcd again: $c1" >&2
+  compact
   load2=$(loadavg)
-  o2=$(bench_out "$OPORT" "${bargs[@]}")
+  o2=$(orbitd_run)
   load3=$(loadavg)
   local async_ops rss_kb
   async_ops=$(redis-cli -p "$OPORT" info stats 2>/dev/null | tr -d '\r' | sed -n 's/^orbit_async_ops://p')
@@ -210,11 +239,13 @@ etcd_section() {
   stop_cluster
 
   # Orbit's own put and get at depth 64: the default URI options, as orbitd's
-  local kput kget s1 s2 g1 g2 sm gm
+  local kput kget kputc kgetc s1 s2 g1 g2 sc1 sc2 gc1 gc2 sm gm
   kput=$(awk '/^Orbit put \(writes=guarded, default\)/ { print $(NF-1) }' <<<"$k")
   kget=$(awk '/^Orbit get \(read=linearizable, default\)/ { print $(NF-1) }' <<<"$k")
-  s1=$(rps_of "$o1" SET); g1=$(rps_of "$o1" GET)
-  s2=$(rps_of "$o2" SET); g2=$(rps_of "$o2" GET)
+  kputc=$(awk '/^Orbit put \(writes=guarded, default\)/ { print $NF }' <<<"$k")
+  kgetc=$(awk '/^Orbit get \(read=linearizable, default\)/ { print $NF }' <<<"$k")
+  read -r s1 g1 sc1 gc1 <<<"$o1"
+  read -r s2 g2 sc2 gc2 <<<"$o2"
   sm=$(awk -v a="$s1" -v b="$s2" 'BEGIN { printf "%.0f", (a + b) / 2 }')
   gm=$(awk -v a="$g1" -v b="$g2" 'BEGIN { printf "%.0f", (a + b) / 2 }')
 
@@ -223,17 +254,19 @@ etcd_section() {
   echo "\`$c2\` on the same 3-member cluster (${version:-etcd, version unknown},"
   echo "on loopback on this machine, started by \`$CLUSTER_BIN start\`, data on"
   echo "${data%/*}/, ${fs:-unknown} file system). Order: orbitd, \`orbit bench kv\`,"
-  echo "orbitd again; orbitd's figure is the mean of its two runs. Target: orbitd"
+  echo "orbitd again; orbitd's figure is the mean of its two runs. Before each run the"
+  echo "cluster's history was compacted and its members defragmented (\`etcdctl compact\`,"
+  echo "\`defrag --cluster\`$(command -v etcdctl >/dev/null || echo '; not done here: no etcdctl')). Target: orbitd"
   echo ">= 0.8 of Orbit's own put (get) at 64 in flight, with the same URI defaults"
   echo "(\`writes=guarded\`, \`read=linearizable\`)."
   echo
   echo "Load average before each run: $load0 (orbitd), $load1 (\`orbit bench kv\`),"
   echo "$load2 (orbitd again); after: $load3."
   echo
-  echo "| operation | orbitd req/s (run 1, run 2) | \`orbit bench kv --depth 64\` ops/s | orbitd / bench kv |"
-  echo "|---|---:|---:|---:|"
-  echo "| SET / Orbit put (guarded) | $sm ($s1, $s2) | $kput | $(ratio "$sm" "$kput") |"
-  echo "| GET / Orbit get (linearizable) | $gm ($g1, $g2) | $kget | $(ratio "$gm" "$kget") |"
+  echo "| operation | orbitd req/s (run 1, run 2) | \`orbit bench kv --depth 64\` ops/s | orbitd / bench kv | orbitd CPU us/request (run 1, run 2) | bench kv client CPU us/op |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  echo "| SET / Orbit put (guarded) | $sm ($s1, $s2) | $kput | $(ratio "$sm" "$kput") | $sc1, $sc2 | $kputc |"
+  echo "| GET / Orbit get (linearizable) | $gm ($g1, $g2) | $kget | $(ratio "$gm" "$kget") | $gc1, $gc2 | $kgetc |"
   echo
   echo "orbitd started ${async_ops:-?} operations on the asynchronous path (\`orbit_async_ops\`);"
   echo "its resident memory after the runs: $((rss_kb / 1024)) MiB."
