@@ -271,6 +271,14 @@ etcd_section() {
   echo "orbitd started ${async_ops:-?} operations on the asynchronous path (\`orbit_async_ops\`);"
   echo "its resident memory after the runs: $((rss_kb / 1024)) MiB."
   echo
+  echo "What is compared: each SET is one \`orbit_kv_submit\` PUT on orbitd's asynchronous"
+  echo "path (a guarded etcd Txn, grouped with the others in flight), each GET one read;"
+  echo "64 clients keep 64 requests in flight, as \`--depth 64\` does in-process. The"
+  echo "difference is orbitd's own work per request (RESP parsing and replies, libevent, the"
+  echo "hand-off of each completion to its worker) and redis-benchmark's CPU, which share"
+  echo "the machine's CPUs with the etcd members; \`orbit bench kv\` has neither. Client"
+  echo "CPU is the benchmark process's, orbitd CPU the server's (redis-benchmark not counted)."
+  echo
   echo "\`orbit bench kv\` on the same cluster:"
   echo
   echo '```'
