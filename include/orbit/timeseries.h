@@ -40,11 +40,37 @@
  * without reading it; only an out-of-order point (at or before the
  * bucket's last) is read first (all of a batch's in one multi-get).
  *
+ * Retention is applied on every write (orbit_ts_add, orbit_ts_madd, each
+ * chunk of one), in its transaction, relative to the series' newest
+ * timestamp after the write (RedisTimeSeries' rule), with the retention
+ * read from the stored definition (so orbit_ts_alter's applies at once):
+ * points with ts < newest - retention are expired. A write does not store
+ * its own expired points (orbit_ts_add refuses one with ORBIT_EINVAL,
+ * "... is older than the retention"; orbit_ts_madd skips them), and
+ * deletes the stored expired points with range deletes, in whole buckets
+ * of the finest granularity (so a point may outlive the retention by less
+ * than one finest bucket), at most 64 buckets per write, and on a provider
+ * with max_txn_keys no more points and rollups than a quarter of one
+ * transaction's keys (which batch chunks leave free for it; a finest
+ * bucket with more points than that goes a part per write). A write after
+ * a long gap therefore leaves some expired points to the next writes;
+ * until then they stay readable. orbit_ts_expire deletes every expired
+ * point at once (in chunks).
+ *
  * Costs (orbit_kv_stats, keys_read / read_calls), on any amount of other
  * data:
  *   orbit_ts_add / madd  one get_for_update per distinct bucket touched
  *                        (per granularity), plus one multi-get of the
- *                        out-of-order points, if any;
+ *                        out-of-order points, if any, plus the definition
+ *                        (one key); with a retention also one limit-1
+ *                        reverse scan (the newest point) and one scan of
+ *                        the finest rollups that expired (at most 65
+ *                        keys; none read when nothing expired), and when
+ *                        some did, the trim: one scan of those rollups,
+ *                        range deletes, and per coarser granularity the
+ *                        rebuild of the bucket cut by the boundary (its
+ *                        finest rollups, or its points when its width is
+ *                        not a multiple of the finest);
  *   orbit_ts_range       one scan reading only the points returned;
  *   orbit_ts_last        one reverse scan of limit 1 (one key);
  *   orbit_ts_get         one key;
@@ -73,8 +99,9 @@
  * value type and granularities, which never change) and may be used by
  * many threads at once; it borrows its actor, which must outlive it. A
  * handle of a series that was dropped must be closed, not written through:
- * its writes land under the old id (creating the name again clears them,
- * but a write through it after that would mix into the new series).
+ * its writes find no definition and are ORBIT_NOTFOUND, but once the name
+ * is created again (the same id) a write through it would mix into the
+ * new series.
  * Everything a callback receives is borrowed for that call only.
  *
  * Not built (absent, not stubbed): a label index (TS.QUERYINDEX, TS.MRANGE
@@ -84,10 +111,8 @@
  * BUCKETTIMESTAMP other than the bucket start, the aggregators range,
  * std.p/s, var.p/s and twa, chunk/encoding options, a stored per-series
  * duplicate policy (TS.CREATE DUPLICATE_POLICY: the caller passes one per
- * write), changing a series' granularities or value type, and expiry
- * while writing (retention is
- * applied by orbit_ts_expire, which a caller runs; until then expired
- * points stay readable).
+ * write), changing a series' granularities or value type, hiding expired
+ * points from reads before a write or orbit_ts_expire deletes them.
  */
 #ifndef ORBIT_TIMESERIES_H
 #define ORBIT_TIMESERIES_H
@@ -232,7 +257,9 @@ typedef enum orbit_ts_dup {
  * TS.ADD: write point (ts, seq) = v. v's type must be the series' type
  * (ORBIT_EINVAL otherwise, as for ts/seq outside 0..ORBIT_TS_MAX, a
  * non-finite float, invalid JSON, or MIN/MAX/SUM on a type they do not
- * apply to). ORBIT_EEXIST under ORBIT_TS_DUP_BLOCK when the point exists.
+ * apply to, or ts older than the retention: ts < newest - retention).
+ * ORBIT_EEXIST under ORBIT_TS_DUP_BLOCK when the point exists.
+ * ORBIT_NOTFOUND if the series was dropped. Applies the retention (above).
  * The caller supplies the timestamp (TS.ADD's '*' is the caller's clock).
  */
 ORBIT_API int orbit_ts_add(orbit_tx *tx, const orbit_series *s, int64_t ts, int64_t seq,
@@ -243,7 +270,9 @@ ORBIT_API int orbit_ts_add(orbit_tx *tx, const orbit_series *s, int64_t ts, int6
  * applied in array order under dup). Every point is checked first: a bad
  * one (EINVAL), or under BLOCK a (ts, seq) given twice (EEXIST), writes
  * nothing. Under BLOCK a point that is already stored is EEXIST for the
- * transaction (chunk, below) it falls in, before that one writes.
+ * transaction (chunk, below) it falls in, before that one writes. Each
+ * transaction applies the retention (above): its points older than it are
+ * not stored (and count as written), the stored expired ones are deleted.
  *
  * In a caller's tx all n go into it; if the keys they write (points plus
  * distinct rollups) exceed the provider's max_txn_keys the call fails with
@@ -280,8 +309,9 @@ ORBIT_API int orbit_ts_del_range(orbit_tx *tx, const orbit_series *s, int64_t fr
                                  int64_t to, uint64_t *deleted);
 
 /*
- * Retention: delete the points with ts < now_ms - retention (as
- * orbit_ts_del_range(-inf, now_ms - retention - 1), chunked the same way).
+ * Retention, all of it now: delete the points with ts < now_ms -
+ * retention (as orbit_ts_del_range(-inf, now_ms - retention - 1), chunked
+ * the same way), exactly, where writes delete in bounded steps (above).
  * now_ms is the reference time: the caller's clock, or, for
  * RedisTimeSeries' rule (retention relative to the newest sample), the
  * series' last timestamp (ORBIT_TS_NOW_LAST reads it). The retention is

@@ -20,6 +20,11 @@
  * claimed, so a conflict on a point is one on its rollup, and a point
  * costs no commit-time validation.
  *
+ * A write applies the series' retention in its transaction (ret_cutoff,
+ * trim): it reads the definition and the newest point, skips or refuses
+ * its own expired points, and range-deletes whole expired finest buckets,
+ * a bounded number per write.
+ *
  * Batches and range deletes without a caller's transaction are split into
  * chunks that fit the provider's max_txn_keys / max_txn_bytes, each its
  * own transaction (orbit_tx_run), each leaving points and rollups
@@ -42,6 +47,11 @@
 
 /* Points per transaction when the provider sets no limit. */
 #define CHUNK_POINTS_MAX 20000
+/* Retention on write: whole finest-granularity buckets one write deletes
+ * at most (the rest goes with the next writes). On a provider with
+ * max_txn_keys, a quarter of a transaction's keys is kept for that trim
+ * (the points and rollups it deletes, the partial rollups it rewrites). */
+#define TRIM_BUCKETS_MAX 64
 
 /* ---- handles ----------------------------------------------------------- */
 
@@ -275,6 +285,7 @@ typedef struct bstate {
     uint64_t orig_count;
     int64_t orig_last_ts, orig_last_seq;
     int dirty, recompute;
+    int from_fine; /* recompute from the finest rollups, not the points */
     ts_roll r;
 } bstate;
 
@@ -284,6 +295,8 @@ typedef struct wctx {
     orbit_txn *txn;
     bstate *b;
     size_t nb, capb;
+    int fine_partials; /* del_core: see trim() */
+    size_t trim_keys;  /* keys a trim may delete and write (SIZE_MAX: any) */
     orbit_buf key, rec, pay, val, scratch, pprefix, lo, hi;
 } wctx;
 
@@ -471,7 +484,46 @@ static int w_put_point(wctx *w, int64_t ts, int64_t seq, const orbit_ts_value *v
               : orbit_txn_put_untracked(w->txn, w->key.data, w->key.len, w->rec.data, w->rec.len);
 }
 
-/* Recompute the marked rollups and write or delete every changed one. */
+/* Rebuild b's rollup by merging the finest granularity's rollups of the
+ * buckets inside it (b's width is a multiple of the finest): a read of at
+ * most width / finest keys, whatever the number of points. Inside the
+ * transaction, after the finest rollups were flushed (w->b is sorted by
+ * granularity, finest first). */
+static int w_roll_from_fine(wctx *w, bstate *b, int64_t g)
+{
+    const orbit_series *s = w->s;
+    w->lo.len = w->hi.len = 0;
+    int rc = ts__key_bucket(&w->lo, s, s->grans[0], b->start);
+    rc = rc ? rc : ts__key_bucket(&w->hi, s, s->grans[0], b->start + g);
+    orbit_scan_opts so = {0};
+    so.start = w->lo.data;
+    so.start_len = w->lo.len;
+    so.end = w->hi.data;
+    so.end_len = w->hi.len;
+    orbit_iter *it = NULL;
+    rc = rc ? rc : orbit_txn_iter(w->txn, &so, &it);
+    ts__roll_reset(&b->r);
+    ts_roll r;
+    ts__roll_init(&r, s->type);
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    while (!rc && (rc = orbit_iter_next(it, &k, &kl, &v, &vl)) == 0) {
+        const uint8_t *p;
+        size_t pn;
+        rc = ts__record_payload(v, vl, k, kl, &w->scratch, &p, &pn);
+        rc = rc ? rc : ts__roll_decode(p, pn, &r, k, kl);
+        rc = rc ? rc : ts__roll_merge(&b->r, &r);
+    }
+    if (rc == ORBIT_NOTFOUND)
+        rc = ORBIT_OK;
+    ts__roll_release(&r);
+    orbit_iter_close(it);
+    return rc;
+}
+
+/* Recompute the marked rollups and write or delete every changed one.
+ * Afterwards each flushed rollup is exact and stored as it is in memory,
+ * so later changes in the same transaction apply to it incrementally. */
 static int w_flush(wctx *w, uint64_t *deleted_in_partials)
 {
     ts_reader rd = {w->txn, NULL, NULL};
@@ -481,7 +533,10 @@ static int w_flush(wctx *w, uint64_t *deleted_in_partials)
             continue;
         int64_t g = w->s->grans[b->gi];
         int rc;
-        if (b->recompute) {
+        if (b->recompute && b->from_fine) {
+            if ((rc = w_roll_from_fine(w, b, g)))
+                return rc;
+        } else if (b->recompute) {
             w->lo.len = w->hi.len = 0;
             rc = ts__key_point_bound(&w->lo, w->s, b->start);
             rc = rc ? rc : ts__key_point_bound(&w->hi, w->s, b->start + g);
@@ -505,7 +560,8 @@ static int w_flush(wctx *w, uint64_t *deleted_in_partials)
         }
         if (rc)
             return rc;
-        b->dirty = 0;
+        b->dirty = b->recompute = b->from_fine = 0;
+        b->exists = b->r.count > 0;
     }
     return ORBIT_OK;
 }
@@ -579,6 +635,26 @@ static int combine(const orbit_series *s, orbit_ts_dup dup, const orbit_ts_value
 
 /* ---- batch ingest --------------------------------------------------------- */
 
+/* The provider's per-transaction limits, as chunking needs them. */
+typedef struct limits {
+    size_t keys, bytes, points;
+    size_t trim_keys; /* of keys, what a write's retention trim may use */
+} limits;
+
+static void get_limits(const orbit_series *s, limits *l)
+{
+    orbit_capabilities c;
+    orbit_kv_capabilities(s->kv, &c);
+    l->keys = c.max_txn_keys ? c.max_txn_keys : SIZE_MAX;
+    if (c.max_batch_ops && c.max_batch_ops < l->keys)
+        l->keys = c.max_batch_ops;
+    /* a write's retention trim: a quarter of the keys (madd takes them
+     * out of its chunks) */
+    l->trim_keys = l->keys == SIZE_MAX ? SIZE_MAX : l->keys / 4;
+    l->bytes = c.max_txn_bytes ? c.max_txn_bytes / 4 * 3 : SIZE_MAX;
+    l->points = CHUNK_POINTS_MAX;
+}
+
 typedef struct group {
     size_t first, n; /* in the sorted index */
     int has_old, changed;
@@ -591,24 +667,205 @@ typedef struct madd_arg {
     const size_t *idx; /* sorted by (ts, seq, position) */
     size_t n;
     orbit_ts_dup dup;
+    int strict; /* orbit_ts_add: a point older than the retention is EINVAL */
 } madd_arg;
 
 static const orbit_ts_point *P(const madd_arg *m, size_t i) { return &m->pts[m->idx[i]]; }
 
+static int del_core(wctx *w, int64_t lt, int64_t lq, int64_t ht, int64_t hq, uint64_t *deleted);
+
+/*
+ * Retention on write, step 1 (reads only): the series' stored definition
+ * (its retention, which orbit_ts_alter may have changed since the handle
+ * was opened) and, when it has one, the newest timestamp after this write:
+ * the later of batch_max and the stored last point (a reverse scan of one
+ * key). *cutoff: points with ts < *cutoff are expired (0: none).
+ * ORBIT_NOTFOUND if the series was dropped.
+ */
+static int ret_cutoff(wctx *w, int64_t batch_max, int64_t *cutoff)
+{
+    const orbit_series *s = w->s;
+    *cutoff = 0;
+    ts_def d = {0};
+    w->key.len = 0;
+    int rc = ts__key_meta(&w->key, s->ks, s->id);
+    rc = rc ? rc : def_read(s->kv, w->txn, 0, &w->key, &d);
+    uint64_t ret = d.retention_ms;
+    ts__def_release(&d);
+    if (rc || ret == 0 || ret > (uint64_t)ORBIT_TS_MAX)
+        return rc;
+    int64_t newest = batch_max;
+    orbit_scan_opts so = {0};
+    so.prefix = w->pprefix.data;
+    so.prefix_len = w->pprefix.len;
+    so.reverse = 1;
+    so.limit = 1;
+    so.keys_only = 1;
+    orbit_iter *it = NULL;
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    if (!(rc = orbit_txn_iter(w->txn, &so, &it)) &&
+        (rc = orbit_iter_next(it, &k, &kl, &v, &vl)) == 0) {
+        int64_t ts, seq;
+        if (!(rc = ts__point_key_decode(k, kl, w->pprefix.len, &ts, &seq)) && ts > newest)
+            newest = ts;
+    }
+    orbit_iter_close(it);
+    if (rc == ORBIT_NOTFOUND)
+        rc = ORBIT_OK;
+    if (!rc && newest > (int64_t)ret)
+        *cutoff = newest - (int64_t)ret;
+    return rc;
+}
+
+/*
+ * Retention on write, step 2 (after every check of the write): delete the
+ * expired points, ts < cutoff, in whole buckets of the finest granularity,
+ * so only points of buckets that lie wholly before cutoff go (a point
+ * outlives the retention by less than one finest bucket), and at most
+ * TRIM_BUCKETS_MAX such buckets per write (a write after a long gap
+ * leaves the rest to the next writes), and on a provider with max_txn_keys
+ * only as many as fit w->trim_keys (points, rollups; when the oldest
+ * bucket alone has more points than that, its oldest points that fit, and
+ * the rest of it is rescanned to recompute its rollup). Range
+ * deletes on the points and on the rollups of whole buckets; a coarser
+ * granularity's bucket cut by the boundary is rebuilt from the finest
+ * rollups inside it (at most width / finest width keys) when its width is
+ * a multiple of the finest, else from its points. One scan of at most
+ * TRIM_BUCKETS_MAX + 1 finest rollups finds the boundary; nothing is
+ * written when none is expired.
+ */
+static int trim(wctx *w, int64_t cutoff)
+{
+    const orbit_series *s = w->s;
+    int64_t g0 = s->grans[0];
+    int64_t hi = bstart(cutoff, g0);
+    if (hi <= 0)
+        return ORBIT_OK;
+    orbit_buf pre = ORBIT_BUF_INIT;
+    w->hi.len = 0;
+    int rc = ts__key_buckets_prefix(&pre, s, g0);
+    rc = rc ? rc : ts__key_bucket(&w->hi, s, g0, hi);
+    orbit_scan_opts so = {0};
+    so.start = pre.data;
+    so.start_len = pre.len;
+    so.end = w->hi.data;
+    so.end_len = w->hi.len;
+    so.limit = TRIM_BUCKETS_MAX + 1;
+    orbit_iter *it = NULL;
+    rc = rc ? rc : orbit_txn_iter(w->txn, &so, &it);
+    const uint8_t *k, *v;
+    size_t kl, vl, seen = 0;
+    /* keys the trim touches: the partial rollups it rewrites, then per
+     * bucket its points, its rollup and at most one whole bucket of each
+     * coarser granularity */
+    size_t keys = s->ngrans, nk;
+    int big = 0; /* the oldest bucket alone is over the budget */
+    ts_roll r;
+    ts__roll_init(&r, s->type);
+    while (!rc && (rc = orbit_iter_next(it, &k, &kl, &v, &vl)) == 0) {
+        const uint8_t *p;
+        size_t pn;
+        rc = ts__record_payload(v, vl, k, kl, &w->scratch, &p, &pn);
+        rc = rc ? rc : ts__roll_decode(p, pn, &r, k, kl);
+        if (rc)
+            break;
+        nk = r.count > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)r.count;
+        if (seen == TRIM_BUCKETS_MAX || keys > w->trim_keys ||
+            nk + s->ngrans > w->trim_keys - keys) {
+            big = seen == 0; /* then hi stays: the scan below ends inside it */
+            if (!big)
+                rc = ts__bucket_key_decode(k, kl, pre.len, &hi); /* this one stays */
+            break;
+        }
+        keys += nk + s->ngrans;
+        seen++;
+    }
+    if (rc == ORBIT_NOTFOUND)
+        rc = ORBIT_OK;
+    ts__roll_release(&r);
+    orbit_iter_close(it);
+    orbit_buf_release(&pre);
+    if (rc || (seen == 0 && !big))
+        return rc;
+    int64_t ht = hi, hq = 0;
+    if (big) {
+        /* only the oldest points of that bucket, as many as the budget
+         * leaves (its rollup is then recomputed from the rest of it) */
+        size_t allowed = w->trim_keys - keys > s->ngrans ? w->trim_keys - keys - s->ngrans : 0;
+        if (allowed == 0)
+            return ORBIT_OK;
+        so = (orbit_scan_opts){0};
+        so.prefix = w->pprefix.data;
+        so.prefix_len = w->pprefix.len;
+        so.keys_only = 1;
+        so.limit = allowed + 1;
+        it = NULL;
+        seen = 0;
+        rc = orbit_txn_iter(w->txn, &so, &it);
+        while (!rc && (rc = orbit_iter_next(it, &k, &kl, &v, &vl)) == 0)
+            if (++seen > allowed) {
+                rc = ts__point_key_decode(k, kl, w->pprefix.len, &ht, &hq);
+                break;
+            }
+        if (rc == ORBIT_NOTFOUND)
+            rc = ORBIT_OK;
+        orbit_iter_close(it);
+        if (rc)
+            return rc;
+        if (ts__pos_cmp(ht, hq, hi, 0) > 0) { /* cannot be: the bucket has more */
+            ht = hi;
+            hq = 0;
+        }
+    }
+    uint64_t n = 0;
+    w->fine_partials = 1;
+    rc = del_core(w, 0, 0, ht, hq, &n);
+    w->fine_partials = 0;
+    return rc;
+}
+
 static int madd_fn(orbit_tx *tx, void *arg)
 {
-    madd_arg *m = arg;
+    madd_arg mloc = *(madd_arg *)arg; /* run again on a retry: arg stays */
+    madd_arg *m = &mloc;
     const orbit_series *s = m->s;
     wctx w;
     int rc = w_begin(&w, tx, s);
+    limits lim;
+    get_limits(s, &lim);
+    w.trim_keys = lim.trim_keys;
     group *gr = NULL;
     size_t ng = 0, nread = 0;
     orbit_slice *keys = NULL;
     orbit_buf *vals = NULL, *kbufs = NULL;
     int *status = NULL;
     size_t *readg = NULL;
+    int64_t cutoff = 0;
     if (rc)
         goto out;
+    /* 0. the retention: points older than it are not written (they would
+     * expire at once); orbit_ts_add refuses one */
+    if ((rc = ret_cutoff(&w, P(m, m->n - 1)->ts, &cutoff)))
+        goto out;
+    if (cutoff > 0) {
+        size_t k = 0;
+        while (k < m->n && P(m, k)->ts < cutoff)
+            k++;
+        if (k && m->strict) {
+            rc = orbit_error_set(ORBIT_EINVAL,
+                                 "timeseries %s: timestamp %lld is older than the retention "
+                                 "(points before %lld are expired)",
+                                 s->name, (long long)P(m, 0)->ts, (long long)cutoff);
+            goto out;
+        }
+        m->idx += k;
+        m->n -= k;
+    }
+    if (m->n == 0) {
+        rc = trim(&w, cutoff);
+        goto out;
+    }
     /* 1. the rollups, loaded in order, one get_for_update each */
     for (size_t gi = 0; gi < s->ngrans && !rc; gi++) {
         bstate *b;
@@ -711,7 +968,10 @@ static int madd_fn(orbit_tx *tx, void *arg)
     }
     if (rc)
         goto out;
-    /* 5. write the points, change the rollups, flush */
+    /* 5. the retention's deletes, then write the points, change the
+     * rollups, flush */
+    if (cutoff > 0 && (rc = trim(&w, cutoff)))
+        goto out;
     int any = 0;
     for (size_t g = 0; g < ng && !rc; g++) {
         if (!gr[g].changed)
@@ -760,21 +1020,6 @@ static int cmp_sort_key(const void *a, const void *b)
     return c ? c : (x->i < y->i ? -1 : x->i > y->i);
 }
 
-/* The provider's per-transaction limits, as chunking needs them. */
-typedef struct limits {
-    size_t keys, bytes, points;
-} limits;
-
-static void get_limits(const orbit_series *s, limits *l)
-{
-    orbit_capabilities c;
-    orbit_kv_capabilities(s->kv, &c);
-    l->keys = c.max_txn_keys ? c.max_txn_keys : SIZE_MAX;
-    if (c.max_batch_ops && c.max_batch_ops < l->keys)
-        l->keys = c.max_batch_ops;
-    l->bytes = c.max_txn_bytes ? c.max_txn_bytes / 4 * 3 : SIZE_MAX;
-    l->points = CHUNK_POINTS_MAX;
-}
 
 /* The end of the chunk starting at sorted position `from`: as many whole
  * (ts, seq) groups as fit the limits (at least one). Keys counted: each
@@ -818,8 +1063,8 @@ static size_t chunk_end(const orbit_series *s, const orbit_ts_point *pts, const 
     return i;
 }
 
-int orbit_ts_madd(orbit_tx *tx, const orbit_series *s, const orbit_ts_point *pts, size_t n,
-                  orbit_ts_dup dup, size_t *written)
+static int madd_impl(orbit_tx *tx, const orbit_series *s, const orbit_ts_point *pts, size_t n,
+                     orbit_ts_dup dup, size_t *written, int strict)
 {
     if (written)
         *written = 0;
@@ -852,9 +1097,11 @@ int orbit_ts_madd(orbit_tx *tx, const orbit_series *s, const orbit_ts_point *pts
     free(sk);
     limits l;
     get_limits(s, &l);
+    if (l.trim_keys != SIZE_MAX)
+        l.keys -= l.trim_keys;
     int rc = ORBIT_OK;
     if (tx) {
-        if (chunk_end(s, pts, idx, 0, n, &(limits){l.keys, l.bytes, SIZE_MAX}) < n) {
+        if (chunk_end(s, pts, idx, 0, n, &(limits){l.keys, l.bytes, SIZE_MAX, 0}) < n) {
             orbit_tx_fail(tx, ORBIT_ETOOBIG);
             rc = orbit_error_set(ORBIT_ETOOBIG,
                                  "timeseries %s: %zu points and their rollups exceed one "
@@ -862,7 +1109,7 @@ int orbit_ts_madd(orbit_tx *tx, const orbit_series *s, const orbit_ts_point *pts
                                  "transaction to ingest them in chunks",
                                  s->name, n, l.keys);
         } else {
-            madd_arg m = {s, pts, idx, n, dup};
+            madd_arg m = {s, pts, idx, n, dup, strict};
             rc = orbit_tx_auto(tx, madd_fn, &m);
             if (!rc && written)
                 *written = n;
@@ -879,7 +1126,7 @@ int orbit_ts_madd(orbit_tx *tx, const orbit_series *s, const orbit_ts_point *pts
             to.isolation = ORBIT_TX_READ_COMMITTED;
         for (size_t from = 0; from < n && !rc;) {
             size_t end = chunk_end(s, pts, idx, from, n, &l);
-            madd_arg m = {s, pts, idx + from, end - from, dup};
+            madd_arg m = {s, pts, idx + from, end - from, dup, strict};
             rc = orbit_tx_run(&to, 0, madd_fn, &m);
             if (!rc && written)
                 *written += end - from;
@@ -897,6 +1144,12 @@ int orbit_ts_madd(orbit_tx *tx, const orbit_series *s, const orbit_ts_point *pts
     return rc;
 }
 
+int orbit_ts_madd(orbit_tx *tx, const orbit_series *s, const orbit_ts_point *pts, size_t n,
+                  orbit_ts_dup dup, size_t *written)
+{
+    return madd_impl(tx, s, pts, n, dup, written, 0);
+}
+
 int orbit_ts_add(orbit_tx *tx, const orbit_series *s, int64_t ts, int64_t seq,
                  const orbit_ts_value *v, orbit_ts_dup dup)
 {
@@ -906,7 +1159,7 @@ int orbit_ts_add(orbit_tx *tx, const orbit_series *s, int64_t ts, int64_t seq,
     if (v)
         p.v = *v;
     int rc = check_point(s, ts, seq, v, dup);
-    return rc ? rc : orbit_ts_madd(tx, s, &p, 1, dup, NULL);
+    return rc ? rc : madd_impl(tx, s, &p, 1, dup, NULL, 1);
 }
 
 /* ---- deletes ----------------------------------------------------------- */
@@ -987,6 +1240,9 @@ static int del_core(wctx *w, int64_t lt, int64_t lq, int64_t ht, int64_t hq, uin
         w0[gi] = lo_al ? lt : pl + g;
         w1[gi] = ph;
         bstate *b;
+        /* trim(): the range ends on a finest bucket boundary, so a coarser
+         * bucket made of whole finest ones is rebuilt from their rollups */
+        int fine = w->fine_partials && gi > 0 && g % s->grans[0] == 0;
         if (!lo_al) {
             rc = w_load(w, gi, pl, &b);
             if (!rc && b->exists)
@@ -994,8 +1250,10 @@ static int del_core(wctx *w, int64_t lt, int64_t lq, int64_t ht, int64_t hq, uin
         }
         if (!rc && !hi_al && (lo_al || ph != pl)) {
             rc = w_load(w, gi, ph, &b);
-            if (!rc && b->exists)
+            if (!rc && b->exists) {
                 b->dirty = b->recompute = 1;
+                b->from_fine = fine;
+            }
         }
     }
     /* the counts of the finest granularity's whole buckets */

@@ -14,8 +14,9 @@
  * key inside its transaction with get-for-update and aborts (a null
  * reply, nothing applied) if any differs; reading for update makes a
  * change committed after that read conflict with EXEC's commit, so the
- * check and the block are one atomic step. FLUSHDB inside EXEC is not
- * part of the transaction (it is a range delete).
+ * check and the block are one atomic step. A queued FLUSHDB is part of the
+ * block's transaction too (range deletes in it, t_server.c): it commits
+ * with the rest of the block or not at all.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -8,6 +8,16 @@
  * counted (INFO stats: auth_failures). COMMAND DOCS builds each command's
  * argument list from the table's params string, which is enough for
  * redis-cli's hints.
+ *
+ * FLUSHDB deletes the server's three key ranges, (1, "kv"), (1, "kvs") and
+ * (1, "kvx"). On its own it is one orbit_kv_delete_range per range (no
+ * size limit). Queued in MULTI it runs in EXEC's transaction: each range is
+ * an orbit_txn_delete_range, so the flush commits with the rest of the
+ * block or not at all, commands after it in the block see the empty
+ * database, and a conflict reruns the block. Inside a transaction every key
+ * deleted counts against the provider's transaction limits (etcd's
+ * max_txn_keys): a database larger than that makes EXEC fail with nothing
+ * applied.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +26,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "orbit/catalog.h"
+#include "orbit/codec.h"
 #include "orbit/provider.h"
 #include "server/config.h"
 #include "server/db.h"
@@ -624,6 +636,33 @@ static int cmd_dbsize(srv_call *x)
     return rc;
 }
 
+/* FLUSHDB inside EXEC: the three ranges deleted in the block's
+ * transaction (see the top). */
+static int flush_in_txn(orbit_txn *t)
+{
+    static const char *const names[] = {"kv", "kvs", "kvx"};
+    orbit_buf lo = ORBIT_BUF_INIT, hi = ORBIT_BUF_INIT;
+    int rc = 0;
+    for (size_t i = 0; i < 3 && !rc; i++) {
+        lo.len = 0;
+        if (!(rc = orbit_key_keyspace(&lo, ORBIT_KEYSPACE_DEFAULT)) &&
+            !(rc = orbit_tuple_str(&lo, names[i])) && !(rc = orbit_buf_set(&hi, lo.data, lo.len))) {
+            /* the end: the prefix's successor (a tuple prefix never ends
+             * in 0xFF only) */
+            size_t n = hi.len;
+            while (n > 0 && hi.data[n - 1] == 0xFF)
+                n--;
+            hi.len = n;
+            if (n)
+                hi.data[n - 1]++;
+            rc = orbit_txn_delete_range(t, lo.data, lo.len, hi.data, hi.len);
+        }
+    }
+    orbit_buf_release(&lo);
+    orbit_buf_release(&hi);
+    return rc;
+}
+
 static int cmd_flushdb(srv_call *x)
 {
     if (x->argc > 2 || (x->argc == 2 && !arg_eq(&x->argv[1], "async") &&
@@ -631,9 +670,11 @@ static int cmd_flushdb(srv_call *x)
         reply_error(x, ERR_SYNTAX);
         return 0;
     }
-    int rc = db_flush();
-    if (!rc)
+    int rc = x->txn ? flush_in_txn(x->txn) : db_flush();
+    if (!rc) {
+        x->wrote = 1;
         reply_ok(x);
+    }
     return rc;
 }
 

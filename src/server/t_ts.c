@@ -9,14 +9,18 @@
  * and TS.MADD create a missing series (with TS.ADD's RETENTION and
  * LABELS), in the same transaction as the point. The duplicate policy is
  * BLOCK (RedisTimeSeries' default) unless TS.ADD says ON_DUPLICATE.
+ * Retention (TS.CREATE's or TS.ADD's RETENTION) is applied by every write,
+ * by the model (orbit/timeseries.h), relative to the series' newest
+ * sample: a sample older than it is refused as RedisTimeSeries does
+ * ("TSDB: Timestamp is older than retention", per sample in TS.MADD), and
+ * expired samples are deleted in whole finest buckets (60 s), a bounded
+ * number per write.
  *
  * Absent (refused with an error, not ignored): DUPLICATE_POLICY,
  * ENCODING, CHUNK_SIZE on create (no stored per-series policy, chunks are
  * not a concept here), FILTER_BY_TS, FILTER_BY_VALUE, BUCKETTIMESTAMP,
- * EMPTY, the aggregators range, std.*, var.*, twa; trimming by RETENTION
- * on write (the retention is stored and shown by TS.INFO; the model's
- * orbit_ts_expire applies it, which orbitd does not run yet); TS.ALTER,
- * TS.MRANGE, TS.MGET, TS.QUERYINDEX, TS.CREATERULE, TS.INCRBY.
+ * EMPTY, the aggregators range, std.*, var.*, twa; TS.ALTER, TS.MRANGE,
+ * TS.MGET, TS.QUERYINDEX, TS.CREATERULE, TS.INCRBY.
  *
  * Series handles are cached once their series is committed (handles are
  * immutable); a series created in the current transaction is opened in it
@@ -226,6 +230,11 @@ static int ts_err(srv_call *x, int rc)
     }
     if (rc == ORBIT_NOTFOUND) {
         reply_error(x, TSDB "the key does not exist");
+        return 0;
+    }
+    const char *d = orbit_last_error_detail();
+    if (rc == ORBIT_EINVAL && d && strstr(d, "older than the retention")) {
+        reply_error(x, TSDB "Timestamp is older than retention");
         return 0;
     }
     return models_fail(x, rc, "TSDB");

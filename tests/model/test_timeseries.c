@@ -134,12 +134,12 @@ static void test_series_definition(void **state)
 
     orbit_ts_create_opts alt = {0};
     orbit_ts_label nl[] = {{"team", "infra"}};
-    alt.retention_ms = 5000;
+    alt.retention_ms = 604800000; /* a week: the points below are all kept */
     alt.labels = nl;
     alt.nlabels = 1;
     mt_check(orbit_ts_alter(NULL, s, ORBIT_TS_ALTER_RETENTION | ORBIT_TS_ALTER_LABELS, &alt), 0);
     mt_check(orbit_ts_info_get(NULL, s, &info), 0);
-    assert_int_equal(info.retention_ms, 5000);
+    assert_int_equal(info.retention_ms, 604800000);
     assert_int_equal(info.nlabels, 1);
     assert_string_equal(info.labels[0].key, "team");
     orbit_ts_info_release(&info);
@@ -741,7 +741,8 @@ static void test_retention(void **state)
     orbit_actor *a;
     mt_check(orbit_actor_open(st.kv, "dev", "ret", &a), 0);
     static const int64_t grans[] = {100, 1000};
-    orbit_series *s = make(a, "x", ORBIT_TS_INT64, 2, grans, 1000);
+    /* written without a retention (a write would apply it), then given one */
+    orbit_series *s = make(a, "x", ORBIT_TS_INT64, 2, grans, 0);
     int remote = is_remote(st.kv);
     int n = remote ? 300 : 3000; /* on etcd several chunks (max_txn_keys) */
     static oracle o;
@@ -755,6 +756,9 @@ static void test_retention(void **state)
     size_t wr;
     mt_check(orbit_ts_madd(NULL, s, p, (size_t)n, 0, &wr), 0);
     assert_int_equal(wr, n);
+    orbit_ts_create_opts ret = {0};
+    ret.retention_ms = 1000;
+    mt_check(orbit_ts_alter(NULL, s, ORBIT_TS_ALTER_RETENTION, &ret), 0);
     int64_t last = (int64_t)(n - 1) * 7;
     /* retention 1000 relative to the newest point: ts < last - 1000 go,
      * cutting through a bucket of each granularity */
@@ -1044,9 +1048,10 @@ static void test_costs(void **state)
     mt_stats_reset(st.kv, &c);
     mt_check(orbit_ts_madd(NULL, s, p, 60, 0, NULL), 0);
     d = mt_stats_delta(st.kv, &c);
-    /* 10 minute buckets (24..33) and one hour bucket */
-    assert_int_equal(d.read_calls, 11);
-    assert_true(d.keys_read <= 11);
+    /* 10 minute buckets (24..33) and one hour bucket, and the definition
+     * (its retention: none, so nothing more) */
+    assert_int_equal(d.read_calls, 12);
+    assert_true(d.keys_read <= 12);
     assert_int_equal(d.multi_gets, 0);
 
     orbit_ts_info info;
@@ -1198,7 +1203,8 @@ static void test_drop_stale_writer_and_tx(void **state)
     mt_check(orbit_ts_range(NULL, s, 0, 100, NULL, collect, &g), 0);
     assert_int_equal(g.n, 1);
     mt_check(orbit_ts_drop(NULL, a, "x"), 0);
-    mt_check(orbit_ts_add(NULL, s, 20, 0, &v, 0), 0); /* the stale handle */
+    /* the stale handle: its write finds no definition, writes nothing */
+    mt_check(orbit_ts_add(NULL, s, 20, 0, &v, 0), ORBIT_NOTFOUND);
     mt_check(orbit_ts_create(NULL, a, "x", NULL), 0);
     orbit_series *s2;
     mt_check(orbit_ts_open(NULL, a, "x", &s2), 0);
@@ -1214,6 +1220,196 @@ static void test_drop_stale_writer_and_tx(void **state)
     orbit_ts_info_release(&info);
     orbit_ts_close(s);
     orbit_ts_close(s2);
+    orbit_actor_close(a);
+    mt_close(&st);
+}
+
+/* ---- retention applied on write ---------------------------------------------- */
+
+/* What a write does to the oracle: points older than newest - ret are not
+ * written; stored ones in finest buckets wholly before that go. */
+static void o_write(oracle *o, const orbit_ts_point *p, size_t n, int64_t ret, int64_t g0)
+{
+    int64_t newest = o->n ? o->p[o->n - 1].ts : INT64_MIN;
+    for (size_t i = 0; i < n; i++)
+        if (p[i].ts > newest)
+            newest = p[i].ts;
+    int64_t cutoff = newest > ret ? newest - ret : 0;
+    for (size_t i = 0; i < n; i++)
+        if (p[i].ts >= cutoff)
+            o_put(o, p[i].ts, p[i].seq, p[i].v.i);
+    int64_t hi = floor_div(cutoff, g0) * g0;
+    if (hi > 0)
+        o_del_range(o, 0, hi - 1);
+}
+
+static void test_retention_on_write(void **state)
+{
+    (void)state;
+    ct_store st;
+    mt_open(&st);
+    int remote = is_remote(st.kv);
+    orbit_actor *a;
+    mt_check(orbit_actor_open(st.kv, "dev", "rw", &a), 0);
+    static const int64_t grans[] = {100, 1000};
+    enum { R = 1000 };
+    orbit_series *s = make(a, "x", ORBIT_TS_INT64, 2, grans, R);
+    static oracle o;
+    o.type = ORBIT_TS_INT64;
+    o.n = 0;
+    orbit_ts_point p[16];
+    size_t wr;
+
+    /* steady ingest in batches: the series keeps about the retention */
+    int n = remote ? 120 : 1200, step = remote ? 25 : 7;
+    for (int i = 0; i < n; i += 10) {
+        for (int j = 0; j < 10; j++)
+            p[j] = (orbit_ts_point){(int64_t)(i + j) * step, 0, iv(((i + j) * 37) % 101)};
+        mt_check(orbit_ts_madd(NULL, s, p, 10, ORBIT_TS_DUP_LAST, &wr), 0);
+        assert_int_equal(wr, 10);
+        o_write(&o, p, 10, R, 100);
+    }
+    int64_t newest = (int64_t)(n - 1) * step;
+    /* the oldest point kept: in the finest bucket of newest - R, or the
+     * first one after it */
+    assert_true(o.p[0].ts > newest - R - 100 && o.p[0].ts < newest - R + step);
+    o_check_points(&o, s);
+    o_check_rollups(&o, s, 100, newest);
+    o_check_rollups(&o, s, 1000, newest);
+
+    /* TS.ADD of a point older than the retention: EINVAL, nothing written;
+     * one at the edge is written */
+    orbit_ts_value v = iv(5);
+    mt_check(orbit_ts_add(NULL, s, newest - R - 1, 0, &v, ORBIT_TS_DUP_LAST), ORBIT_EINVAL);
+    mt_check(orbit_ts_add(NULL, s, newest - R, 0, &v, ORBIT_TS_DUP_LAST), 0);
+    p[0] = (orbit_ts_point){newest - R, 0, v};
+    o_write(&o, p, 1, R, 100);
+    o_check_points(&o, s);
+    /* a batch: its expired points are skipped (counted as written), its
+     * newest point moves the cutoff for the others and the stored ones */
+    p[0] = (orbit_ts_point){newest - R - 50, 0, iv(1)};
+    p[1] = (orbit_ts_point){newest + 150, 0, iv(2)};
+    p[2] = (orbit_ts_point){newest - R - 500, 0, iv(3)};
+    p[3] = (orbit_ts_point){newest + 120, 0, iv(4)};
+    mt_check(orbit_ts_madd(NULL, s, p, 4, ORBIT_TS_DUP_LAST, &wr), 0);
+    assert_int_equal(wr, 4);
+    o_write(&o, p, 4, R, 100);
+    newest += 150;
+    o_check_points(&o, s);
+    o_check_rollups(&o, s, 100, newest);
+    o_check_rollups(&o, s, 1000, newest);
+
+    /* in a caller's transaction: the trim is part of it (on etcd a smaller
+     * step: the trim's share of a transaction's keys fits 2 or 3 buckets
+     * of 4 points there, and the gap case below covers the rest) */
+    int64_t jump = remote ? 250 : 600;
+    orbit_tx *tx;
+    mt_check(orbit_tx_begin(NULL, &tx), 0);
+    mt_check(orbit_ts_add(tx, s, newest + jump, 0, &v, ORBIT_TS_DUP_LAST), 0);
+    orbit_tx_rollback(tx);
+    o_check_points(&o, s);
+    mt_check(orbit_tx_begin(NULL, &tx), 0);
+    mt_check(orbit_ts_add(tx, s, newest + jump, 0, &v, ORBIT_TS_DUP_LAST), 0);
+    mt_check(orbit_tx_commit(tx), 0);
+    p[0] = (orbit_ts_point){newest + jump, 0, v};
+    o_write(&o, p, 1, R, 100);
+    newest += jump;
+    o_check_points(&o, s);
+    o_check_rollups(&o, s, 100, newest);
+    o_check_rollups(&o, s, 1000, newest);
+
+    /* the cost of a write that expires nothing: the rollups, the definition,
+     * the last point, one probe of the finest rollups */
+    mt_counter c;
+    mt_stats_reset(st.kv, &c);
+    mt_check(orbit_ts_add(NULL, s, newest + 1, 0, &v, ORBIT_TS_DUP_LAST), 0);
+    orbit_kv_stats d = mt_stats_delta(st.kv, &c);
+    assert_int_equal(d.read_calls, 2 + 1 + 1 + 1);
+    assert_int_equal(d.multi_gets, 0);
+    p[0] = (orbit_ts_point){newest + 1, 0, v};
+    o_write(&o, p, 1, R, 100);
+    newest += 1;
+
+    /* retention 0: a write far ahead deletes nothing */
+    orbit_ts_create_opts alt = {0};
+    mt_check(orbit_ts_alter(NULL, s, ORBIT_TS_ALTER_RETENTION, &alt), 0);
+    mt_check(orbit_ts_add(NULL, s, newest + 100000, 0, &v, ORBIT_TS_DUP_LAST), 0);
+    o_put(&o, newest + 100000, 0, v.i);
+    o_check_points(&o, s);
+    orbit_ts_close(s);
+
+    /* a write after a long gap deletes at most 64 finest buckets (on a
+     * provider with max_txn_keys, as many as fit a quarter of a
+     * transaction), the oldest first; each next write goes on (a coarser
+     * bucket cut by the boundary is rebuilt) */
+    static oracle og;
+    og.type = ORBIT_TS_INT64;
+    og.n = 0;
+    orbit_series *gs = make(a, "gap", ORBIT_TS_INT64, 2, grans, 10000);
+    for (int i = 0; i < 200; i += 10) { /* 100 finest buckets, none expired */
+        for (int j = 0; j < 10; j++)
+            p[j] = (orbit_ts_point){(int64_t)(i + j) * 50, 0, iv((i + j) % 13)};
+        mt_check(orbit_ts_madd(NULL, gs, p, 10, ORBIT_TS_DUP_LAST, NULL), 0);
+        o_write(&og, p, 10, 10000, 100);
+    }
+    assert_int_equal(og.n, 200);
+    int64_t kept = 0; /* the expired points before this are gone */
+    static got gg;
+    for (int k = 0; kept < 10000; k++) {
+        assert_true(k < 100);
+        mt_check(orbit_ts_add(NULL, gs, 100000 + k, 0, &v, ORBIT_TS_DUP_LAST), 0);
+        o_put(&og, 100000 + k, 0, v.i);
+        gg.n = 0;
+        mt_check(orbit_ts_range(NULL, gs, INT64_MIN, INT64_MAX, NULL, collect, &gg), 0);
+        int64_t next = gg.ts[0] >= 10000 ? 10000 : floor_div(gg.ts[0], 100) * 100;
+        assert_true(next > kept && next - kept <= 64 * 100);
+        kept = next;
+        if (!remote && k == 0)
+            assert_int_equal(kept, 64 * 100); /* no key limit: 64 buckets */
+        o_del_range(&og, 0, kept - 1);
+        o_check_points(&og, gs);
+        o_check_rollups(&og, gs, 100, 100000 + k);
+        o_check_rollups(&og, gs, 1000, 100000 + k);
+    }
+    assert_true(og.n >= 1 && og.p[0].ts >= 100000);
+    orbit_ts_info info;
+    mt_check(orbit_ts_info_get(NULL, gs, &info), 0);
+    assert_int_equal(info.count, og.n);
+    assert_int_equal(info.rollups, 1);
+    orbit_ts_info_release(&info);
+    orbit_ts_close(gs);
+
+    /* one expired bucket of more points than a trim may delete on etcd
+     * (a quarter of 126 keys): it goes a part per write, the oldest first,
+     * its rollup (and the coarser one) recomputed each time */
+    static const int64_t g2[] = {1000, 10000};
+    og.n = 0;
+    orbit_series *bs = make(a, "big", ORBIT_TS_INT64, 2, g2, 100);
+    for (int i = 0; i < 60; i += 10) {
+        for (int j = 0; j < 10; j++)
+            p[j] = (orbit_ts_point){(int64_t)(i + j) * 10, 0, iv((i + j) % 11)};
+        mt_check(orbit_ts_madd(NULL, bs, p, 10, ORBIT_TS_DUP_LAST, NULL), 0);
+        o_write(&og, p, 10, 100, 1000);
+    }
+    assert_int_equal(og.n, 60); /* newest 590: nothing before bucket 0 */
+    kept = 0;
+    for (int k = 0; kept < 1000; k++) {
+        assert_true(k < 10);
+        mt_check(orbit_ts_add(NULL, bs, 1200 + k, 0, &v, ORBIT_TS_DUP_LAST), 0);
+        o_put(&og, 1200 + k, 0, v.i);
+        gg.n = 0;
+        mt_check(orbit_ts_range(NULL, bs, INT64_MIN, INT64_MAX, NULL, collect, &gg), 0);
+        int64_t next = gg.ts[0] >= 1000 ? 1000 : gg.ts[0];
+        assert_true(next > kept);
+        if (!remote)
+            assert_int_equal(next, 1000); /* no key limit: all at once */
+        kept = next;
+        o_del_range(&og, 0, kept - 1);
+        o_check_points(&og, bs);
+        o_check_rollups(&og, bs, 1000, 1200 + k);
+        o_check_rollups(&og, bs, 10000, 1200 + k);
+    }
+    orbit_ts_close(bs);
     orbit_actor_close(a);
     mt_close(&st);
 }
@@ -1236,6 +1432,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_concurrent_writers),
         cmocka_unit_test(test_exact_sum_random),
         cmocka_unit_test(test_drop_stale_writer_and_tx),
+        cmocka_unit_test(test_retention_on_write),
     };
     return mt_main(argc, argv, tests, sizeof tests / sizeof tests[0]);
 }

@@ -1036,6 +1036,98 @@ def test_limits(r):
         srv.cleanup()
 
 
+# ---- s-bench: FLUSHDB inside MULTI, TS retention on write ------------------
+
+
+@case
+def test_flushdb_in_multi(r):
+    # queued, and executed in EXEC's transaction: the commands after it see
+    # the empty database, and the block commits as a whole
+    r.set("f-old", "1")
+    r.hset("f-h", "a", "1")
+    r.rpush("f-l", "x", "y")
+    r.set("f-ttl", "v", ex=100)
+    p = r.pipeline(transaction=True)
+    p.set("f-before", "1").flushdb().get("f-old").exists("f-h", "f-l").set("f-after", "2")
+    eq(p.execute(), [True, True, None, 0, True])
+    eq(sorted(r.keys("*")), [b"f-after"])
+    eq(r.dbsize(), 1)
+    eq(r.hgetall("f-h"), {})
+    # a hash created again after the flush has only its new fields
+    r.hset("f-h", "b", "2")
+    eq(r.hgetall("f-h"), {b"b": b"2"})
+    # a block aborted by WATCH flushes nothing
+    other = SHARED.client()
+    r.set("f-w", "0")
+    with r.pipeline() as p:
+        p.watch("f-w")
+        p.multi()
+        p.flushdb()
+        other.set("f-w", "theirs")
+        try:
+            p.execute()
+            raise AssertionError("EXEC should have aborted")
+        except redis.WatchError:
+            pass
+    eq(r.get("f-w"), b"theirs")
+    eq(r.get("f-after"), b"2")
+    # DISCARD: nothing flushed
+    p = SHARED.raw()
+    eq(exchange(p, b"MULTI\r\n", 5), b"+OK\r\n")
+    eq(exchange(p, b"FLUSHDB\r\n", 9), b"+QUEUED\r\n")
+    eq(exchange(p, b"DISCARD\r\n", 5), b"+OK\r\n")
+    p.close()
+    eq(r.get("f-after"), b"2")
+    # a bad argument is refused in the block, the rest applies
+    p = r.pipeline(transaction=True)
+    p.execute_command("FLUSHDB", "NOW").set("f-x", "1")
+    res = p.execute(raise_on_error=False)
+    assert isinstance(res[0], redis.ResponseError) and "syntax" in str(res[0]), res
+    eq(r.get("f-x"), b"1")
+    eq(r.get("f-after"), b"2")
+    # FLUSHDB ASYNC inside MULTI, then nothing is left
+    p = r.pipeline(transaction=True)
+    p.flushdb(asynchronous=True)
+    eq(p.execute(), [True])
+    eq(r.dbsize(), 0)
+    other.close()
+
+
+@case
+def test_ts_retention_on_write(r):
+    key = "ret-%d" % random.randrange(1 << 30)  # series outlive FLUSHDB
+    eq(r.execute_command("TS.ADD", key, 100000, 1, "RETENTION", 1000), 100000)
+    for t in range(100100, 103001, 100):
+        eq(r.execute_command("TS.ADD", key, t, t % 7), t)
+    # newest 103000, retention 1000: samples before 102000 are expired, but
+    # deleted in whole 60 s buckets (the series' granularity): only once the
+    # cutoff passes 120000 does the bucket [60000, 120000) go
+    eq(r.execute_command("TS.ADD", key, 120500, 5), 120500)
+    eq(len(r.execute_command("TS.RANGE", key, "-", "+")), 32)
+    eq(r.execute_command("TS.ADD", key, 121500, 6), 121500)
+    # (on etcd a write deletes at most a quarter of a transaction's keys:
+    # the 31 expired samples go over a few writes)
+    for i in range(1, 6):
+        if int(r.execute_command("TS.RANGE", key, "-", "+")[0][0]) >= 120000:
+            break
+        eq(r.execute_command("TS.ADD", key, 121500 - i, i), 121500 - i)
+        r.execute_command("TS.DEL", key, 121500 - i, 121500 - i)
+    raises(lambda: r.execute_command("TS.ADD", key, 120499, 1),
+           "TSDB: Timestamp is older than retention")
+    eq(r.execute_command("TS.ADD", key, 120500, 2, "ON_DUPLICATE", "LAST"), 120500)
+    got = r.execute_command("TS.RANGE", key, "-", "+")
+    eq([(int(ts), float(v)) for ts, v in got], [(120500, 2.0), (121500, 6.0)])
+    info = r.execute_command("TS.INFO", key)
+    d = dict(zip(info[::2], info[1::2]))
+    eq(d[b"retentionTime"], 1000)
+    eq(d[b"totalSamples"], 2)
+    # TS.MADD: an expired sample is an error in its place, the others apply
+    res = r.execute_command("TS.MADD", key, 100, 1, key, 122000, 3)
+    assert isinstance(res[0], redis.ResponseError) and "older than retention" in str(res[0]), res
+    eq(res[1], 122000)
+    eq(len(r.execute_command("TS.RANGE", key, "-", "+")), 3)
+
+
 def main():
     global OPTS, SHARED
     ap = argparse.ArgumentParser()
