@@ -831,9 +831,17 @@ class StoreServer:
         self.c.db.pessimistic_rollback(list(req.keys), req.start_version, req.for_update_ts,
                                        pred=lambda k: r.contains(mc_encode(k)))
 
+    def _check_range_end(self, r, space, end):
+        """A delete range must end inside its region (the client splits it)."""
+        if r.end == b"":
+            return
+        if end == b"" or mc_encode_if(space, end) > r.end:
+            raise RegionError(self._key_not_in_region(end, r))
+
     def do_KvDeleteRange(self, req, resp, r, space):
+        lo, hi, pred = self._range(r, space, req.start_key, req.end_key, False)
+        self._check_range_end(r, space, req.end_key)
         if not req.notify_only:
-            lo, hi, pred = self._range(r, space, req.start_key, req.end_key, False)
             self.c.db.delete_range(lo, hi, pred)
 
     # ---- RawKV ----
@@ -888,13 +896,14 @@ class StoreServer:
         if req.cf not in ("", "default"):
             return
         lo, hi, pred = self._range(r, space, req.start_key, req.end_key, req.reverse)
-        for k, v in self.c.db.raw_scan(lo, hi, req.limit, req.reverse, req.key_only):
+        for k, v in self.c.db.raw_scan(lo, hi, req.limit, req.reverse, req.key_only, pred):
             resp.kvs.add(key=k, value=v)
 
     def do_RawDeleteRange(self, req, resp, r, space):
         if self._raw_cf_error(req, resp):
             return
         lo, hi, pred = self._range(r, space, req.start_key, req.end_key, False)
+        self._check_range_end(r, space, req.end_key)
         self.c.db.raw_delete_range(lo, hi)
 
 

@@ -483,6 +483,38 @@ class TxnTest(unittest.TestCase):
         self.assertEqual(H.get(b"a15").value, b"ac")
         self.assertEqual(H.get(b"n15", need_commit_ts=True).commit_ts, commit)
 
+    def test_resent_prewrite_answers_the_same(self):
+        start = H.tso()
+        args = dict(mutations=[kv.Mutation(op=kv.Put, key=b"c20", value=b"x")], primary_lock=b"c20",
+                    start_version=start, lock_ttl=3000, use_async_commit=True, min_commit_ts=start + 1,
+                    max_commit_ts=start + (10000 << 18))
+        r1 = H.send("KvPrewrite", b"c20", **args)
+        H.get(b"zz")  # a newer read raises max_ts
+        r2 = H.send("KvPrewrite", b"c20", **args)
+        self.assertEqual(r1.min_commit_ts, r2.min_commit_ts)
+        H.send("KvCommit", b"c20", keys=[b"c20"], start_version=start, commit_version=r1.min_commit_ts)
+        start = H.tso()
+        args = dict(mutations=[kv.Mutation(op=kv.Put, key=b"c21", value=b"x")], primary_lock=b"c21",
+                    start_version=start, lock_ttl=3000, try_one_pc=True, min_commit_ts=start + 1)
+        r1 = H.send("KvPrewrite", b"c21", **args)
+        H.get(b"zz")
+        r2 = H.send("KvPrewrite", b"c21", **args)
+        self.assertGreater(r1.one_pc_commit_ts, 0)
+        self.assertEqual(r1.one_pc_commit_ts, r2.one_pc_commit_ts)
+        self.assertEqual(H.get(b"c21", need_commit_ts=True).commit_ts, r1.one_pc_commit_ts)
+
+    def test_pessimistic_txn_checks_unlocked_keys(self):
+        start = H.tso()
+        H.put_2pc([(b"c22", b"newer")])
+        r = H.send("KvPrewrite", b"c22", mutations=[kv.Mutation(op=kv.Put, key=b"c22", value=b"x")],
+                   primary_lock=b"c22", start_version=start, lock_ttl=3000, for_update_ts=H.tso(),
+                   pessimistic_actions=[kv.PrewriteRequest.SKIP_PESSIMISTIC_CHECK])
+        self.assertTrue(r.errors[0].HasField("conflict"))
+        r = H.send("KvPrewrite", b"c23", mutations=[kv.Mutation(op=kv.Put, key=b"c23", value=b"x")],
+                   primary_lock=b"c22", start_version=start, lock_ttl=3000, for_update_ts=H.tso(),
+                   pessimistic_actions=[kv.PrewriteRequest.DO_PESSIMISTIC_CHECK])
+        self.assertTrue(r.errors[0].abort)  # no pessimistic lock to check
+
     def test_async_commit_missing_secondary_rolls_back(self):
         start = H.tso()
         H.send("KvPrewrite", b"a16", mutations=[kv.Mutation(op=kv.Put, key=b"a16", value=b"x")],
@@ -597,6 +629,16 @@ class RawTest(unittest.TestCase):
         H.send("RawDeleteRange", b"r0", raw=True, start_key=b"r0", end_key=b"r9")
         self.assertFalse(H.send("RawScan", b"r0", raw=True, start_key=b"r0", end_key=b"r9", limit=10).kvs)
         self.assertIn("TTL", H.send("RawPut", b"r1", raw=True, key=b"r1", value=b"x", ttl=5).error)
+        # scans stay inside the addressed region; delete ranges must end in it
+        H.send("RawPut", b"a", raw=True, key=b"a", value=b"1")
+        H.send("RawPut", b"c", raw=True, key=b"c", value=b"2")
+        s = H.send("RawScan", b"a", raw=True, start_key=b"a", end_key=b"z", limit=10)
+        self.assertEqual([p.key for p in s.kvs], [b"a"])
+        s = H.send("RawScan", b"d", raw=True, start_key=b"d", end_key=b"", limit=10, reverse=True)
+        self.assertEqual([p.key for p in s.kvs], [b"c"])
+        r = H.send("RawDeleteRange", b"a", raw=True, start_key=b"a", end_key=b"z")
+        self.assertTrue(r.region_error.HasField("key_not_in_region"))
+        self.assertEqual(H.send("RawGet", b"a", raw=True, key=b"a").value, b"1")
         self.assertTrue(H.send("RawPut", b"r1", raw=True, key=b"r1", value=b"x", cf="lock").error)
 
 
