@@ -609,6 +609,115 @@ class TxnTest(unittest.TestCase):
         self.assertEqual(r.pairs[0].key, b"s05")
 
 
+class BankTest(unittest.TestCase):
+    """Concurrent transfers through the raw protocol keep the total: each
+    command is atomic and conflicts are reported, under gRPC's threads."""
+
+    ACCOUNTS = [b"a-acct", b"c-acct", b"d-acct", b"n-acct", b"p-acct"]  # over 3 regions
+
+    def balances(self):
+        while True:
+            ts = H.tso()
+            out = {}
+            for k in self.ACCOUNTS:
+                g = H.get(k, ts=ts)
+                if g.HasField("error"):
+                    break
+                out[k] = int(g.value or b"0")
+            else:
+                return out
+            time.sleep(0.01)  # a writer holds a lock; it will finish
+
+    def transfer(self, rnd, pessimistic):
+        import random  # noqa: F401
+        src, dst = rnd.sample(self.ACCOUNTS, 2)
+        primary = min(src, dst)
+        while True:
+            start = H.tso()
+            fu = H.tso() if pessimistic else 0
+            if pessimistic:
+                failed = False
+                for k in sorted((src, dst)):
+                    r = H.send("KvPessimisticLock", k, mutations=[kv.Mutation(op=kv.PessimisticLock, key=k)],
+                               primary_lock=primary, start_version=start, lock_ttl=3000, for_update_ts=fu,
+                               wait_timeout=200)
+                    if r.errors:
+                        failed = True
+                        break
+                if failed:
+                    H.send("KVPessimisticRollback", src, keys=[src], start_version=start, for_update_ts=fu)
+                    H.send("KVPessimisticRollback", dst, keys=[dst], start_version=start, for_update_ts=fu)
+                    time.sleep(rnd.random() * 0.01)
+                    continue
+            read_ts = fu or start
+            gs, gd = H.get(src, ts=read_ts), H.get(dst, ts=read_ts)
+            if gs.HasField("error") or gd.HasField("error"):
+                self.rollback(start, fu, (src, dst), pessimistic)
+                time.sleep(rnd.random() * 0.01)
+                continue
+            vals = {src: b"%d" % (int(gs.value or b"0") - 1), dst: b"%d" % (int(gd.value or b"0") + 1)}
+            ok, done = True, []
+            for k in sorted(vals):
+                r = H.send("KvPrewrite", k, mutations=[kv.Mutation(op=kv.Put, key=k, value=vals[k])],
+                           primary_lock=primary, start_version=start, lock_ttl=3000, for_update_ts=fu,
+                           min_commit_ts=max(start, fu) + 1,
+                           pessimistic_actions=[kv.PrewriteRequest.DO_PESSIMISTIC_CHECK] if pessimistic else [])
+                if r.errors:
+                    ok = False
+                    break
+                done.append(k)
+            if not ok:
+                self.rollback(start, fu, (src, dst), pessimistic)
+                time.sleep(rnd.random() * 0.01)
+                continue
+            commit = H.tso()
+            r = H.send("KvCommit", primary, keys=[primary], start_version=start, commit_version=commit)
+            assert not r.HasField("error"), r
+            other = dst if primary == src else src
+            r = H.send("KvCommit", other, keys=[other], start_version=start, commit_version=commit)
+            assert not r.HasField("error"), r
+            return
+
+    @staticmethod
+    def rollback(start, fu, keys, pessimistic):
+        for k in keys:
+            H.send("KvBatchRollback", k, keys=[k], start_version=start)
+            if pessimistic:
+                H.send("KVPessimisticRollback", k, keys=[k], start_version=start, for_update_ts=fu)
+
+    def run_bank(self, pessimistic):
+        import random
+        import threading
+        total = sum(self.balances().values())
+        errors = []
+
+        def worker(seed):
+            rnd = random.Random(seed)
+            try:
+                for _ in range(8):
+                    self.transfer(rnd, pessimistic)
+            except Exception as e:  # reported below
+                errors.append(e)
+        th = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+        for t in th:
+            t.start()
+        sums = []
+        while any(t.is_alive() for t in th):
+            sums.append(sum(self.balances().values()))
+        for t in th:
+            t.join()
+        self.assertEqual(errors, [])
+        sums.append(sum(self.balances().values()))
+        self.assertEqual(set(sums), {total})
+        self.assertEqual(H.locked(*self.ACCOUNTS), [])
+
+    def test_bank_optimistic(self):
+        self.run_bank(False)
+
+    def test_bank_pessimistic(self):
+        self.run_bank(True)
+
+
 class RawTest(unittest.TestCase):
     def test_raw_ops(self):
         H.send("RawPut", b"r1", raw=True, key=b"r1", value=b"x")
