@@ -6,7 +6,7 @@ PD's `pdpb.PD` and the stores' `tikvpb.Tikv` gRPC services, from the .proto
 files in the repository's proto/ (compiled with protoc --python_out into a
 temporary directory at start-up), on free loopback ports:
 
-  * PD: GetMembers, the Tso bidi stream, GetRegion / GetPrevRegion /
+  * PD (one member, or --pd N with one leader): GetMembers, the Tso bidi stream, GetRegion / GetPrevRegion /
     GetRegionByID / ScanRegions, GetStore / GetAllStores, GC safe point.
     The cluster id is checked on every call but GetMembers.
   * Stores: the transactional and RawKV commands of tikvpb.proto, over one
@@ -136,6 +136,8 @@ class Cluster:
         self.regions = []           # sorted by start
         self.pending = []           # [[remaining requests, fn]]
         self.pd_fail = 0
+        self.pds = []               # PdService per member
+        self.pd_leader = 0
         self.reset_counters()
         bounds = [b""] + sorted(set(self._stored_key(k, args.key_mode) for k in args.split)) + [b""]
         for i in range(len(bounds) - 1):
@@ -267,9 +269,10 @@ class PdService:
     METHODS = ["GetMembers", "Tso", "GetStore", "GetAllStores", "GetRegion", "GetPrevRegion",
                "GetRegionByID", "ScanRegions", "GetGCSafePoint", "UpdateGCSafePoint"]
 
-    def __init__(self, cluster):
+    def __init__(self, cluster, index):
         self.c = cluster
         self.pb = cluster.pb.pdpb
+        self.index = index  # member index; c.pd_leader names the leader
         self.port = 0
 
     def url(self):
@@ -285,14 +288,18 @@ class PdService:
             if self.c.pd_fail > 0:
                 self.c.pd_fail -= 1
                 context.abort(grpc.StatusCode.UNAVAILABLE, "not leader (injected)")
+        if method != "GetMembers" and self.index != self.c.pd_leader:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "not leader")
         if method != "GetMembers" and req.header.cluster_id != self.c.cluster_id:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                           "mismatch cluster id, need %d but got %d" % (self.c.cluster_id, req.header.cluster_id))
 
     def GetMembers(self, req, context):
         self._check("GetMembers", req, context)
-        m = self.pb.Member(name="pd", member_id=1, client_urls=[self.url()], peer_urls=[self.url()])
-        return self.pb.GetMembersResponse(header=self._header(), members=[m], leader=m, etcd_leader=m)
+        ms = [self.pb.Member(name="pd%d" % p.index, member_id=p.index + 1, client_urls=[p.url()],
+                             peer_urls=[p.url()]) for p in self.c.pds]
+        lead = ms[self.c.pd_leader]
+        return self.pb.GetMembersResponse(header=self._header(), members=ms, leader=lead, etcd_leader=lead)
 
     def Tso(self, req_iter, context):
         import grpc
@@ -940,6 +947,9 @@ class Control:
       kill        store_id [mode]     mode "down" (default: the port refuses)
                                       or "hang" (calls never answer)
       revive      store_id            bring a killed store back, same port
+      pd_leader   [member]            make PD member `member` (default: the next)
+                                      the leader; the others answer every call
+                                      but GetMembers with UNAVAILABLE "not leader"
       pd_fail     count               the next count PD calls fail UNAVAILABLE
       clock       advance_ms          move PD's clock forward (expires TTLs)
       region      key                 the region holding key (id, bounds, leader)
@@ -980,7 +990,7 @@ class Control:
         c = self.c
         if cmd == "status":
             with c.mu:
-                return {"pd": "127.0.0.1:%d" % c.pd.port, "cluster_id": c.cluster_id,
+                return {"pd": pd_endpoints(c), "pd_leader": c.pd_leader, "cluster_id": c.cluster_id,
                         "stores": [{"id": s.id, "addr": s.addr(), "state": s.state}
                                    for s in c.stores.values()],
                         "regions": [region_json(r) for r in c.regions]}
@@ -1059,6 +1069,13 @@ class Control:
             s.state = "up"
             s.revived.set()
             return {"state": s.state}
+        if cmd == "pd_leader":
+            m = int(a.get("member", (c.pd_leader + 1) % len(c.pds)))
+            if not 0 <= m < len(c.pds):
+                raise CtlError("no PD member %d" % m)
+            with c.mu:
+                c.pd_leader = m
+            return {"pd_leader": m}
         if cmd == "pd_fail":
             with c.mu:
                 c.pd_fail = int(a.get("count", 1))
@@ -1101,8 +1118,10 @@ class Control:
                 try:
                     out = ctl.run(u.path.strip("/"), args)
                     self._send(200, out if out is not None else {})
-                except (CtlError, ValueError, KeyError) as e:
+                except (CtlError, ValueError, KeyError, TypeError) as e:
                     self._send(400, {"error": str(e)})
+                except Exception as e:  # a failed restart: report, keep serving
+                    self._send(500, {"error": "%s: %s" % (type(e).__name__, e)})
 
             def _send(self, code, obj):
                 data = json.dumps(obj).encode()
@@ -1124,6 +1143,10 @@ class Control:
         return srv
 
 
+def pd_endpoints(c):
+    return ",".join("127.0.0.1:%d" % p.port for p in c.pds)
+
+
 def region_json(r):
     return {"id": r.id, "start_hex": r.start.hex(), "end_hex": r.end.hex(),
             "start_key_hex": (mc_decode(r.start) or b"").hex() if r.start else "",
@@ -1135,6 +1158,7 @@ def region_json(r):
 def parse_args(argv):
     p = argparse.ArgumentParser(description="The PD/TiKV test cluster (a test fixture).")
     p.add_argument("--stores", type=int, default=3)
+    p.add_argument("--pd", type=int, default=1, help="PD members (member 0 leads first)")
     p.add_argument("--split", default="", help="comma-separated split keys (UTF-8)")
     p.add_argument("--split-hex", default="", help="comma-separated split keys in hex")
     p.add_argument("--key-mode", choices=["txn", "raw"], default="txn",
@@ -1152,6 +1176,8 @@ def parse_args(argv):
     a.split = keys
     if a.stores < 1 or a.stores > 16:
         p.error("--stores must be 1..16")
+    if a.pd < 1 or a.pd > 5:
+        p.error("--pd must be 1..5")
     return a
 
 
@@ -1161,11 +1187,15 @@ def main(argv):
     pb = load_protos(args.gen_dir)
     import grpc
     c = Cluster(pb, args)
-    c.pd = PdService(c)
-    pd_server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=16), options=GRPC_OPTIONS)
-    pd_server.add_generic_rpc_handlers((c.pd.handler(),))
-    c.pd.port = pd_server.add_insecure_port("127.0.0.1:0")
-    pd_server.start()
+    pd_servers = []
+    for i in range(args.pd):
+        pd = PdService(c, i)
+        srv = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=16), options=GRPC_OPTIONS)
+        srv.add_generic_rpc_handlers((pd.handler(),))
+        pd.port = srv.add_insecure_port("127.0.0.1:0")
+        srv.start()
+        c.pds.append(pd)
+        pd_servers.append(srv)
     for sid in c.store_ids:
         s = StoreServer(c, sid)
         s.start()
@@ -1177,17 +1207,18 @@ def main(argv):
     if args.ready_file:
         tmp = args.ready_file + ".tmp"
         with open(tmp, "w") as f:
-            f.write("pid %d\npd 127.0.0.1:%d\ncontrol %d\ncluster_id %d\n" %
-                    (os.getpid(), c.pd.port, ctl.server_address[1], c.cluster_id))
+            f.write("pid %d\npd %s\ncontrol %d\ncluster_id %d\n" %
+                    (os.getpid(), pd_endpoints(c), ctl.server_address[1], c.cluster_id))
             for sid in c.store_ids:
                 f.write("store %d %s\n" % (sid, c.stores[sid].addr()))
         os.rename(tmp, args.ready_file)
-    print("ready pd=127.0.0.1:%d control=%d" % (c.pd.port, ctl.server_address[1]), flush=True)
+    print("ready pd=%s control=%d" % (pd_endpoints(c), ctl.server_address[1]), flush=True)
     while not stop.wait(0.5):
         pass
     for s in c.stores.values():
         s.stop()
-    pd_server.stop(None)
+    for srv in pd_servers:
+        srv.stop(None)
     ctl.shutdown()
     return 0
 

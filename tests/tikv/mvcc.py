@@ -200,6 +200,8 @@ class Mvcc:
             return None
         if lock.start_ts in bypass:
             return None
+        if ts == TS_MAX and key == lock.primary and not lock.use_async_commit:
+            return None  # a latest-version read of a primary reads the last commit
         if lock.start_ts in access:
             return ("value", lock.value if lock.op in (OP_PUT, OP_INSERT) else None)
         raise KeyErr("locked", key, lock=lock, key=key)
@@ -322,6 +324,8 @@ class Mvcc:
             if lock.start_ts != start_ts:
                 raise KeyErr("locked", key, lock=lock, key=key)
             if lock.op == OP_PLOCK:
+                if op == OP_INSERT and self._visible(key, TS_MAX)[0] is not None:
+                    raise KeyErr("already_exist", key, key=key)
                 return "write"  # a pessimistic lock becomes the prewrite lock
             return ("done", lock)  # the same prewrite again
         if pa == 1:  # DO_PESSIMISTIC_CHECK, but the pessimistic lock is gone

@@ -855,6 +855,27 @@ class FaultTest(unittest.TestCase):
         else:
             self.fail("store did not come back")
 
+    def test_pd_members_and_leader_change(self):
+        h = Harness("--pd", "3", "--stores", "1")
+        try:
+            self.assertEqual(len(h.pd_addr.split(",")), 3)
+            first, second = h.pd_addr.split(",")[:2]
+            h.pd_addr = second
+            m = h.pd("GetMembers")  # a follower answers GetMembers
+            self.assertEqual(len(m.members), 3)
+            self.assertEqual(m.leader.client_urls[0], "http://" + first)
+            with self.assertRaises(grpc.RpcError) as e:
+                h.pd("GetAllStores")
+            self.assertEqual(e.exception.code(), grpc.StatusCode.UNAVAILABLE)
+            self.assertEqual(h.ctl("pd_leader", member=1)["pd_leader"], 1)
+            self.assertEqual(len(h.pd("GetAllStores").stores), 1)
+            self.assertEqual(h.pd("GetMembers").leader.client_urls[0], "http://" + second)
+            h.pd_addr = first
+            with self.assertRaises(grpc.RpcError):
+                h.tso()
+        finally:
+            h.close()
+
     def test_pd_fail(self):
         H.ctl("pd_fail", count=1)
         with self.assertRaises(grpc.RpcError) as e:

@@ -36,6 +36,7 @@
 
 typedef struct th_options {
     int stores;           /* 0: 3 */
+    int pd_members;       /* 0: 1. Member 0 leads first; th_pd lists all */
     const char *split;    /* comma-separated split keys (UTF-8, no commas); NULL: none */
     const char *key_mode; /* split keys are "txn" keys (default; PD keeps them
                            * memcomparable-encoded) or "raw" keys */
@@ -100,6 +101,10 @@ int th_kill_store(th_cluster *c, uint64_t store_id, int hang);
 int th_revive_store(th_cluster *c, uint64_t store_id);
 /* Restart the store's gRPC server: its connections drop, it comes back. */
 int th_drop_store(th_cluster *c, uint64_t store_id);
+/* Make PD member `member` (index in th_pd's list; -1: the next one) the
+ * leader; the others answer every call but GetMembers with UNAVAILABLE
+ * "not leader", and a Tso stream to the old leader fails. */
+int th_pd_leader(th_cluster *c, int member);
 /* The next count PD calls fail with UNAVAILABLE. */
 int th_pd_fail(th_cluster *c, int count);
 /* Move PD's clock (and so TSO physical time and lock expiry) forward. */
