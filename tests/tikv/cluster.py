@@ -441,6 +441,9 @@ TIKV_METHODS = {
     "RawDeleteRange": ("RawDeleteRangeRequest", "RawDeleteRangeResponse", "raw", True),
 }
 
+# transport faults the `inject` control command can cause: the call fails
+# with UNAVAILABLE before it runs, or after it ran (its answer is lost)
+TRANSPORT_FAULTS = ["unavailable", "lose_response"]
 # region error kinds the `inject` control command can return
 INJECTABLE = ["server_is_busy", "stale_command", "region_not_found", "max_timestamp_not_synced",
               "undetermined_result", "not_leader", "epoch_not_match", "raft_entry_too_large",
@@ -473,7 +476,7 @@ class StoreServer:
 
     def start(self):
         import grpc
-        srv = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=32), options=GRPC_OPTIONS)
+        srv = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=64), options=GRPC_OPTIONS)
         srv.add_generic_rpc_handlers((self._handler(),))
         port = srv.add_insecure_port("127.0.0.1:%d" % self.port)
         if port == 0:
@@ -509,6 +512,7 @@ class StoreServer:
     # ---- request entry ----
 
     def serve(self, method, req, context, resp_type, space, write):
+        import grpc
         c = self.c
         c.count(self.id, method)
         c.tick()
@@ -525,12 +529,17 @@ class StoreServer:
             if delay:
                 time.sleep(delay / 1000.0)
             resp = resp_type()
+            injected = self._injected(method)
+            if injected == "unavailable":
+                context.abort(grpc.StatusCode.UNAVAILABLE, "connection refused (injected, not applied)")
             try:
-                region = self.route(method, req, space, write)
+                region = self.route(method, req, space, write, injected)
                 getattr(self, "do_" + method)(req, resp, region, space)
             except RegionError as e:
                 resp.Clear()
                 resp.region_error.CopyFrom(e.err)
+            if injected == "lose_response":
+                context.abort(grpc.StatusCode.UNAVAILABLE, "connection lost (injected, after applying)")
             return resp
         finally:
             with c.mu:
@@ -549,14 +558,13 @@ class StoreServer:
                     return kind
         return None
 
-    def route(self, method, req, space, write):
+    def route(self, method, req, space, write, injected=None):
         """The Context checks TiKV makes, in its order; returns the region."""
         c = self.c
         ctx = req.context
-        injected = self._injected(method)
         with c.mu:
             r = c.region_by_id(ctx.region_id)
-            if injected:
+            if injected in INJECTABLE:
                 raise RegionError(self._injected_error(injected, r, ctx))
             if ctx.api_version != 0:
                 raise RegionError(self._rerr("ApiVersionNotMatched: the test cluster serves API V1 only"))
@@ -940,7 +948,10 @@ class Control:
                                       hint=false: NotLeader carries no leader
       busy        store_id count      ServerIsBusy for the next count requests
       inject      error count [store_id] [method]
-                                      the region error `error` (INJECTABLE)
+                                      the region error `error` (INJECTABLE), or
+                                      a transport fault: "unavailable" (fails,
+                                      not applied) or "lose_response" (applied,
+                                      then fails with UNAVAILABLE)
       delay       ms [store_id] [method]   sleep before serving
       drop        store_id            restart the store's gRPC server (drops
                                       its connections)
@@ -1033,8 +1044,8 @@ class Control:
             return self._later(a, do)
         if cmd in ("busy", "inject"):
             kind = "server_is_busy" if cmd == "busy" else a.get("error", "")
-            if kind not in INJECTABLE:
-                raise CtlError("unknown error %r; one of %s" % (kind, ", ".join(INJECTABLE)))
+            if kind not in INJECTABLE + TRANSPORT_FAULTS:
+                raise CtlError("unknown error %r; one of %s" % (kind, ", ".join(INJECTABLE + TRANSPORT_FAULTS)))
             n = int(a.get("count", 1))
             targets = [self._store(a)] if cmd == "busy" or int(a.get("store_id", 0)) else list(c.stores.values())
             with c.mu:
@@ -1190,7 +1201,8 @@ def main(argv):
     pd_servers = []
     for i in range(args.pd):
         pd = PdService(c, i)
-        srv = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=16), options=GRPC_OPTIONS)
+        # Each open Tso stream holds a worker thread for its lifetime.
+        srv = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=256), options=GRPC_OPTIONS)
         srv.add_generic_rpc_handlers((pd.handler(),))
         pd.port = srv.add_insecure_port("127.0.0.1:0")
         srv.start()

@@ -823,6 +823,17 @@ class FaultTest(unittest.TestCase):
         H.ctl("inject", error="undetermined_result", count=1, store_id=leader)
         self.assertTrue(H.get(b"c").region_error.HasField("undetermined_result"))
         self.assertIn("error", H.ctl("inject", error="nonsense"))
+        # transport faults: not applied, or applied with the answer lost
+        H.ctl("inject", error="unavailable", count=1, method="RawPut")
+        with self.assertRaises(grpc.RpcError) as e:
+            H.send("RawPut", b"c", raw=True, key=b"lost1", value=b"x")
+        self.assertEqual(e.exception.code(), grpc.StatusCode.UNAVAILABLE)
+        self.assertTrue(H.send("RawGet", b"c", raw=True, key=b"lost1").not_found)
+        H.ctl("inject", error="lose_response", count=1, method="RawPut")
+        with self.assertRaises(grpc.RpcError) as e:
+            H.send("RawPut", b"c", raw=True, key=b"lost2", value=b"x")
+        self.assertEqual(e.exception.code(), grpc.StatusCode.UNAVAILABLE)
+        self.assertEqual(H.send("RawGet", b"c", raw=True, key=b"lost2").value, b"x")
 
     def test_kill_and_revive(self):
         leader = H.region(b"c")[1].store_id

@@ -92,7 +92,10 @@ int th_busy(th_cluster *c, uint64_t store_id, int count);
 /* error: server_is_busy, stale_command, region_not_found,
  * max_timestamp_not_synced, undetermined_result, not_leader,
  * epoch_not_match, raft_entry_too_large, read_index_not_ready,
- * region_not_initialized. method NULL: any method. */
+ * region_not_initialized; or a transport fault: "unavailable" (the call
+ * fails with UNAVAILABLE and is not applied) or "lose_response" (it is
+ * applied, then fails with UNAVAILABLE: an outcome the client cannot know).
+ * method NULL: any method. */
 int th_inject(th_cluster *c, uint64_t store_id, const char *error, int count, const char *method);
 int th_delay(th_cluster *c, uint64_t store_id, const char *method, int ms);
 /* hang 0: the store's port refuses connections; 1: it accepts calls and
