@@ -936,8 +936,9 @@ class Control:
     object, with "error" on failure (HTTP 400). Keys are given as "key"
     (a UTF-8 string) or "key_hex", in the space "space" ("txn", the default
     unless started with --key-mode raw, or "raw"). Commands that change the
-    topology take "after": N to run only after N more store requests (a
-    split or leader move in the middle of an operation).
+    topology take "after": N to run when the N-th next store request
+    arrives, before it is served (a split or leader move in the middle of an
+    operation; with 1 the very next request meets it).
 
       status                          PD address, stores, regions
       counters                        requests per store and method, PD calls, TSO

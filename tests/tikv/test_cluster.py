@@ -811,6 +811,14 @@ class FaultTest(unittest.TestCase):
         self.assertEqual(H.region(b"j")[0].region_epoch.version, region.region_epoch.version)
         H.get(b"i")
         self.assertNotEqual(H.region(b"j")[0].region_epoch.version, region.region_epoch.version)
+        # after 1: the very next store request already meets the change
+        region, leader = H.region(b"j")
+        c = kv.Context(region_id=region.id, peer=leader)
+        c.region_epoch.CopyFrom(region.region_epoch)
+        H.ctl("leader", key="j", after=1)
+        r = H.send("KvGet", ctx=c, key=b"j", version=H.tso())
+        self.assertTrue(r.region_error.HasField("not_leader"))
+        H.ctl("leader", key="j", store_id=leader.store_id)
 
     def test_busy_and_inject(self):
         leader = H.region(b"c")[1].store_id

@@ -75,8 +75,9 @@ int th_has_faults(const th_cluster *c);
 int th_ctl(th_cluster *c, const char *cmd, const char *args, char **out);
 
 /* Topology faults. space: "txn" or "raw" (NULL: the cluster's key mode).
- * after > 0: the change happens only after that many more store requests
- * (in the middle of an operation). Return 0, -1 or TH_UNAVAILABLE. */
+ * after > 0: the change happens when the after-th next store request
+ * arrives, before it is served (after 1: the very next request meets it),
+ * to land in the middle of an operation. Return 0, -1 or TH_UNAVAILABLE. */
 int th_split(th_cluster *c, const void *key, size_t klen, const char *space, int after);
 /* Move the leader of the region holding key to store_id (0: the next
  * store). hint 0: NotLeader answers for it carry no leader. */
