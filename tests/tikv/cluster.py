@@ -529,6 +529,9 @@ class StoreServer:
             if delay:
                 time.sleep(delay / 1000.0)
             resp = resp_type()
+            if req.context.cluster_id and req.context.cluster_id != c.cluster_id:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, "cluster id mismatch: request %d, cluster %d"
+                              % (req.context.cluster_id, c.cluster_id))
             injected = self._injected(method)
             if injected == "unavailable":
                 context.abort(grpc.StatusCode.UNAVAILABLE, "connection refused (injected, not applied)")

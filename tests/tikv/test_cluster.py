@@ -277,6 +277,15 @@ class RoutingTest(unittest.TestCase):
         self.assertFalse(r.HasField("region_error"), r)
         self.assertEqual(r.error, "")
 
+    def test_cluster_id_checked(self):
+        c, _, _ = self.ctx(b"c")
+        c.cluster_id = H.cluster_id
+        self.assertFalse(H.send("KvGet", ctx=c, key=b"c", version=H.tso()).HasField("region_error"))
+        c.cluster_id = H.cluster_id + 1
+        with self.assertRaises(grpc.RpcError) as e:
+            H.send("KvGet", ctx=c, key=b"c", version=H.tso())
+        self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+
     def test_api_version_checked(self):
         c, _, _ = self.ctx(b"c")
         c.api_version = kv.V2
