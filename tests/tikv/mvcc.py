@@ -121,7 +121,8 @@ class Mvcc:
         self.cv = threading.Condition()
         self.data = {}            # (key, start_ts) -> value
         self.locks = OrderedMap()  # key -> Lock
-        self.writes = OrderedMap()  # key -> [(commit_ts, Write)], newest first
+        self.writes = OrderedMap()  # key -> [(commit_ts, Write)], oldest first
+        self.txn_writes = {}        # (key, start_ts) -> (commit_ts, Write)
         self.raw = OrderedMap()    # key -> value
         self.max_ts = 0            # the largest read ts seen (TiKV's concurrency manager)
         self.lock_wait_ms = lock_wait_ms
@@ -130,20 +131,23 @@ class Mvcc:
     # ---- helpers (caller holds cv) ----
 
     def _write_list(self, key):
-        return self.writes.get(key) or []
+        """key's write records, newest first (an iterator)."""
+        return reversed(self.writes.get(key) or ())
 
     def _add_write(self, key, commit_ts, w):
-        lst = list(self._write_list(key))
-        lst.append((commit_ts, w))
-        lst.sort(key=lambda e: e[0], reverse=True)
-        self.writes.set(key, lst)
+        lst = self.writes.get(key)
+        if lst is None:
+            lst = []
+            self.writes.set(key, lst)
+        if not lst or commit_ts >= lst[-1][0]:
+            lst.append((commit_ts, w))  # the usual case: a newer commit
+        else:
+            bisect.insort(lst, (commit_ts, w), key=lambda e: e[0])
+        self.txn_writes[(key, w.start_ts)] = (commit_ts, w)
 
     def _find_txn_write(self, key, start_ts):
         """(commit_ts, Write) written by the txn start_ts on key, or None."""
-        for commit_ts, w in self._write_list(key):
-            if w.start_ts == start_ts:
-                return commit_ts, w
-        return None
+        return self.txn_writes.get((key, start_ts))
 
     def _latest_commit(self, key):
         """Newest (commit_ts, Write) that is not a rollback, or None."""
@@ -610,6 +614,7 @@ class Mvcc:
                     continue
                 for _, w in self.writes.get(k):
                     self.data.pop((k, w.start_ts), None)
+                    self.txn_writes.pop((k, w.start_ts), None)
                 self.writes.pop(k)
 
     def all_locks(self):
