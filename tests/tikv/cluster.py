@@ -274,6 +274,24 @@ class PdService:
         self.pb = cluster.pb.pdpb
         self.index = index  # member index; c.pd_leader names the leader
         self.port = 0
+        self.server = None
+
+    def start(self):
+        import grpc
+        # Each open Tso stream holds a worker thread for its lifetime.
+        srv = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=256), options=GRPC_OPTIONS)
+        srv.add_generic_rpc_handlers((self.handler(),))
+        port = srv.add_insecure_port("127.0.0.1:%d" % self.port)
+        if port == 0:
+            raise RuntimeError("PD member %d cannot bind port %d" % (self.index, self.port))
+        self.port = port
+        srv.start()
+        self.server = srv
+
+    def stop(self):
+        if self.server is not None:
+            self.server.stop(grace=None).wait()
+            self.server = None
 
     def url(self):
         return "http://127.0.0.1:%d" % self.port
@@ -965,6 +983,9 @@ class Control:
       pd_leader   [member]            make PD member `member` (default: the next)
                                       the leader; the others answer every call
                                       but GetMembers with UNAVAILABLE "not leader"
+      pd_kill     member              stop PD member `member` (its port refuses);
+                                      if it led, the next running member leads
+      pd_revive   member              start it again on the same port
       pd_fail     count               the next count PD calls fail UNAVAILABLE
       clock       advance_ms          move PD's clock forward (expires TTLs)
       region      key                 the region holding key (id, bounds, leader)
@@ -1091,6 +1112,22 @@ class Control:
             with c.mu:
                 c.pd_leader = m
             return {"pd_leader": m}
+        if cmd in ("pd_kill", "pd_revive"):
+            m = int(a.get("member", -1))
+            if not 0 <= m < len(c.pds):
+                raise CtlError("no PD member %d" % m)
+            pd = c.pds[m]
+            if cmd == "pd_revive":
+                if pd.server is None:
+                    pd.start()
+                return {"pd_leader": c.pd_leader}
+            pd.stop()
+            with c.mu:
+                live = [p.index for p in c.pds if p.server is not None]
+                if c.pd_leader == m and live:
+                    # an election among the members still running
+                    c.pd_leader = next((i for i in live if i > m), live[0])
+                return {"pd_leader": c.pd_leader}
         if cmd == "pd_fail":
             with c.mu:
                 c.pd_fail = int(a.get("count", 1))
@@ -1202,16 +1239,10 @@ def main(argv):
     pb = load_protos(args.gen_dir)
     import grpc
     c = Cluster(pb, args)
-    pd_servers = []
     for i in range(args.pd):
         pd = PdService(c, i)
-        # Each open Tso stream holds a worker thread for its lifetime.
-        srv = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=256), options=GRPC_OPTIONS)
-        srv.add_generic_rpc_handlers((pd.handler(),))
-        pd.port = srv.add_insecure_port("127.0.0.1:0")
-        srv.start()
+        pd.start()
         c.pds.append(pd)
-        pd_servers.append(srv)
     for sid in c.store_ids:
         s = StoreServer(c, sid)
         s.start()
@@ -1233,8 +1264,8 @@ def main(argv):
         pass
     for s in c.stores.values():
         s.stop()
-    for srv in pd_servers:
-        srv.stop(None)
+    for pd in c.pds:
+        pd.stop()
     ctl.shutdown()
     return 0
 

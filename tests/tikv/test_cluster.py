@@ -80,6 +80,11 @@ class Harness:
         if ch is not None:
             ch.close()
 
+    def forget_addr(self, addr):
+        ch = self.channels.pop(addr, None)
+        if ch is not None:
+            ch.close()
+
     def close(self):
         for ch in self.channels.values():
             ch.close()
@@ -901,6 +906,19 @@ class FaultTest(unittest.TestCase):
             h.pd_addr = first
             with self.assertRaises(grpc.RpcError):
                 h.tso()
+            # the leader is killed: the next member leads, the old port refuses
+            self.assertEqual(h.ctl("pd_kill", member=1)["pd_leader"], 2)
+            h.pd_addr = second
+            with self.assertRaises(grpc.RpcError) as e:
+                h.pd("GetMembers")
+            self.assertEqual(e.exception.code(), grpc.StatusCode.UNAVAILABLE)
+            third = h.pd_addr = h.ctl("status")["pd"].split(",")[2]
+            self.assertEqual(h.pd("GetMembers").leader.client_urls[0], "http://" + third)
+            self.assertGreater(h.tso(), 0)
+            h.ctl("pd_revive", member=1)
+            h.forget_addr(second)
+            h.pd_addr = second
+            self.assertEqual(h.pd("GetMembers").leader.client_urls[0], "http://" + third)
         finally:
             h.close()
 

@@ -368,6 +368,8 @@ static void test_faults_as_region_errors(void **state)
     kvrpcpb__get_response__free_unpacked(g, NULL);
     assert_int_equal(th_inject(&cl, 0, "no_such_error", 1, NULL), -1);
     assert_int_equal(th_advance_clock(&cl, 10), 0);
+    assert_int_equal(th_pd_leader(&cl, 0), 0); /* the one member */
+    assert_int_equal(th_pd_kill(&cl, 5), -1);  /* no such member */
     assert_true(th_pd_counter(&cl, "GetRegion") >= 1);
     assert_int_equal(th_tso_requests(&cl), 0); /* no TSO stream used here */
 }

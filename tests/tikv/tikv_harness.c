@@ -451,6 +451,16 @@ int th_pd_leader(th_cluster *c, int member)
     return ctl_json(c, "pd_leader", member >= 0 ? json_pack("{s:i}", "member", member) : NULL, NULL);
 }
 
+int th_pd_kill(th_cluster *c, int member)
+{
+    return ctl_json(c, "pd_kill", json_pack("{s:i}", "member", member), NULL);
+}
+
+int th_pd_revive(th_cluster *c, int member)
+{
+    return ctl_json(c, "pd_revive", json_pack("{s:i}", "member", member), NULL);
+}
+
 int th_pd_fail(th_cluster *c, int count)
 {
     return ctl_json(c, "pd_fail", json_pack("{s:i}", "count", count), NULL);

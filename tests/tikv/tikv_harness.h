@@ -109,6 +109,10 @@ int th_drop_store(th_cluster *c, uint64_t store_id);
  * leader; the others answer every call but GetMembers with UNAVAILABLE
  * "not leader", and a Tso stream to the old leader fails. */
 int th_pd_leader(th_cluster *c, int member);
+/* Stop PD member `member` (its port refuses connections; if it led, the
+ * next running member leads), or start it again on the same port. */
+int th_pd_kill(th_cluster *c, int member);
+int th_pd_revive(th_cluster *c, int member);
 /* The next count PD calls fail with UNAVAILABLE. */
 int th_pd_fail(th_cluster *c, int count);
 /* Move PD's clock (and so TSO physical time and lock expiry) forward. */
