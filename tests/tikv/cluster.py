@@ -21,10 +21,12 @@ temporary directory at start-up), on free loopback ports:
     Region boundaries are kept as TiKV keeps them: transactional keys are
     compared in memcomparable encoding, raw keys as they are (API V1).
   * Faults and counters through a control port (HTTP/JSON, see `Control`).
+  * With --tls, PD and the stores serve TLS only, with a certificate for
+    127.0.0.1 signed by a fresh CA (made with the openssl command).
 
 Run `cluster.py --help`. When it serves, it writes the ready file (one
-"name value" per line: pd, control, cluster_id, then one "store ID ADDR" per
-store) and prints "ready" on stdout. It stops on SIGTERM or SIGINT.
+"name value" per line: pid, pd, control, cluster_id, then one "store ID
+ADDR" per store, and "ca PATH" with --tls) and prints "ready" on stdout. It stops on SIGTERM or SIGINT.
 """
 
 import argparse
@@ -138,6 +140,8 @@ class Cluster:
         self.pd_fail = 0
         self.pds = []               # PdService per member
         self.pd_leader = 0
+        self.tls = None             # (key, cert) when serving TLS
+        self.ca_file = None
         self.reset_counters()
         bounds = [b""] + sorted(set(self._stored_key(k, args.key_mode) for k in args.split)) + [b""]
         for i in range(len(bounds) - 1):
@@ -281,7 +285,7 @@ class PdService:
         # Each open Tso stream holds a worker thread for its lifetime.
         srv = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=256), options=GRPC_OPTIONS)
         srv.add_generic_rpc_handlers((self.handler(),))
-        port = srv.add_insecure_port("127.0.0.1:%d" % self.port)
+        port = bind(srv, self.c, self.port)
         if port == 0:
             raise RuntimeError("PD member %d cannot bind port %d" % (self.index, self.port))
         self.port = port
@@ -294,7 +298,7 @@ class PdService:
             self.server = None
 
     def url(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % ("https" if self.c.tls else "http", self.port)
 
     def _header(self):
         return self.pb.ResponseHeader(cluster_id=self.c.cluster_id)
@@ -496,7 +500,7 @@ class StoreServer:
         import grpc
         srv = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=64), options=GRPC_OPTIONS)
         srv.add_generic_rpc_handlers((self._handler(),))
-        port = srv.add_insecure_port("127.0.0.1:%d" % self.port)
+        port = bind(srv, self.c, self.port)
         if port == 0:
             raise RuntimeError("store %d cannot bind port %d" % (self.id, self.port))
         self.port = port
@@ -1195,6 +1199,34 @@ class Control:
         return srv
 
 
+def bind(srv, c, port):
+    """Listen on 127.0.0.1:port (0: a free one), with TLS when the cluster
+    has a certificate; returns the port, 0 if it cannot bind."""
+    if c.tls is None:
+        return srv.add_insecure_port("127.0.0.1:%d" % port)
+    import grpc
+    return srv.add_secure_port("127.0.0.1:%d" % port, grpc.ssl_server_credentials([c.tls]))
+
+
+def make_tls(dirname):
+    """A CA and a server certificate for 127.0.0.1 / localhost, made with
+    the openssl command. Returns (ca path, (key, cert chain))."""
+    os.makedirs(dirname, exist_ok=True)
+    f = lambda n: os.path.join(dirname, n)  # noqa: E731
+    run = lambda *a: subprocess.run(["openssl"] + list(a), check=True,  # noqa: E731
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=orbit test CA",
+        "-keyout", f("ca.key"), "-out", f("ca.pem"))
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+        "-keyout", f("server.key"), "-out", f("server.csr"))
+    with open(f("ext.cnf"), "w") as e:
+        e.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run("x509", "-req", "-in", f("server.csr"), "-CA", f("ca.pem"), "-CAkey", f("ca.key"),
+        "-CAcreateserial", "-days", "2", "-extfile", f("ext.cnf"), "-out", f("server.pem"))
+    with open(f("server.key"), "rb") as k, open(f("server.pem"), "rb") as c:
+        return f("ca.pem"), (k.read(), c.read())
+
+
 def pd_endpoints(c):
     return ",".join("127.0.0.1:%d" % p.port for p in c.pds)
 
@@ -1222,6 +1254,9 @@ def parse_args(argv):
                    help="write requests larger than this get RaftEntryTooLarge (0: no limit)")
     p.add_argument("--ready-file", default="")
     p.add_argument("--gen-dir", default=None, help="where to put the generated Python modules")
+    p.add_argument("--tls", action="store_true",
+                   help="serve TLS (a fresh CA and certificate for 127.0.0.1, via openssl; "
+                        "the ready file names the CA)")
     a = p.parse_args(argv)
     keys = [k.encode() for k in a.split.split(",") if k] + \
            [bytes.fromhex(k) for k in a.split_hex.split(",") if k]
@@ -1239,6 +1274,8 @@ def main(argv):
     pb = load_protos(args.gen_dir)
     import grpc
     c = Cluster(pb, args)
+    if args.tls:
+        c.ca_file, c.tls = make_tls(os.path.join(pb.gen_dir, "tls"))
     for i in range(args.pd):
         pd = PdService(c, i)
         pd.start()
@@ -1258,6 +1295,8 @@ def main(argv):
                     (os.getpid(), pd_endpoints(c), ctl.server_address[1], c.cluster_id))
             for sid in c.store_ids:
                 f.write("store %d %s\n" % (sid, c.stores[sid].addr()))
+            if c.ca_file:
+                f.write("ca %s\n" % c.ca_file)
         os.rename(tmp, args.ready_file)
     print("ready pd=%s control=%d" % (pd_endpoints(c), ctl.server_address[1]), flush=True)
     while not stop.wait(0.5):

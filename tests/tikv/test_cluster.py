@@ -58,6 +58,7 @@ class Harness:
                 raise RuntimeError("cluster.py did not start")
             time.sleep(0.02)
         self.startup_s = time.monotonic() - t0
+        self.ca = None
         self.stores = {}
         with open(ready) as f:
             lines = f.read().splitlines()
@@ -71,6 +72,9 @@ class Harness:
                 self.cluster_id = int(f[1])
             elif f[0] == "store":
                 self.stores[int(f[1])] = f[2]
+            elif f[0] == "ca":
+                with open(f[1], "rb") as ca:
+                    self.ca = ca.read()
         self.channels = {}
 
     def forget(self, sid):
@@ -94,7 +98,8 @@ class Harness:
 
     def chan(self, addr):
         if addr not in self.channels:
-            self.channels[addr] = grpc.insecure_channel(addr)
+            self.channels[addr] = (grpc.insecure_channel(addr) if self.ca is None else
+                                   grpc.secure_channel(addr, grpc.ssl_channel_credentials(self.ca)))
         return self.channels[addr]
 
     def ctl(self, cmd, **args):
@@ -919,6 +924,23 @@ class FaultTest(unittest.TestCase):
             h.forget_addr(second)
             h.pd_addr = second
             self.assertEqual(h.pd("GetMembers").leader.client_urls[0], "http://" + third)
+        finally:
+            h.close()
+
+    def test_tls(self):
+        h = Harness("--tls", "--stores", "1")
+        try:
+            self.assertIsNotNone(h.ca)
+            m = h.pd("GetMembers")
+            self.assertTrue(m.leader.client_urls[0].startswith("https://127.0.0.1:"))
+            h.send("RawPut", b"k", raw=True, key=b"k", value=b"tls")
+            self.assertEqual(h.send("RawGet", b"k", raw=True, key=b"k").value, b"tls")
+            plain = grpc.insecure_channel(h.pd_addr)
+            call = plain.unary_unary("/pdpb.PD/GetMembers", pd.GetMembersRequest.SerializeToString,
+                                     pd.GetMembersResponse.FromString)
+            with self.assertRaises(grpc.RpcError):
+                call(pd.GetMembersRequest(), timeout=2)
+            plain.close()
         finally:
             h.close()
 

@@ -374,12 +374,49 @@ static void test_faults_as_region_errors(void **state)
     assert_int_equal(th_tso_requests(&cl), 0); /* no TSO stream used here */
 }
 
+/* A cluster of its own with TLS: GetMembers through the transport with the
+ * CA file (https member URLs), and refused without it. */
+static void test_tls(void **state)
+{
+    (void)state;
+    if (cl.external)
+        skip();
+    th_cluster tc;
+    th_options o = {.stores = 1, .tls = 1, .tie = 1};
+    assert_int_equal(th_start(&tc, &o), 0);
+    assert_true(tc.ca_file[0] != '\0');
+    orbit__rpc *r;
+    orbit__rpc_config cfg = {th_pd(&tc), tc.ca_file, 0, 0, 2000};
+    assert_int_equal(orbit__rpc_open(&cfg, &r), 0);
+    Pdpb__GetMembersRequest rq = PDPB__GET_MEMBERS_REQUEST__INIT;
+    uint8_t *b;
+    size_t n;
+    PACK(pdpb__get_members_request, &rq, &b, &n);
+    orbit_buf resp = ORBIT_BUF_INIT;
+    assert_int_equal(call(r, "/pdpb.PD/GetMembers", b, n, &resp), 0);
+    Pdpb__GetMembersResponse *m = pdpb__get_members_response__unpack(NULL, resp.len, resp.data);
+    assert_non_null(m);
+    assert_non_null(m->leader);
+    assert_true(strncmp(m->leader->client_urls[0], "https://127.0.0.1:", 18) == 0);
+    pdpb__get_members_response__free_unpacked(m, NULL);
+    orbit__rpc_close(r);
+    orbit__rpc_config plain = {th_pd(&tc), NULL, 0, 0, 1000};
+    assert_int_equal(orbit__rpc_open(&plain, &r), 0);
+    orbit__rpc_call_opts co = {1500, 0, 0, 0};
+    assert_true(orbit__rpc_call(r, "/pdpb.PD/GetMembers", b, n, &co, &resp) != 0);
+    orbit__rpc_close(r);
+    free(b);
+    orbit_buf_release(&resp);
+    th_stop(&tc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_members),
         cmocka_unit_test(test_2pc_through_c_messages),
         cmocka_unit_test(test_faults_as_region_errors),
+        cmocka_unit_test(test_tls),
     };
     return cmocka_run_group_tests_name("tikv_harness", tests, group_setup, group_teardown);
 }

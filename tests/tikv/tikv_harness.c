@@ -66,6 +66,8 @@ static int read_ready(th_cluster *c, const char *path, long *pid)
             memcpy(c->pd, a, sizeof c->pd);
         else if (sscanf(line, "control %d", &c->ctl_port) == 1)
             continue;
+        else if (sscanf(line, "ca %511s", a) == 1)
+            memcpy(c->ca_file, a, sizeof c->ca_file);
         else if (sscanf(line, "cluster_id %llu", &n) == 1)
             c->cluster_id = n;
         else if (sscanf(line, "store %llu %31s", &n, a) == 2 && c->nstores < TH_MAX_STORES) {
@@ -182,9 +184,11 @@ int th_start(th_cluster *c, const th_options *o)
             dup2(fd, 2);
             close(fd);
         }
-        execl(py, py, script, "--ready-file", ready, "--gen-dir", gen, "--stores", stores, "--pd", pds,
-              "--split", o->split ? o->split : "", "--key-mode", o->key_mode ? o->key_mode : "txn",
-              "--lock-wait-ms", wait, (char *)NULL);
+        const char *argv[] = {py, script, "--ready-file", ready, "--gen-dir", gen, "--stores", stores,
+                              "--pd", pds, "--split", o->split ? o->split : "", "--key-mode",
+                              o->key_mode ? o->key_mode : "txn", "--lock-wait-ms", wait,
+                              o->tls ? "--tls" : NULL, NULL};
+        execv(py, (char *const *)argv);
         _exit(127);
     }
     c->pid = pid;

@@ -42,6 +42,9 @@ typedef struct th_options {
                            * memcomparable-encoded) or "raw" keys */
     int lock_wait_ms;     /* pessimistic lock wait for wait_timeout 0; 0: 300 */
     int tie;              /* see above */
+    int tls;              /* PD and stores serve TLS only, with a fresh CA
+                           * (th_cluster.ca_file) and a certificate for
+                           * 127.0.0.1; needs the openssl command */
 } th_options;
 
 typedef struct th_cluster {
@@ -55,6 +58,7 @@ typedef struct th_cluster {
     char store_addr[TH_MAX_STORES][32];
     char pd[512];   /* PD endpoints, "127.0.0.1:P" for the test cluster */
     char root[256]; /* temp directory (ready file, cluster.log); "" if none */
+    char ca_file[512]; /* with tls: the CA's PEM file (in root); else "" */
 } th_cluster;
 
 /* Start (or find, see above) a cluster; o NULL: defaults. 0 on success;
