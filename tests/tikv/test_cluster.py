@@ -383,12 +383,12 @@ class TxnTest(unittest.TestCase):
         start = H.tso()
         for k in (b"a6", b"c6"):  # primary a6 in region 1, secondary c6 in region 2
             H.send("KvPrewrite", k, mutations=[kv.Mutation(op=kv.Put, key=k, value=b"x")],
-                   primary_lock=b"a6", start_version=start, lock_ttl=3000)
+                   primary_lock=b"a6", start_version=start, lock_ttl=20000)
         lock = H.get(b"c6").error.locked
         st = H.send("KvCheckTxnStatus", b"a6", primary_key=b"a6", lock_ts=start, caller_start_ts=H.tso(),
                     current_ts=H.tso())
         self.assertGreater(st.lock_ttl, 0)  # alive
-        H.ctl("clock", advance_ms=5000)
+        H.ctl("clock", advance_ms=30000)
         st = H.send("KvCheckTxnStatus", b"a6", primary_key=b"a6", lock_ts=start, caller_start_ts=H.tso(),
                     current_ts=H.tso())
         self.assertEqual((st.lock_ttl, st.commit_version, st.action), (0, 0, kv.TTLExpireRollback))
@@ -587,25 +587,34 @@ class TxnTest(unittest.TestCase):
     def test_deadlock(self):
         import threading
         a, b = H.tso(), H.tso()
-        for ts, k in ((a, b"c18"), (b, b"c19")):
+        mine = {a: b"c18", b: b"c19"}
+        for ts, k in mine.items():
             H.send("KvPessimisticLock", k, mutations=[kv.Mutation(op=kv.PessimisticLock, key=k)],
                    primary_lock=k, start_version=ts, lock_ttl=3000, for_update_ts=ts)
         out = {}
 
-        def wait_a():
-            out["a"] = H.send("KvPessimisticLock", b"c19", mutations=[kv.Mutation(op=kv.PessimisticLock, key=b"c19")],
-                              primary_lock=b"c18", start_version=a, lock_ttl=3000, for_update_ts=H.tso(),
-                              wait_timeout=3000)
-        t = threading.Thread(target=wait_a)
-        t.start()
-        time.sleep(0.2)
-        rb = H.send("KvPessimisticLock", b"c18", mutations=[kv.Mutation(op=kv.PessimisticLock, key=b"c18")],
-                    primary_lock=b"c19", start_version=b, lock_ttl=3000, for_update_ts=H.tso(), wait_timeout=3000)
-        self.assertTrue(rb.errors[0].HasField("deadlock"))
-        H.send("KVPessimisticRollback", b"c19", keys=[b"c19"], start_version=b, for_update_ts=H.tso())
-        t.join()
-        self.assertFalse(out["a"].errors)  # woken by the rollback
-        H.send("KVPessimisticRollback", b"c18", keys=[b"c18", b"c19"], start_version=a, for_update_ts=H.tso())
+        def lock_other(ts):
+            """Each txn asks for the other's key. Whichever closes the
+            cycle gets the deadlock and gives its own key up."""
+            other = mine[b if ts == a else a]
+            r = H.send("KvPessimisticLock", other, mutations=[kv.Mutation(op=kv.PessimisticLock, key=other)],
+                       primary_lock=mine[ts], start_version=ts, lock_ttl=3000, for_update_ts=H.tso(),
+                       wait_timeout=5000)
+            out[ts] = r
+            if r.errors and r.errors[0].HasField("deadlock"):
+                H.send("KVPessimisticRollback", mine[ts], keys=[mine[ts]], start_version=ts,
+                       for_update_ts=H.tso())
+        th = [threading.Thread(target=lock_other, args=(ts,)) for ts in (a, b)]
+        for t in th:
+            t.start()
+        for t in th:
+            t.join()
+        dead = [ts for ts in (a, b) if out[ts].errors and out[ts].errors[0].HasField("deadlock")]
+        self.assertEqual(len(dead), 1)
+        winner = b if dead[0] == a else a
+        self.assertFalse(out[winner].errors)  # woken by the loser's rollback
+        H.send("KVPessimisticRollback", b"c18", keys=[b"c18", b"c19"], start_version=winner, for_update_ts=H.tso())
+        self.assertEqual(H.locked(b"c18", b"c19"), [])
 
     def test_scan_forward_reverse_key_only_limit(self):
         H.put_2pc([(b"s%02d" % i, b"v%d" % i) for i in range(10)])
@@ -953,11 +962,15 @@ class FaultTest(unittest.TestCase):
 
     def test_delay_and_inflight(self):
         import threading
-        H.ctl("delay", ms=100, method="KvBatchGet")
+        H.ctl("delay", ms=1000, method="KvBatchGet")
         H.ctl("reset")
         ts = H.tso()
-        th = [threading.Thread(target=lambda: H.send("KvBatchGet", b"c", keys=[b"c"], version=ts))
-              for _ in range(3)]
+        go = threading.Barrier(3)
+
+        def get():
+            go.wait()
+            H.send("KvBatchGet", b"c", keys=[b"c"], version=ts)
+        th = [threading.Thread(target=get) for _ in range(3)]
         for t in th:
             t.start()
         for t in th:
