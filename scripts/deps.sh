@@ -12,7 +12,7 @@ PKGS=(
   etcd-server etcd-client
   libjansson-dev libevent-dev
   redis-tools redis-server python3-redis python3-numpy curl
-  python3-grpcio python3-protobuf protobuf-compiler
+  python3-grpcio python3-protobuf protobuf-compiler openssl
 )
 
 missing=()
