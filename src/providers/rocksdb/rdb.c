@@ -1182,6 +1182,12 @@ static int mget_alloc(rdb_mget *m, size_t n, const orbit_slice *keys)
     return ORBIT_OK;
 }
 
+/* rdb_mget.cc: RocksDB's batched MultiGet on the default column family;
+ * outputs as rocksdb_multi_get's; 0, or -1 out of memory. */
+int orbit__rdb_mget_batched(rocksdb_t *db, const rocksdb_readoptions_t *ro, size_t n,
+                            const char *const *keys, const size_t *klens, char **values,
+                            size_t *sizes, char **errs);
+
 /* RocksDB's MultiGet reads every key at one sequence number (DBImpl pins
  * one super version and sequence for the whole call), so a read at the
  * latest data is one consistent view without a snapshot of our own. */
@@ -1202,8 +1208,13 @@ static int rdb_multi_get(void *self, void *snap, size_t n, const orbit_slice *ke
     if (db->tdb)
         rocksdb_transactiondb_multi_get(db->tdb, ro, n, m.keys, m.klens, m.values, m.sizes,
                                         m.errs);
-    else
-        rocksdb_multi_get(db->base, ro, n, m.keys, m.klens, m.values, m.sizes, m.errs);
+    else if (orbit__rdb_mget_batched(db->base, ro, n, m.keys, m.klens, m.values, m.sizes,
+                                     m.errs)) {
+        free((void *)m.keys);
+        for (size_t i = 0; i < n; i++)
+            status[i] = ORBIT_ENOMEM;
+        return ORBIT_ENOMEM;
+    }
     rc = multi_get_finish(n, m.values, m.sizes, m.errs, RDB_CTX_PLAIN, vals, status);
     free((void *)m.keys);
     return rc;
