@@ -15,8 +15,10 @@
  * worker's inbox. So two workers keep as many requests in flight as there
  * are clients.
  *
- * Pipelined runs of plain SETs (GETs) of one client are written as one
- * batch (read with one multi-get), replies in order.
+ * The plain SETs and GETs of all clients of a worker in one event-loop
+ * turn are executed together after the turn: the SETs as one atomic write
+ * batch, the GETs as one multi-get, replies in each client's order (the
+ * turn batch, below).
  *
  * Limits: a client whose unparsed input exceeds max_query_len is closed;
  * a connection beyond max_clients gets "-ERR max number of clients
@@ -54,6 +56,34 @@
 #define READ_CHUNK (16 * 1024)
 #define OUT_HIGH_WATER (4 * 1024 * 1024) /* stop reading input above this */
 
+/* The turn batch (see "input: the turn batch" below). */
+#define TURN_MAX_SETS 1024
+#define TURN_MAX_SET_BYTES (8u << 20)
+#define TURN_MAX_GETS 1024
+
+typedef struct turn_client {
+    srv_client *c;
+    uint32_t nsets; /* its SETs in the batch (their replies come first) */
+    uint32_t ngets; /* its GETs after them */
+} turn_client;
+
+typedef struct turn_batch {
+    orbit_batch *sets;
+    size_t nsets, set_bytes;
+    orbit_buf set_key, set_rec;
+    /* the GETs: TURN_MAX_GETS each, allocated at the first GET */
+    orbit_buf *get_keys; /* encoded metadata keys */
+    orbit_slice *get_slices;
+    orbit_buf *get_vals;
+    int *get_status;
+    uint32_t *get_client; /* index into clients */
+    size_t ngets;
+    turn_client *clients; /* clients with commands in the batch, each once */
+    size_t nclients, capclients;
+    turn_client *prev; /* the executed round's clients, while they resume */
+    size_t capprev;
+} turn_batch;
+
 typedef struct srv_worker {
     int idx;
     pthread_t th;
@@ -68,16 +98,8 @@ typedef struct srv_worker {
     srv_client *clients;
     int nclients;
     int stopping;
-    /* consecutive plain SETs of one client, written as one batch */
-    orbit_batch *sets;
-    size_t nsets;
-    orbit_buf set_key, set_rec;
-    /* consecutive plain GETs of one client, read with one multi-get */
-    orbit_buf get_keys[64];
-    orbit_slice get_slices[64];
-    orbit_buf get_vals[64];
-    int get_status[64];
-    size_t ngets;
+    turn_batch turn; /* the plain SETs and GETs of this turn (below) */
+    int exit;        /* the worker loop ends */
 } srv_worker;
 
 static srv_worker *g_workers;
@@ -250,41 +272,29 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* ---- input ------------------------------------------------------------- */
+/* ---- input: the turn batch ------------------------------------------------ */
 
-/* Pipelined plain `SET k v` commands of one client are gathered into one
- * atomic batch and acknowledged together once it is written (one WAL
- * append instead of one per command). Replies keep their order: the batch
- * is written before any other command of the client runs. */
-#define SET_BATCH_MAX 64
-
+/* Plain `SET k v` and `GET k` commands of every client a worker serves in
+ * one event-loop turn are gathered into the worker's turn batch: the SETs
+ * into one atomic write batch (one WAL append and one memtable write group
+ * for all of them), the GETs into one multi-get. The batch is executed
+ * after the turn's callbacks have run (turn_flush, as Redis's beforeSleep
+ * writes replies), writes first, then reads, and every client gets its
+ * replies in order.
+ *
+ * A client with commands in the batch waits (async_pending, as for an
+ * asynchronous operation): its later input stays queued until the batch
+ * is executed. Per client the pending commands are some SETs followed by
+ * some GETs (a SET after a GET of the same client waits for the next
+ * batch, as does any other command), so executing all writes before all
+ * reads keeps each client's order; between clients nothing is
+ * acknowledged before the batch is executed, so the order the batch
+ * imposes is a valid one. A SET is acknowledged only after its batch is
+ * written, so with the WAL on it survives kill -9 as a lone SET does. */
 static int is_plain_set(srv_client *c, int argc, const orbit_slice *argv)
 {
     return argc == 3 && argv[0].len == 3 && !strncasecmp((const char *)argv[0].data, "set", 3) &&
            !c->in_multi && c->authed && !g_srv.use_async;
-}
-
-static void sets_flush(srv_client *c)
-{
-    srv_worker *w = c->worker;
-    if (!w->nsets)
-        return;
-    uint64_t t0 = srv_metrics_now_ns();
-    int rc = orbit_kv_write(g_srv.kv, w->sets);
-    uint64_t dt = srv_metrics_now_ns() - t0;
-    srv_call x;
-    memset(&x, 0, sizeof x);
-    x.c = c;
-    x.out = &c->out;
-    for (size_t i = 0; i < w->nsets; i++) {
-        if (rc)
-            reply_store_error(&x, rc);
-        else
-            reply_ok(&x);
-        srv_metrics_observe(SRV_PROTO_RESP, "set", g_srv.caps.name, dt, rc == 0);
-    }
-    orbit_batch_clear(w->sets);
-    w->nsets = 0;
 }
 
 static int is_plain_get(srv_client *c, int argc, const orbit_slice *argv)
@@ -293,87 +303,239 @@ static int is_plain_get(srv_client *c, int argc, const orbit_slice *argv)
            !c->in_multi && c->authed && !g_srv.use_async;
 }
 
-static void gets_flush(srv_client *c)
+/* The client's entry in the batch, created at its first command (*slot:
+ * its index, -1 before, kept by client_process), or NULL out of memory. */
+static turn_client *turn_entry(turn_batch *t, srv_client *c, long *slot)
 {
-    srv_worker *w = c->worker;
-    if (!w->ngets)
-        return;
+    if (*slot >= 0)
+        return &t->clients[*slot];
+    if (t->nclients == t->capclients) {
+        size_t nc = t->capclients ? t->capclients * 2 : 64;
+        turn_client *a = realloc(t->clients, nc * sizeof *a);
+        if (!a)
+            return NULL;
+        t->clients = a;
+        t->capclients = nc;
+    }
+    *slot = (long)t->nclients;
+    turn_client *e = &t->clients[t->nclients++];
+    e->c = c;
+    e->nsets = e->ngets = 0;
+    return e;
+}
+
+/* Undo turn_entry when the client's first command could not join (out of
+ * memory): the command then runs the usual way and replies the error. */
+static void turn_unentry(turn_batch *t, long *slot)
+{
+    if (*slot >= 0 && *slot == (long)t->nclients - 1 && !t->clients[*slot].nsets &&
+        !t->clients[*slot].ngets) {
+        t->nclients--;
+        *slot = -1;
+    }
+}
+
+/* 1: the SET joined the batch; 0: it did not (it waits for the next batch,
+ * or, when the client has nothing in this one, runs the usual way). */
+static int turn_add_set(srv_client *c, const orbit_slice *argv, long *slot)
+{
+    turn_batch *t = &c->worker->turn;
+    if (*slot >= 0 && t->clients[*slot].ngets)
+        return 0; /* after this client's GETs: the next batch */
+    if (t->nsets >= TURN_MAX_SETS || (t->nsets && t->set_bytes >= TURN_MAX_SET_BYTES)) {
+        turn_entry(t, c, slot); /* full: the client waits for the next one */
+        return 0;
+    }
+    if (!t->sets && orbit_batch_new(&t->sets))
+        return 0;
+    turn_client *e;
+    if (db_meta_key(&t->set_key, argv[1].data, argv[1].len) ||
+        db_encode_plain(&t->set_rec, t->set_key.data, t->set_key.len, argv[2].data,
+                        argv[2].len) ||
+        !(e = turn_entry(t, c, slot)) ||
+        orbit_batch_put(t->sets, t->set_key.data, t->set_key.len, t->set_rec.data,
+                        t->set_rec.len)) {
+        turn_unentry(t, slot);
+        return 0;
+    }
+    e->nsets++;
+    t->nsets++;
+    t->set_bytes += t->set_key.len + t->set_rec.len;
+    c->last_cmd = "set";
+    atomic_fetch_add(&g_srv.stats.commands_processed, 1);
+    return 1;
+}
+
+static int turn_add_get(srv_client *c, const orbit_slice *argv, long *slot)
+{
+    turn_batch *t = &c->worker->turn;
+    if (t->ngets >= TURN_MAX_GETS) {
+        turn_entry(t, c, slot); /* full: the client waits for the next one */
+        return 0;
+    }
+    if (!t->get_keys) {
+        t->get_keys = calloc(TURN_MAX_GETS, sizeof *t->get_keys);
+        t->get_slices = calloc(TURN_MAX_GETS, sizeof *t->get_slices);
+        t->get_vals = calloc(TURN_MAX_GETS, sizeof *t->get_vals);
+        t->get_status = calloc(TURN_MAX_GETS, sizeof *t->get_status);
+        t->get_client = calloc(TURN_MAX_GETS, sizeof *t->get_client);
+        if (!t->get_keys || !t->get_slices || !t->get_vals || !t->get_status ||
+            !t->get_client) {
+            free(t->get_keys);
+            free(t->get_slices);
+            free(t->get_vals);
+            free(t->get_status);
+            free(t->get_client);
+            t->get_keys = NULL;
+            return 0;
+        }
+    }
+    turn_client *e;
+    if (db_meta_key(&t->get_keys[t->ngets], argv[1].data, argv[1].len) ||
+        !(e = turn_entry(t, c, slot)))
+        return 0; /* turn_entry comes last: nothing to undo */
+    t->get_client[t->ngets++] = (uint32_t)*slot;
+    e->ngets++;
+    c->last_cmd = "get";
+    atomic_fetch_add(&g_srv.stats.commands_processed, 1);
+    return 1;
+}
+
+/* Execute the batch: the writes and their replies, then the reads and
+ * theirs. A closing client's replies are not made. */
+static void turn_execute(turn_batch *t)
+{
     srv_call x;
     memset(&x, 0, sizeof x);
-    x.c = c;
-    x.out = &c->out;
-    for (size_t i = 0; i < w->ngets; i++) {
-        w->get_slices[i].data = w->get_keys[i].data;
-        w->get_slices[i].len = w->get_keys[i].len;
+    if (t->nsets) {
+        uint64_t t0 = srv_metrics_now_ns();
+        int rc = orbit_kv_write(g_srv.kv, t->sets);
+        uint64_t dt = srv_metrics_now_ns() - t0;
+        for (size_t i = 0; i < t->nclients; i++) {
+            turn_client *e = &t->clients[i];
+            x.c = e->c;
+            x.out = &e->c->out;
+            for (uint32_t k = 0; k < e->nsets; k++) {
+                if (!e->c->closing) {
+                    if (rc)
+                        reply_store_error(&x, rc);
+                    else
+                        reply_ok(&x);
+                }
+                srv_metrics_observe(SRV_PROTO_RESP, "set", g_srv.caps.name, dt, rc == 0);
+            }
+        }
+        orbit_batch_clear(t->sets);
+        t->nsets = t->set_bytes = 0;
     }
-    int rc = orbit_kv_multi_get(g_srv.kv, NULL, w->ngets, w->get_slices, w->get_vals,
-                                w->get_status);
+    if (!t->ngets)
+        return;
+    for (size_t i = 0; i < t->ngets; i++) {
+        t->get_slices[i].data = t->get_keys[i].data;
+        t->get_slices[i].len = t->get_keys[i].len;
+    }
+    uint64_t t0 = srv_metrics_now_ns();
+    int rc = orbit_kv_multi_get(g_srv.kv, NULL, t->ngets, t->get_slices, t->get_vals,
+                                t->get_status);
+    uint64_t dt = srv_metrics_now_ns() - t0;
     db_meta m;
     db_meta_init(&m);
     int64_t now = (int64_t)srv_now_ms();
-    for (size_t i = 0; i < w->ngets; i++) {
-        int st = rc < 0 && w->get_status[i] >= 0 && w->get_status[i] != ORBIT_NOTFOUND
-                     ? rc
-                     : w->get_status[i];
-        if (st == ORBIT_NOTFOUND) {
+    for (size_t i = 0; i < t->ngets; i++) {
+        srv_client *c = t->clients[t->get_client[i]].c;
+        int st = t->get_status[i];
+        if (rc < 0 && st >= 0 && st != ORBIT_NOTFOUND)
+            st = rc;
+        int ok = 1;
+        x.c = c;
+        x.out = &c->out;
+        if (st == 0)
+            st = db_decode_meta(t->get_vals[i].data, t->get_vals[i].len, t->get_keys[i].data,
+                                t->get_keys[i].len, &m);
+        if (c->closing) {
+            ok = st >= 0;
+        } else if (st == ORBIT_NOTFOUND) {
             atomic_fetch_add(&g_srv.stats.keyspace_misses, 1);
             reply_null(&x);
-            continue;
-        }
-        if (st == 0)
-            st = db_decode_meta(w->get_vals[i].data, w->get_vals[i].len, w->get_keys[i].data,
-                                w->get_keys[i].len, &m);
-        if (st < 0) {
+        } else if (st < 0) {
             reply_store_error(&x, st);
+            ok = 0;
         } else if (m.expire_ms && m.expire_ms <= now) {
             atomic_fetch_add(&g_srv.stats.keyspace_misses, 1);
             reply_null(&x);
         } else if (m.type != DB_STRING) {
             reply_wrongtype(&x);
+            ok = 0;
         } else {
             atomic_fetch_add(&g_srv.stats.keyspace_hits, 1);
             reply_bulk(&x, m.str.data, m.str.len);
         }
+        srv_metrics_observe(SRV_PROTO_RESP, "get", g_srv.caps.name, dt, ok);
+        if (t->get_vals[i].cap > 64 * 1024)
+            orbit_buf_release(&t->get_vals[i]);
     }
     db_meta_release(&m);
-    w->ngets = 0;
+    t->ngets = 0;
 }
 
-static int gets_add(srv_client *c, const orbit_slice *argv)
+/* After the turn: execute the batch, then let its clients go on with the
+ * input they have queued (which may fill the next round's batch), until
+ * the batch is empty. While the worker stops, the replies are only
+ * written: the clients are closed next. */
+static void turn_flush(srv_worker *w)
 {
-    srv_worker *w = c->worker;
-    if (db_meta_key(&w->get_keys[w->ngets], argv[1].data, argv[1].len))
-        return 0;
-    w->ngets++;
-    atomic_fetch_add(&g_srv.stats.commands_processed, 1);
-    if (w->ngets == sizeof w->get_keys / sizeof w->get_keys[0])
-        gets_flush(c);
-    return 1;
-}
-
-/* 1: the SET joined the batch; 0: run it the usual way. */
-static int sets_add(srv_client *c, const orbit_slice *argv)
-{
-    srv_worker *w = c->worker;
-    if (!w->sets && orbit_batch_new(&w->sets))
-        return 0;
-    if (db_meta_key(&w->set_key, argv[1].data, argv[1].len) ||
-        db_encode_plain(&w->set_rec, w->set_key.data, w->set_key.len, argv[2].data,
-                        argv[2].len) ||
-        orbit_batch_put(w->sets, w->set_key.data, w->set_key.len, w->set_rec.data,
-                        w->set_rec.len)) {
-        sets_flush(c);
-        return 0;
+    turn_batch *t = &w->turn;
+    while (t->nclients) {
+        turn_execute(t);
+        /* this round's clients: swap the lists, so resuming ones fill a
+         * fresh batch */
+        turn_client *done = t->clients;
+        size_t ndone = t->nclients, capdone = t->capclients;
+        t->clients = t->prev;
+        t->capclients = t->capprev;
+        t->nclients = 0;
+        t->prev = done;
+        t->capprev = capdone;
+        for (size_t i = 0; i < ndone; i++) {
+            srv_client *c = done[i].c;
+            c->async_pending = 0;
+            if (c->closing) {
+                client_free(c);
+                continue;
+            }
+            if (w->stopping) {
+                client_write(c);
+                continue;
+            }
+            client_process(c);
+        }
     }
-    w->nsets++;
-    atomic_fetch_add(&g_srv.stats.commands_processed, 1);
-    if (w->nsets >= SET_BATCH_MAX)
-        sets_flush(c);
-    return 1;
+}
+
+static void turn_release(turn_batch *t)
+{
+    orbit_batch_free(t->sets);
+    orbit_buf_release(&t->set_key);
+    orbit_buf_release(&t->set_rec);
+    if (t->get_keys) {
+        for (size_t k = 0; k < TURN_MAX_GETS; k++) {
+            orbit_buf_release(&t->get_keys[k]);
+            orbit_buf_release(&t->get_vals[k]);
+        }
+    }
+    free(t->get_keys);
+    free(t->get_slices);
+    free(t->get_vals);
+    free(t->get_status);
+    free(t->get_client);
+    free(t->clients);
+    free(t->prev);
+    memset(t, 0, sizeof *t);
 }
 
 static void client_process(srv_client *c)
 {
+    long slot = -1; /* c's entry in the turn batch */
     while (!c->async_pending && !c->close_after_reply && c->qpos < c->query.len) {
         size_t consumed = 0;
         int argc = 0;
@@ -383,20 +545,22 @@ static void client_process(srv_client *c)
         if (rc == RESP_MORE)
             break;
         if (rc == RESP_OK && is_plain_set(c, argc, argv)) {
-            gets_flush(c);
-            if (sets_add(c, argv)) {
+            if (turn_add_set(c, argv, &slot)) {
                 c->qpos += consumed;
                 continue;
             }
         } else if (rc == RESP_OK && is_plain_get(c, argc, argv)) {
-            sets_flush(c);
-            if (gets_add(c, argv)) {
+            if (turn_add_get(c, argv, &slot)) {
                 c->qpos += consumed;
                 continue;
             }
         }
-        sets_flush(c);
-        gets_flush(c);
+        if (slot >= 0) {
+            /* it follows commands in the batch: it runs after them; the
+             * parser takes it again from the input */
+            resp_parser_reset(&c->parser);
+            break;
+        }
         if (rc == RESP_ERR) {
             atomic_fetch_add(&g_srv.stats.protocol_errors, 1);
             srv_log(LOG_INFO, "client %s: %s; closing", c->addr, c->parser.err);
@@ -412,8 +576,8 @@ static void client_process(srv_client *c)
         if (c->out.len - c->opos > OUT_HIGH_WATER)
             break;
     }
-    sets_flush(c);
-    gets_flush(c);
+    if (slot >= 0)
+        c->async_pending = 1; /* until the turn batch is executed */
     /* drop consumed input */
     if (c->qpos == c->query.len) {
         c->query.len = c->qpos = 0;
@@ -827,9 +991,12 @@ static void on_notify(evutil_socket_t fd, short what, void *arg)
     }
     if (atomic_load(&g_srv.stopping)) {
         w->stopping = 1;
+        turn_flush(w); /* the batch's commands complete and are replied */
         worker_stop_clients(w);
-        if (!w->clients)
+        if (!w->clients) {
+            w->exit = 1;
             event_base_loopbreak(w->base);
+        }
     }
 }
 
@@ -852,10 +1019,16 @@ static void on_cron(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* One event-loop turn runs every callback that is ready, then the turn
+ * batch is executed. */
 static void *worker_main(void *arg)
 {
     srv_worker *w = arg;
-    event_base_dispatch(w->base);
+    while (!w->exit) {
+        if (event_base_loop(w->base, EVLOOP_ONCE) < 0)
+            break;
+        turn_flush(w);
+    }
     srv_thread_release();
     return NULL;
 }
@@ -999,13 +1172,7 @@ void srv_net_join(srv_net *n)
         event_free(w->notify);
         event_free(w->cron);
         event_base_free(w->base);
-        orbit_batch_free(w->sets);
-        orbit_buf_release(&w->set_key);
-        orbit_buf_release(&w->set_rec);
-        for (size_t k = 0; k < sizeof w->get_keys / sizeof w->get_keys[0]; k++) {
-            orbit_buf_release(&w->get_keys[k]);
-            orbit_buf_release(&w->get_vals[k]);
-        }
+        turn_release(&w->turn);
         free(w->fds);
         free(w->done);
         pthread_mutex_destroy(&w->mu);

@@ -70,3 +70,15 @@ if(TARGET orbitd AND TARGET orbit_cli AND ORBIT_WITH_ROCKSDB)
                    --orbit-cli $<TARGET_FILE:orbit_cli>)
   set_tests_properties(server/placement PROPERTIES TIMEOUT 180 LABELS server)
 endif()
+
+# ---- cost and order of the plain GET/SET path (net.c's turn batch):
+# test_cost.py counts the store's calls through /metrics, on RocksDB.
+if(TARGET orbitd)
+  add_test(NAME server/cost/rocksdb
+           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/test_cost.py $<TARGET_FILE:orbitd>
+                   --store "rocksdb:{dir}")
+  set_tests_properties(server/cost/rocksdb PROPERTIES TIMEOUT 120 LABELS server)
+  if(NOT ORBIT_WITH_ROCKSDB)
+    set_tests_properties(server/cost/rocksdb PROPERTIES DISABLED TRUE)
+  endif()
+endif()
