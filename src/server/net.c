@@ -770,9 +770,19 @@ int srv_async_try(srv_client *c, const srv_command *cmd, int argc, const srv_arg
     int rc = 0;
     switch (kind) {
     case A_GET:
+        /* one key: a plain get, which a remote provider serves with a
+         * cheaper call than a multi-get (etcd: a Range, not a Txn) */
+        if ((rc = async_alloc(a, 1)) ||
+            (rc = db_meta_key(&a->keys[0], argv[1].data, argv[1].len)))
+            break;
+        a->op.type = ORBIT_OP_GET;
+        a->op.key = a->keys[0].data;
+        a->op.klen = a->keys[0].len;
+        a->op.out = &a->vals[0];
+        break;
     case A_MGET:
     case A_DEL_READ: {
-        size_t n = kind == A_GET ? 1 : (size_t)argc - 1;
+        size_t n = (size_t)argc - 1;
         if ((rc = async_alloc(a, n)))
             break;
         for (size_t i = 0; i < n && !rc; i++) {
@@ -888,6 +898,8 @@ static void async_finish(srv_client *c)
     x.c = c;
     x.out = &c->out;
     orbit_kv_op *op = &a->op;
+    if (a->kind == A_GET && op->result >= 0)
+        a->status[0] = op->result; /* 0 or ORBIT_NOTFOUND */
     if (op->result < 0) {
         async_reply_error(c, op);
     } else if (a->kind == A_GET || a->kind == A_MGET) {
