@@ -429,6 +429,13 @@ typedef struct tikv_call {
      */
     int (*handle)(void *arg, const tikv_task *task, const uint8_t *resp, size_t len);
     void *arg;
+    /* send_keys: keys per task (0: t->o.max_batch_size; never more than it),
+     * and a byte budget per task (0: none) with the weight of key idx
+     * (e.g. key + value length; NULL: key length). A task always holds at
+     * least one key, whatever its weight. */
+    size_t max_keys;
+    size_t max_bytes;
+    size_t (*weight)(void *arg, size_t idx);
 } tikv_call;
 
 /*
