@@ -28,10 +28,12 @@ store) and prints "ready" on stdout. It stops on SIGTERM or SIGINT.
 """
 
 import argparse
+import atexit
 import concurrent.futures
 import http.server
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -54,6 +56,7 @@ def load_protos(gen_dir=None):
     with metapb, errorpb, kvrpcpb, pdpb."""
     if gen_dir is None:
         gen_dir = tempfile.mkdtemp(prefix="orbit-tikv-pb-")
+        atexit.register(shutil.rmtree, gen_dir, True)
     os.makedirs(gen_dir, exist_ok=True)
     subprocess.run(["protoc", "-I" + PROTO_DIR, "--python_out=" + gen_dir] + PROTOS,
                    check=True, cwd=PROTO_DIR)
@@ -930,6 +933,7 @@ class Control:
       revive      store_id            bring a killed store back, same port
       pd_fail     count               the next count PD calls fail UNAVAILABLE
       clock       advance_ms          move PD's clock forward (expires TTLs)
+      region      key                 the region holding key (id, bounds, leader)
       locks                           every lock held
       key         key                 a key's lock and write records
     """
@@ -1054,6 +1058,11 @@ class Control:
             with c.mu:
                 c.clock_offset_ms += int(a.get("advance_ms", 0))
                 return {"offset_ms": c.clock_offset_ms}
+        if cmd == "region":
+            k, space = self._key(a)
+            with c.mu:
+                r = c.region_for(Cluster._stored_key(k, space))
+                return region_json(r)
         if cmd == "locks":
             return {"locks": [{"key_hex": k.hex(), "start_ts": lk.start_ts, "primary_hex": lk.primary.hex(),
                                "op": lk.op, "ttl": lk.ttl, "use_async_commit": lk.use_async_commit}

@@ -11,6 +11,7 @@ provider tests can trust it; it does not use the C client.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -58,7 +59,9 @@ class Harness:
             time.sleep(0.02)
         self.startup_s = time.monotonic() - t0
         self.stores = {}
-        for line in open(ready):
+        with open(ready) as f:
+            lines = f.read().splitlines()
+        for line in lines:
             f = line.split()
             if f[0] == "pd":
                 self.pd_addr = f[1]
@@ -82,6 +85,7 @@ class Harness:
             ch.close()
         self.proc.terminate()
         self.proc.wait(10)
+        shutil.rmtree(self.dir, True)
 
     def chan(self, addr):
         if addr not in self.channels:
