@@ -546,14 +546,21 @@ int orbit__tikv_locate(tikv *t, tikv_bo *bo, const uint8_t *k, size_t kl, tikv_l
         if (rc)
             return rc < 0 ? rc : 0;
         rc = pd_lookup(t, bo, 0, k, kl, out);
-        if (rc < 0)
+        int noted = 0;
+        if (rc == ORBIT_EUNAVAIL) {
+            /* PD not bootstrapped yet, or unreachable within its budget */
+            orbit__tikv_bo_fail(bo, ORBIT_EUNAVAIL, "%s", orbit_last_error_detail());
+            rc = 0;
+            noted = 1;
+        } else if (rc < 0) {
             return rc;
+        }
         if (rc == 1) {
             if (orbit__tikv_loc_contains(out, k, kl))
                 return 0;
             orbit__tikv_loc_release(out);
             orbit__tikv_bo_fail(bo, ORBIT_EUNAVAIL, "PD returned a region that does not hold the key");
-        } else {
+        } else if (!noted) {
             orbit__tikv_bo_fail(bo, ORBIT_EUNAVAIL, "PD knows no region for the key yet");
         }
         rc = orbit__tikv_bo_sleep(bo, TIKV_BO_PD_RPC, 0);
