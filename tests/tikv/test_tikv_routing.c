@@ -20,7 +20,8 @@
  *  - the GC safe point never passes a registered live timestamp;
  *  - the memcomparable codec PD's txn-mode boundaries use.
  * Runs against a real cluster too (ORBIT_TEST_TIKV_PD): the fault and
- * counter cases then skip.
+ * counter cases then skip, and every store of the test lives under a
+ * namespace of its own (the cluster's other raw keys are never touched).
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -83,7 +84,12 @@ static void need_faults(void)
 static tikv *open_raw(const char *extra)
 {
     char uri[1024];
-    snprintf(uri, sizeof uri, "tikv://%s?mode=raw%s%s", th_pd(&cl), extra ? "&" : "", extra ? extra : "");
+    /* on a real cluster (no faults: ORBIT_TEST_TIKV_PD) everything stays
+     * under a namespace of this process, so wipe() deletes only our keys */
+    char ns[64] = "";
+    if (!th_has_faults(&cl))
+        snprintf(ns, sizeof ns, "&namespace=orbit-routing-%d/", (int)getpid());
+    snprintf(uri, sizeof uri, "tikv://%s?mode=raw%s%s%s", th_pd(&cl), ns, extra ? "&" : "", extra ? extra : "");
     orbit_uri *u = NULL;
     assert_int_equal(orbit_uri_parse(uri, &u), 0);
     void *self = NULL;

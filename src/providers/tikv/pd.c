@@ -207,7 +207,10 @@ static int refresh_members(tikv *t, tikv_bo *bo)
     if (rc)
         return rc;
     pthread_mutex_lock(&pd->lock);
-    pd->cluster_id = cid;
+    /* set once, at open (before any other thread runs); a later answer
+     * with another id was refused above */
+    if (!pd->cluster_id)
+        pd->cluster_id = cid;
     if (pd->leader && pd->leader_addr && strcmp(pd->leader_addr, addr) == 0) {
         pthread_mutex_unlock(&pd->lock);
         free(addr);
