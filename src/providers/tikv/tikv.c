@@ -288,7 +288,7 @@ static void tk_capabilities(void *self, orbit_capabilities *out)
     out->supports_snapshots = 1;
     out->supports_snapshot_at = 1;
     out->supports_commit_version = 1;
-    out->isolation_levels = ORBIT_ISO_BIT(ORBIT_ISO_SNAPSHOT);
+    out->isolation_levels = ORBIT_ISO_BIT(ORBIT_ISO_SNAPSHOT) | ORBIT_ISO_BIT(ORBIT_ISO_READ_COMMITTED);
     out->max_value_size = TIKV_MAX_ENTRY_SIZE - TIKV_MAX_KEY_SIZE;
     out->max_txn_bytes = TIKV_MAX_TXN_BYTES;
     out->native_cas = 1; /* a small transaction (tk_cas), not the contract layer's */
