@@ -9,10 +9,6 @@
 
 #include "providers/providers.h"
 
-#ifdef ORBIT_HAVE_TIKV
-extern const orbit_provider orbit__provider_tikv; /* src/providers/tikv/ */
-#endif
-
 static const orbit_provider *const builtin[] = {
     &orbit__provider_memory,
 #ifdef ORBIT_HAVE_ROCKSDB

@@ -16,5 +16,8 @@ extern const orbit_provider orbit__provider_rocksdb;  /* src/providers/rocksdb/ 
 #ifdef ORBIT_HAVE_ETCD
 extern const orbit_provider orbit__provider_etcd;     /* src/providers/etcd/ */
 #endif
+#ifdef ORBIT_HAVE_TIKV
+extern const orbit_provider orbit__provider_tikv;     /* src/providers/tikv/ */
+#endif
 
 #endif

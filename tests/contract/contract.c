@@ -2003,7 +2003,8 @@ static void test_multi_get_many(void **state)
         junk(&vals[i]);
         st[i] = -99;
     }
-    for (int pass = 0; pass < 2; pass++) {
+    /* pass 1 reads through a transaction, where the store has them */
+    for (int pass = 0; pass < (c->caps.supports_transactions ? 2 : 1); pass++) {
         orbit_txn *t = NULL;
         int rc;
         if (pass == 0) {
