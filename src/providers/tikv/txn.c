@@ -121,8 +121,6 @@ static uint64_t now_ms(void)
     return orbit__mono_ns() / 1000000u;
 }
 
-}
-
 static uint8_t *dup_bytes(const uint8_t *p, size_t n)
 {
     uint8_t *d = malloc(n ? n : 1);
@@ -1783,9 +1781,16 @@ static int txn_new(tikv *t, orbit_isolation iso, int pessimistic, int small, tk_
     tikv_bo bo;
     orbit__tikv_bo_init(&bo, t, 0);
     int rc = orbit__tikv_tso(t, &bo, &x->start_ts);
-    if (!rc && !small) {
+    /* A GC round may pass a fresh ts before it is registered: take a newer
+     * one then. */
+    for (int i = 0; !rc && !small && i < 3; i++) {
         rc = orbit__tikv_live_add(t, x->start_ts);
         x->live = rc == ORBIT_OK;
+        if (rc != ORBIT_ECOMPACTED)
+            break;
+        rc = orbit__tikv_tso(t, &bo, &x->start_ts);
+        if (!rc)
+            rc = ORBIT_ECOMPACTED;
     }
     if (rc) {
         txn_free(x);
@@ -2825,6 +2830,45 @@ int orbit__tikv_del(void *self, const uint8_t *k, size_t kl)
     return small_write(self, fill_one, &w, NULL);
 }
 
+/* Delete [lo, hi) (hl 0: no upper bound) in x: the keys stored at
+ * start_ts (read keys-only) and the keys x wrote there already. */
+static int del_range(tk_txn *x, const uint8_t *lo, size_t ll, const uint8_t *hi, size_t hl)
+{
+    if (hl && orbit__key_cmp(lo, ll, hi, hl) >= 0)
+        return ORBIT_OK;
+    int rc = ORBIT_OK;
+    int found;
+    for (size_t i = orbit__tikv_wbuf_find(&x->w, lo, ll, &found); !rc && i < x->w.n; i++) {
+        orbit__tikv_mut *m = &x->w.m[i];
+        if (hl && orbit__key_cmp(m->k, m->kl, hi, hl) >= 0)
+            break;
+        if (m->op == ORBIT__TIKV_M_PUT) {
+            x->w.bytes -= m->vl;
+            free(m->v);
+            m->v = NULL;
+            m->vl = 0;
+        }
+        m->op = ORBIT__TIKV_M_DEL;
+    }
+    orbit_range r = {0};
+    r.lo = lo;
+    r.lo_len = ll;
+    r.hi = hl ? hi : NULL;
+    r.hi_len = hl;
+    r.keys_only = 1;
+    void *it;
+    rc = iter_make(x->t, x->start_ts, 0, &r, NULL, &it);
+    if (rc)
+        return rc;
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    while ((rc = orbit__tikv_iter_next(it, &k, &kl, &v, &vl)) == ORBIT_OK)
+        if ((rc = txn_write(x, k, kl, NULL, 0, ORBIT__TIKV_M_DEL)) != 0)
+            break;
+    orbit__tikv_iter_close(it);
+    return rc == ORBIT_NOTFOUND ? ORBIT_OK : rc;
+}
+
 static int fill_batch(tk_txn *x, void *arg)
 {
     const orbit_batch *b = arg;
@@ -2838,7 +2882,7 @@ static int fill_batch(tk_txn *x, void *arg)
         else if (e.type == ORBIT_OP_DEL)
             rc = txn_write(x, e.key, e.klen, NULL, 0, ORBIT__TIKV_M_DEL);
         else
-            rc = orbit_error_set(ORBIT_ENOTSUP, "tikv: a batch range delete is not supported in txn mode");
+            rc = del_range(x, e.key, e.klen, e.val, e.val ? e.vlen : 0);
         if (rc)
             return rc;
     }
@@ -2864,22 +2908,7 @@ int orbit__tikv_write(void *self, const orbit_batch *b)
 static int fill_range(tk_txn *x, void *arg)
 {
     const orbit_range *r = arg;
-    orbit_range rr = *r;
-    rr.keys_only = 1;
-    rr.reverse = 0;
-    rr.limit = 0;
-    void *it;
-    int rc = iter_make(x->t, x->start_ts, 0, &rr, NULL, &it);
-    if (rc)
-        return rc;
-    const uint8_t *k, *v;
-    size_t kl, vl;
-    while ((rc = orbit__tikv_iter_next(it, &k, &kl, &v, &vl)) == ORBIT_OK) {
-        if ((rc = txn_write(x, k, kl, NULL, 0, ORBIT__TIKV_M_DEL)) != 0)
-            break;
-    }
-    orbit__tikv_iter_close(it);
-    return rc == ORBIT_NOTFOUND ? ORBIT_OK : rc;
+    return del_range(x, r->lo, r->lo_len, r->hi, r->hi ? r->hi_len : 0);
 }
 
 int orbit__tikv_delete_range(void *self, const orbit_range *r)
