@@ -98,6 +98,14 @@
 
 atomic_int orbit__tikv_txn_test_stop_after_prewrite;
 atomic_uint orbit__tikv_txn_test_lock_ttl_ms;
+atomic_int orbit__tikv_txn_test_hold_background;
+atomic_uint orbit__tikv_txn_test_heartbeat_ms;
+
+static uint64_t heartbeat_ms(void)
+{
+    unsigned h = atomic_load(&orbit__tikv_txn_test_heartbeat_ms);
+    return h ? h : HEARTBEAT_MS;
+}
 
 static atomic_uint_fast64_t st_one_pc, st_async, st_two_pc, st_fallbacks, st_res_commit, st_res_rollback,
     st_lock_waits, st_heartbeats;
@@ -1680,7 +1688,8 @@ static void *hb_main(void *arg)
             continue;
         }
         due->busy = 1;
-        hb_arg a = {due->primary, due->pl, due->start_ts, (now - due->begin_ms) + MANAGED_LOCK_TTL};
+        unsigned hook = atomic_load(&orbit__tikv_txn_test_lock_ttl_ms);
+        hb_arg a = {due->primary, due->pl, due->start_ts, (now - due->begin_ms) + (hook ? hook : MANAGED_LOCK_TTL)};
         pthread_mutex_unlock(&p->mu);
         tikv_bo bo;
         orbit__tikv_bo_init(&bo, t, 5000);
@@ -1690,7 +1699,7 @@ static void *hb_main(void *arg)
         atomic_fetch_add(&st_heartbeats, 1);
         pthread_mutex_lock(&p->mu);
         due->busy = 0;
-        due->next_ms = now_ms() + HEARTBEAT_MS;
+        due->next_ms = now_ms() + heartbeat_ms();
         pthread_cond_broadcast(&p->cv);
     }
     pthread_mutex_unlock(&p->mu);
@@ -1710,7 +1719,7 @@ static hb_entry *hb_add(tikv *t, const uint8_t *primary, size_t pl, uint64_t sta
     e->pl = pl;
     e->start_ts = start_ts;
     e->begin_ms = begin_ms;
-    e->next_ms = now_ms() + HEARTBEAT_MS;
+    e->next_ms = now_ms() + heartbeat_ms();
     pthread_mutex_lock(&p->mu);
     if (!p->hb_started && !p->hb_stop) {
         if (pthread_create(&p->hb_thread, NULL, hb_main, t) == 0)
@@ -2440,6 +2449,10 @@ static void *bg_main(void *arg)
 {
     bg_job *j = arg;
     tikv *t = j->t;
+    while (atomic_load(&orbit__tikv_txn_test_hold_background)) {
+        struct timespec ts = {0, 1000000L};
+        nanosleep(&ts, NULL);
+    }
     bg_run(j);
     txn_priv *p = priv(t);
     pthread_mutex_lock(&p->mu);
@@ -2557,11 +2570,20 @@ static void commit_secondaries(tk_txn *x, const muts *mu, uint64_t commit_ts)
     free(keys);
 }
 
-static int stop_hook(void)
+/* Whether the test hook stops this commit at point `at` (and disarm it). */
+static int stop_hook(int at)
 {
-    int one = 1;
-    return atomic_load(&orbit__tikv_txn_test_stop_after_prewrite) &&
-           atomic_compare_exchange_strong(&orbit__tikv_txn_test_stop_after_prewrite, &one, 0);
+    int want = at;
+    return atomic_load(&orbit__tikv_txn_test_stop_after_prewrite) == at &&
+           atomic_compare_exchange_strong(&orbit__tikv_txn_test_stop_after_prewrite, &want, 0);
+}
+
+static int stopped(tk_txn *x)
+{
+    /* As if killed: its heartbeat stops with it. */
+    hb_remove(x->t, x->hb);
+    x->hb = NULL;
+    return orbit_error_set(ORBIT_EUNCERTAIN, "tikv: test hook: the commit stopped here, as if killed");
 }
 
 /* Everything after the mutations are known. *version: the commit ts. */
@@ -2626,6 +2648,12 @@ static int commit_muts(tk_txn *x, muts *mu, uint64_t *version)
     int big = !x->pessimistic && bytes >= HEARTBEAT_BYTES;
     if (!rc && big && !x->hb)
         x->hb = hb_add(t, mu->keys[mu->primary].data, mu->keys[mu->primary].len, x->start_ts, x->begin_ms);
+    if (!rc && nrest && !one_pc && stop_hook(ORBIT__TIKV_STOP_PRIMARY_PREWRITE)) {
+        free(first);
+        free(rest);
+        locks_free(&a.locks);
+        return stopped(x);
+    }
     if (!rc && nrest)
         rc = prewrite_set(t, &bo, &a, rest, nrest);
     free(first);
@@ -2648,8 +2676,8 @@ static int commit_muts(tk_txn *x, muts *mu, uint64_t *version)
     }
     if (one_pc || (async && a.async_refused))
         atomic_fetch_add(&st_fallbacks, 1);
-    if (stop_hook())
-        return orbit_error_set(ORBIT_EUNCERTAIN, "tikv: test hook: stopped after prewrite, as if killed");
+    if (stop_hook(ORBIT__TIKV_STOP_PREWRITE))
+        return stopped(x);
     if (async && !a.async_refused) {
         atomic_fetch_add(&st_async, 1);
         *version = a.max_min_commit;
@@ -2667,6 +2695,8 @@ static int commit_muts(tk_txn *x, muts *mu, uint64_t *version)
         rollback_all(x, mu);
         return rc;
     }
+    if (stop_hook(ORBIT__TIKV_STOP_PRIMARY_COMMIT))
+        return stopped(x);
     commit_secondaries(x, mu, cts);
     *version = cts;
     return ORBIT_OK;
@@ -2787,7 +2817,8 @@ int orbit__tikv_iter_open(void *self, void *snap, const orbit_range *r, void **i
 static int small_write(tikv *t, int (*fill)(tk_txn *x, void *arg), void *arg, uint64_t *version)
 {
     int rc = ORBIT_OK;
-    for (int attempt = 0; attempt < 8; attempt++) {
+    uint64_t deadline = now_ms() + t->o.timeout_ms;
+    for (int attempt = 0; attempt < 8 && (attempt == 0 || now_ms() < deadline); attempt++) {
         tk_txn *x;
         rc = txn_new(t, ORBIT_ISO_SNAPSHOT, 0, 1, &x);
         if (rc)

@@ -55,16 +55,33 @@ size_t orbit__tikv_wbuf_writes(const orbit__tikv_wbuf *b);
 
 /* ---- test hooks (txn.c) --------------------------------------------------- */
 
-/* Non-zero: the next commit that reaches the end of its prewrite phase
- * (2PC or async commit, not 1PC) stops there, as if the client were
- * killed: it sends no commit, no rollback and no heartbeat, forgets the
- * transaction and returns ORBIT_EUNCERTAIN. The hook resets itself to 0
- * when it fires. */
+/* Where the next commit stops, as if its client were killed there (0: it
+ * does not). It sends nothing more (no commit, no rollback; its heartbeat
+ * stops), forgets the transaction and returns ORBIT_EUNCERTAIN; the hook
+ * then resets itself to 0. 1PC commits never stop.
+ *   ORBIT__TIKV_STOP_PREWRITE          after every prewrite succeeded (2PC:
+ *                                      nothing committed; async commit:
+ *                                      committed, nothing resolved)
+ *   ORBIT__TIKV_STOP_PRIMARY_PREWRITE  after the primary's region batch,
+ *                                      before the other regions' prewrites
+ *   ORBIT__TIKV_STOP_PRIMARY_COMMIT    2PC: after the primary committed,
+ *                                      before the secondaries */
+enum {
+    ORBIT__TIKV_STOP_PREWRITE = 1,
+    ORBIT__TIKV_STOP_PRIMARY_PREWRITE = 2,
+    ORBIT__TIKV_STOP_PRIMARY_COMMIT = 3,
+};
 extern atomic_int orbit__tikv_txn_test_stop_after_prewrite;
 /* Non-zero: the lock TTL (ms) prewrites and pessimistic locks ask for,
  * instead of the computed one (3 s and up), so a test's abandoned locks
  * expire quickly. */
 extern atomic_uint orbit__tikv_txn_test_lock_ttl_ms;
+/* Non-zero: the heartbeat interval (ms) instead of 10 s. */
+extern atomic_uint orbit__tikv_txn_test_heartbeat_ms;
+/* Non-zero: background commits (async commit's KvCommit requests) wait
+ * until it is 0 again before they send anything, so a test can see what a
+ * commit sent before it returned. */
+extern atomic_int orbit__tikv_txn_test_hold_background;
 
 /* Counters since process start, for tests and benchmarks: commits by the
  * path they took, and locks this process resolved by outcome. */
