@@ -197,6 +197,14 @@ void orbit__tikv_stats_get(const tikv *t, tikv_stats *out);
  * calls it only for requests it sends by other means). */
 void orbit__tikv_count(tikv *t, tikv_rpc_kind k);
 
+/* ---- size limits (TIKV_PROTOCOL.md section 4.5; the capabilities) -------- */
+
+#define TIKV_MAX_KEY_SIZE 8192u              /* TiKV storage.max-key-size */
+#define TIKV_MAX_ENTRY_SIZE (6u << 20)       /* txn-entry-size-limit: key + value */
+#define TIKV_MAX_TXN_BYTES (100u << 20)      /* txn-total-size-limit */
+#define TIKV_RAFT_ENTRY_MAX (8u << 20)       /* raftstore.raft-entry-max-size */
+#define TIKV_TXN_BATCH_BYTES 16384u          /* TxnCommitBatchSize per prewrite/commit */
+
 /* ---- timestamps ---------------------------------------------------------- */
 
 #define TIKV_TS_LOGICAL_BITS 18
@@ -301,7 +309,10 @@ void orbit__tikv_store_invalidate(tikv *t, uint64_t store_id);
  * The live start_ts registry (a multiset). A timestamp registered here is
  * never passed by the GC safe point this provider gives PD: every snapshot
  * and every transaction registers its start_ts for as long as it reads at
- * it. 0 or ORBIT_ENOMEM (nothing registered).
+ * it. 0, ORBIT_ENOMEM, or ORBIT_ECOMPACTED when ts is at or below the GC
+ * safe point (set, or being set by a GC round right now): its history may
+ * be collected, nothing is registered; a begin then takes a fresh TSO, an
+ * open_at fails with it.
  */
 int orbit__tikv_live_add(tikv *t, uint64_t ts);
 void orbit__tikv_live_remove(tikv *t, uint64_t ts); /* one of the registered copies */
@@ -519,8 +530,15 @@ int orbit__tikv_raw_iter_next(void *it, const uint8_t **k, size_t *kl, const uin
                               size_t *vl);
 int orbit__tikv_raw_iter_seek(void *it, const uint8_t *k, size_t kl);
 void orbit__tikv_raw_iter_close(void *it);
+/* RawCompareAndSwap (expected NULL: must be absent; desired NULL: delete):
+ * 0, ORBIT_CMPFAIL (current gets the value found, emptied when absent).
+ * Built only when proto/kvrpcpb.proto declares RawCASRequest (raw mode has
+ * no compare-and-set otherwise: its capabilities say native_cas 0). */
+#ifdef KVRPCPB__RAW_CASREQUEST__INIT
+#define TIKV_HAVE_RAW_CAS 1
 int orbit__tikv_raw_cas(void *self, const uint8_t *k, size_t kl, const orbit_slice *expected,
                         const orbit_slice *desired, orbit_buf *current);
+#endif
 
 /* ---- txn mode: provided by txn*.c (tk-txn) -----------------------------------
  *

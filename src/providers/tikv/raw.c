@@ -1,0 +1,866 @@
+/*
+ * Raw mode of the TiKV provider (URI option mode=raw): the contract's plain
+ * operations on TiKV's RawKV API, routed and retried by region.c.
+ *
+ * What raw mode is: single-key operations are atomic and linearizable per
+ * key; there are no transactions and no snapshots (the capabilities say
+ * so), and a batch is not atomic across keys. A batch is applied in order:
+ * it is cut at its range deletes into segments; within a segment the last
+ * entry per key wins and the segment's puts (RawBatchPut) and deletes
+ * (RawBatchDelete) go to every region in parallel; a range delete
+ * (RawDeleteRange, per region in parallel) runs after the segment before it.
+ * A batch that fails part-way is ORBIT_EUNCERTAIN once any part may have
+ * been applied. Every write sets for_cas, as TiKV requires of all writes
+ * to a key space that compare-and-swap (RawCompareAndSwap) is used on.
+ *
+ * Scans walk region by region (RawScan only returns keys of the region it
+ * is sent to): forward from the range's start, moving to the region's end
+ * when a page comes back short; reverse from the range's end (RawScan with
+ * reverse=true treats start_key as the exclusive upper bound), moving to
+ * the region's start. Keys are raw: PD keeps raw-mode region boundaries
+ * unencoded (API V1).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "providers/tikv/tikv_int.h"
+
+#define RAW_SCAN_PAGE 256u
+#define RAW_SCAN_MAX 10240u      /* MaxRawKVScanLimit */
+#define RAW_BATCH_PUT_BYTES 16384u /* rawBatchPutSize */
+#define RAW_BATCH_KEYS 512u      /* rawBatchPairCount */
+
+/* A raw response's error string as an Orbit code. */
+static int raw_error(const char *method, const char *err)
+{
+    if (!err || !err[0])
+        return ORBIT_OK;
+    if (strstr(err, "too large") || strstr(err, "TooLarge") || strstr(err, "too long"))
+        return orbit_error_set(ORBIT_ETOOBIG, "%s: %s", method, err);
+    return orbit_error_set(ORBIT_EIO, "%s: %s", method, err);
+}
+
+#define PACK_INTO(buf, type, msg)                                           \
+    do {                                                                    \
+        size_t n_ = type##__get_packed_size(msg);                           \
+        int r_ = orbit_buf_reserve((buf), n_);                              \
+        if (r_)                                                             \
+            return r_;                                                      \
+        type##__pack((msg), (buf)->data);                                   \
+        (buf)->len = n_;                                                    \
+    } while (0)
+
+/* ---- get ------------------------------------------------------------------- */
+
+typedef struct get_st {
+    const uint8_t *k;
+    size_t kl;
+    orbit_buf val;
+    int found;
+} get_st;
+
+static int get_build(void *arg, const tikv_task *task, Kvrpcpb__Context *ctx, orbit_buf *req)
+{
+    get_st *g = arg;
+    Kvrpcpb__RawGetRequest r = KVRPCPB__RAW_GET_REQUEST__INIT;
+    r.context = ctx;
+    r.key.data = (uint8_t *)g->k;
+    r.key.len = g->kl;
+    PACK_INTO(req, kvrpcpb__raw_get_request, &r);
+    return ORBIT_OK;
+}
+
+static int get_handle(void *arg, const tikv_task *task, const uint8_t *resp, size_t len)
+{
+    get_st *g = arg;
+    Kvrpcpb__RawGetResponse *r = kvrpcpb__raw_get_response__unpack(NULL, len, resp);
+    if (!r)
+        return orbit_error_set(ORBIT_EPROTO, "RawGet: malformed response");
+    int rc = raw_error("RawGet", r->error);
+    if (!rc && !r->not_found) {
+        g->found = 1;
+        rc = orbit_buf_set(&g->val, r->value.data, r->value.len);
+    }
+    kvrpcpb__raw_get_response__free_unpacked(r, NULL);
+    return rc;
+}
+
+int orbit__tikv_raw_get(void *self, void *snap, const uint8_t *k, size_t kl, orbit_value_fn fn, void *arg)
+{
+    tikv *t = self;
+    (void)snap; /* raw mode has no snapshots: the contract never passes one */
+    get_st g = {k, kl, {0}, 0};
+    orbit_buf_init(&g.val);
+    tikv_call c = {0};
+    c.method = TIKV_M_RAW_GET;
+    c.kind = TIKV_RPC_RAW_GET;
+    c.flags = TIKV_CALL_RESEND;
+    c.build = get_build;
+    c.handle = get_handle;
+    c.arg = &g;
+    tikv_bo bo;
+    orbit__tikv_bo_init(&bo, t, 0);
+    int rc = orbit__tikv_send_key(t, &bo, k, kl, &c);
+    if (!rc && !g.found)
+        rc = ORBIT_NOTFOUND;
+    if (!rc && fn)
+        rc = fn(arg, g.val.data ? g.val.data : (const uint8_t *)"", g.val.len);
+    orbit_buf_release(&g.val);
+    return rc;
+}
+
+/* ---- single-key writes ----------------------------------------------------------- */
+
+typedef struct put_st {
+    const uint8_t *k, *v;
+    size_t kl, vl;
+    int del;
+} put_st;
+
+static int put_build(void *arg, const tikv_task *task, Kvrpcpb__Context *ctx, orbit_buf *req)
+{
+    put_st *p = arg;
+    if (p->del) {
+        Kvrpcpb__RawDeleteRequest r = KVRPCPB__RAW_DELETE_REQUEST__INIT;
+        r.context = ctx;
+        r.key.data = (uint8_t *)p->k;
+        r.key.len = p->kl;
+        r.for_cas = 1;
+        PACK_INTO(req, kvrpcpb__raw_delete_request, &r);
+    } else {
+        Kvrpcpb__RawPutRequest r = KVRPCPB__RAW_PUT_REQUEST__INIT;
+        r.context = ctx;
+        r.key.data = (uint8_t *)p->k;
+        r.key.len = p->kl;
+        r.value.data = (uint8_t *)p->v;
+        r.value.len = p->vl;
+        r.for_cas = 1;
+        PACK_INTO(req, kvrpcpb__raw_put_request, &r);
+    }
+    return ORBIT_OK;
+}
+
+static int put_handle(void *arg, const tikv_task *task, const uint8_t *resp, size_t len)
+{
+    put_st *p = arg;
+    int rc;
+    if (p->del) {
+        Kvrpcpb__RawDeleteResponse *r = kvrpcpb__raw_delete_response__unpack(NULL, len, resp);
+        if (!r)
+            return orbit_error_set(ORBIT_EPROTO, "RawDelete: malformed response");
+        rc = raw_error("RawDelete", r->error);
+        kvrpcpb__raw_delete_response__free_unpacked(r, NULL);
+    } else {
+        Kvrpcpb__RawPutResponse *r = kvrpcpb__raw_put_response__unpack(NULL, len, resp);
+        if (!r)
+            return orbit_error_set(ORBIT_EPROTO, "RawPut: malformed response");
+        rc = raw_error("RawPut", r->error);
+        kvrpcpb__raw_put_response__free_unpacked(r, NULL);
+    }
+    return rc;
+}
+
+static int raw_put_del(tikv *t, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, int del)
+{
+    put_st p = {k, v, kl, vl, del};
+    tikv_call c = {0};
+    c.method = del ? TIKV_M_RAW_DELETE : TIKV_M_RAW_PUT;
+    c.kind = del ? TIKV_RPC_RAW_DELETE : TIKV_RPC_RAW_PUT;
+    /* a resent put of the same value, or a resent delete, lands once */
+    c.flags = TIKV_CALL_WRITE | TIKV_CALL_RESEND;
+    c.build = put_build;
+    c.handle = put_handle;
+    c.arg = &p;
+    tikv_bo bo;
+    orbit__tikv_bo_init(&bo, t, 0);
+    return orbit__tikv_send_key(t, &bo, k, kl, &c);
+}
+
+int orbit__tikv_raw_put(void *self, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    return raw_put_del(self, k, kl, v, vl, 0);
+}
+
+int orbit__tikv_raw_del(void *self, const uint8_t *k, size_t kl)
+{
+    return raw_put_del(self, k, kl, NULL, 0, 1);
+}
+
+/* ---- multi-get ---------------------------------------------------------------------- */
+
+typedef struct mget_st {
+    const orbit_slice *keys;
+    orbit_buf *vals;
+    int *status;
+} mget_st;
+
+static int mget_build(void *arg, const tikv_task *task, Kvrpcpb__Context *ctx, orbit_buf *req)
+{
+    mget_st *m = arg;
+    ProtobufCBinaryData *ks = malloc(task->n * sizeof *ks);
+    if (!ks)
+        return ORBIT_ENOMEM;
+    for (size_t i = 0; i < task->n; i++) {
+        ks[i].data = (uint8_t *)m->keys[task->idx[i]].data;
+        ks[i].len = m->keys[task->idx[i]].len;
+    }
+    Kvrpcpb__RawBatchGetRequest r = KVRPCPB__RAW_BATCH_GET_REQUEST__INIT;
+    r.context = ctx;
+    r.n_keys = task->n;
+    r.keys = ks;
+    size_t n = kvrpcpb__raw_batch_get_request__get_packed_size(&r);
+    int rc = orbit_buf_reserve(req, n);
+    if (!rc) {
+        kvrpcpb__raw_batch_get_request__pack(&r, req->data);
+        req->len = n;
+    }
+    free(ks);
+    return rc;
+}
+
+static int mget_handle(void *arg, const tikv_task *task, const uint8_t *resp, size_t len)
+{
+    mget_st *m = arg;
+    Kvrpcpb__RawBatchGetResponse *r = kvrpcpb__raw_batch_get_response__unpack(NULL, len, resp);
+    if (!r)
+        return orbit_error_set(ORBIT_EPROTO, "RawBatchGet: malformed response");
+    int rc = 0;
+    for (size_t i = 0; i < task->n; i++)
+        m->status[task->idx[i]] = ORBIT_NOTFOUND;
+    /* pairs come back for present keys only; match them to the task's keys
+     * (duplicates in the caller's array all get the value) */
+    for (size_t p = 0; p < r->n_pairs && !rc; p++) {
+        const Kvrpcpb__KvPair *kv = r->pairs[p];
+        if (kv->error) {
+            rc = orbit_error_set(ORBIT_EIO, "RawBatchGet: key error");
+            break;
+        }
+        for (size_t i = 0; i < task->n && !rc; i++) {
+            size_t ix = task->idx[i];
+            if (orbit__key_cmp(m->keys[ix].data, m->keys[ix].len, kv->key.data, kv->key.len) == 0) {
+                rc = orbit_buf_set(&m->vals[ix], kv->value.data, kv->value.len);
+                m->status[ix] = rc ? rc : ORBIT_OK;
+            }
+        }
+    }
+    kvrpcpb__raw_batch_get_response__free_unpacked(r, NULL);
+    return rc;
+}
+
+int orbit__tikv_raw_multi_get(void *self, void *snap, size_t n, const orbit_slice *keys, orbit_buf *vals,
+                              int *status)
+{
+    tikv *t = self;
+    (void)snap;
+    for (size_t i = 0; i < n; i++) {
+        vals[i].len = 0;
+        status[i] = ORBIT_NOTFOUND;
+    }
+    mget_st m = {keys, vals, status};
+    tikv_call c = {0};
+    c.method = TIKV_M_RAW_BATCH_GET;
+    c.kind = TIKV_RPC_RAW_BATCH_GET;
+    c.flags = TIKV_CALL_RESEND;
+    c.build = mget_build;
+    c.handle = mget_handle;
+    c.arg = &m;
+    c.max_keys = RAW_BATCH_KEYS;
+    tikv_bo bo;
+    orbit__tikv_bo_init(&bo, t, 0);
+    int rc = orbit__tikv_send_keys(t, &bo, n, keys, &c);
+    if (rc) {
+        for (size_t i = 0; i < n; i++)
+            if (status[i] == ORBIT_OK || status[i] == ORBIT_NOTFOUND)
+                status[i] = rc;
+        return rc;
+    }
+    return ORBIT_OK;
+}
+
+/* ---- batches -------------------------------------------------------------------------- */
+
+typedef struct bw_st {
+    const orbit_slice *keys;
+    const orbit_slice *vals; /* NULL: deletes */
+    int *applied;            /* set once any request of it succeeded */
+} bw_st;
+
+static size_t bw_weight(void *arg, size_t idx)
+{
+    bw_st *b = arg;
+    return b->keys[idx].len + (b->vals ? b->vals[idx].len : 0);
+}
+
+static int bw_build(void *arg, const tikv_task *task, Kvrpcpb__Context *ctx, orbit_buf *req)
+{
+    bw_st *b = arg;
+    int rc = 0;
+    if (b->vals) {
+        Kvrpcpb__KvPair *pairs = calloc(task->n, sizeof *pairs);
+        Kvrpcpb__KvPair **pp = calloc(task->n, sizeof *pp);
+        if (!pairs || !pp) {
+            free(pairs);
+            free(pp);
+            return ORBIT_ENOMEM;
+        }
+        for (size_t i = 0; i < task->n; i++) {
+            kvrpcpb__kv_pair__init(&pairs[i]);
+            pairs[i].key.data = (uint8_t *)b->keys[task->idx[i]].data;
+            pairs[i].key.len = b->keys[task->idx[i]].len;
+            pairs[i].value.data = (uint8_t *)b->vals[task->idx[i]].data;
+            pairs[i].value.len = b->vals[task->idx[i]].len;
+            pp[i] = &pairs[i];
+        }
+        Kvrpcpb__RawBatchPutRequest r = KVRPCPB__RAW_BATCH_PUT_REQUEST__INIT;
+        r.context = ctx;
+        r.n_pairs = task->n;
+        r.pairs = pp;
+        r.for_cas = 1;
+        size_t n = kvrpcpb__raw_batch_put_request__get_packed_size(&r);
+        rc = orbit_buf_reserve(req, n);
+        if (!rc) {
+            kvrpcpb__raw_batch_put_request__pack(&r, req->data);
+            req->len = n;
+        }
+        free(pairs);
+        free(pp);
+        return rc;
+    }
+    ProtobufCBinaryData *ks = malloc(task->n * sizeof *ks);
+    if (!ks)
+        return ORBIT_ENOMEM;
+    for (size_t i = 0; i < task->n; i++) {
+        ks[i].data = (uint8_t *)b->keys[task->idx[i]].data;
+        ks[i].len = b->keys[task->idx[i]].len;
+    }
+    Kvrpcpb__RawBatchDeleteRequest r = KVRPCPB__RAW_BATCH_DELETE_REQUEST__INIT;
+    r.context = ctx;
+    r.n_keys = task->n;
+    r.keys = ks;
+    r.for_cas = 1;
+    size_t n = kvrpcpb__raw_batch_delete_request__get_packed_size(&r);
+    rc = orbit_buf_reserve(req, n);
+    if (!rc) {
+        kvrpcpb__raw_batch_delete_request__pack(&r, req->data);
+        req->len = n;
+    }
+    free(ks);
+    return rc;
+}
+
+static int bw_handle(void *arg, const tikv_task *task, const uint8_t *resp, size_t len)
+{
+    bw_st *b = arg;
+    int rc;
+    if (b->vals) {
+        Kvrpcpb__RawBatchPutResponse *r = kvrpcpb__raw_batch_put_response__unpack(NULL, len, resp);
+        if (!r)
+            return orbit_error_set(ORBIT_EPROTO, "RawBatchPut: malformed response");
+        rc = raw_error("RawBatchPut", r->error);
+        kvrpcpb__raw_batch_put_response__free_unpacked(r, NULL);
+    } else {
+        Kvrpcpb__RawBatchDeleteResponse *r = kvrpcpb__raw_batch_delete_response__unpack(NULL, len, resp);
+        if (!r)
+            return orbit_error_set(ORBIT_EPROTO, "RawBatchDelete: malformed response");
+        rc = raw_error("RawBatchDelete", r->error);
+        kvrpcpb__raw_batch_delete_response__free_unpacked(r, NULL);
+    }
+    if (!rc)
+        *b->applied = 1;
+    return rc;
+}
+
+typedef struct dr_st {
+    int *applied;
+} dr_st;
+
+static int dr_build(void *arg, const tikv_task *task, Kvrpcpb__Context *ctx, orbit_buf *req)
+{
+    Kvrpcpb__RawDeleteRangeRequest r = KVRPCPB__RAW_DELETE_RANGE_REQUEST__INIT;
+    r.context = ctx;
+    r.start_key.data = (uint8_t *)task->lo;
+    r.start_key.len = task->lo_len;
+    r.end_key.data = (uint8_t *)task->hi;
+    r.end_key.len = task->hi_len;
+    PACK_INTO(req, kvrpcpb__raw_delete_range_request, &r);
+    return ORBIT_OK;
+}
+
+static int dr_handle(void *arg, const tikv_task *task, const uint8_t *resp, size_t len)
+{
+    Kvrpcpb__RawDeleteRangeResponse *r = kvrpcpb__raw_delete_range_response__unpack(NULL, len, resp);
+    if (!r)
+        return orbit_error_set(ORBIT_EPROTO, "RawDeleteRange: malformed response");
+    int rc = raw_error("RawDeleteRange", r->error);
+    kvrpcpb__raw_delete_range_response__free_unpacked(r, NULL);
+    if (!rc)
+        *((dr_st *)arg)->applied = 1;
+    return rc;
+}
+
+/* Delete [lo, hi) (hi_len 0: no upper bound) region by region, in parallel.
+ * A region with no upper bound gets end_key empty, which TiKV reads as
+ * "to the end". */
+static int raw_delete_range(tikv *t, tikv_bo *bo, const uint8_t *lo, size_t lo_len, const uint8_t *hi,
+                            size_t hi_len, int *applied)
+{
+    dr_st d = {applied};
+    tikv_call c = {0};
+    c.method = TIKV_M_RAW_DELETE_RANGE;
+    c.kind = TIKV_RPC_RAW_DELETE_RANGE;
+    c.flags = TIKV_CALL_WRITE | TIKV_CALL_RESEND;
+    c.build = dr_build;
+    c.handle = dr_handle;
+    c.arg = &d;
+    return orbit__tikv_send_range(t, bo, lo, lo_len, hi, hi_len, &c);
+}
+
+int orbit__tikv_raw_delete_range(void *self, const orbit_range *r)
+{
+    tikv *t = self;
+    tikv_bo bo;
+    orbit__tikv_bo_init(&bo, t, 0);
+    int applied = 0;
+    int rc = raw_delete_range(t, &bo, r->lo, r->lo ? r->lo_len : 0, r->hi, r->hi ? r->hi_len : 0, &applied);
+    if (rc && applied && rc != ORBIT_EUNCERTAIN)
+        rc = orbit_error_set(ORBIT_EUNCERTAIN, "tikv raw delete_range: some regions were cleared, then %s: %s",
+                             orbit_err_name(rc), orbit_last_error_detail());
+    return rc;
+}
+
+/* Send one segment of a batch: its puts and its deletes (distinct keys). */
+static int send_segment(tikv *t, tikv_bo *bo, const orbit_batch *b, size_t from, size_t to, int *applied)
+{
+    size_t n = to - from;
+    if (n == 0)
+        return ORBIT_OK;
+    orbit_slice *pk = malloc(n * sizeof *pk), *pv = malloc(n * sizeof *pv), *dk = malloc(n * sizeof *dk);
+    size_t np = 0, nd = 0;
+    int rc = pk && pv && dk ? 0 : ORBIT_ENOMEM;
+    /* last entry per key wins: walk backwards, keep a key the first time */
+    orbit_slice *seen = rc ? NULL : malloc(n * sizeof *seen);
+    size_t nseen = 0;
+    if (!rc && !seen)
+        rc = ORBIT_ENOMEM;
+    for (size_t i = to; !rc && i > from; i--) {
+        orbit_batch_entry e;
+        orbit_batch_entry_at(b, i - 1, &e);
+        int dup = 0;
+        /* a segment is small in practice; sorted dedupe if it ever matters */
+        for (size_t j = 0; j < nseen && !dup; j++)
+            dup = orbit__key_cmp(seen[j].data, seen[j].len, e.key, e.klen) == 0;
+        if (dup)
+            continue;
+        seen[nseen].data = e.key;
+        seen[nseen++].len = e.klen;
+        if (e.type == ORBIT_OP_PUT) {
+            pk[np].data = e.key;
+            pk[np].len = e.klen;
+            pv[np].data = e.val;
+            pv[np++].len = e.vlen;
+        } else {
+            dk[nd].data = e.key;
+            dk[nd++].len = e.klen;
+        }
+    }
+    free(seen);
+    if (!rc && np) {
+        bw_st s = {pk, pv, applied};
+        tikv_call c = {0};
+        c.method = TIKV_M_RAW_BATCH_PUT;
+        c.kind = TIKV_RPC_RAW_BATCH_PUT;
+        c.flags = TIKV_CALL_WRITE | TIKV_CALL_RESEND;
+        c.build = bw_build;
+        c.handle = bw_handle;
+        c.arg = &s;
+        c.max_keys = RAW_BATCH_KEYS;
+        c.max_bytes = RAW_BATCH_PUT_BYTES;
+        c.weight = bw_weight;
+        rc = orbit__tikv_send_keys(t, bo, np, pk, &c);
+    }
+    if (!rc && nd) {
+        bw_st s = {dk, NULL, applied};
+        tikv_call c = {0};
+        c.method = TIKV_M_RAW_BATCH_DELETE;
+        c.kind = TIKV_RPC_RAW_BATCH_DELETE;
+        c.flags = TIKV_CALL_WRITE | TIKV_CALL_RESEND;
+        c.build = bw_build;
+        c.handle = bw_handle;
+        c.arg = &s;
+        c.max_keys = RAW_BATCH_KEYS;
+        rc = orbit__tikv_send_keys(t, bo, nd, dk, &c);
+    }
+    free(pk);
+    free(pv);
+    free(dk);
+    return rc;
+}
+
+int orbit__tikv_raw_write(void *self, const orbit_batch *b)
+{
+    tikv *t = self;
+    tikv_bo bo;
+    orbit__tikv_bo_init(&bo, t, 0);
+    size_t n = orbit_batch_count(b);
+    int applied = 0, rc = 0;
+    size_t from = 0;
+    for (size_t i = 0; i <= n && !rc; i++) {
+        orbit_batch_entry e;
+        if (i < n)
+            orbit_batch_entry_at(b, i, &e);
+        if (i < n && e.type != ORBIT_OP_DEL_RANGE)
+            continue;
+        rc = send_segment(t, &bo, b, from, i, &applied);
+        if (!rc && i < n)
+            rc = raw_delete_range(t, &bo, e.key, e.klen, e.val, e.val ? e.vlen : 0, &applied);
+        from = i + 1;
+        if (rc && applied && rc != ORBIT_EUNCERTAIN)
+            rc = orbit_error_set(ORBIT_EUNCERTAIN,
+                                 "tikv raw batch: a part was applied, then another failed (%s: %s)",
+                                 orbit_err_name(rc), orbit_last_error_detail());
+    }
+    return rc;
+}
+
+#ifdef TIKV_HAVE_RAW_CAS
+/* ---- compare-and-swap ------------------------------------------------------------------- */
+
+typedef struct cas_st {
+    const uint8_t *k;
+    size_t kl;
+    const orbit_slice *expected, *desired;
+    int ok;
+    int prev_absent;
+    orbit_buf prev;
+} cas_st;
+
+static int cas_build(void *arg, const tikv_task *task, Kvrpcpb__Context *ctx, orbit_buf *req)
+{
+    cas_st *s = arg;
+    Kvrpcpb__RawCASRequest r = KVRPCPB__RAW_CASREQUEST__INIT;
+    r.context = ctx;
+    r.key.data = (uint8_t *)s->k;
+    r.key.len = s->kl;
+    if (s->desired) {
+        r.value.data = (uint8_t *)s->desired->data;
+        r.value.len = s->desired->len;
+    } else {
+        r.delete_ = 1;
+    }
+    if (s->expected) {
+        r.previous_value.data = (uint8_t *)s->expected->data;
+        r.previous_value.len = s->expected->len;
+    } else {
+        r.previous_not_exist = 1;
+    }
+    PACK_INTO(req, kvrpcpb__raw_casrequest, &r);
+    return ORBIT_OK;
+}
+
+static int cas_handle(void *arg, const tikv_task *task, const uint8_t *resp, size_t len)
+{
+    cas_st *s = arg;
+    Kvrpcpb__RawCASResponse *r = kvrpcpb__raw_casresponse__unpack(NULL, len, resp);
+    if (!r)
+        return orbit_error_set(ORBIT_EPROTO, "RawCompareAndSwap: malformed response");
+    int rc = raw_error("RawCompareAndSwap", r->error);
+    if (!rc) {
+        s->ok = r->succeed;
+        s->prev_absent = r->previous_not_exist;
+        rc = orbit_buf_set(&s->prev, r->previous_value.data, r->previous_value.len);
+    }
+    kvrpcpb__raw_casresponse__free_unpacked(r, NULL);
+    return rc;
+}
+
+int orbit__tikv_raw_cas(void *self, const uint8_t *k, size_t kl, const orbit_slice *expected,
+                        const orbit_slice *desired, orbit_buf *current)
+{
+    tikv *t = self;
+    cas_st s = {k, kl, expected, desired, 0, 0, {0}};
+    orbit_buf_init(&s.prev);
+    tikv_call c = {0};
+    c.method = TIKV_M_RAW_CAS;
+    c.kind = TIKV_RPC_RAW_CAS;
+    /* never resent after a failure that may have landed: a second
+     * compare would see our own write and report a mismatch */
+    c.flags = TIKV_CALL_WRITE;
+    c.build = cas_build;
+    c.handle = cas_handle;
+    c.arg = &s;
+    tikv_bo bo;
+    orbit__tikv_bo_init(&bo, t, 0);
+    int rc = orbit__tikv_send_key(t, &bo, k, kl, &c);
+    if (!rc && !s.ok) {
+        rc = ORBIT_CMPFAIL;
+        if (current) {
+            if (s.prev_absent)
+                current->len = 0;
+            else
+                rc = orbit_buf_set(current, s.prev.data, s.prev.len) ? ORBIT_ENOMEM : ORBIT_CMPFAIL;
+        }
+    }
+    orbit_buf_release(&s.prev);
+    return rc;
+}
+
+#endif
+
+/* ---- iterators ----------------------------------------------------------------------------- */
+
+typedef struct raw_iter {
+    tikv *t;
+    int reverse, keys_only;
+    orbit_buf lo, hi;  /* the range; len 0 with has_*: open side */
+    int has_lo, has_hi;
+    orbit_buf cur;     /* forward: next start (inclusive); reverse: next upper bound (exclusive) */
+    int cur_open;      /* reverse: cur is +inf */
+    int done;          /* no more pages */
+    size_t limit;      /* the caller's hint; 0: all */
+    size_t returned;
+    Kvrpcpb__RawScanResponse *page;
+    size_t at;
+    uint32_t ask;      /* the page size asked for */
+} raw_iter;
+
+typedef struct scan_st {
+    raw_iter *it;
+    Kvrpcpb__RawScanResponse *got;
+} scan_st;
+
+static int scan_build(void *arg, const tikv_task *task, Kvrpcpb__Context *ctx, orbit_buf *req)
+{
+    scan_st *s = arg;
+    raw_iter *it = s->it;
+    Kvrpcpb__RawScanRequest r = KVRPCPB__RAW_SCAN_REQUEST__INIT;
+    r.context = ctx;
+    r.limit = it->ask;
+    r.key_only = it->keys_only;
+    if (it->reverse) {
+        r.reverse = 1;
+        r.start_key.data = (uint8_t *)task->hi; /* exclusive upper bound */
+        r.start_key.len = task->hi_len;
+        r.end_key.data = (uint8_t *)task->lo;
+        r.end_key.len = task->lo_len;
+    } else {
+        r.start_key.data = (uint8_t *)task->lo;
+        r.start_key.len = task->lo_len;
+        r.end_key.data = (uint8_t *)task->hi;
+        r.end_key.len = task->hi_len;
+    }
+    PACK_INTO(req, kvrpcpb__raw_scan_request, &r);
+    return ORBIT_OK;
+}
+
+static int scan_handle(void *arg, const tikv_task *task, const uint8_t *resp, size_t len)
+{
+    scan_st *s = arg;
+    Kvrpcpb__RawScanResponse *r = kvrpcpb__raw_scan_response__unpack(NULL, len, resp);
+    if (!r)
+        return orbit_error_set(ORBIT_EPROTO, "RawScan: malformed response");
+    for (size_t i = 0; i < r->n_kvs; i++)
+        if (r->kvs[i]->error) {
+            kvrpcpb__raw_scan_response__free_unpacked(r, NULL);
+            return orbit_error_set(ORBIT_EIO, "RawScan: key error in the answer");
+        }
+    if (s->got)
+        kvrpcpb__raw_scan_response__free_unpacked(s->got, NULL);
+    s->got = r;
+    return ORBIT_OK;
+}
+
+/* Fetch the next non-empty page (or find the end). */
+static int iter_fill(raw_iter *it)
+{
+    tikv *t = it->t;
+    tikv_bo bo;
+    orbit__tikv_bo_init(&bo, t, 0);
+    while (!it->done) {
+        if (it->page) {
+            kvrpcpb__raw_scan_response__free_unpacked(it->page, NULL);
+            it->page = NULL;
+            it->at = 0;
+        }
+        size_t want = RAW_SCAN_PAGE;
+        if (it->limit) {
+            size_t left = it->limit > it->returned ? it->limit - it->returned : 1;
+            want = left < RAW_SCAN_MAX ? left : RAW_SCAN_MAX;
+        }
+        it->ask = (uint32_t)want;
+        scan_st s = {it, NULL};
+        tikv_call c = {0};
+        c.method = TIKV_M_RAW_SCAN;
+        c.kind = TIKV_RPC_RAW_SCAN;
+        c.flags = TIKV_CALL_RESEND;
+        c.build = scan_build;
+        c.handle = scan_handle;
+        c.arg = &s;
+        tikv_loc loc = {0};
+        int rc;
+        if (it->reverse)
+            rc = orbit__tikv_send_range_one(t, &bo, it->lo.data, it->has_lo ? it->lo.len : 0,
+                                            it->cur_open ? NULL : it->cur.data, it->cur_open ? 0 : it->cur.len, 1,
+                                            &c, &loc);
+        else
+            rc = orbit__tikv_send_range_one(t, &bo, it->cur.data, it->cur.len, it->hi.data,
+                                            it->has_hi ? it->hi.len : 0, 0, &c, &loc);
+        if (rc) {
+            if (s.got)
+                kvrpcpb__raw_scan_response__free_unpacked(s.got, NULL);
+            orbit__tikv_loc_release(&loc);
+            return rc;
+        }
+        Kvrpcpb__RawScanResponse *r = s.got;
+        int full = r && r->n_kvs >= want;
+        if (full) {
+            const Kvrpcpb__KvPair *last = r->kvs[r->n_kvs - 1];
+            if (it->reverse) {
+                rc = orbit_buf_set(&it->cur, last->key.data, last->key.len);
+                it->cur_open = 0;
+            } else {
+                /* the next start: just after the last key */
+                rc = orbit_buf_set(&it->cur, last->key.data, last->key.len);
+                if (!rc)
+                    rc = orbit_buf_append(&it->cur, "", 1);
+            }
+        } else if (it->reverse) {
+            /* this region is exhausted: continue below its start */
+            if (loc.start_len == 0 ||
+                (it->has_lo && orbit__key_cmp(loc.start, loc.start_len, it->lo.data, it->lo.len) <= 0))
+                it->done = 1;
+            else {
+                rc = orbit_buf_set(&it->cur, loc.start, loc.start_len);
+                it->cur_open = 0;
+            }
+        } else {
+            if (loc.end_len == 0 ||
+                (it->has_hi && orbit__key_cmp(loc.end, loc.end_len, it->hi.data, it->hi.len) >= 0))
+                it->done = 1;
+            else
+                rc = orbit_buf_set(&it->cur, loc.end, loc.end_len);
+        }
+        orbit__tikv_loc_release(&loc);
+        if (rc) {
+            if (r)
+                kvrpcpb__raw_scan_response__free_unpacked(r, NULL);
+            return rc;
+        }
+        if (r && r->n_kvs) {
+            it->page = r;
+            it->at = 0;
+            return ORBIT_OK;
+        }
+        if (r)
+            kvrpcpb__raw_scan_response__free_unpacked(r, NULL);
+    }
+    return ORBIT_OK;
+}
+
+int orbit__tikv_raw_iter_open(void *self, void *snap, const orbit_range *r, void **out)
+{
+    (void)snap;
+    raw_iter *it = calloc(1, sizeof *it);
+    if (!it)
+        return ORBIT_ENOMEM;
+    it->t = self;
+    it->reverse = r->reverse;
+    it->keys_only = r->keys_only;
+    it->limit = r->limit;
+    orbit_buf_init(&it->lo);
+    orbit_buf_init(&it->hi);
+    orbit_buf_init(&it->cur);
+    int rc = 0;
+    if (r->lo) {
+        it->has_lo = 1;
+        rc = orbit_buf_set(&it->lo, r->lo, r->lo_len);
+    }
+    if (!rc && r->hi) {
+        it->has_hi = 1;
+        rc = orbit_buf_set(&it->hi, r->hi, r->hi_len);
+    }
+    if (!rc) {
+        if (it->reverse) {
+            it->cur_open = !it->has_hi;
+            if (it->has_hi)
+                rc = orbit_buf_set(&it->cur, it->hi.data, it->hi.len);
+        } else if (it->has_lo) {
+            rc = orbit_buf_set(&it->cur, it->lo.data, it->lo.len);
+        }
+    }
+    if (rc) {
+        orbit__tikv_raw_iter_close(it);
+        return rc;
+    }
+    *out = it;
+    return ORBIT_OK;
+}
+
+int orbit__tikv_raw_iter_next(void *p, const uint8_t **k, size_t *kl, const uint8_t **v, size_t *vl)
+{
+    raw_iter *it = p;
+    if (!it->page || it->at >= it->page->n_kvs) {
+        int rc = iter_fill(it);
+        if (rc)
+            return rc;
+        if (!it->page || it->at >= it->page->n_kvs)
+            return ORBIT_NOTFOUND;
+    }
+    const Kvrpcpb__KvPair *kv = it->page->kvs[it->at++];
+    *k = kv->key.data ? kv->key.data : (const uint8_t *)"";
+    *kl = kv->key.len;
+    *v = kv->value.data ? kv->value.data : (const uint8_t *)"";
+    *vl = it->keys_only ? 0 : kv->value.len;
+    it->returned++;
+    return ORBIT_OK;
+}
+
+int orbit__tikv_raw_iter_seek(void *p, const uint8_t *k, size_t kl)
+{
+    raw_iter *it = p;
+    if (it->page) {
+        kvrpcpb__raw_scan_response__free_unpacked(it->page, NULL);
+        it->page = NULL;
+    }
+    it->at = 0;
+    it->done = 0;
+    int rc;
+    if (it->reverse) {
+        /* the next entry is the last one <= k: upper bound k + "\0",
+         * clipped to the range's end */
+        if (it->has_hi && orbit__key_cmp(k, kl, it->hi.data, it->hi.len) >= 0) {
+            rc = orbit_buf_set(&it->cur, it->hi.data, it->hi.len);
+        } else {
+            rc = orbit_buf_set(&it->cur, k, kl);
+            if (!rc)
+                rc = orbit_buf_append(&it->cur, "", 1);
+        }
+        it->cur_open = 0;
+        if (!it->has_hi && it->cur.len == 0)
+            it->cur_open = 1;
+    } else {
+        if (it->has_lo && orbit__key_cmp(k, kl, it->lo.data, it->lo.len) < 0)
+            rc = orbit_buf_set(&it->cur, it->lo.data, it->lo.len);
+        else
+            rc = orbit_buf_set(&it->cur, k, kl);
+        if (!rc && it->has_hi && orbit__key_cmp(it->cur.data, it->cur.len, it->hi.data, it->hi.len) >= 0)
+            it->done = 1;
+    }
+    if (!rc && it->reverse && it->has_lo && orbit__key_cmp(it->cur.data, it->cur.len, it->lo.data, it->lo.len) <= 0)
+        it->done = 1;
+    return rc;
+}
+
+void orbit__tikv_raw_iter_close(void *p)
+{
+    raw_iter *it = p;
+    if (!it)
+        return;
+    if (it->page)
+        kvrpcpb__raw_scan_response__free_unpacked(it->page, NULL);
+    orbit_buf_release(&it->lo);
+    orbit_buf_release(&it->hi);
+    orbit_buf_release(&it->cur);
+    free(it);
+}
