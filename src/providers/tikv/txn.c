@@ -181,9 +181,7 @@ static int pack_msg(const ProtobufCMessage *m, orbit_buf *out)
 static uint64_t lock_ttl(uint64_t begin_ms, uint64_t base)
 {
     unsigned hook = atomic_load(&orbit__tikv_txn_test_lock_ttl_ms);
-    if (hook)
-        return hook;
-    return base + (now_ms() - begin_ms);
+    return (hook ? hook : base) + (now_ms() - begin_ms);
 }
 
 /* client-go's TTL for a write set of `bytes`: 3 s, or 6 s * sqrt(MiB) for
@@ -1674,16 +1672,29 @@ static void *hb_main(void *arg)
     pthread_mutex_lock(&p->mu);
     while (!p->hb_stop) {
         uint64_t now = now_ms();
+        uint64_t next = now + 1000;
         hb_entry *due = NULL;
-        for (hb_entry *e = p->hb; e; e = e->next)
-            if (!e->busy && e->next_ms <= now) {
+        for (hb_entry *e = p->hb; e; e = e->next) {
+            if (e->busy)
+                continue;
+            if (e->next_ms <= now) {
                 due = e;
                 break;
             }
+            if (e->next_ms < next)
+                next = e->next_ms;
+        }
         if (!due) {
+            /* Until the earliest entry is due (hb_add wakes it early). */
+            uint64_t wait = next - now;
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 1;
+            ts.tv_sec += (time_t)(wait / 1000);
+            ts.tv_nsec += (long)(wait % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
             pthread_cond_timedwait(&p->cv, &p->mu, &ts);
             continue;
         }
@@ -1727,6 +1738,7 @@ static hb_entry *hb_add(tikv *t, const uint8_t *primary, size_t pl, uint64_t sta
     }
     e->next = p->hb;
     p->hb = e;
+    pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     return e;
 }

@@ -72,9 +72,9 @@ enum {
     ORBIT__TIKV_STOP_PRIMARY_COMMIT = 3,
 };
 extern atomic_int orbit__tikv_txn_test_stop_after_prewrite;
-/* Non-zero: the lock TTL (ms) prewrites and pessimistic locks ask for,
- * instead of the computed one (3 s and up), so a test's abandoned locks
- * expire quickly. */
+/* Non-zero: the base lock TTL (ms) prewrites, pessimistic locks and
+ * heartbeats ask for (the transaction's age is added, as always), instead
+ * of 3 s and up, so a test's abandoned locks expire quickly. */
 extern atomic_uint orbit__tikv_txn_test_lock_ttl_ms;
 /* Non-zero: the heartbeat interval (ms) instead of 10 s. */
 extern atomic_uint orbit__tikv_txn_test_heartbeat_ms;
