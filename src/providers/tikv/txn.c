@@ -1140,10 +1140,11 @@ static int mg_handle(void *arg, const tikv_task *task, const uint8_t *resp, size
         }
         size_t lo, hi;
         task_range(a, task, kp->key.data, kp->key.len, &lo, &hi);
+        /* Duplicate keys come back once per copy asked: set, not append. */
         for (size_t i = lo; i < hi && !rc; i++) {
             size_t d = task->idx[i];
             a->status[d] = ORBIT_OK;
-            if (kp->value.len && orbit_buf_append(&a->vals[d], kp->value.data, kp->value.len))
+            if (orbit_buf_set(&a->vals[d], kp->value.data, kp->value.len))
                 rc = ORBIT_ENOMEM;
         }
     }
