@@ -19,8 +19,12 @@
  *     the endpoint that just failed, so one outage moves it once, not once
  *     per failed call.
  *
- * Sits below the providers (src/providers/etcd uses it); it knows nothing
- * about what the bytes mean.
+ * Streams (orbit__rpc_stream_*) are separate: each has a completion queue
+ * of its own that its caller plucks, blocking, so they share nothing with
+ * the completion thread but the channels.
+ *
+ * Sits below the providers (src/providers/etcd and tikv use it); it knows
+ * nothing about what the bytes mean.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -66,6 +70,7 @@ struct orbit__rpc {
     pthread_cond_t idle;
     size_t inflight; /* under lock */
     size_t max_inflight; /* under lock: the most ever in flight at once */
+    size_t streams;  /* under lock: streams open (close waits for them too) */
     int closing;     /* under lock */
 
     uint32_t connect_ms; /* the connect deadline; 0: none */
@@ -358,7 +363,7 @@ void orbit__rpc_close(orbit__rpc *r)
         return;
     pthread_mutex_lock(&r->lock);
     r->closing = 1;
-    while (r->inflight > 0)
+    while (r->inflight > 0 || r->streams > 0)
         pthread_cond_wait(&r->idle, &r->lock);
     pthread_mutex_unlock(&r->lock);
     if (r->cq) {
@@ -832,4 +837,230 @@ int orbit__rpc_call(orbit__rpc *r, const char *method, const uint8_t *req, size_
     pthread_cond_destroy(&w.cv);
     pthread_mutex_destroy(&w.m);
     return rc;
+}
+
+/* ---- bidirectional streams ------------------------------------------------ */
+
+struct orbit__rpc_stream {
+    orbit__rpc *r;
+    const char *method;
+    size_t ep;
+    grpc_completion_queue *cq; /* pluck queue, this stream's only */
+    grpc_call *gc;
+    int started;  /* initial metadata and the status op are out */
+    int dead;     /* rc is final */
+    int rc;
+    char detail[DETAIL_LEN];
+    /* the status op, started with the first send, completes when the call
+     * ends; its tag is plucked once, at the end */
+    int status_pending;
+    grpc_metadata_array tmd;
+    grpc_status_code status;
+    grpc_slice details;
+    const char *error_string;
+    /* tags: addresses of these bytes */
+    char tag_start, tag_send, tag_recv, tag_status;
+};
+
+static gpr_timespec rel_deadline(uint32_t ms)
+{
+    return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(ms ? ms : DEFAULT_TIMEOUT_MS,
+                                                                            GPR_TIMESPAN));
+}
+
+int orbit__rpc_stream_open(orbit__rpc *r, size_t ep, const char *method, orbit__rpc_stream **out)
+{
+    *out = NULL;
+    if (ep >= r->neps)
+        return orbit_error_set(ORBIT_EINVAL, "rpc: endpoint %zu out of %zu", ep, r->neps);
+    orbit__rpc_stream *s = calloc(1, sizeof *s);
+    if (!s)
+        return ORBIT_ENOMEM;
+    s->r = r;
+    s->method = method;
+    s->ep = ep;
+    s->details = grpc_empty_slice();
+    grpc_metadata_array_init(&s->tmd);
+    pthread_mutex_lock(&r->lock);
+    if (r->closing) {
+        pthread_mutex_unlock(&r->lock);
+        free(s);
+        return orbit_error_set(ORBIT_ECLOSED, "rpc: the transport is closing");
+    }
+    r->streams++;
+    pthread_mutex_unlock(&r->lock);
+    s->cq = grpc_completion_queue_create_for_pluck(NULL);
+    if (s->cq)
+        s->gc = grpc_channel_create_call(r->eps[ep].ch, NULL, GRPC_PROPAGATE_DEFAULTS, s->cq,
+                                         grpc_slice_from_static_string(method), NULL,
+                                         gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+    if (!s->gc) {
+        orbit__rpc_stream_close(s);
+        return orbit_error_set(ORBIT_EINTERNAL, "%s: gRPC could not create a stream", method);
+    }
+    *out = s;
+    return ORBIT_OK;
+}
+
+/* The call has ended (or is cancelled now): collect its status as rc. */
+static int stream_fail(orbit__rpc_stream *s, int why, const char *what)
+{
+    if (s->dead)
+        return orbit_error_set(s->rc, "%s", s->detail);
+    grpc_call_cancel(s->gc, NULL);
+    char msg[256] = "";
+    int rc = why;
+    if (s->status_pending) {
+        grpc_event ev = grpc_completion_queue_pluck(s->cq, &s->tag_status, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        (void)ev;
+        s->status_pending = 0;
+        snprintf(msg, sizeof msg, "%.*s", (int)GRPC_SLICE_LENGTH(s->details),
+                 (const char *)GRPC_SLICE_START_PTR(s->details));
+        /* our own cancel after a timeout is the timeout, not CANCELLED */
+        if (!(why == ORBIT_ETIMEDOUT && s->status == GRPC_STATUS_CANCELLED))
+            rc = s->status == GRPC_STATUS_OK ? ORBIT_EPROTO : orbit__rpc_map_status(s->status, msg);
+        if (rc == ORBIT_OK)
+            rc = ORBIT_EPROTO;
+    }
+    snprintf(s->detail, sizeof s->detail, "%s %s to %s: %s%s%s", s->method, what, s->r->eps[s->ep].target,
+             s->status_pending == 0 && msg[0] ? status_name(s->status) : orbit_err_name(rc), msg[0] ? ": " : "",
+             msg);
+    s->dead = 1;
+    s->rc = rc;
+    if (rc != ORBIT_EPROTO && rc != ORBIT_ETIMEDOUT)
+        atomic_store(&s->r->ever_reached, 1);
+    return orbit_error_set(rc, "%s", s->detail);
+}
+
+static int stream_start(orbit__rpc_stream *s, uint32_t timeout_ms)
+{
+    grpc_op ops[2];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    grpc_call_error e = grpc_call_start_batch(s->gc, ops, 1, &s->tag_start, NULL);
+    if (e != GRPC_CALL_OK)
+        return stream_fail(s, ORBIT_EINTERNAL, "start");
+    ops[0].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[0].data.recv_status_on_client.trailing_metadata = &s->tmd;
+    ops[0].data.recv_status_on_client.status = &s->status;
+    ops[0].data.recv_status_on_client.status_details = &s->details;
+    ops[0].data.recv_status_on_client.error_string = &s->error_string;
+    e = grpc_call_start_batch(s->gc, ops, 1, &s->tag_status, NULL);
+    if (e == GRPC_CALL_OK)
+        s->status_pending = 1;
+    s->started = 1;
+    grpc_event ev = grpc_completion_queue_pluck(s->cq, &s->tag_start, rel_deadline(timeout_ms), NULL);
+    if (ev.type == GRPC_QUEUE_TIMEOUT) {
+        grpc_call_cancel(s->gc, NULL);
+        (void)grpc_completion_queue_pluck(s->cq, &s->tag_start, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        return stream_fail(s, ORBIT_ETIMEDOUT, "open");
+    }
+    if (e != GRPC_CALL_OK || !ev.success)
+        return stream_fail(s, ORBIT_EUNAVAIL, "open");
+    return ORBIT_OK;
+}
+
+int orbit__rpc_stream_send(orbit__rpc_stream *s, const uint8_t *msg, size_t len, uint32_t timeout_ms)
+{
+    if (s->dead)
+        return orbit_error_set(s->rc, "%s", s->detail);
+    if (!s->started) {
+        int rc = stream_start(s, timeout_ms);
+        if (rc)
+            return rc;
+    }
+    grpc_slice sl = grpc_slice_from_copied_buffer((const char *)msg, len);
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&sl, 1);
+    grpc_slice_unref(sl);
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_SEND_MESSAGE;
+    op.data.send_message.send_message = bb;
+    grpc_call_error e = grpc_call_start_batch(s->gc, &op, 1, &s->tag_send, NULL);
+    if (e != GRPC_CALL_OK) {
+        grpc_byte_buffer_destroy(bb);
+        return stream_fail(s, ORBIT_EINTERNAL, "send");
+    }
+    grpc_event ev = grpc_completion_queue_pluck(s->cq, &s->tag_send, rel_deadline(timeout_ms), NULL);
+    int timed_out = ev.type == GRPC_QUEUE_TIMEOUT;
+    if (timed_out) {
+        grpc_call_cancel(s->gc, NULL);
+        ev = grpc_completion_queue_pluck(s->cq, &s->tag_send, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+    }
+    grpc_byte_buffer_destroy(bb);
+    if (timed_out)
+        return stream_fail(s, ORBIT_ETIMEDOUT, "send");
+    if (!ev.success)
+        return stream_fail(s, ORBIT_EUNAVAIL, "send");
+    return ORBIT_OK;
+}
+
+int orbit__rpc_stream_recv(orbit__rpc_stream *s, uint32_t timeout_ms, orbit_buf *out)
+{
+    if (s->dead)
+        return orbit_error_set(s->rc, "%s", s->detail);
+    if (!s->started) {
+        int rc = stream_start(s, timeout_ms);
+        if (rc)
+            return rc;
+    }
+    grpc_byte_buffer *bb = NULL;
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_MESSAGE;
+    op.data.recv_message.recv_message = &bb;
+    grpc_call_error e = grpc_call_start_batch(s->gc, &op, 1, &s->tag_recv, NULL);
+    if (e != GRPC_CALL_OK)
+        return stream_fail(s, ORBIT_EINTERNAL, "recv");
+    grpc_event ev = grpc_completion_queue_pluck(s->cq, &s->tag_recv, rel_deadline(timeout_ms), NULL);
+    int timed_out = ev.type == GRPC_QUEUE_TIMEOUT;
+    if (timed_out) {
+        grpc_call_cancel(s->gc, NULL);
+        ev = grpc_completion_queue_pluck(s->cq, &s->tag_recv, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+    }
+    if (timed_out || !ev.success || !bb) {
+        if (bb)
+            grpc_byte_buffer_destroy(bb);
+        return stream_fail(s, timed_out ? ORBIT_ETIMEDOUT : ORBIT_EUNAVAIL, timed_out ? "recv (timed out)" : "recv");
+    }
+    grpc_byte_buffer_reader rd;
+    int rc = ORBIT_OK;
+    if (!grpc_byte_buffer_reader_init(&rd, bb)) {
+        rc = orbit_error_set(ORBIT_EPROTO, "%s: cannot read a stream message", s->method);
+    } else {
+        grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
+        grpc_byte_buffer_reader_destroy(&rd);
+        if (orbit_buf_set(out, GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all)) != ORBIT_OK)
+            rc = ORBIT_ENOMEM;
+        grpc_slice_unref(all);
+    }
+    grpc_byte_buffer_destroy(bb);
+    atomic_store(&s->r->ever_reached, 1);
+    return rc;
+}
+
+void orbit__rpc_stream_close(orbit__rpc_stream *s)
+{
+    if (!s)
+        return;
+    orbit__rpc *r = s->r;
+    if (s->gc) {
+        grpc_call_cancel(s->gc, NULL);
+        if (s->status_pending)
+            (void)grpc_completion_queue_pluck(s->cq, &s->tag_status, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        grpc_call_unref(s->gc);
+    }
+    if (s->cq) {
+        grpc_completion_queue_shutdown(s->cq);
+        grpc_completion_queue_destroy(s->cq);
+    }
+    grpc_metadata_array_destroy(&s->tmd);
+    grpc_slice_unref(s->details);
+    if (s->error_string)
+        gpr_free((void *)s->error_string);
+    free(s);
+    pthread_mutex_lock(&r->lock);
+    if (--r->streams == 0 && r->inflight == 0)
+        pthread_cond_broadcast(&r->idle);
+    pthread_mutex_unlock(&r->lock);
 }

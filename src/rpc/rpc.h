@@ -1,6 +1,6 @@
 /*
- * A unary gRPC client transport shared by Orbit's remote providers (etcd,
- * later TiKV), on gRPC's core C API.
+ * A gRPC client transport shared by Orbit's remote providers (etcd, TiKV),
+ * on gRPC's core C API: unary calls, and bidirectional streams (below).
  *
  * One orbit__rpc holds one channel per endpoint and one completion-queue
  * thread. Calls are asynchronous: orbit__rpc_start() sends a serialized
@@ -121,6 +121,35 @@ unsigned orbit__rpc_attempts(void);
  * (or since the last reset; reset != 0 restarts the count from the calls
  * in flight now). Lets tests check that a provider really overlaps calls. */
 size_t orbit__rpc_max_inflight(orbit__rpc *r, int reset);
+
+/* ---- bidirectional streams ------------------------------------------------
+ *
+ * A stream is one long-lived gRPC call on endpoint ep of r (PD's /pdpb.PD/Tso
+ * is one). Its calls block the calling thread and run on a completion queue
+ * of the stream's own, so they never touch the unary calls' completion
+ * thread. One thread at a time per stream; any thread may use it. A stream
+ * must be closed before its orbit__rpc. After any failure the stream is
+ * dead: every later send/recv returns the same code; close it and open
+ * another. Failures carry the call's gRPC status translated with
+ * orbit__rpc_map_status (UNAVAILABLE: ORBIT_EUNAVAIL, a passed deadline:
+ * ORBIT_ETIMEDOUT), the status text as detail.
+ */
+typedef struct orbit__rpc_stream orbit__rpc_stream;
+
+/* Open a stream on endpoint ep; method has static lifetime. 0, or
+ * ORBIT_EINVAL (no such endpoint), ORBIT_ECLOSED (r is closing),
+ * ORBIT_ENOMEM, ORBIT_EINTERNAL. Nothing is sent until the first send. */
+int orbit__rpc_stream_open(orbit__rpc *r, size_t ep, const char *method, orbit__rpc_stream **out);
+/* Send one message (copied), waiting at most timeout_ms (0: 5000) for gRPC
+ * to take it. */
+int orbit__rpc_stream_send(orbit__rpc_stream *s, const uint8_t *msg, size_t len, uint32_t timeout_ms);
+/* Wait at most timeout_ms (0: 5000) for the next message; its bytes replace
+ * out's contents. The server ending the stream is ORBIT_EPROTO for an OK
+ * status ("stream ended"), else its status. A timeout kills the stream
+ * (ORBIT_ETIMEDOUT): an answer that arrives later could not be matched. */
+int orbit__rpc_stream_recv(orbit__rpc_stream *s, uint32_t timeout_ms, orbit_buf *out);
+/* Cancel the call if it is still open and free everything. NULL is fine. */
+void orbit__rpc_stream_close(orbit__rpc_stream *s);
 
 /* Translate a gRPC status (grpc_status_code as int) with its message into an
  * Orbit code: UNAVAILABLE is EUNAVAIL, DEADLINE_EXCEEDED ETIMEDOUT; etcd's

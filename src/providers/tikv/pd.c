@@ -11,13 +11,13 @@
  * transport is retired, not closed, until the PD client closes: a caller
  * may still hold it. Stores get one transport each, kept the same way.
  *
- * TSO: the bidi /pdpb.PD/Tso method is used one request per stream (send,
- * half-close, read one answer): PD answers each TsoRequest on its stream,
- * so this is the same exchange a long-lived stream carries. Batching is
- * what matters for cost and is kept: callers queue; while one TsoRequest is
- * in flight the queue grows, and the next request asks for the whole queue
- * at once (count = waiters), handing out the `count` consecutive logical
- * values PD returns (the response carries the largest).
+ * TSO: one long-lived bidi /pdpb.PD/Tso stream to the leader, reopened
+ * after a failure (on the new leader once GetMembers names it). Callers
+ * queue; while one TsoRequest is in flight the queue grows, and the next
+ * request asks for the whole queue at once (count = waiters), handing out
+ * the `count` consecutive logical values PD returns (the response carries
+ * the largest). So there is one request in flight at a time, serving every
+ * caller that arrived while the previous one was out.
  *
  * GC: with gc_interval set, a thread advances PD's GC safe point to
  * min(now - gc_life_time, oldest live start_ts - 1) every interval, never
@@ -62,7 +62,10 @@ struct tikv_pd {
     tikv_store *stores;
     size_t nstores, capstores;
 
-    /* TSO batching */
+    /* TSO batching; the stream is used only by the one caller that has
+     * tso_inflight set */
+    orbit__rpc_stream *tso;
+    orbit__rpc *tso_on; /* the leader transport tso was opened on */
     pthread_mutex_t tso_lock;
     pthread_cond_t tso_cv;
     tso_waiter *tso_head, *tso_tail; /* queued for the next request */
@@ -327,6 +330,7 @@ void orbit__tikv_pd_close(tikv *t)
         pthread_mutex_unlock(&pd->live_lock);
         pthread_join(pd->gc_thread, NULL);
     }
+    orbit__rpc_stream_close(pd->tso);
     for (size_t i = 0; i < pd->nstores; i++) {
         orbit__rpc_close(pd->stores[i].rpc);
         free(pd->stores[i].addr);
@@ -355,9 +359,45 @@ uint64_t orbit__tikv_cluster_id(const tikv *t)
 
 /* ---- TSO ----------------------------------------------------------------------- */
 
-/* One TsoRequest for count timestamps: *last gets the largest. */
+/* Send one TsoRequest on the stream (opening it first) and read its answer
+ * into resp. On failure the stream is closed. */
+static int tso_exchange(tikv *t, tikv_bo *bo, const uint8_t *req, size_t len, orbit_buf *resp)
+{
+    tikv_pd *pd = t->pd;
+    int rc = 0;
+    if (!pd->tso) {
+        pthread_mutex_lock(&pd->lock);
+        orbit__rpc *r = pd->leader;
+        pthread_mutex_unlock(&pd->lock);
+        if (!r)
+            return orbit_error_set(ORBIT_EUNAVAIL, "PD Tso: no leader known");
+        rc = orbit__rpc_stream_open(r, 0, PD_M_TSO, &pd->tso);
+        if (rc)
+            return rc;
+        pd->tso_on = r;
+    }
+    uint32_t left = orbit__tikv_bo_left_ms(bo);
+    if (left == 0)
+        return orbit_error_set(bo->last_rc ? bo->last_rc : ORBIT_ETIMEDOUT, "PD Tso: deadline passed: %s",
+                               bo->last[0] ? bo->last : "no answer in time");
+    uint32_t wait = left < PD_CALL_MS ? left : PD_CALL_MS;
+    orbit__tikv_count(t, TIKV_RPC_PD_TSO);
+    rc = orbit__rpc_stream_send(pd->tso, req, len, wait);
+    if (!rc)
+        rc = orbit__rpc_stream_recv(pd->tso, wait, resp);
+    if (rc) {
+        orbit__rpc_stream_close(pd->tso);
+        pd->tso = NULL;
+        pd->tso_on = NULL;
+    }
+    return rc;
+}
+
+/* One TsoRequest for count timestamps: *last gets the largest. PD failover
+ * as pd_call's, with the stream reopened on the leader. */
 static int tso_request(tikv *t, tikv_bo *bo, uint32_t count, uint64_t *last)
 {
+    tikv_pd *pd = t->pd;
     Pdpb__TsoRequest req = PDPB__TSO_REQUEST__INIT;
     Pdpb__RequestHeader h;
     for (;;) {
@@ -371,7 +411,21 @@ static int tso_request(tikv *t, tikv_bo *bo, uint32_t count, uint64_t *last)
         pdpb__tso_request__pack(&req, stackbuf);
         orbit_buf resp;
         orbit_buf_init(&resp);
-        int rc = pd_call(t, bo, PD_M_TSO, TIKV_RPC_PD_TSO, stackbuf, len, &resp);
+        orbit__rpc *was = pd->tso_on;
+        int rc = tso_exchange(t, bo, stackbuf, len, &resp);
+        if (rc == ORBIT_EUNAVAIL || rc == ORBIT_ETIMEDOUT || rc == ORBIT_EPROTO || rc == ORBIT_ECLOSED) {
+            orbit_buf_release(&resp);
+            orbit__tikv_bo_fail(bo, ORBIT_EUNAVAIL, "PD Tso: %s", orbit_last_error_detail());
+            int mrc = refresh_members(t, bo);
+            if (mrc && mrc != ORBIT_EUNAVAIL && mrc != ORBIT_ETIMEDOUT)
+                return mrc;
+            pthread_mutex_lock(&pd->lock);
+            int moved = mrc == 0 && was && pd->leader != was;
+            pthread_mutex_unlock(&pd->lock);
+            if (!moved && (rc = orbit__tikv_bo_sleep(bo, TIKV_BO_PD_RPC, 0)) != 0)
+                return rc;
+            continue;
+        }
         if (rc) {
             orbit_buf_release(&resp);
             return rc;

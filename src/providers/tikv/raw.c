@@ -18,7 +18,9 @@
  * when a page comes back short; reverse from the range's end (RawScan with
  * reverse=true treats start_key as the exclusive upper bound), moving to
  * the region's start. Keys are raw: PD keeps raw-mode region boundaries
- * unencoded (API V1).
+ * unencoded (API V1). With the namespace option every key is stored as
+ * NS||key and every range is clamped to the keys under NS, so stores with
+ * different namespaces share a cluster without seeing each other.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +53,66 @@ static int raw_error(const char *method, const char *err)
         type##__pack((msg), (buf)->data);                                   \
         (buf)->len = n_;                                                    \
     } while (0)
+
+/* ---- the namespace (option namespace=PREFIX) -------------------------------- */
+
+/* The stored form of user key k: k itself without a namespace (no copy),
+ * else ns||k in buf. */
+static int ns_key(const tikv *t, const uint8_t *k, size_t kl, orbit_buf *buf, const uint8_t **out, size_t *olen)
+{
+    if (!t->o.nslen) {
+        *out = k;
+        *olen = kl;
+        return ORBIT_OK;
+    }
+    buf->len = 0;
+    int rc = orbit_buf_reserve(buf, t->o.nslen + kl);
+    if (rc)
+        return rc;
+    orbit_buf_append(buf, t->o.ns, t->o.nslen);
+    if (kl)
+        orbit_buf_append(buf, k, kl);
+    *out = buf->data;
+    *olen = buf->len;
+    return ORBIT_OK;
+}
+
+/* The stored bounds of [lo, hi) (NULL: open) into blo/bhi; *has_* say
+ * whether a bound exists (a namespace bounds both sides). */
+static int ns_range(const tikv *t, const uint8_t *lo, size_t lo_len, const uint8_t *hi, size_t hi_len,
+                    orbit_buf *blo, orbit_buf *bhi, int *has_lo, int *has_hi)
+{
+    int rc = 0;
+    blo->len = bhi->len = 0;
+    *has_lo = lo != NULL || t->o.nslen;
+    *has_hi = hi != NULL;
+    if (t->o.nslen) {
+        rc = orbit_buf_append(blo, t->o.ns, t->o.nslen);
+        if (!rc && lo && lo_len)
+            rc = orbit_buf_append(blo, lo, lo_len);
+        if (!rc && hi) {
+            rc = orbit_buf_append(bhi, t->o.ns, t->o.nslen);
+            if (!rc && hi_len)
+                rc = orbit_buf_append(bhi, hi, hi_len);
+        } else if (!rc) {
+            uint8_t *succ = malloc(t->o.nslen);
+            if (!succ)
+                return ORBIT_ENOMEM;
+            size_t n = orbit__prefix_successor(t->o.ns, t->o.nslen, succ);
+            if (n) {
+                *has_hi = 1;
+                rc = orbit_buf_append(bhi, succ, n);
+            }
+            free(succ);
+        }
+        return rc;
+    }
+    if (lo)
+        rc = orbit_buf_set(blo, lo, lo_len);
+    if (!rc && hi)
+        rc = orbit_buf_set(bhi, hi, hi_len);
+    return rc;
+}
 
 /* ---- get ------------------------------------------------------------------- */
 
@@ -91,6 +153,10 @@ int orbit__tikv_raw_get(void *self, void *snap, const uint8_t *k, size_t kl, orb
 {
     tikv *t = self;
     (void)snap; /* raw mode has no snapshots: the contract never passes one */
+    orbit_buf nb = ORBIT_BUF_INIT;
+    int nrc = ns_key(t, k, kl, &nb, &k, &kl);
+    if (nrc)
+        return nrc;
     get_st g = {k, kl, {0}, 0};
     orbit_buf_init(&g.val);
     tikv_call c = {0};
@@ -108,6 +174,7 @@ int orbit__tikv_raw_get(void *self, void *snap, const uint8_t *k, size_t kl, orb
     if (!rc && fn)
         rc = fn(arg, g.val.data ? g.val.data : (const uint8_t *)"", g.val.len);
     orbit_buf_release(&g.val);
+    orbit_buf_release(&nb);
     return rc;
 }
 
@@ -164,6 +231,10 @@ static int put_handle(void *arg, const tikv_task *task, const uint8_t *resp, siz
 
 static int raw_put_del(tikv *t, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, int del)
 {
+    orbit_buf nb = ORBIT_BUF_INIT;
+    int rc = ns_key(t, k, kl, &nb, &k, &kl);
+    if (rc)
+        return rc;
     put_st p = {k, v, kl, vl, del};
     tikv_call c = {0};
     c.method = del ? TIKV_M_RAW_DELETE : TIKV_M_RAW_PUT;
@@ -175,7 +246,9 @@ static int raw_put_del(tikv *t, const uint8_t *k, size_t kl, const uint8_t *v, s
     c.arg = &p;
     tikv_bo bo;
     orbit__tikv_bo_init(&bo, t, 0);
-    return orbit__tikv_send_key(t, &bo, k, kl, &c);
+    rc = orbit__tikv_send_key(t, &bo, k, kl, &c);
+    orbit_buf_release(&nb);
+    return rc;
 }
 
 int orbit__tikv_raw_put(void *self, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
@@ -258,6 +331,30 @@ int orbit__tikv_raw_multi_get(void *self, void *snap, size_t n, const orbit_slic
         vals[i].len = 0;
         status[i] = ORBIT_NOTFOUND;
     }
+    orbit_slice *nk = NULL;
+    uint8_t *nbytes = NULL;
+    if (t->o.nslen && n) {
+        size_t total = 0;
+        for (size_t i = 0; i < n; i++)
+            total += t->o.nslen + keys[i].len;
+        nk = malloc(n * sizeof *nk);
+        nbytes = malloc(total);
+        if (!nk || !nbytes) {
+            free(nk);
+            free(nbytes);
+            return ORBIT_ENOMEM;
+        }
+        size_t at = 0;
+        for (size_t i = 0; i < n; i++) {
+            memcpy(nbytes + at, t->o.ns, t->o.nslen);
+            if (keys[i].len)
+                memcpy(nbytes + at + t->o.nslen, keys[i].data, keys[i].len);
+            nk[i].data = nbytes + at;
+            nk[i].len = t->o.nslen + keys[i].len;
+            at += nk[i].len;
+        }
+        keys = nk;
+    }
     mget_st m = {keys, vals, status};
     tikv_call c = {0};
     c.method = TIKV_M_RAW_BATCH_GET;
@@ -270,6 +367,8 @@ int orbit__tikv_raw_multi_get(void *self, void *snap, size_t n, const orbit_slic
     tikv_bo bo;
     orbit__tikv_bo_init(&bo, t, 0);
     int rc = orbit__tikv_send_keys(t, &bo, n, keys, &c);
+    free(nk);
+    free(nbytes);
     if (rc) {
         for (size_t i = 0; i < n; i++)
             if (status[i] == ORBIT_OK || status[i] == ORBIT_NOTFOUND)
@@ -417,13 +516,27 @@ static int raw_delete_range(tikv *t, tikv_bo *bo, const uint8_t *lo, size_t lo_l
     return orbit__tikv_send_range(t, bo, lo, lo_len, hi, hi_len, &c);
 }
 
+/* Delete user range [lo, hi) (lo/hi NULL: open). */
+static int ns_delete_range(tikv *t, tikv_bo *bo, const uint8_t *lo, size_t lo_len, const uint8_t *hi, size_t hi_len,
+                           int *applied)
+{
+    orbit_buf blo = ORBIT_BUF_INIT, bhi = ORBIT_BUF_INIT;
+    int has_lo, has_hi;
+    int rc = ns_range(t, lo, lo_len, hi, hi_len, &blo, &bhi, &has_lo, &has_hi);
+    if (!rc)
+        rc = raw_delete_range(t, bo, blo.data, has_lo ? blo.len : 0, bhi.data, has_hi ? bhi.len : 0, applied);
+    orbit_buf_release(&blo);
+    orbit_buf_release(&bhi);
+    return rc;
+}
+
 int orbit__tikv_raw_delete_range(void *self, const orbit_range *r)
 {
     tikv *t = self;
     tikv_bo bo;
     orbit__tikv_bo_init(&bo, t, 0);
     int applied = 0;
-    int rc = raw_delete_range(t, &bo, r->lo, r->lo ? r->lo_len : 0, r->hi, r->hi ? r->hi_len : 0, &applied);
+    int rc = ns_delete_range(t, &bo, r->lo, r->lo_len, r->hi, r->hi_len, &applied);
     if (rc && applied && rc != ORBIT_EUNCERTAIN)
         rc = orbit_error_set(ORBIT_EUNCERTAIN, "tikv raw delete_range: some regions were cleared, then %s: %s",
                              orbit_err_name(rc), orbit_last_error_detail());
@@ -455,6 +568,21 @@ static int send_segment(tikv *t, tikv_bo *bo, const orbit_batch *b, size_t from,
             continue;
         seen[nseen].data = e.key;
         seen[nseen++].len = e.klen;
+        const uint8_t *sk = e.key;
+        size_t skl = e.klen;
+        if (t->o.nslen) {
+            uint8_t *x = malloc(t->o.nslen + e.klen);
+            if (!x) {
+                rc = ORBIT_ENOMEM;
+                break;
+            }
+            memcpy(x, t->o.ns, t->o.nslen);
+            memcpy(x + t->o.nslen, e.key, e.klen);
+            sk = x;
+            skl = t->o.nslen + e.klen;
+        }
+        e.key = sk;
+        e.klen = skl;
         if (e.type == ORBIT_OP_PUT) {
             pk[np].data = e.key;
             pk[np].len = e.klen;
@@ -492,6 +620,12 @@ static int send_segment(tikv *t, tikv_bo *bo, const orbit_batch *b, size_t from,
         c.max_keys = RAW_BATCH_KEYS;
         rc = orbit__tikv_send_keys(t, bo, nd, dk, &c);
     }
+    if (t->o.nslen) {
+        for (size_t i = 0; pk && i < np; i++)
+            free((void *)pk[i].data);
+        for (size_t i = 0; dk && i < nd; i++)
+            free((void *)dk[i].data);
+    }
     free(pk);
     free(pv);
     free(dk);
@@ -514,7 +648,7 @@ int orbit__tikv_raw_write(void *self, const orbit_batch *b)
             continue;
         rc = send_segment(t, &bo, b, from, i, &applied);
         if (!rc && i < n)
-            rc = raw_delete_range(t, &bo, e.key, e.klen, e.val, e.val ? e.vlen : 0, &applied);
+            rc = ns_delete_range(t, &bo, e.key, e.klen, e.val, e.vlen, &applied);
         from = i + 1;
         if (rc && applied && rc != ORBIT_EUNCERTAIN)
             rc = orbit_error_set(ORBIT_EUNCERTAIN,
@@ -579,6 +713,10 @@ int orbit__tikv_raw_cas(void *self, const uint8_t *k, size_t kl, const orbit_sli
                         const orbit_slice *desired, orbit_buf *current)
 {
     tikv *t = self;
+    orbit_buf nb = ORBIT_BUF_INIT;
+    int nrc = ns_key(t, k, kl, &nb, &k, &kl);
+    if (nrc)
+        return nrc;
     cas_st s = {k, kl, expected, desired, 0, 0, {0}};
     orbit_buf_init(&s.prev);
     tikv_call c = {0};
@@ -603,6 +741,7 @@ int orbit__tikv_raw_cas(void *self, const uint8_t *k, size_t kl, const orbit_sli
         }
     }
     orbit_buf_release(&s.prev);
+    orbit_buf_release(&nb);
     return rc;
 }
 
@@ -771,15 +910,7 @@ int orbit__tikv_raw_iter_open(void *self, void *snap, const orbit_range *r, void
     orbit_buf_init(&it->lo);
     orbit_buf_init(&it->hi);
     orbit_buf_init(&it->cur);
-    int rc = 0;
-    if (r->lo) {
-        it->has_lo = 1;
-        rc = orbit_buf_set(&it->lo, r->lo, r->lo_len);
-    }
-    if (!rc && r->hi) {
-        it->has_hi = 1;
-        rc = orbit_buf_set(&it->hi, r->hi, r->hi_len);
-    }
+    int rc = ns_range(self, r->lo, r->lo_len, r->hi, r->hi_len, &it->lo, &it->hi, &it->has_lo, &it->has_hi);
     if (!rc) {
         if (it->reverse) {
             it->cur_open = !it->has_hi;
@@ -808,17 +939,26 @@ int orbit__tikv_raw_iter_next(void *p, const uint8_t **k, size_t *kl, const uint
             return ORBIT_NOTFOUND;
     }
     const Kvrpcpb__KvPair *kv = it->page->kvs[it->at++];
-    *k = kv->key.data ? kv->key.data : (const uint8_t *)"";
-    *kl = kv->key.len;
+    size_t ns = it->t->o.nslen;
+    if (kv->key.len < ns || (ns && memcmp(kv->key.data, it->t->o.ns, ns) != 0))
+        return orbit_error_set(ORBIT_EPROTO, "RawScan returned a key outside the namespace");
+    *k = kv->key.data ? kv->key.data + ns : (const uint8_t *)"";
+    *kl = kv->key.len - ns;
     *v = kv->value.data ? kv->value.data : (const uint8_t *)"";
     *vl = it->keys_only ? 0 : kv->value.len;
     it->returned++;
     return ORBIT_OK;
 }
 
-int orbit__tikv_raw_iter_seek(void *p, const uint8_t *k, size_t kl)
+int orbit__tikv_raw_iter_seek(void *p, const uint8_t *uk, size_t ukl)
 {
     raw_iter *it = p;
+    orbit_buf nb = ORBIT_BUF_INIT;
+    const uint8_t *k;
+    size_t kl;
+    int nrc = ns_key(it->t, uk, ukl, &nb, &k, &kl);
+    if (nrc)
+        return nrc;
     if (it->page) {
         kvrpcpb__raw_scan_response__free_unpacked(it->page, NULL);
         it->page = NULL;
@@ -849,6 +989,7 @@ int orbit__tikv_raw_iter_seek(void *p, const uint8_t *k, size_t kl)
     }
     if (!rc && it->reverse && it->has_lo && orbit__key_cmp(it->cur.data, it->cur.len, it->lo.data, it->lo.len) <= 0)
         it->done = 1;
+    orbit_buf_release(&nb);
     return rc;
 }
 

@@ -17,6 +17,8 @@
  *   gc_life_time=DURATION   history kept behind now (plain number: s) [10m]
  *   txn=optimistic|pessimistic   txn mode's transactions [optimistic]
  *   ca_file=PATH            TLS to PD and the stores, verified against it
+ *   namespace=PREFIX        raw mode: keys are stored under PREFIX and the
+ *                           store sees only those (stores share a cluster)
  * An unknown option is ORBIT_EBADURI naming it.
  *
  * One table serves both modes: each entry dispatches on the mode, and the
@@ -126,6 +128,7 @@ static int parse_opts(orbit_uri *u, tikv_opts *o)
     const char *mode = orbit_uri_param(u, "mode");
     const char *txn = orbit_uri_param(u, "txn");
     const char *ca = orbit_uri_param(u, "ca_file");
+    const char *ns = orbit_uri_param(u, "namespace");
     rc = duration_opt(u, "timeout", 1, DEFAULT_TIMEOUT_MS, &timeout);
     if (!rc)
         rc = orbit_uri_param_u64(u, "max_batch_size", 1000, &mbs);
@@ -145,7 +148,7 @@ static int parse_opts(orbit_uri *u, tikv_opts *o)
     if (rc)
         return orbit_error_set(ORBIT_EBADURI, "tikv: %s (options: mode, timeout, max_batch_size, "
                                               "region_cache_size, enable_async_commit, enable_one_pc, gc_interval, "
-                                              "gc_life_time, txn, ca_file)",
+                                              "gc_life_time, txn, ca_file, namespace)",
                                orbit_last_error_detail());
     if (!mode || strcmp(mode, "txn") == 0)
         o->mode = TIKV_MODE_TXN;
@@ -161,6 +164,8 @@ static int parse_opts(orbit_uri *u, tikv_opts *o)
         return orbit_error_set(ORBIT_EINVAL, "tikv: txn=%s: expected optimistic or pessimistic", txn);
     if (txn && o->mode == TIKV_MODE_RAW)
         return orbit_error_set(ORBIT_EINVAL, "tikv: txn=%s: raw mode has no transactions", txn);
+    if (ns && *ns && o->mode != TIKV_MODE_RAW)
+        return orbit_error_set(ORBIT_EINVAL, "tikv: namespace=%s: only raw mode has namespaces", ns);
     if (timeout == 0 || timeout > 3600000)
         return orbit_error_set(ORBIT_EINVAL, "tikv: timeout must be 1 ms .. 1 h");
     if (mbs == 0 || mbs > 1000000)
@@ -178,9 +183,16 @@ static int parse_opts(orbit_uri *u, tikv_opts *o)
     o->gc_life_time_ms = gcl;
     o->pd_endpoints = strdup(body);
     o->ca_file = ca ? strdup(ca) : NULL;
-    if (!o->pd_endpoints || (ca && !o->ca_file)) {
+    if (ns && *ns) {
+        o->nslen = strlen(ns);
+        o->ns = malloc(o->nslen);
+        if (o->ns)
+            memcpy(o->ns, ns, o->nslen);
+    }
+    if (!o->pd_endpoints || (ca && !o->ca_file) || (o->nslen && !o->ns)) {
         free(o->pd_endpoints);
         free(o->ca_file);
+        free(o->ns);
         return ORBIT_ENOMEM;
     }
     return ORBIT_OK;
@@ -205,6 +217,7 @@ static int tk_open(orbit_uri *u, void **self)
     if (t->o.mode == TIKV_MODE_TXN) {
         free(t->o.pd_endpoints);
         free(t->o.ca_file);
+        free(t->o.ns);
         free(t);
         return orbit_error_set(ORBIT_ENOTSUP, "tikv: txn mode is not built into this library (mode=raw is)");
     }
@@ -225,6 +238,7 @@ static int tk_open(orbit_uri *u, void **self)
         orbit__tikv_rcache_close(t);
         free(t->o.pd_endpoints);
         free(t->o.ca_file);
+        free(t->o.ns);
         free(t);
         return orbit_error_set(rc, "%s", d);
     }
@@ -245,6 +259,7 @@ static void tk_close(void *self)
     orbit__tikv_rcache_close(t);
     free(t->o.pd_endpoints);
     free(t->o.ca_file);
+    free(t->o.ns);
     free(t);
 }
 

@@ -165,6 +165,11 @@ typedef struct tikv_opts {
                                 * (owned by the tikv) */
     int pessimistic;           /* txn=optimistic|pessimistic: how txn mode
                                 * runs transactions [optimistic] */
+    uint8_t *ns;               /* namespace=PREFIX: raw mode stores user key
+                                * k as ns||k, and sees only keys under ns
+                                * (owned; NULL, nslen 0: none). tikv.c refuses
+                                * it in txn mode (txn*.c does not apply it). */
+    size_t nslen;
 } tikv_opts;
 
 typedef struct tikv_pd tikv_pd;         /* pd.c, opaque */

@@ -1,0 +1,30 @@
+# The PD/TiKV test cluster (tests/tikv/README.md): cluster.py, a Python
+# gRPC fixture on Debian's python3-grpcio, and tikv_harness, the C library
+# that starts it for the TiKV provider's tests (link orbit_tikv_harness).
+# tikv_cluster is the CTest fixture program for suites that take a store
+# URI. Everything here is labelled "tikv". RESOURCE_LOCK keeps clusters from
+# competing for the CPU.
+set(TIKV_TEST_DIR ${CMAKE_CURRENT_LIST_DIR})
+
+add_library(orbit_tikv_harness STATIC ${TIKV_TEST_DIR}/tikv_harness.c)
+target_include_directories(orbit_tikv_harness PUBLIC ${TIKV_TEST_DIR} ${CMAKE_SOURCE_DIR}/src)
+target_include_directories(orbit_tikv_harness PUBLIC
+                           $<TARGET_PROPERTY:orbit,INTERFACE_INCLUDE_DIRECTORIES>)
+target_compile_definitions(orbit_tikv_harness PRIVATE TH_CLUSTER_PY="${TIKV_TEST_DIR}/cluster.py")
+target_link_libraries(orbit_tikv_harness PUBLIC PkgConfig::JANSSON)
+add_dependencies(orbit_tikv_harness orbit)
+
+add_executable(tikv_cluster ${TIKV_TEST_DIR}/tikv_cluster_main.c)
+target_link_libraries(tikv_cluster PRIVATE orbit_tikv_harness)
+
+# The fixture's own test, over gRPC from Python: routing errors, Percolator
+# 2PC, conflicts, lock resolution, 1PC, async commit, pessimistic locks,
+# RawKV and every fault.
+add_test(NAME tikv/cluster-selftest COMMAND /usr/bin/python3 ${TIKV_TEST_DIR}/test_cluster.py)
+set_tests_properties(tikv/cluster-selftest PROPERTIES TIMEOUT 120 LABELS tikv RESOURCE_LOCK tikv)
+
+# The harness and the protoc-c messages against the cluster, through src/rpc.
+orbit_test_exe(test_tikv_harness ${TIKV_TEST_DIR}/test_tikv_harness.c)
+target_link_libraries(test_tikv_harness PRIVATE orbit_tikv_harness)
+add_test(NAME tikv/harness COMMAND test_tikv_harness)
+set_tests_properties(tikv/harness PROPERTIES TIMEOUT 120 LABELS tikv RESOURCE_LOCK tikv)
