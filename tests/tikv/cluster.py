@@ -6,7 +6,7 @@ PD's `pdpb.PD` and the stores' `tikvpb.Tikv` gRPC services, from the .proto
 files in the repository's proto/ (compiled with protoc --python_out into a
 temporary directory at start-up), on free loopback ports:
 
-  * PD: GetMembers, the Tso bidi stream, GetRegion / GetPrevRegion /
+  * PD (one member, or --pd N with one leader): GetMembers, the Tso bidi stream, GetRegion / GetPrevRegion /
     GetRegionByID / ScanRegions, GetStore / GetAllStores, GC safe point.
     The cluster id is checked on every call but GetMembers.
   * Stores: the transactional and RawKV commands of tikvpb.proto, over one
@@ -136,6 +136,8 @@ class Cluster:
         self.regions = []           # sorted by start
         self.pending = []           # [[remaining requests, fn]]
         self.pd_fail = 0
+        self.pds = []               # PdService per member
+        self.pd_leader = 0
         self.reset_counters()
         bounds = [b""] + sorted(set(self._stored_key(k, args.key_mode) for k in args.split)) + [b""]
         for i in range(len(bounds) - 1):
@@ -267,9 +269,10 @@ class PdService:
     METHODS = ["GetMembers", "Tso", "GetStore", "GetAllStores", "GetRegion", "GetPrevRegion",
                "GetRegionByID", "ScanRegions", "GetGCSafePoint", "UpdateGCSafePoint"]
 
-    def __init__(self, cluster):
+    def __init__(self, cluster, index):
         self.c = cluster
         self.pb = cluster.pb.pdpb
+        self.index = index  # member index; c.pd_leader names the leader
         self.port = 0
 
     def url(self):
@@ -285,14 +288,18 @@ class PdService:
             if self.c.pd_fail > 0:
                 self.c.pd_fail -= 1
                 context.abort(grpc.StatusCode.UNAVAILABLE, "not leader (injected)")
+        if method != "GetMembers" and self.index != self.c.pd_leader:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "not leader")
         if method != "GetMembers" and req.header.cluster_id != self.c.cluster_id:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                           "mismatch cluster id, need %d but got %d" % (self.c.cluster_id, req.header.cluster_id))
 
     def GetMembers(self, req, context):
         self._check("GetMembers", req, context)
-        m = self.pb.Member(name="pd", member_id=1, client_urls=[self.url()], peer_urls=[self.url()])
-        return self.pb.GetMembersResponse(header=self._header(), members=[m], leader=m, etcd_leader=m)
+        ms = [self.pb.Member(name="pd%d" % p.index, member_id=p.index + 1, client_urls=[p.url()],
+                             peer_urls=[p.url()]) for p in self.c.pds]
+        lead = ms[self.c.pd_leader]
+        return self.pb.GetMembersResponse(header=self._header(), members=ms, leader=lead, etcd_leader=lead)
 
     def Tso(self, req_iter, context):
         import grpc
@@ -434,6 +441,9 @@ TIKV_METHODS = {
     "RawDeleteRange": ("RawDeleteRangeRequest", "RawDeleteRangeResponse", "raw", True),
 }
 
+# transport faults the `inject` control command can cause: the call fails
+# with UNAVAILABLE before it runs, or after it ran (its answer is lost)
+TRANSPORT_FAULTS = ["unavailable", "lose_response"]
 # region error kinds the `inject` control command can return
 INJECTABLE = ["server_is_busy", "stale_command", "region_not_found", "max_timestamp_not_synced",
               "undetermined_result", "not_leader", "epoch_not_match", "raft_entry_too_large",
@@ -466,7 +476,7 @@ class StoreServer:
 
     def start(self):
         import grpc
-        srv = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=32), options=GRPC_OPTIONS)
+        srv = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=64), options=GRPC_OPTIONS)
         srv.add_generic_rpc_handlers((self._handler(),))
         port = srv.add_insecure_port("127.0.0.1:%d" % self.port)
         if port == 0:
@@ -502,6 +512,7 @@ class StoreServer:
     # ---- request entry ----
 
     def serve(self, method, req, context, resp_type, space, write):
+        import grpc
         c = self.c
         c.count(self.id, method)
         c.tick()
@@ -518,12 +529,17 @@ class StoreServer:
             if delay:
                 time.sleep(delay / 1000.0)
             resp = resp_type()
+            injected = self._injected(method)
+            if injected == "unavailable":
+                context.abort(grpc.StatusCode.UNAVAILABLE, "connection refused (injected, not applied)")
             try:
-                region = self.route(method, req, space, write)
+                region = self.route(method, req, space, write, injected)
                 getattr(self, "do_" + method)(req, resp, region, space)
             except RegionError as e:
                 resp.Clear()
                 resp.region_error.CopyFrom(e.err)
+            if injected == "lose_response":
+                context.abort(grpc.StatusCode.UNAVAILABLE, "connection lost (injected, after applying)")
             return resp
         finally:
             with c.mu:
@@ -542,14 +558,13 @@ class StoreServer:
                     return kind
         return None
 
-    def route(self, method, req, space, write):
+    def route(self, method, req, space, write, injected=None):
         """The Context checks TiKV makes, in its order; returns the region."""
         c = self.c
         ctx = req.context
-        injected = self._injected(method)
         with c.mu:
             r = c.region_by_id(ctx.region_id)
-            if injected:
+            if injected in INJECTABLE:
                 raise RegionError(self._injected_error(injected, r, ctx))
             if ctx.api_version != 0:
                 raise RegionError(self._rerr("ApiVersionNotMatched: the test cluster serves API V1 only"))
@@ -831,9 +846,17 @@ class StoreServer:
         self.c.db.pessimistic_rollback(list(req.keys), req.start_version, req.for_update_ts,
                                        pred=lambda k: r.contains(mc_encode(k)))
 
+    def _check_range_end(self, r, space, end):
+        """A delete range must end inside its region (the client splits it)."""
+        if r.end == b"":
+            return
+        if end == b"" or mc_encode_if(space, end) > r.end:
+            raise RegionError(self._key_not_in_region(end, r))
+
     def do_KvDeleteRange(self, req, resp, r, space):
+        lo, hi, pred = self._range(r, space, req.start_key, req.end_key, False)
+        self._check_range_end(r, space, req.end_key)
         if not req.notify_only:
-            lo, hi, pred = self._range(r, space, req.start_key, req.end_key, False)
             self.c.db.delete_range(lo, hi, pred)
 
     # ---- RawKV ----
@@ -888,13 +911,14 @@ class StoreServer:
         if req.cf not in ("", "default"):
             return
         lo, hi, pred = self._range(r, space, req.start_key, req.end_key, req.reverse)
-        for k, v in self.c.db.raw_scan(lo, hi, req.limit, req.reverse, req.key_only):
+        for k, v in self.c.db.raw_scan(lo, hi, req.limit, req.reverse, req.key_only, pred):
             resp.kvs.add(key=k, value=v)
 
     def do_RawDeleteRange(self, req, resp, r, space):
         if self._raw_cf_error(req, resp):
             return
         lo, hi, pred = self._range(r, space, req.start_key, req.end_key, False)
+        self._check_range_end(r, space, req.end_key)
         self.c.db.raw_delete_range(lo, hi)
 
 
@@ -924,13 +948,19 @@ class Control:
                                       hint=false: NotLeader carries no leader
       busy        store_id count      ServerIsBusy for the next count requests
       inject      error count [store_id] [method]
-                                      the region error `error` (INJECTABLE)
+                                      the region error `error` (INJECTABLE), or
+                                      a transport fault: "unavailable" (fails,
+                                      not applied) or "lose_response" (applied,
+                                      then fails with UNAVAILABLE)
       delay       ms [store_id] [method]   sleep before serving
       drop        store_id            restart the store's gRPC server (drops
                                       its connections)
       kill        store_id [mode]     mode "down" (default: the port refuses)
                                       or "hang" (calls never answer)
       revive      store_id            bring a killed store back, same port
+      pd_leader   [member]            make PD member `member` (default: the next)
+                                      the leader; the others answer every call
+                                      but GetMembers with UNAVAILABLE "not leader"
       pd_fail     count               the next count PD calls fail UNAVAILABLE
       clock       advance_ms          move PD's clock forward (expires TTLs)
       region      key                 the region holding key (id, bounds, leader)
@@ -971,7 +1001,7 @@ class Control:
         c = self.c
         if cmd == "status":
             with c.mu:
-                return {"pd": "127.0.0.1:%d" % c.pd.port, "cluster_id": c.cluster_id,
+                return {"pd": pd_endpoints(c), "pd_leader": c.pd_leader, "cluster_id": c.cluster_id,
                         "stores": [{"id": s.id, "addr": s.addr(), "state": s.state}
                                    for s in c.stores.values()],
                         "regions": [region_json(r) for r in c.regions]}
@@ -1014,8 +1044,8 @@ class Control:
             return self._later(a, do)
         if cmd in ("busy", "inject"):
             kind = "server_is_busy" if cmd == "busy" else a.get("error", "")
-            if kind not in INJECTABLE:
-                raise CtlError("unknown error %r; one of %s" % (kind, ", ".join(INJECTABLE)))
+            if kind not in INJECTABLE + TRANSPORT_FAULTS:
+                raise CtlError("unknown error %r; one of %s" % (kind, ", ".join(INJECTABLE + TRANSPORT_FAULTS)))
             n = int(a.get("count", 1))
             targets = [self._store(a)] if cmd == "busy" or int(a.get("store_id", 0)) else list(c.stores.values())
             with c.mu:
@@ -1050,6 +1080,13 @@ class Control:
             s.state = "up"
             s.revived.set()
             return {"state": s.state}
+        if cmd == "pd_leader":
+            m = int(a.get("member", (c.pd_leader + 1) % len(c.pds)))
+            if not 0 <= m < len(c.pds):
+                raise CtlError("no PD member %d" % m)
+            with c.mu:
+                c.pd_leader = m
+            return {"pd_leader": m}
         if cmd == "pd_fail":
             with c.mu:
                 c.pd_fail = int(a.get("count", 1))
@@ -1092,8 +1129,10 @@ class Control:
                 try:
                     out = ctl.run(u.path.strip("/"), args)
                     self._send(200, out if out is not None else {})
-                except (CtlError, ValueError, KeyError) as e:
+                except (CtlError, ValueError, KeyError, TypeError) as e:
                     self._send(400, {"error": str(e)})
+                except Exception as e:  # a failed restart: report, keep serving
+                    self._send(500, {"error": "%s: %s" % (type(e).__name__, e)})
 
             def _send(self, code, obj):
                 data = json.dumps(obj).encode()
@@ -1115,6 +1154,10 @@ class Control:
         return srv
 
 
+def pd_endpoints(c):
+    return ",".join("127.0.0.1:%d" % p.port for p in c.pds)
+
+
 def region_json(r):
     return {"id": r.id, "start_hex": r.start.hex(), "end_hex": r.end.hex(),
             "start_key_hex": (mc_decode(r.start) or b"").hex() if r.start else "",
@@ -1126,6 +1169,7 @@ def region_json(r):
 def parse_args(argv):
     p = argparse.ArgumentParser(description="The PD/TiKV test cluster (a test fixture).")
     p.add_argument("--stores", type=int, default=3)
+    p.add_argument("--pd", type=int, default=1, help="PD members (member 0 leads first)")
     p.add_argument("--split", default="", help="comma-separated split keys (UTF-8)")
     p.add_argument("--split-hex", default="", help="comma-separated split keys in hex")
     p.add_argument("--key-mode", choices=["txn", "raw"], default="txn",
@@ -1143,6 +1187,8 @@ def parse_args(argv):
     a.split = keys
     if a.stores < 1 or a.stores > 16:
         p.error("--stores must be 1..16")
+    if a.pd < 1 or a.pd > 5:
+        p.error("--pd must be 1..5")
     return a
 
 
@@ -1152,11 +1198,16 @@ def main(argv):
     pb = load_protos(args.gen_dir)
     import grpc
     c = Cluster(pb, args)
-    c.pd = PdService(c)
-    pd_server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=16), options=GRPC_OPTIONS)
-    pd_server.add_generic_rpc_handlers((c.pd.handler(),))
-    c.pd.port = pd_server.add_insecure_port("127.0.0.1:0")
-    pd_server.start()
+    pd_servers = []
+    for i in range(args.pd):
+        pd = PdService(c, i)
+        # Each open Tso stream holds a worker thread for its lifetime.
+        srv = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=256), options=GRPC_OPTIONS)
+        srv.add_generic_rpc_handlers((pd.handler(),))
+        pd.port = srv.add_insecure_port("127.0.0.1:0")
+        srv.start()
+        c.pds.append(pd)
+        pd_servers.append(srv)
     for sid in c.store_ids:
         s = StoreServer(c, sid)
         s.start()
@@ -1168,17 +1219,18 @@ def main(argv):
     if args.ready_file:
         tmp = args.ready_file + ".tmp"
         with open(tmp, "w") as f:
-            f.write("pid %d\npd 127.0.0.1:%d\ncontrol %d\ncluster_id %d\n" %
-                    (os.getpid(), c.pd.port, ctl.server_address[1], c.cluster_id))
+            f.write("pid %d\npd %s\ncontrol %d\ncluster_id %d\n" %
+                    (os.getpid(), pd_endpoints(c), ctl.server_address[1], c.cluster_id))
             for sid in c.store_ids:
                 f.write("store %d %s\n" % (sid, c.stores[sid].addr()))
         os.rename(tmp, args.ready_file)
-    print("ready pd=127.0.0.1:%d control=%d" % (c.pd.port, ctl.server_address[1]), flush=True)
+    print("ready pd=%s control=%d" % (pd_endpoints(c), ctl.server_address[1]), flush=True)
     while not stop.wait(0.5):
         pass
     for s in c.stores.values():
         s.stop()
-    pd_server.stop(None)
+    for srv in pd_servers:
+        srv.stop(None)
     ctl.shutdown()
     return 0
 

@@ -200,6 +200,8 @@ class Mvcc:
             return None
         if lock.start_ts in bypass:
             return None
+        if ts == TS_MAX and key == lock.primary and not lock.use_async_commit:
+            return None  # a latest-version read of a primary reads the last commit
         if lock.start_ts in access:
             return ("value", lock.value if lock.op in (OP_PUT, OP_INSERT) else None)
         raise KeyErr("locked", key, lock=lock, key=key)
@@ -275,9 +277,20 @@ class Mvcc:
                     errors.append(e)
             if errors:
                 return errors, 0, 0
+            # A prewrite sent again (its answer was lost) finds its own locks
+            # or, after 1PC or a resolver, its own commit records: it answers
+            # with what those say, so every answer names one commit ts.
+            done = [st[1] for _, _, _, st in todo if isinstance(st, tuple) and st[0] == "done"]
+            committed = [st[1] for _, _, _, st in todo if isinstance(st, tuple) and st[0] == "committed"]
+            todo = [t for t in todo if t[3] == "write"]
+            prev_min = max([lk.min_commit_ts for lk in done if lk.use_async_commit] + committed + [0])
+            if not todo:
+                if try_one_pc and committed and not done:
+                    return [], 0, max(committed)
+                return [], prev_min if (use_async_commit or try_one_pc) else 0, 0
             final_min = 0
-            one_pc = try_one_pc
-            async_commit = use_async_commit and not try_one_pc
+            one_pc = try_one_pc and not done and not committed
+            async_commit = use_async_commit and not one_pc
             if use_async_commit or try_one_pc:
                 final_min = max(self.max_ts + 1, start_ts + 1, for_update_ts + 1, min_commit_ts)
                 if max_commit_ts and final_min > max_commit_ts:
@@ -285,8 +298,6 @@ class Mvcc:
                     # commit, and min_commit_ts / one_pc_commit_ts 0.
                     final_min, one_pc, async_commit = 0, False, False
             for op, key, value, state in todo:
-                if state == "done":
-                    continue
                 if one_pc:
                     kind = {OP_PUT: W_PUT, OP_INSERT: W_PUT, OP_DEL: W_DEL}.get(op, W_LOCK)
                     old = self.locks.get(key)
@@ -303,18 +314,20 @@ class Mvcc:
                     secondaries if (async_commit and key == primary) else (), value))
             if one_pc:
                 return [], 0, final_min
-            return [], final_min if async_commit else 0, 0
+            return [], max(final_min, prev_min) if async_commit else 0, 0
 
     def _prewrite_check(self, op, key, start_ts, for_update_ts, pa, skip_check):
-        """None: nothing to write for this key ("done" marks an already
-        prewritten key); raises KeyErr."""
+        """"write"; ("done", lock): prewritten before; ("committed",
+        commit_ts): committed before; None: nothing to do; raises KeyErr."""
         lock = self.locks.get(key)
         if lock is not None:
             if lock.start_ts != start_ts:
                 raise KeyErr("locked", key, lock=lock, key=key)
             if lock.op == OP_PLOCK:
+                if op == OP_INSERT and self._visible(key, TS_MAX)[0] is not None:
+                    raise KeyErr("already_exist", key, key=key)
                 return "write"  # a pessimistic lock becomes the prewrite lock
-            return "done"       # the same prewrite again
+            return ("done", lock)  # the same prewrite again
         if pa == 1:  # DO_PESSIMISTIC_CHECK, but the pessimistic lock is gone
             raise KeyErr("abort", key, abort="PessimisticLockNotFound { start_ts: %d, key: %r }" % (start_ts, key))
         own = self._find_txn_write(key, start_ts)
@@ -322,8 +335,9 @@ class Mvcc:
             if own[1].kind == W_ROLLBACK:
                 raise KeyErr("conflict", key, start_ts=start_ts, conflict_ts=start_ts, key=key,
                              primary=b"", conflict_commit_ts=own[0], reason=3)
-            return None  # already committed: nothing to do
-        if for_update_ts == 0 and not skip_check:
+            return ("committed", own[0])
+        # Keys a pessimistic txn did not lock are checked like optimistic ones.
+        if not skip_check:
             latest = self._latest_commit(key)
             if latest is not None and latest[0] >= start_ts:
                 raise KeyErr("conflict", key, start_ts=start_ts, conflict_ts=latest[1].start_ts,
@@ -395,6 +409,7 @@ class Mvcc:
         """(KeyErr or None, lock_ttl, commit_ts, action, Lock or None)."""
         NO, TTL_RB, NOTEXIST_RB, PUSHED, TTL_PRB, NOTEXIST_NOTHING = 0, 1, 2, 3, 4, 5
         with self.cv:
+            self.observe_ts(caller_start_ts)
             lock = self.locks.get(primary)
             if lock is not None and lock.start_ts == lock_ts:
                 if verify_is_primary and lock.primary != primary:
@@ -520,6 +535,7 @@ class Mvcc:
         wait_ms = self.lock_wait_ms if wait_timeout_ms == 0 else max(wait_timeout_ms, 0)
         deadline = time.monotonic() + wait_ms / 1000.0
         with self.cv:
+            self.observe_ts(for_update_ts)
             while True:
                 blocker = None
                 try:
@@ -632,10 +648,12 @@ class Mvcc:
             for k in keys:
                 self.raw.pop(k)
 
-    def raw_scan(self, lo, hi, limit, reverse=False, key_only=False):
+    def raw_scan(self, lo, hi, limit, reverse=False, key_only=False, pred=None):
         with self.cv:
             out = []
             for k in self.raw.range(lo, hi, reverse):
+                if pred is not None and not pred(k):
+                    continue
                 if len(out) >= limit:
                     break
                 out.append((k, b"" if key_only else self.raw.get(k)))

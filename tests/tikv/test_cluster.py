@@ -483,6 +483,38 @@ class TxnTest(unittest.TestCase):
         self.assertEqual(H.get(b"a15").value, b"ac")
         self.assertEqual(H.get(b"n15", need_commit_ts=True).commit_ts, commit)
 
+    def test_resent_prewrite_answers_the_same(self):
+        start = H.tso()
+        args = dict(mutations=[kv.Mutation(op=kv.Put, key=b"c20", value=b"x")], primary_lock=b"c20",
+                    start_version=start, lock_ttl=3000, use_async_commit=True, min_commit_ts=start + 1,
+                    max_commit_ts=start + (10000 << 18))
+        r1 = H.send("KvPrewrite", b"c20", **args)
+        H.get(b"zz")  # a newer read raises max_ts
+        r2 = H.send("KvPrewrite", b"c20", **args)
+        self.assertEqual(r1.min_commit_ts, r2.min_commit_ts)
+        H.send("KvCommit", b"c20", keys=[b"c20"], start_version=start, commit_version=r1.min_commit_ts)
+        start = H.tso()
+        args = dict(mutations=[kv.Mutation(op=kv.Put, key=b"c21", value=b"x")], primary_lock=b"c21",
+                    start_version=start, lock_ttl=3000, try_one_pc=True, min_commit_ts=start + 1)
+        r1 = H.send("KvPrewrite", b"c21", **args)
+        H.get(b"zz")
+        r2 = H.send("KvPrewrite", b"c21", **args)
+        self.assertGreater(r1.one_pc_commit_ts, 0)
+        self.assertEqual(r1.one_pc_commit_ts, r2.one_pc_commit_ts)
+        self.assertEqual(H.get(b"c21", need_commit_ts=True).commit_ts, r1.one_pc_commit_ts)
+
+    def test_pessimistic_txn_checks_unlocked_keys(self):
+        start = H.tso()
+        H.put_2pc([(b"c22", b"newer")])
+        r = H.send("KvPrewrite", b"c22", mutations=[kv.Mutation(op=kv.Put, key=b"c22", value=b"x")],
+                   primary_lock=b"c22", start_version=start, lock_ttl=3000, for_update_ts=H.tso(),
+                   pessimistic_actions=[kv.PrewriteRequest.SKIP_PESSIMISTIC_CHECK])
+        self.assertTrue(r.errors[0].HasField("conflict"))
+        r = H.send("KvPrewrite", b"c23", mutations=[kv.Mutation(op=kv.Put, key=b"c23", value=b"x")],
+                   primary_lock=b"c22", start_version=start, lock_ttl=3000, for_update_ts=H.tso(),
+                   pessimistic_actions=[kv.PrewriteRequest.DO_PESSIMISTIC_CHECK])
+        self.assertTrue(r.errors[0].abort)  # no pessimistic lock to check
+
     def test_async_commit_missing_secondary_rolls_back(self):
         start = H.tso()
         H.send("KvPrewrite", b"a16", mutations=[kv.Mutation(op=kv.Put, key=b"a16", value=b"x")],
@@ -577,6 +609,115 @@ class TxnTest(unittest.TestCase):
         self.assertEqual(r.pairs[0].key, b"s05")
 
 
+class BankTest(unittest.TestCase):
+    """Concurrent transfers through the raw protocol keep the total: each
+    command is atomic and conflicts are reported, under gRPC's threads."""
+
+    ACCOUNTS = [b"a-acct", b"c-acct", b"d-acct", b"n-acct", b"p-acct"]  # over 3 regions
+
+    def balances(self):
+        while True:
+            ts = H.tso()
+            out = {}
+            for k in self.ACCOUNTS:
+                g = H.get(k, ts=ts)
+                if g.HasField("error"):
+                    break
+                out[k] = int(g.value or b"0")
+            else:
+                return out
+            time.sleep(0.01)  # a writer holds a lock; it will finish
+
+    def transfer(self, rnd, pessimistic):
+        import random  # noqa: F401
+        src, dst = rnd.sample(self.ACCOUNTS, 2)
+        primary = min(src, dst)
+        while True:
+            start = H.tso()
+            fu = H.tso() if pessimistic else 0
+            if pessimistic:
+                failed = False
+                for k in sorted((src, dst)):
+                    r = H.send("KvPessimisticLock", k, mutations=[kv.Mutation(op=kv.PessimisticLock, key=k)],
+                               primary_lock=primary, start_version=start, lock_ttl=3000, for_update_ts=fu,
+                               wait_timeout=200)
+                    if r.errors:
+                        failed = True
+                        break
+                if failed:
+                    H.send("KVPessimisticRollback", src, keys=[src], start_version=start, for_update_ts=fu)
+                    H.send("KVPessimisticRollback", dst, keys=[dst], start_version=start, for_update_ts=fu)
+                    time.sleep(rnd.random() * 0.01)
+                    continue
+            read_ts = fu or start
+            gs, gd = H.get(src, ts=read_ts), H.get(dst, ts=read_ts)
+            if gs.HasField("error") or gd.HasField("error"):
+                self.rollback(start, fu, (src, dst), pessimistic)
+                time.sleep(rnd.random() * 0.01)
+                continue
+            vals = {src: b"%d" % (int(gs.value or b"0") - 1), dst: b"%d" % (int(gd.value or b"0") + 1)}
+            ok, done = True, []
+            for k in sorted(vals):
+                r = H.send("KvPrewrite", k, mutations=[kv.Mutation(op=kv.Put, key=k, value=vals[k])],
+                           primary_lock=primary, start_version=start, lock_ttl=3000, for_update_ts=fu,
+                           min_commit_ts=max(start, fu) + 1,
+                           pessimistic_actions=[kv.PrewriteRequest.DO_PESSIMISTIC_CHECK] if pessimistic else [])
+                if r.errors:
+                    ok = False
+                    break
+                done.append(k)
+            if not ok:
+                self.rollback(start, fu, (src, dst), pessimistic)
+                time.sleep(rnd.random() * 0.01)
+                continue
+            commit = H.tso()
+            r = H.send("KvCommit", primary, keys=[primary], start_version=start, commit_version=commit)
+            assert not r.HasField("error"), r
+            other = dst if primary == src else src
+            r = H.send("KvCommit", other, keys=[other], start_version=start, commit_version=commit)
+            assert not r.HasField("error"), r
+            return
+
+    @staticmethod
+    def rollback(start, fu, keys, pessimistic):
+        for k in keys:
+            H.send("KvBatchRollback", k, keys=[k], start_version=start)
+            if pessimistic:
+                H.send("KVPessimisticRollback", k, keys=[k], start_version=start, for_update_ts=fu)
+
+    def run_bank(self, pessimistic):
+        import random
+        import threading
+        total = sum(self.balances().values())
+        errors = []
+
+        def worker(seed):
+            rnd = random.Random(seed)
+            try:
+                for _ in range(8):
+                    self.transfer(rnd, pessimistic)
+            except Exception as e:  # reported below
+                errors.append(e)
+        th = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+        for t in th:
+            t.start()
+        sums = []
+        while any(t.is_alive() for t in th):
+            sums.append(sum(self.balances().values()))
+        for t in th:
+            t.join()
+        self.assertEqual(errors, [])
+        sums.append(sum(self.balances().values()))
+        self.assertEqual(set(sums), {total})
+        self.assertEqual(H.locked(*self.ACCOUNTS), [])
+
+    def test_bank_optimistic(self):
+        self.run_bank(False)
+
+    def test_bank_pessimistic(self):
+        self.run_bank(True)
+
+
 class RawTest(unittest.TestCase):
     def test_raw_ops(self):
         H.send("RawPut", b"r1", raw=True, key=b"r1", value=b"x")
@@ -597,6 +738,16 @@ class RawTest(unittest.TestCase):
         H.send("RawDeleteRange", b"r0", raw=True, start_key=b"r0", end_key=b"r9")
         self.assertFalse(H.send("RawScan", b"r0", raw=True, start_key=b"r0", end_key=b"r9", limit=10).kvs)
         self.assertIn("TTL", H.send("RawPut", b"r1", raw=True, key=b"r1", value=b"x", ttl=5).error)
+        # scans stay inside the addressed region; delete ranges must end in it
+        H.send("RawPut", b"a", raw=True, key=b"a", value=b"1")
+        H.send("RawPut", b"c", raw=True, key=b"c", value=b"2")
+        s = H.send("RawScan", b"a", raw=True, start_key=b"a", end_key=b"z", limit=10)
+        self.assertEqual([p.key for p in s.kvs], [b"a"])
+        s = H.send("RawScan", b"d", raw=True, start_key=b"d", end_key=b"", limit=10, reverse=True)
+        self.assertEqual([p.key for p in s.kvs], [b"c"])
+        r = H.send("RawDeleteRange", b"a", raw=True, start_key=b"a", end_key=b"z")
+        self.assertTrue(r.region_error.HasField("key_not_in_region"))
+        self.assertEqual(H.send("RawGet", b"a", raw=True, key=b"a").value, b"1")
         self.assertTrue(H.send("RawPut", b"r1", raw=True, key=b"r1", value=b"x", cf="lock").error)
 
 
@@ -672,6 +823,17 @@ class FaultTest(unittest.TestCase):
         H.ctl("inject", error="undetermined_result", count=1, store_id=leader)
         self.assertTrue(H.get(b"c").region_error.HasField("undetermined_result"))
         self.assertIn("error", H.ctl("inject", error="nonsense"))
+        # transport faults: not applied, or applied with the answer lost
+        H.ctl("inject", error="unavailable", count=1, method="RawPut")
+        with self.assertRaises(grpc.RpcError) as e:
+            H.send("RawPut", b"c", raw=True, key=b"lost1", value=b"x")
+        self.assertEqual(e.exception.code(), grpc.StatusCode.UNAVAILABLE)
+        self.assertTrue(H.send("RawGet", b"c", raw=True, key=b"lost1").not_found)
+        H.ctl("inject", error="lose_response", count=1, method="RawPut")
+        with self.assertRaises(grpc.RpcError) as e:
+            H.send("RawPut", b"c", raw=True, key=b"lost2", value=b"x")
+        self.assertEqual(e.exception.code(), grpc.StatusCode.UNAVAILABLE)
+        self.assertEqual(H.send("RawGet", b"c", raw=True, key=b"lost2").value, b"x")
 
     def test_kill_and_revive(self):
         leader = H.region(b"c")[1].store_id
@@ -703,6 +865,27 @@ class FaultTest(unittest.TestCase):
                 time.sleep(0.05)
         else:
             self.fail("store did not come back")
+
+    def test_pd_members_and_leader_change(self):
+        h = Harness("--pd", "3", "--stores", "1")
+        try:
+            self.assertEqual(len(h.pd_addr.split(",")), 3)
+            first, second = h.pd_addr.split(",")[:2]
+            h.pd_addr = second
+            m = h.pd("GetMembers")  # a follower answers GetMembers
+            self.assertEqual(len(m.members), 3)
+            self.assertEqual(m.leader.client_urls[0], "http://" + first)
+            with self.assertRaises(grpc.RpcError) as e:
+                h.pd("GetAllStores")
+            self.assertEqual(e.exception.code(), grpc.StatusCode.UNAVAILABLE)
+            self.assertEqual(h.ctl("pd_leader", member=1)["pd_leader"], 1)
+            self.assertEqual(len(h.pd("GetAllStores").stores), 1)
+            self.assertEqual(h.pd("GetMembers").leader.client_urls[0], "http://" + second)
+            h.pd_addr = first
+            with self.assertRaises(grpc.RpcError):
+                h.tso()
+        finally:
+            h.close()
 
     def test_pd_fail(self):
         H.ctl("pd_fail", count=1)

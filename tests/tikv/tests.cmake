@@ -28,3 +28,17 @@ orbit_test_exe(test_tikv_harness ${TIKV_TEST_DIR}/test_tikv_harness.c)
 target_link_libraries(test_tikv_harness PRIVATE orbit_tikv_harness)
 add_test(NAME tikv/harness COMMAND test_tikv_harness)
 set_tests_properties(tikv/harness PROPERTIES TIMEOUT 120 LABELS tikv RESOURCE_LOCK tikv)
+
+# The shared cluster for URI-driven suites (the contract suite on the TiKV
+# provider): started before, killed after, also when they fail. A suite
+# registers with FIXTURES_REQUIRED tikv_cluster and runs through
+#   tikv_cluster run ${TIKV_CLUSTER_FILE} -- CMD ... "tikv://{pd}" ...
+# which also lets tikv_harness in CMD attach to it (faults and counters).
+# Three stores, regions split at "g" and "t" (transactional keys).
+set(TIKV_CLUSTER_FILE ${CMAKE_CURRENT_BINARY_DIR}/tikv_cluster.txt)
+add_test(NAME tikv/cluster-start COMMAND tikv_cluster start ${TIKV_CLUSTER_FILE} --split g,t)
+set_tests_properties(tikv/cluster-start PROPERTIES FIXTURES_SETUP tikv_cluster
+                     TIMEOUT 60 LABELS tikv RESOURCE_LOCK tikv)
+add_test(NAME tikv/cluster-stop COMMAND tikv_cluster stop ${TIKV_CLUSTER_FILE})
+set_tests_properties(tikv/cluster-stop PROPERTIES FIXTURES_CLEANUP tikv_cluster
+                     TIMEOUT 60 LABELS tikv)

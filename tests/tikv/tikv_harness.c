@@ -148,11 +148,12 @@ int th_start(th_cluster *c, const th_options *o)
         c->root[0] = '\0';
         return -1;
     }
-    char ready[320], log[320], gen[320], stores[16], wait[16];
+    char ready[320], log[320], gen[320], stores[16], wait[16], pds[16];
     snprintf(ready, sizeof ready, "%s/ready", c->root);
     snprintf(log, sizeof log, "%s/cluster.log", c->root);
     snprintf(gen, sizeof gen, "%s/gen", c->root);
     snprintf(stores, sizeof stores, "%d", o->stores > 0 ? o->stores : 3);
+    snprintf(pds, sizeof pds, "%d", o->pd_members > 0 ? o->pd_members : 1);
     snprintf(wait, sizeof wait, "%d", o->lock_wait_ms > 0 ? o->lock_wait_ms : 300);
     const char *py = getenv("ORBIT_TEST_PYTHON");
     if (!py || !*py)
@@ -181,7 +182,7 @@ int th_start(th_cluster *c, const th_options *o)
             dup2(fd, 2);
             close(fd);
         }
-        execl(py, py, script, "--ready-file", ready, "--gen-dir", gen, "--stores", stores,
+        execl(py, py, script, "--ready-file", ready, "--gen-dir", gen, "--stores", stores, "--pd", pds,
               "--split", o->split ? o->split : "", "--key-mode", o->key_mode ? o->key_mode : "txn",
               "--lock-wait-ms", wait, (char *)NULL);
         _exit(127);
@@ -443,6 +444,11 @@ int th_revive_store(th_cluster *c, uint64_t store_id)
 int th_drop_store(th_cluster *c, uint64_t store_id)
 {
     return ctl_json(c, "drop", json_pack("{s:I}", "store_id", (json_int_t)store_id), NULL);
+}
+
+int th_pd_leader(th_cluster *c, int member)
+{
+    return ctl_json(c, "pd_leader", member >= 0 ? json_pack("{s:i}", "member", member) : NULL, NULL);
 }
 
 int th_pd_fail(th_cluster *c, int count)

@@ -36,6 +36,7 @@
 
 typedef struct th_options {
     int stores;           /* 0: 3 */
+    int pd_members;       /* 0: 1. Member 0 leads first; th_pd lists all */
     const char *split;    /* comma-separated split keys (UTF-8, no commas); NULL: none */
     const char *key_mode; /* split keys are "txn" keys (default; PD keeps them
                            * memcomparable-encoded) or "raw" keys */
@@ -91,7 +92,10 @@ int th_busy(th_cluster *c, uint64_t store_id, int count);
 /* error: server_is_busy, stale_command, region_not_found,
  * max_timestamp_not_synced, undetermined_result, not_leader,
  * epoch_not_match, raft_entry_too_large, read_index_not_ready,
- * region_not_initialized. method NULL: any method. */
+ * region_not_initialized; or a transport fault: "unavailable" (the call
+ * fails with UNAVAILABLE and is not applied) or "lose_response" (it is
+ * applied, then fails with UNAVAILABLE: an outcome the client cannot know).
+ * method NULL: any method. */
 int th_inject(th_cluster *c, uint64_t store_id, const char *error, int count, const char *method);
 int th_delay(th_cluster *c, uint64_t store_id, const char *method, int ms);
 /* hang 0: the store's port refuses connections; 1: it accepts calls and
@@ -100,6 +104,10 @@ int th_kill_store(th_cluster *c, uint64_t store_id, int hang);
 int th_revive_store(th_cluster *c, uint64_t store_id);
 /* Restart the store's gRPC server: its connections drop, it comes back. */
 int th_drop_store(th_cluster *c, uint64_t store_id);
+/* Make PD member `member` (index in th_pd's list; -1: the next one) the
+ * leader; the others answer every call but GetMembers with UNAVAILABLE
+ * "not leader", and a Tso stream to the old leader fails. */
+int th_pd_leader(th_cluster *c, int member);
 /* The next count PD calls fail with UNAVAILABLE. */
 int th_pd_fail(th_cluster *c, int count);
 /* Move PD's clock (and so TSO physical time and lock expiry) forward. */
