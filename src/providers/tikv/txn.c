@@ -70,6 +70,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -94,6 +95,7 @@
 #define HEARTBEAT_MS 10000u                 /* ManagedLockTTL / 2 */
 #define HEARTBEAT_BYTES (32u * 1024 * 1024) /* optimistic txns this big beat */
 #define SCAN_BATCH 256u
+#define LOCK_WAIT_MS 1000u /* a writer waits this long for a live lock (RocksDB's default) */
 #define PARALLEL_MAX 16
 
 atomic_int orbit__tikv_txn_test_stop_after_prewrite;
@@ -135,6 +137,61 @@ static uint8_t *dup_bytes(const uint8_t *p, size_t n)
     if (d && n)
         memcpy(d, p, n);
     return d;
+}
+
+/* ---- the namespace (namespace=PREFIX): user key k is stored as ns || k -- */
+
+/* The stored form of user key k: k itself without a namespace, else ns || k
+ * built in b. *out / *ol point at it (into k or b). 0 or ORBIT_ENOMEM. */
+static int skey(const tikv *t, const uint8_t *k, size_t kl, orbit_buf *b, const uint8_t **out, size_t *ol)
+{
+    if (!t->o.nslen) {
+        *out = k;
+        *ol = kl;
+        return ORBIT_OK;
+    }
+    b->len = 0;
+    if (orbit_buf_append(b, t->o.ns, t->o.nslen) || orbit_buf_append(b, k, kl))
+        return ORBIT_ENOMEM;
+    *out = b->data;
+    *ol = b->len;
+    return ORBIT_OK;
+}
+
+/* Stored copies of keys[0..n) (malloc'd array and buffers; free with
+ * skeys_free). Without a namespace *out is keys itself. */
+static int skeys(const tikv *t, size_t n, const orbit_slice *keys, const orbit_slice **out, orbit_slice **own,
+                 orbit_buf **bufs)
+{
+    *own = NULL;
+    *bufs = NULL;
+    if (!t->o.nslen) {
+        *out = keys;
+        return ORBIT_OK;
+    }
+    orbit_slice *s = calloc(n ? n : 1, sizeof *s);
+    orbit_buf *b = calloc(n ? n : 1, sizeof *b);
+    if (!s || !b) {
+        free(s);
+        free(b);
+        return ORBIT_ENOMEM;
+    }
+    *own = s;
+    *bufs = b;
+    for (size_t i = 0; i < n; i++)
+        if (skey(t, keys[i].data, keys[i].len, &b[i], &s[i].data, &s[i].len))
+            return ORBIT_ENOMEM;
+    *out = s;
+    return ORBIT_OK;
+}
+
+static void skeys_free(size_t n, orbit_slice *own, orbit_buf *bufs)
+{
+    if (bufs)
+        for (size_t i = 0; i < n; i++)
+            orbit_buf_release(&bufs[i]);
+    free(bufs);
+    free(own);
 }
 
 static ProtobufCBinaryData bin(const uint8_t *p, size_t n)
@@ -438,6 +495,15 @@ static int key_error_rc(const Kvrpcpb__KeyError *e, const char *what)
         return orbit_error_set(code, "tikv: %s: %s", what, e->abort);
     }
     return orbit_error_set(ORBIT_EPROTO, "tikv: %s: unrecognised key error", what);
+}
+
+/* Return `code` with the current detail prefixed by `what` (the detail is
+ * copied first: orbit_error_set writes the buffer it lives in). */
+static int rewrap(int code, const char *what)
+{
+    char d[384];
+    snprintf(d, sizeof d, "%s", orbit_last_error_detail());
+    return orbit_error_set(code, "tikv: %s: %s", what, d);
 }
 
 static int decode_fail(const char *what)
@@ -954,14 +1020,23 @@ static int resolve_locks(tikv *t, tikv_bo *bo, lock_list *ll, uint64_t caller_ts
 
 /* After resolve_locks: wait for live locks (reads: the fast backoff). A
  * lock that outlives the operation's deadline is a conflict. */
-static int wait_locks(tikv_bo *bo, uint32_t wait_ms, int for_read)
+/* After resolve_locks: wait for live locks. A reader waits up to its
+ * operation's deadline (a lock of a committing transaction goes soon; one
+ * of a dead client when its TTL ends), then fails with ECONFLICT. A writer
+ * (until > 0) waits until `until` (LOCK_WAIT_MS after it first met a live
+ * lock), then fails with ORBIT_EBUSY: the key is held by another live
+ * transaction (a transaction's write reports it as ECONFLICT). */
+static int wait_locks(tikv_bo *bo, uint32_t wait_ms, int for_read, uint64_t until)
 {
     if (!wait_ms)
         return ORBIT_OK;
+    if (!for_read && until && now_ms() >= until)
+        return orbit_error_set(ORBIT_EBUSY,
+                               "tikv: a key is locked by another live transaction (waited %u ms for it)",
+                               (unsigned)LOCK_WAIT_MS);
     int rc = orbit__tikv_bo_sleep(bo, for_read ? TIKV_BO_TXN_LOCK_FAST : TIKV_BO_TXN_LOCK, 0);
-    (void)wait_ms;
     if (rc)
-        return orbit_error_set(ORBIT_ECONFLICT,
+        return orbit_error_set(for_read ? ORBIT_ECONFLICT : ORBIT_EBUSY,
                                "tikv: a key stayed locked by another live transaction past this "
                                "operation's deadline");
     return ORBIT_OK;
@@ -1043,7 +1118,7 @@ static int read_key(tikv *t, uint64_t ts, const uint8_t *k, size_t kl, orbit_val
         rc = resolve_locks(t, &bo, &a.locks, ts, &ignore, &wait);
         locks_clear(&a.locks);
         if (!rc)
-            rc = wait_locks(&bo, wait, 1);
+            rc = wait_locks(&bo, wait, 1, 0);
         if (rc)
             break;
     }
@@ -1186,7 +1261,7 @@ static int read_many(tikv *t, uint64_t ts, size_t n, const orbit_slice *keys, or
         rc = resolve_locks(t, &bo, &a.locks, ts, &ignore, &wait);
         locks_clear(&a.locks);
         if (!rc)
-            rc = wait_locks(&bo, wait, 1);
+            rc = wait_locks(&bo, wait, 1, 0);
         if (rc)
             break;
         /* Gather the pending keys (pending[] is indexed like the current
@@ -1250,6 +1325,7 @@ typedef struct tk_iter {
     uint8_t *lo, *hi; /* owned copies; NULL: open side */
     size_t lol, hil;
     int reverse, keys_only;
+    size_t nsl; /* namespace length: stripped from the keys handed out */
     size_t first_batch; /* limit of the first KvScan (a caller's limit hint) */
     /* Where the next KvScan starts: forward, its inclusive start (cur_set
      * 0: lo); reverse, its exclusive upper bound (cur_set 0: hi). */
@@ -1417,7 +1493,7 @@ static int iter_fetch(tk_iter *it)
             rc = resolve_locks(t, &bo, &a.locks, it->ts, &it->ignore, &wait);
             locks_clear(&a.locks);
             if (!rc)
-                rc = wait_locks(&bo, wait, 1);
+                rc = wait_locks(&bo, wait, 1, 0);
             scan_pairs_free(&a);
             orbit__tikv_loc_release(&loc);
             if (rc)
@@ -1494,8 +1570,8 @@ int orbit__tikv_iter_next(void *p, const uint8_t **k, size_t *kl, const uint8_t 
         }
         if (c < 0) {
             it->bpos++;
-            *k = r->k;
-            *kl = r->kl;
+            *k = r->k + it->nsl;
+            *kl = r->kl - it->nsl;
             *v = r->v;
             *vl = r->vl;
             return ORBIT_OK;
@@ -1506,19 +1582,33 @@ int orbit__tikv_iter_next(void *p, const uint8_t **k, size_t *kl, const uint8_t 
         it->lpos++;
         if (l->op == ORBIT__TIKV_M_DEL)
             continue;
-        *k = l->k;
-        *kl = l->kl;
+        *k = l->k + it->nsl;
+        *kl = l->kl - it->nsl;
         *v = it->keys_only || !l->v ? (const uint8_t *)"" : l->v;
         *vl = it->keys_only ? 0 : l->vl;
         return ORBIT_OK;
     }
 }
 
+static int iter_seek_stored(tk_iter *it, const uint8_t *k, size_t kl);
+
 int orbit__tikv_iter_seek(void *p, const uint8_t *k, size_t kl)
 {
     tk_iter *it = p;
     if (it->failed)
         return orbit_error_set(ORBIT_ECLOSED, "tikv: this iterator failed earlier; close it");
+    orbit_buf b = ORBIT_BUF_INIT;
+    const uint8_t *sk;
+    size_t skl;
+    int rc = skey(it->t, k, kl, &b, &sk, &skl);
+    if (!rc)
+        rc = iter_seek_stored(it, sk, skl);
+    orbit_buf_release(&b);
+    return rc;
+}
+
+static int iter_seek_stored(tk_iter *it, const uint8_t *k, size_t kl)
+{
     batch_free(it);
     it->exhausted = 0;
     it->first_batch = 0;
@@ -1583,13 +1673,36 @@ static int iter_make(tikv *t, uint64_t ts, int live, const orbit_range *r, const
     it->ts = ts;
     it->reverse = r->reverse;
     it->keys_only = r->keys_only;
+    it->nsl = t->o.nslen;
     int rc = ORBIT_OK;
-    if (r->lo && !(it->lo = dup_bytes(r->lo, r->lo_len)))
-        rc = ORBIT_ENOMEM;
-    it->lol = r->lo ? r->lo_len : 0;
-    if (!rc && r->hi && !(it->hi = dup_bytes(r->hi, r->hi_len)))
-        rc = ORBIT_ENOMEM;
-    it->hil = r->hi ? r->hi_len : 0;
+    /* The stored range: inside the namespace [ns, successor of ns). */
+    orbit_buf b = ORBIT_BUF_INIT;
+    const uint8_t *k = NULL;
+    size_t kl = 0;
+    if (r->lo || it->nsl) {
+        rc = skey(t, r->lo, r->lo ? r->lo_len : 0, &b, &k, &kl);
+        if (!rc && !(it->lo = dup_bytes(k, kl)))
+            rc = ORBIT_ENOMEM;
+        it->lol = kl;
+    }
+    if (!rc && r->hi) {
+        rc = skey(t, r->hi, r->hi_len, &b, &k, &kl);
+        if (!rc && !(it->hi = dup_bytes(k, kl)))
+            rc = ORBIT_ENOMEM;
+        it->hil = kl;
+    } else if (!rc && it->nsl) {
+        uint8_t *succ = malloc(it->nsl);
+        size_t sl = succ ? orbit__prefix_successor(t->o.ns, it->nsl, succ) : 0;
+        if (!succ)
+            rc = ORBIT_ENOMEM;
+        else if (sl) {
+            it->hi = succ;
+            it->hil = sl;
+        } else {
+            free(succ);
+        }
+    }
+    orbit_buf_release(&b);
     size_t nl = 0;
     if (!rc && local && local->n) {
         if (!(it->l = calloc(local->n, sizeof *it->l)))
@@ -1598,9 +1711,9 @@ static int iter_make(tikv *t, uint64_t ts, int live, const orbit_range *r, const
             const orbit__tikv_mut *m = &local->m[r->reverse ? local->n - 1 - j : j];
             if (m->op == ORBIT__TIKV_M_LOCK)
                 continue;
-            if (r->lo && orbit__key_cmp(m->k, m->kl, r->lo, r->lo_len) < 0)
+            if (it->lo && orbit__key_cmp(m->k, m->kl, it->lo, it->lol) < 0)
                 continue;
-            if (r->hi && orbit__key_cmp(m->k, m->kl, r->hi, r->hi_len) >= 0)
+            if (it->hi && orbit__key_cmp(m->k, m->kl, it->hi, it->hil) >= 0)
                 continue;
             orbit__tikv_mut *d = &it->l[it->ln];
             d->k = dup_bytes(m->k, m->kl);
@@ -1991,6 +2104,7 @@ static int lock_keys(tk_txn *x, size_t n, const orbit_slice *keys, int want_valu
     tikv_call c = {TIKV_M_KV_PESSIMISTIC_LOCK, TIKV_RPC_KV_PESSIMISTIC_LOCK, TIKV_CALL_WRITE | TIKV_CALL_RESEND,
                    pl_build, pl_handle, &a, 0, 0, NULL};
     int new_ts = 1;
+    uint64_t until = now_ms() + LOCK_WAIT_MS;
     for (;;) {
         if (new_ts) {
             if (x->iso == ORBIT_ISO_READ_COMMITTED) {
@@ -2005,8 +2119,14 @@ static int lock_keys(tk_txn *x, size_t n, const orbit_slice *keys, int want_valu
             new_ts = 0;
         }
         a.ttl = lock_ttl(x->begin_ms, MANAGED_LOCK_TTL);
+        /* The store's own wait for the lock stays well inside the request's
+         * budget, so an answer always comes back. */
         uint32_t left = orbit__tikv_bo_left_ms(&bo);
-        a.wait_ms = left < 1000 ? (int64_t)left : 1000;
+        uint64_t now = now_ms();
+        int64_t w = until > now ? (int64_t)(until - now) : 0;
+        if (w > (int64_t)left / 2)
+            w = (int64_t)left / 2;
+        a.wait_ms = w > 0 ? w : -1;
         a.retry_ts = 0;
         rc = orbit__tikv_send_keys(t, &bo, n, keys, &c);
         if (rc)
@@ -2016,7 +2136,7 @@ static int lock_keys(tk_txn *x, size_t n, const orbit_slice *keys, int want_valu
             rc = resolve_locks(t, &bo, &a.locks, 0, NULL, &wait);
             locks_clear(&a.locks);
             if (!rc)
-                rc = wait_locks(&bo, wait, 0);
+                rc = wait_locks(&bo, wait, 0, until);
             if (rc)
                 break;
             continue;
@@ -2033,7 +2153,29 @@ static int lock_keys(tk_txn *x, size_t n, const orbit_slice *keys, int want_valu
             x->for_update_ts = a.for_update_ts;
         if (!x->for_update_ts)
             x->for_update_ts = x->start_ts;
+        return ORBIT_OK;
     }
+    /* A lock request whose answer was lost may have taken some locks:
+     * release them now (best effort; they are this transaction's own, it
+     * has committed nothing, so the failure is not "uncertain"). */
+    if (rc == ORBIT_EUNCERTAIN || rc == ORBIT_ETIMEDOUT || rc == ORBIT_EUNAVAIL) {
+        tikv_bo rb;
+        orbit__tikv_bo_init(&rb, t, 0);
+        keys_arg ra = {0};
+        ra.keys = keys;
+        ra.start_ts = x->start_ts;
+        ra.for_update_ts = a.for_update_ts ? a.for_update_ts : TIKV_TS_MAX;
+        ra.kind = KA_PROLLBACK;
+        ra.what = "release a lock attempt";
+        char detail[384];
+        snprintf(detail, sizeof detail, "%s", orbit_last_error_detail());
+        (void)send_keys_req(t, &rb, &ra, n);
+        if (rc == ORBIT_EUNCERTAIN)
+            rc = ORBIT_ETIMEDOUT;
+        return orbit_error_set(rc, "tikv: lock a key: %s", detail);
+    }
+    if (rc == ORBIT_EBUSY)
+        return rewrap(ORBIT_ECONFLICT, "lock a key");
     return rc;
 }
 
@@ -2045,9 +2187,8 @@ static void mark_locked(tk_txn *x, const uint8_t *k, size_t kl)
         x->w.m[i].plocked = 1;
 }
 
-int orbit__tikv_txn_get(void *p, const uint8_t *k, size_t kl, int for_update, orbit_value_fn fn, void *arg)
+static int txn_get_stored(tk_txn *x, const uint8_t *k, size_t kl, int for_update, orbit_value_fn fn, void *arg)
 {
-    tk_txn *x = p;
     const orbit__tikv_mut *m = orbit__tikv_wbuf_get(&x->w, k, kl);
     if (m && m->op != ORBIT__TIKV_M_LOCK) {
         if (m->op == ORBIT__TIKV_M_DEL)
@@ -2080,7 +2221,20 @@ int orbit__tikv_txn_get(void *p, const uint8_t *k, size_t kl, int for_update, or
     return read_key(x->t, ts, k, kl, fn, arg);
 }
 
-static int txn_write(tk_txn *x, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, int op)
+int orbit__tikv_txn_get(void *p, const uint8_t *k, size_t kl, int for_update, orbit_value_fn fn, void *arg)
+{
+    tk_txn *x = p;
+    orbit_buf b = ORBIT_BUF_INIT;
+    const uint8_t *sk;
+    size_t skl;
+    int rc = skey(x->t, k, kl, &b, &sk, &skl);
+    if (!rc)
+        rc = txn_get_stored(x, sk, skl, for_update, fn, arg);
+    orbit_buf_release(&b);
+    return rc;
+}
+
+static int txn_write_stored(tk_txn *x, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, int op)
 {
     int rc = check_sizes(x, k, kl, op == ORBIT__TIKV_M_PUT ? vl : 0);
     if (rc)
@@ -2100,6 +2254,19 @@ static int txn_write(tk_txn *x, const uint8_t *k, size_t kl, const uint8_t *v, s
     return rc;
 }
 
+/* A write of user key k. */
+static int txn_write(tk_txn *x, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, int op)
+{
+    orbit_buf b = ORBIT_BUF_INIT;
+    const uint8_t *sk;
+    size_t skl;
+    int rc = skey(x->t, k, kl, &b, &sk, &skl);
+    if (!rc)
+        rc = txn_write_stored(x, sk, skl, v, vl, op);
+    orbit_buf_release(&b);
+    return rc;
+}
+
 int orbit__tikv_txn_put(void *p, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
     return txn_write(p, k, kl, v, vl, ORBIT__TIKV_M_PUT);
@@ -2110,11 +2277,30 @@ int orbit__tikv_txn_del(void *p, const uint8_t *k, size_t kl)
     return txn_write(p, k, kl, NULL, 0, ORBIT__TIKV_M_DEL);
 }
 
+static int txn_multi_get_stored(tk_txn *x, size_t n, const orbit_slice *keys, orbit_buf *vals, int *status);
+
 int orbit__tikv_txn_multi_get(void *p, size_t n, const orbit_slice *keys, orbit_buf *vals, int *status)
 {
     tk_txn *x = p;
     if (n == 0)
         return ORBIT_OK;
+    const orbit_slice *sk;
+    orbit_slice *own;
+    orbit_buf *bufs;
+    int rc = skeys(x->t, n, keys, &sk, &own, &bufs);
+    if (!rc)
+        rc = txn_multi_get_stored(x, n, sk, vals, status);
+    skeys_free(n, own, bufs);
+    if (rc == ORBIT_ENOMEM && !own && x->t->o.nslen)
+        for (size_t i = 0; i < n; i++) {
+            status[i] = rc;
+            orbit_buf_reset(&vals[i]);
+        }
+    return rc;
+}
+
+static int txn_multi_get_stored(tk_txn *x, size_t n, const orbit_slice *keys, orbit_buf *vals, int *status)
+{
     size_t *at = calloc(n, sizeof *at);
     orbit_slice *rk = calloc(n, sizeof *rk);
     orbit_buf *rv = calloc(n, sizeof *rv);
@@ -2189,6 +2375,7 @@ typedef struct muts {
     const orbit__tikv_mut **m;
     size_t primary; /* index of the primary key */
     size_t key_bytes;
+    size_t nclaims; /* Op::Lock mutations (keys read for update, not written) */
 } muts;
 
 typedef struct pw_arg {
@@ -2353,6 +2540,7 @@ static int prewrite_set(tikv *t, tikv_bo *bo, pw_arg *a, size_t *sel, size_t ns)
     if (a->one_pc)
         c.max_bytes = 0; /* one request for the whole (small) transaction */
     int rc = ORBIT_OK;
+    uint64_t until = now_ms() + LOCK_WAIT_MS;
     for (;;) {
         for (size_t i = 0; i < ns; i++)
             keys[i] = mu->keys[sel[i]];
@@ -2366,7 +2554,7 @@ static int prewrite_set(tikv *t, tikv_bo *bo, pw_arg *a, size_t *sel, size_t ns)
         rc = resolve_locks(t, bo, &a->locks, 0, NULL, &wait);
         locks_clear(&a->locks);
         if (!rc)
-            rc = wait_locks(bo, wait, 0);
+            rc = wait_locks(bo, wait, 0, until);
         if (rc)
             break;
         size_t m = 0;
@@ -2388,6 +2576,10 @@ static int prewrite_set(tikv *t, tikv_bo *bo, pw_arg *a, size_t *sel, size_t ns)
  * what is left is rolled back by the next reader once it expires). */
 static void rollback_all(tk_txn *x, const muts *mu)
 {
+    /* The failure that led here keeps its detail. */
+    char detail[384];
+    snprintf(detail, sizeof detail, "%s", orbit_last_error_detail());
+    int code = -1;
     tikv_bo bo;
     orbit__tikv_bo_init(&bo, x->t, 0);
     keys_arg a = {0};
@@ -2396,6 +2588,7 @@ static void rollback_all(tk_txn *x, const muts *mu)
     a.kind = KA_ROLLBACK;
     a.what = "roll back";
     (void)send_keys_req(x->t, &bo, &a, mu->n);
+    (void)orbit_error_set(code, "%s", detail);
 }
 
 /* Release the pessimistic locks of a transaction that never prewrote. */
@@ -2422,6 +2615,34 @@ static void release_locks(tk_txn *x)
     a.kind = KA_PROLLBACK;
     a.what = "release pessimistic locks";
     (void)send_keys_req(x->t, &bo, &a, n);
+    free(keys);
+}
+
+/* Release the pessimistic locks of the keys only read for update (all
+ * locked keys when `all`), after the commit (best effort). */
+static void release_claims(tk_txn *x, int all)
+{
+    size_t n = 0;
+    orbit_slice *keys = calloc(x->w.n ? x->w.n : 1, sizeof *keys);
+    if (!keys)
+        return;
+    for (size_t i = 0; i < x->w.n; i++) {
+        const orbit__tikv_mut *m = &x->w.m[i];
+        if (!m->plocked || (!all && m->op != ORBIT__TIKV_M_LOCK))
+            continue;
+        keys[n++] = (orbit_slice){m->k, m->kl};
+    }
+    if (n) {
+        tikv_bo bo;
+        orbit__tikv_bo_init(&bo, x->t, 0);
+        keys_arg a = {0};
+        a.keys = keys;
+        a.start_ts = x->start_ts;
+        a.for_update_ts = x->for_update_ts ? x->for_update_ts : TIKV_TS_MAX;
+        a.kind = KA_PROLLBACK;
+        a.what = "release the keys read for update";
+        (void)send_keys_req(x->t, &bo, &a, n);
+    }
     free(keys);
 }
 
@@ -2564,10 +2785,19 @@ static void commit_secondaries(tk_txn *x, const muts *mu, uint64_t commit_ts)
     orbit_slice *keys = calloc(mu->n - 1, sizeof *keys);
     if (!keys)
         return;
-    size_t n = 0;
+    /* Written keys are committed; keys only read for update are rolled
+     * back instead: their lock guarded them up to the commit point, and a
+     * committed Lock record would make every writer that started before it
+     * conflict on a key this transaction never changed. (The commit point
+     * is the primary alone, so a resolver that commits one instead changes
+     * nothing.) */
+    size_t n = 0, nc = 0;
     for (size_t i = 0; i < mu->n; i++)
-        if (i != mu->primary)
+        if (i != mu->primary && mu->m[i]->op != ORBIT__TIKV_M_LOCK)
             keys[n++] = mu->keys[i];
+    for (size_t i = 0; i < mu->n; i++)
+        if (i != mu->primary && mu->m[i]->op == ORBIT__TIKV_M_LOCK)
+            keys[n + nc++] = mu->keys[i];
     tikv_bo bo;
     orbit__tikv_bo_init(&bo, x->t, 0);
     keys_arg a = {0};
@@ -2579,7 +2809,16 @@ static void commit_secondaries(tk_txn *x, const muts *mu, uint64_t commit_ts)
     a.pl = mu->keys[mu->primary].len;
     a.kind = KA_COMMIT;
     a.what = "commit the secondary keys";
-    (void)send_keys_req(x->t, &bo, &a, n);
+    if (n)
+        (void)send_keys_req(x->t, &bo, &a, n);
+    if (nc) {
+        keys_arg r = {0};
+        r.keys = keys + n;
+        r.start_ts = x->start_ts;
+        r.kind = KA_ROLLBACK;
+        r.what = "release the keys read for update";
+        (void)send_keys_req(x->t, &bo, &r, nc);
+    }
     free(keys);
 }
 
@@ -2613,8 +2852,10 @@ static int commit_muts(tk_txn *x, muts *mu, uint64_t *version)
     if (rc)
         return rc;
     size_t max_batch = t->o.max_batch_size ? t->o.max_batch_size : 1000;
-    int one_pc = t->o.enable_one_pc && ng == 1 && mu->n <= max_batch && bytes <= ONE_PC_MAX_BYTES;
-    int async = !one_pc && t->o.enable_async_commit && mu->n <= ASYNC_MAX_KEYS &&
+    /* Keys read for update are rolled back after the commit point (see
+     * commit_secondaries), which needs the plain 2PC commit point. */
+    int one_pc = !mu->nclaims && t->o.enable_one_pc && ng == 1 && mu->n <= max_batch && bytes <= ONE_PC_MAX_BYTES;
+    int async = !mu->nclaims && !one_pc && t->o.enable_async_commit && mu->n <= ASYNC_MAX_KEYS &&
                 mu->key_bytes <= ASYNC_MAX_KEY_BYTES;
     /* The primary's region group goes first. */
     size_t pg = 0;
@@ -2697,6 +2938,13 @@ static int commit_muts(tk_txn *x, muts *mu, uint64_t *version)
         bg_commit(x, mu, a.max_min_commit);
         return ORBIT_OK;
     }
+    if (mu->nclaims == mu->n) {
+        /* Only reads for update: validated by the prewrite, nothing to
+         * commit; release the locks. */
+        rollback_all(x, mu);
+        orbit_error_clear();
+        return ORBIT_OK;
+    }
     atomic_fetch_add(&st_two_pc, 1);
     uint64_t cts = 0;
     rc = commit_primary(x, &bo, mu, &cts);
@@ -2727,9 +2975,8 @@ static int txn_commit(tk_txn *x, uint64_t *version)
     if (x->w.n == 0)
         return ORBIT_OK;
     muts mu = {0};
-    mu.n = x->w.n;
-    mu.keys = calloc(mu.n, sizeof *mu.keys);
-    mu.m = calloc(mu.n, sizeof *mu.m);
+    mu.keys = calloc(x->w.n, sizeof *mu.keys);
+    mu.m = calloc(x->w.n, sizeof *mu.m);
     if (!mu.keys || !mu.m) {
         free(mu.keys);
         free(mu.m);
@@ -2737,17 +2984,63 @@ static int txn_commit(tk_txn *x, uint64_t *version)
             release_locks(x);
         return ORBIT_ENOMEM;
     }
-    for (size_t i = 0; i < mu.n; i++) {
-        mu.keys[i] = (orbit_slice){x->w.m[i].k, x->w.m[i].kl};
-        mu.m[i] = &x->w.m[i];
-        mu.key_bytes += x->w.m[i].kl;
-        if (x->primary && orbit__key_cmp(x->w.m[i].k, x->w.m[i].kl, x->primary, x->pl) == 0)
-            mu.primary = i;
+    /* The mutations. Pessimistic: keys only read for update are left out
+     * (their pessimistic locks guard them until released after the
+     * commit), except the primary, which every lock names. Optimistic:
+     * they are Op::Lock mutations, and the primary is the first written
+     * key (so it is never a key rolled back after the commit point). */
+    size_t left_out = 0;
+    int have_primary = 0;
+    /* Pessimistic: the prewrite's primary is the lock primary when it is
+     * written, else the first written key: the prewrite locks all name it,
+     * and the keys only claimed (the old primary too) keep their
+     * pessimistic locks until released after the commit point. */
+    const uint8_t *pk = x->primary;
+    size_t pkl = x->pl;
+    if (x->pessimistic) {
+        const orbit__tikv_mut *pm = pk ? orbit__tikv_wbuf_get(&x->w, pk, pkl) : NULL;
+        if (!pm || pm->op == ORBIT__TIKV_M_LOCK)
+            for (size_t i = 0; i < x->w.n; i++)
+                if (x->w.m[i].op != ORBIT__TIKV_M_LOCK) {
+                    pk = x->w.m[i].k;
+                    pkl = x->w.m[i].kl;
+                    break;
+                }
+    }
+    for (size_t i = 0; i < x->w.n; i++) {
+        const orbit__tikv_mut *m = &x->w.m[i];
+        int is_primary = x->pessimistic && orbit__key_cmp(m->k, m->kl, pk, pkl) == 0;
+        if (x->pessimistic && m->op == ORBIT__TIKV_M_LOCK) {
+            left_out++;
+            continue;
+        }
+        if (is_primary || (!x->pessimistic && !have_primary && m->op != ORBIT__TIKV_M_LOCK)) {
+            mu.primary = mu.n;
+            have_primary = 1;
+        }
+        mu.keys[mu.n] = (orbit_slice){m->k, m->kl};
+        mu.m[mu.n] = m;
+        mu.key_bytes += m->kl;
+        mu.nclaims += m->op == ORBIT__TIKV_M_LOCK && !x->pessimistic;
+        mu.n++;
     }
     uint64_t v = 0;
     int rc = commit_muts(x, &mu, &v);
     free(mu.keys);
     free(mu.m);
+    if (left_out) {
+        /* Release the pessimistic locks of the keys left out (all of them
+         * after a failure: rollback_all covered only the mutations). */
+        char d[384];
+        snprintf(d, sizeof d, "%s", orbit_last_error_detail());
+        release_claims(x, rc != ORBIT_OK);
+        if (rc)
+            (void)orbit_error_set(rc, "%s", d);
+    }
+    /* A plain write says the key is busy; a transaction's commit that met
+     * another live transaction's lock is a conflict. */
+    if (rc == ORBIT_EBUSY && !x->small)
+        rc = rewrap(ORBIT_ECONFLICT, "commit");
     /* A transaction that only read for update (optimistic) wrote nothing. */
     if (!rc && nw)
         *version = v;
@@ -2800,7 +3093,16 @@ int orbit__tikv_get(void *self, void *snap, const uint8_t *k, size_t kl, orbit_v
 {
     uint64_t ts;
     int rc = plain_ts(self, snap, &ts);
-    return rc ? rc : read_key(self, ts, k, kl, fn, arg);
+    if (rc)
+        return rc;
+    orbit_buf b = ORBIT_BUF_INIT;
+    const uint8_t *sk;
+    size_t skl;
+    rc = skey(self, k, kl, &b, &sk, &skl);
+    if (!rc)
+        rc = read_key(self, ts, sk, skl, fn, arg);
+    orbit_buf_release(&b);
+    return rc;
 }
 
 int orbit__tikv_multi_get(void *self, void *snap, size_t n, const orbit_slice *keys, orbit_buf *vals, int *status)
@@ -2814,7 +3116,19 @@ int orbit__tikv_multi_get(void *self, void *snap, size_t n, const orbit_slice *k
         }
         return rc;
     }
-    return read_many(self, ts, n, keys, vals, status);
+    const orbit_slice *sk;
+    orbit_slice *own;
+    orbit_buf *bufs;
+    rc = skeys(self, n, keys, &sk, &own, &bufs);
+    if (!rc)
+        rc = read_many(self, ts, n, sk, vals, status);
+    else
+        for (size_t i = 0; i < n; i++) {
+            status[i] = rc;
+            orbit_buf_reset(&vals[i]);
+        }
+    skeys_free(n, own, bufs);
+    return rc;
 }
 
 int orbit__tikv_iter_open(void *self, void *snap, const orbit_range *r, void **it)
@@ -2880,11 +3194,26 @@ static int del_range(tk_txn *x, const uint8_t *lo, size_t ll, const uint8_t *hi,
 {
     if (hl && orbit__key_cmp(lo, ll, hi, hl) >= 0)
         return ORBIT_OK;
-    int rc = ORBIT_OK;
+    /* The buffer holds stored keys: walk [ns||lo, ns||hi) (no hi: to the
+     * namespace's end). */
+    orbit_buf bl = ORBIT_BUF_INIT, bh = ORBIT_BUF_INIT;
+    const uint8_t *slo, *shi = NULL;
+    size_t sll, shl = 0;
+    int rc = skey(x->t, lo, ll, &bl, &slo, &sll);
+    if (!rc && hl) {
+        rc = skey(x->t, hi, hl, &bh, &shi, &shl);
+    } else if (!rc && x->t->o.nslen) {
+        if (orbit_buf_reserve(&bh, x->t->o.nslen))
+            rc = ORBIT_ENOMEM;
+        else if ((bh.len = orbit__prefix_successor(x->t->o.ns, x->t->o.nslen, bh.data)) != 0) {
+            shi = bh.data;
+            shl = bh.len;
+        }
+    }
     int found;
-    for (size_t i = orbit__tikv_wbuf_find(&x->w, lo, ll, &found); !rc && i < x->w.n; i++) {
+    for (size_t i = rc ? x->w.n : orbit__tikv_wbuf_find(&x->w, slo, sll, &found); i < x->w.n; i++) {
         orbit__tikv_mut *m = &x->w.m[i];
-        if (hl && orbit__key_cmp(m->k, m->kl, hi, hl) >= 0)
+        if (shi && orbit__key_cmp(m->k, m->kl, shi, shl) >= 0)
             break;
         if (m->op == ORBIT__TIKV_M_PUT) {
             x->w.bytes -= m->vl;
@@ -2894,6 +3223,10 @@ static int del_range(tk_txn *x, const uint8_t *lo, size_t ll, const uint8_t *hi,
         }
         m->op = ORBIT__TIKV_M_DEL;
     }
+    orbit_buf_release(&bl);
+    orbit_buf_release(&bh);
+    if (rc)
+        return rc;
     orbit_range r = {0};
     r.lo = lo;
     r.lo_len = ll;
