@@ -3066,8 +3066,17 @@ int orbit__tikv_txn_commit(void *p)
 void orbit__tikv_txn_rollback(void *p)
 {
     tk_txn *x = p;
-    if (x->pessimistic)
+    if (x->pessimistic) {
+        /* A rollback after a failed operation keeps that failure's detail
+         * for the caller (the release's own requests would clear it). */
+        char d[384];
+        snprintf(d, sizeof d, "%s", orbit_last_error_detail());
         release_locks(x);
+        if (d[0])
+            (void)orbit_error_set(-1, "%s", d);
+        else
+            orbit_error_clear();
+    }
     txn_free(x);
 }
 
