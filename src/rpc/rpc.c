@@ -854,6 +854,8 @@ struct orbit__rpc_stream {
     /* the status op, started with the first send, completes when the call
      * ends; its tag is plucked once, at the end */
     int status_pending;
+    int got_imd; /* initial metadata was asked for (with the first recv) */
+    grpc_metadata_array imd;
     grpc_metadata_array tmd;
     grpc_status_code status;
     grpc_slice details;
@@ -880,6 +882,7 @@ int orbit__rpc_stream_open(orbit__rpc *r, size_t ep, const char *method, orbit__
     s->method = method;
     s->ep = ep;
     s->details = grpc_empty_slice();
+    grpc_metadata_array_init(&s->imd);
     grpc_metadata_array_init(&s->tmd);
     pthread_mutex_lock(&r->lock);
     if (r->closing) {
@@ -1005,11 +1008,19 @@ int orbit__rpc_stream_recv(orbit__rpc_stream *s, uint32_t timeout_ms, orbit_buf 
             return rc;
     }
     grpc_byte_buffer *bb = NULL;
-    grpc_op op;
-    memset(&op, 0, sizeof op);
-    op.op = GRPC_OP_RECV_MESSAGE;
-    op.data.recv_message.recv_message = &bb;
-    grpc_call_error e = grpc_call_start_batch(s->gc, &op, 1, &s->tag_recv, NULL);
+    grpc_op ops[2];
+    memset(ops, 0, sizeof ops);
+    size_t nops = 0;
+    if (!s->got_imd) {
+        /* a client must take the server's initial metadata before its
+         * first message is delivered */
+        ops[nops].op = GRPC_OP_RECV_INITIAL_METADATA;
+        ops[nops++].data.recv_initial_metadata.recv_initial_metadata = &s->imd;
+        s->got_imd = 1;
+    }
+    ops[nops].op = GRPC_OP_RECV_MESSAGE;
+    ops[nops++].data.recv_message.recv_message = &bb;
+    grpc_call_error e = grpc_call_start_batch(s->gc, ops, nops, &s->tag_recv, NULL);
     if (e != GRPC_CALL_OK)
         return stream_fail(s, ORBIT_EINTERNAL, "recv");
     grpc_event ev = grpc_completion_queue_pluck(s->cq, &s->tag_recv, rel_deadline(timeout_ms), NULL);
@@ -1054,6 +1065,7 @@ void orbit__rpc_stream_close(orbit__rpc_stream *s)
         grpc_completion_queue_shutdown(s->cq);
         grpc_completion_queue_destroy(s->cq);
     }
+    grpc_metadata_array_destroy(&s->imd);
     grpc_metadata_array_destroy(&s->tmd);
     grpc_slice_unref(s->details);
     if (s->error_string)

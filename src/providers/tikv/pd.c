@@ -257,7 +257,9 @@ static int pd_call(tikv *t, tikv_bo *bo, const char *method, tikv_rpc_kind kind,
             return orbit_error_set(bo->last_rc ? bo->last_rc : ORBIT_ETIMEDOUT, "PD %s: deadline passed: %s",
                                    method, bo->last[0] ? bo->last : "no answer in time");
         o.timeout_ms = left < PD_CALL_MS ? left : PD_CALL_MS;
-        o.idempotent = ORBIT__RPC_RESEND;
+        /* no resend inside the transport: a failure here means "ask the
+         * members who leads", which only this loop does */
+        o.idempotent = 0;
         o.endpoint = 0;
         orbit__tikv_count(t, kind);
         rc = orbit__rpc_call(r, method, req, len, &o, resp);

@@ -1047,7 +1047,9 @@ static int start_task(sloop *L, stask *s, orbit_buf *req)
     orbit__rpc_call_opts o = {0};
     o.timeout_ms = left;
     o.endpoint = 0;
-    o.idempotent = ORBIT__RPC_WRITE; /* so a maybe-sent failure says EUNCERTAIN */
+    /* a write's maybe-sent failure comes back as EUNCERTAIN; a read's
+     * needs no such care (on_send_fail resends it either way) */
+    o.idempotent = (L->call->flags & TIKV_CALL_WRITE) ? ORBIT__RPC_WRITE : 0;
     pthread_mutex_lock(&L->m);
     L->waiting++;
     pthread_mutex_unlock(&L->m);
