@@ -51,5 +51,5 @@ set_tests_properties(tikv/cluster-stop PROPERTIES FIXTURES_CLEANUP tikv_cluster
 orbit_test_exe(test_tikv_txn ${TIKV_TEST_DIR}/test_tikv_txn.c)
 target_link_libraries(test_tikv_txn PRIVATE orbit_tikv_harness)
 add_test(NAME tikv/txn COMMAND test_tikv_txn)
-set_tests_properties(tikv/txn PROPERTIES TIMEOUT 300 LABELS "tikv;tsan" RESOURCE_LOCK tikv)
+set_tests_properties(tikv/txn PROPERTIES TIMEOUT 300 LABELS tikv RESOURCE_LOCK tikv)
 # ---- end TiKV transactions
