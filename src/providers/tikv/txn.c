@@ -59,8 +59,24 @@
  * transactions keep their primary lock alive with TxnHeartBeat (one shared
  * thread, started while any transaction needs it).
  *
- * Errors: WriteConflict, a deadlock, and a lock that outlives the
- * operation's deadline are ORBIT_ECONFLICT; a primary commit whose answer
+ * Keys read for update and not written ("claims") are guarded while the
+ * transaction commits but leave no Lock record behind (a committed Lock
+ * record would make every writer that started before it conflict on a key
+ * nobody changed): optimistic claims are prewritten as Op::Lock and rolled
+ * back after the 2PC commit point (such a transaction uses neither 1PC nor
+ * async commit, and its primary is a written key); pessimistic claims are
+ * not prewritten at all, their pessimistic locks are released after the
+ * commit (the prewrite primary is then a written key).
+ *
+ * Namespaces (namespace=PREFIX): user key k is stored as PREFIX || k; scans
+ * are clipped to the prefix and hand keys out without it. Everything below
+ * the entry points (buffer, locks, resolution) works on stored keys.
+ *
+ * Errors: WriteConflict and a deadlock are ORBIT_ECONFLICT. A writer waits
+ * at most LOCK_WAIT_MS (1 s, RocksDB's lock timeout) for another live
+ * transaction's lock: then a plain write fails with ORBIT_EBUSY and a
+ * transaction's write or commit with ORBIT_ECONFLICT; a reader waits up to
+ * its deadline (then ORBIT_ECONFLICT). A primary commit whose answer
  * was lost (and an async-commit or 1PC prewrite whose answer was lost) is
  * ORBIT_EUNCERTAIN; TxnLockNotFound on the primary commit means another
  * client rolled the transaction back: ORBIT_ECONFLICT. A secondary failure
