@@ -42,3 +42,14 @@ set_tests_properties(tikv/cluster-start PROPERTIES FIXTURES_SETUP tikv_cluster
 add_test(NAME tikv/cluster-stop COMMAND tikv_cluster stop ${TIKV_CLUSTER_FILE})
 set_tests_properties(tikv/cluster-stop PROPERTIES FIXTURES_CLEANUP tikv_cluster
                      TIMEOUT 60 LABELS tikv)
+
+# ---- TiKV transactions (tk-txn): src/providers/tikv/txn*.c on the test
+# cluster (tests/tikv/test_tikv_txn.c): round trips of 1PC, async commit
+# and 2PC, clients killed between prewrite and commit, conflicts, lock
+# waits, heartbeats, versions and bank transfers. It starts its own cluster
+# (regions split at F, P and Z) unless ORBIT_TEST_TIKV_PD names a real one.
+orbit_test_exe(test_tikv_txn ${TIKV_TEST_DIR}/test_tikv_txn.c)
+target_link_libraries(test_tikv_txn PRIVATE orbit_tikv_harness)
+add_test(NAME tikv/txn COMMAND test_tikv_txn)
+set_tests_properties(tikv/txn PROPERTIES TIMEOUT 300 LABELS tikv RESOURCE_LOCK tikv)
+# ---- end TiKV transactions
