@@ -343,7 +343,7 @@ class Mvcc:
         # Keys a pessimistic txn did not lock are checked like optimistic ones.
         if not skip_check:
             latest = self._latest_commit(key)
-            if latest is not None and latest[0] >= start_ts:
+            if latest is not None and latest[0] > start_ts:
                 raise KeyErr("conflict", key, start_ts=start_ts, conflict_ts=latest[1].start_ts,
                              key=key, primary=b"", conflict_commit_ts=latest[0], reason=1)
         if op in (OP_INSERT, OP_CHECK_NOT_EXISTS):

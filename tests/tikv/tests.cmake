@@ -53,3 +53,40 @@ target_link_libraries(test_tikv_txn PRIVATE orbit_tikv_harness)
 add_test(NAME tikv/txn COMMAND test_tikv_txn)
 set_tests_properties(tikv/txn PROPERTIES TIMEOUT 300 LABELS tikv RESOURCE_LOCK tikv)
 # ---- end TiKV transactions
+
+# ---- the contract suite and the model tests on txn mode, on the shared
+# cluster; each store gets its own namespace, so cases share the cluster.
+foreach(m optimistic pessimistic)
+  set(_tk_store "tikv://{pd}?txn=${m}&namespace={uniq}/")
+  if(TARGET contract_suite)
+    add_test(NAME contract/tikv-${m}
+             COMMAND tikv_cluster run ${TIKV_CLUSTER_FILE} -- $<TARGET_FILE:contract_suite>
+                     --store ${_tk_store} --oracle "memory:?txn=${m}" --txn-mode ${m}
+                     --filter "test_*")
+    add_test(NAME contract-random/tikv-${m}
+             COMMAND tikv_cluster run ${TIKV_CLUSTER_FILE} -- $<TARGET_FILE:contract_suite>
+                     --store ${_tk_store} --oracle "memory:?txn=${m}" --txn-mode ${m}
+                     --filter "ct_test_random*" --steps 3000)
+    set_tests_properties(contract/tikv-${m} contract-random/tikv-${m} PROPERTIES
+                         FIXTURES_REQUIRED tikv_cluster TIMEOUT 400 LABELS "contract;tikv"
+                         RESOURCE_LOCK tikv)
+  endif()
+  if(TARGET contract_concurrency)
+    add_test(NAME contract-concurrency/tikv-${m}
+             COMMAND tikv_cluster run ${TIKV_CLUSTER_FILE} -- $<TARGET_FILE:contract_concurrency>
+                     --store ${_tk_store} --txn-mode ${m} --iters 200)
+    set_tests_properties(contract-concurrency/tikv-${m} PROPERTIES
+                         FIXTURES_REQUIRED tikv_cluster TIMEOUT 300 LABELS "contract;tikv"
+                         RESOURCE_LOCK tikv)
+  endif()
+endforeach()
+foreach(src ${ORBIT_MODEL_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  string(REGEX REPLACE "^test_" "" name ${name})
+  add_test(NAME model/${name}/tikv
+           COMMAND tikv_cluster run ${TIKV_CLUSTER_FILE} -- $<TARGET_FILE:model_${name}>
+                   --store "tikv://{pd}?txn=pessimistic&namespace={uniq}/" --txn-mode pessimistic)
+  set_tests_properties(model/${name}/tikv PROPERTIES FIXTURES_REQUIRED tikv_cluster TIMEOUT 300
+                       LABELS "model;tikv" RESOURCE_LOCK tikv)
+endforeach()
+# ---- end contract and model tests on TiKV txn mode

@@ -164,8 +164,6 @@ static int parse_opts(orbit_uri *u, tikv_opts *o)
         return orbit_error_set(ORBIT_EINVAL, "tikv: txn=%s: expected optimistic or pessimistic", txn);
     if (txn && o->mode == TIKV_MODE_RAW)
         return orbit_error_set(ORBIT_EINVAL, "tikv: txn=%s: raw mode has no transactions", txn);
-    if (ns && *ns && o->mode != TIKV_MODE_RAW)
-        return orbit_error_set(ORBIT_EINVAL, "tikv: namespace=%s: only raw mode has namespaces", ns);
     if (timeout == 0 || timeout > 3600000)
         return orbit_error_set(ORBIT_EINVAL, "tikv: timeout must be 1 ms .. 1 h");
     if (mbs == 0 || mbs > 1000000)
@@ -288,7 +286,13 @@ static void tk_capabilities(void *self, orbit_capabilities *out)
     out->supports_snapshots = 1;
     out->supports_snapshot_at = 1;
     out->supports_commit_version = 1;
-    out->isolation_levels = ORBIT_ISO_BIT(ORBIT_ISO_SNAPSHOT) | ORBIT_ISO_BIT(ORBIT_ISO_READ_COMMITTED);
+    /* READ_COMMITTED's conflicts start at a key's first use: a pessimistic
+     * lock at a fresh for_update_ts gives that; an optimistic prewrite at
+     * start_ts conflicts with anything committed since begin, so optimistic
+     * transactions offer SNAPSHOT only (as TiDB runs RC pessimistic only). */
+    out->isolation_levels = ORBIT_ISO_BIT(ORBIT_ISO_SNAPSHOT);
+    if (t->o.pessimistic)
+        out->isolation_levels |= ORBIT_ISO_BIT(ORBIT_ISO_READ_COMMITTED);
     out->max_value_size = TIKV_MAX_ENTRY_SIZE - TIKV_MAX_KEY_SIZE;
     out->max_txn_bytes = TIKV_MAX_TXN_BYTES;
     out->native_cas = 1; /* a small transaction (tk_cas), not the contract layer's */
@@ -298,10 +302,12 @@ static void tk_capabilities(void *self, orbit_capabilities *out)
 
 #define RAW(t) (((tikv *)(t))->o.mode == TIKV_MODE_RAW)
 
+#ifndef ORBIT_TIKV_HAVE_TXN
 static int no_txn_mode(void)
 {
     return orbit_error_set(ORBIT_ENOTSUP, "tikv: txn mode is not built into this library");
 }
+#endif
 
 static int tk_get(void *self, void *snap, const uint8_t *k, size_t kl, orbit_value_fn fn, void *arg)
 {
@@ -553,7 +559,8 @@ static int tk_cas(void *self, const uint8_t *k, size_t kl, const orbit_slice *ex
             match = expected ? found && orbit__key_cmp(cur.data, cur.len, expected->data, expected->len) == 0 : !found;
         if (!rc && !match) {
             orbit__tikv_txn_rollback(txn);
-            rc = ORBIT_CMPFAIL;
+            /* expected given but the key absent: NOTFOUND, as the contract says */
+            rc = expected && !found ? ORBIT_NOTFOUND : ORBIT_CMPFAIL;
             if (current) {
                 if (found)
                     rc = orbit_buf_set(current, cur.data, cur.len) ? ORBIT_ENOMEM : ORBIT_CMPFAIL;
