@@ -30,7 +30,7 @@
 
 /* T_PSTR: a string field of g_place; T_STORE: the store URI (also the
  * provider "default"). */
-enum { T_STR, T_INT, T_SIZE, T_BOOL, T_LEVEL, T_CACHE, T_STORE, T_PSTR };
+enum { T_STR, T_INT, T_SIZE, T_BOOL, T_LEVEL, T_CACHE, T_STORE, T_PSTR, T_TIKV };
 
 typedef struct opt {
     const char *name;
@@ -50,6 +50,8 @@ static int g_level;
 static const opt OPTS[] = {
     {"store", T_STORE, O(store),
      "store URI: the provider \"default\" (default " SRV_DEFAULT_STORE ")"},
+    {"tikv-endpoints", T_TIKV, 0,
+     "PD endpoints HOST:PORT[,...]: the provider \"tikv\" (tikv://ENDPOINTS; the seed's ORBIT_TIKV_ENDPOINTS)"},
     {"default-provider", T_PSTR, P(default_provider),
      "the provider holding the catalog and unrouted actors (default: the first)"},
     {"placement", T_PSTR, P(placement), "by_actor_type (default) or default"},
@@ -354,6 +356,23 @@ static int set_opt(srv_config *c, const opt *o, const char *v, const char *src)
 {
     char *base = (o->type == T_PSTR ? (char *)&g_place : (char *)c) + o->off;
     switch (o->type) {
+    case T_TIKV: {
+        /* a shorthand: provider tikv = tikv://v */
+        if (!v[0] || strstr(v, "://")) {
+            fprintf(stderr, "orbitd: %s: tikv-endpoints: expected HOST:PORT[,HOST:PORT...], got '%s'\n",
+                    src, v);
+            return -1;
+        }
+        size_t n = strlen(v) + sizeof "tikv://";
+        char *uri = malloc(n);
+        if (!uri)
+            return -1;
+        snprintf(uri, n, "tikv://%s", v);
+        int rc = named_add(&g_place.providers, &g_place.nproviders, "provider", "tikv", 4, uri, src,
+                           0);
+        free(uri);
+        return rc ? -1 : 0;
+    }
     case T_STORE:
         if (!v[0]) {
             fprintf(stderr, "orbitd: %s: store: no URI given\n", src);
