@@ -40,7 +40,9 @@ static const char *g_strategy = "by_actor_type";
  * is a configuration error; anything else is the store failing to open. */
 static int open_exit_code(int rc)
 {
-    return rc == ORBIT_ENOPROVIDER || rc == ORBIT_EINVAL || rc == ORBIT_EEXIST ? 2 : 1;
+    return rc == ORBIT_ENOPROVIDER || rc == ORBIT_EINVAL || rc == ORBIT_EBADURI || rc == ORBIT_EEXIST
+               ? 2
+               : 1;
 }
 
 int srv_placement_open(void)
@@ -100,14 +102,14 @@ int srv_placement_open(void)
     if (rc) {
         srv_log(LOG_ERROR, "cannot place the Redis database (actor orbit/default): %s: %s",
                 orbit_strerror(rc), orbit_last_error_detail());
-        return rc == ORBIT_EINVAL || rc == ORBIT_ENOPROVIDER ? 2 : 1;
+        return rc == ORBIT_EINVAL || rc == ORBIT_EBADURI || rc == ORBIT_ENOPROVIDER ? 2 : 1;
     }
     rc = orbit_manager_resolve_actor(m, g_place.models_type, g_place.models_id, NULL,
                                      &g_models_pl);
     if (rc) {
         srv_log(LOG_ERROR, "cannot place the models actor %s/%s: %s: %s", g_place.models_type,
                 g_place.models_id, orbit_strerror(rc), orbit_last_error_detail());
-        return rc == ORBIT_EINVAL || rc == ORBIT_ENOPROVIDER ? 2 : 1;
+        return rc == ORBIT_EINVAL || rc == ORBIT_EBADURI || rc == ORBIT_ENOPROVIDER ? 2 : 1;
     }
     g_srv.kv = g_redis_pl.kv;
     g_elsewhere = g_models_pl.kv != g_redis_pl.kv;

@@ -408,6 +408,9 @@ def test_bad_configs(tmp):
          "ORBIT_ROUTES: route t -> zz"),
         ([], {"ORBIT_PROVIDERS": "a=%s;a=%s" % (x, y)}, None,
          "ORBIT_PROVIDERS: provider a given twice"),
+        ([], {"ORBIT_TIKV_ENDPOINTS": "tikv://127.0.0.1:1"}, None,
+         "tikv-endpoints: expected HOST:PORT"),
+        (["--tikv-endpoints", "127.0.0.1:99999"], None, None, "cannot open provider tikv"),
     ]
     for args, env, conf, want in cases:
         rc, err = run_bad(args, env=env, config=conf, tmp=tmp)
