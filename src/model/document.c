@@ -58,6 +58,8 @@
 /* Documents indexed per backfill transaction (fewer if the store limits
  * the keys of a transaction). */
 #define BACKFILL_BATCH 64
+#define BACKFILL_DEADLINE_MS 120000 /* per batch, against concurrent writers */
+#define BACKFILL_ATTEMPTS 100000
 
 /* ---- the cached definition ------------------------------------------ */
 
@@ -2142,8 +2144,12 @@ int orbit_doc_index_create(orbit_doc_coll *c, const char *name, const char *path
     b.batch = BACKFILL_BATCH;
     if (caps.max_txn_keys && caps.max_txn_keys / 2 < b.batch)
         b.batch = caps.max_txn_keys / 2 ? caps.max_txn_keys / 2 : 1;
+    /* A batch competes with concurrent writers (a pessimistic store fails
+     * a lock at once): it retries until a deadline, not a small count, so
+     * a busy collection slows the build, never fails it. */
+    orbit_tx_opts to = {ORBIT_TX_REPEATABLE_READ, BACKFILL_DEADLINE_MS};
     while (!rc) {
-        rc = orbit_tx_run(NULL, 0, backfill_fn, &b);
+        rc = orbit_tx_run(&to, BACKFILL_ATTEMPTS, backfill_fn, &b);
         if (rc || b.done < b.batch)
             break;
         rc = orbit_buf_set(&b.cursor, b.next.data, b.next.len);

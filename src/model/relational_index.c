@@ -62,6 +62,10 @@
 #include "orbit/provider.h"
 
 #define DEFAULT_BATCH 64
+/* How long one backfill batch may keep retrying against concurrent writers,
+ * and its attempts (each backs off up to 50 ms). */
+#define BACKFILL_DEADLINE_MS 120000
+#define BACKFILL_ATTEMPTS 100000
 #define DROP_BATCH 128
 
 int orbit__rel_index_key(const orbit_table *t, const rel_schema *s, const rel_index *ix,
@@ -422,8 +426,12 @@ static int backfill(orbit_table *t, uint64_t id, const orbit_index_build_opts *o
         f.batch = caps.max_txn_keys > 6 ? (caps.max_txn_keys - 4) / 2 : 1;
     size_t total = 0;
     int rc;
+    /* A batch competes with the writers it runs beside (on a pessimistic
+     * store a lock it meets fails it at once): it retries until a deadline,
+     * not a small count, so a busy table slows the build, never fails it. */
+    orbit_tx_opts to = {ORBIT_TX_REPEATABLE_READ, BACKFILL_DEADLINE_MS};
     for (;;) {
-        rc = orbit_tx_run(NULL, 64, fill_fn, &f);
+        rc = orbit_tx_run(&to, BACKFILL_ATTEMPTS, fill_fn, &f);
         if (rc)
             break;
         total += f.rows;
