@@ -382,7 +382,7 @@ static int run(int w, orbit_kv *kv, int depth, uint64_t n, uint64_t first, doubl
 /* ---- requests per transaction ---------------------------------------------- */
 
 typedef struct rt {
-    double prewrite, commit_before, commit_after, tso;
+    double prewrite, commit_before, commit_after, tso, all_before, pd_before;
     uint64_t one_pc, async, two_pc;
 } rt;
 
@@ -412,7 +412,7 @@ static int count_rt(orbit_kv *kv, int nk, int txns, rt *o)
     }
     orbit_batch_free(b);
     long pw = th_counter(&cl, 0, "KvPrewrite"), cb = th_counter(&cl, 0, "KvCommit");
-    long tso = th_tso_requests(&cl);
+    long tso = th_tso_requests(&cl), all = th_counter(&cl, 0, NULL), pd = th_pd_counter(&cl, NULL);
     atomic_store(&orbit__tikv_txn_test_hold_background, 0);
     if (rc)
         return rc;
@@ -433,6 +433,8 @@ static int count_rt(orbit_kv *kv, int nk, int txns, rt *o)
     o->commit_before = (double)cb / txns;
     o->commit_after = (double)(ca - cb) / txns;
     o->tso = (double)tso / txns;
+    o->all_before = (double)all / txns;
+    o->pd_before = (double)pd / txns;
     o->one_pc = s1.one_pc - s0.one_pc;
     o->async = async;
     o->two_pc = s1.two_pc - s0.two_pc;
@@ -537,7 +539,8 @@ int main(int argc, char **argv)
 
     printf("\n### Requests per transaction (depth 1, %d transactions each, 100-byte values)\n\n", txns);
     printf("| transaction | path taken | TSO requests | KvPrewrite | KvCommit before the ack | "
-           "KvCommit after the ack |\n|---|---|---|---|---|---|\n");
+           "KvCommit after the ack | store requests before the ack, all methods | PD calls (Tso included) |\n"
+           "|---|---|---|---|---|---|---|---|\n");
     struct {
         const char *name;
         orbit_kv *kv;
@@ -554,8 +557,8 @@ int main(int argc, char **argv)
         char path[96];
         snprintf(path, sizeof path, "1PC %" PRIu64 ", async commit %" PRIu64 ", 2PC %" PRIu64, o.one_pc,
                  o.async, o.two_pc);
-        printf("| %s | %s | %.2f | %.2f | %.2f | %.2f |\n", cases[i].name, path, o.tso, o.prewrite,
-               o.commit_before, o.commit_after);
+        printf("| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", cases[i].name, path, o.tso,
+               o.prewrite, o.commit_before, o.commit_after, o.all_before, o.pd_before);
     }
     if (!rc) {
         /* What one plain read sends. */

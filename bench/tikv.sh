@@ -10,7 +10,7 @@
 #
 # Usage: bench/tikv.sh [BUILD_DIR]   (default: build)
 # Environment: BENCH_TIKV_OPS1 / BENCH_TIKV_OPS64 (operations per workload at
-#   depth 1 / 64; defaults 1200 / 3840), BENCH_TIKV_TXNS (transactions per
+#   depth 1 / 64; defaults 1800 / 3840), BENCH_TIKV_TXNS (transactions per
 #   round-trip count; default 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 BIN="$BUILD/bench_tikv"
 CLUSTER_BIN="$BUILD/tests/tikv_cluster"
-OPS1=${BENCH_TIKV_OPS1:-1200}
+OPS1=${BENCH_TIKV_OPS1:-1800}
 OPS64=${BENCH_TIKV_OPS64:-3840}
 TXNS=${BENCH_TIKV_TXNS:-20}
 
