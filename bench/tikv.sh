@@ -72,14 +72,18 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); Orbit commit $commit; $(nproc) CPUs"
 echo "- Cluster: \`$CLUSTER_BIN start FILE --split g,t\` (one PD, 3 stores, 3 regions"
 echo "  with leaders on different stores), on loopback on this machine"
-echo "- Command: \`$CLUSTER_BIN run FILE -- ${cmd[*]}\` (${secs} s)"
+echo "- Driver: \`bash bench/tikv.sh $BUILD\`, which ran \`$CLUSTER_BIN run FILE -- ${cmd[*]}\`"
+echo "  (${secs} s)"
 echo "- Load average before: $load; after: $load_after"
 echo
 echo "The server side is a Python fixture (tests/tikv/cluster.py), not TiKV: the"
-echo "absolute figures are the fixture's, which serves a few thousand requests"
-echo "a second at best and shares this machine's CPUs with the client. The ratio"
+echo "absolute figures are the fixture's (a Python process serving at most a few"
+echo "thousand requests a second here, on the same CPUs as the client). The ratio"
 echo "Orbit / bare of the same calls within one run is the figure that matters"
-echo "(target >= 0.9)."
+echo "(target >= 0.9). Orbit sends exactly the requests the bare loops send (the"
+echo "last tables count them), so the ratio is the client's own cost; on a loaded"
+echo "machine it also moves from run to run by more than 10%, so compare reruns"
+echo "before reading a small difference into it."
 echo
 echo "$r"
 echo
