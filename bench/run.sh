@@ -273,6 +273,7 @@ if [ -x "$BUILD/bench_models" ]; then
   echo "bench: appended the model benchmark to $OUT" >&2
 fi
 
+if [ -x "$BUILD/bench_tikv" ]; then bash bench/tikv.sh "$BUILD" >>"$OUT" || etcd_failed=${etcd_failed:-"bench/tikv.sh failed (see $OUT)"}; fi # TiKV provider on the PD/TiKV test cluster
 # ---- orbitd against redis-server (bench/server.sh), appended to $OUT ------
 if [ -x "$BUILD/orbitd" ]; then
   echo "bench: bench/server.sh $BUILD" >&2
