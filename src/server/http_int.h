@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "orbit/buf.h"
+#include "orbit/timeseries.h"
 #include "server/http_route.h"
 
 struct evhttp_request;
@@ -103,5 +104,12 @@ json_t *hx_row_to_json(const struct orbit_row *row);
  * column's type) into row: 0, or -1 with err set. */
 int hx_row_from_params(struct orbit_table *t, const srv_http_target *tg,
                        struct orbit_row *row, orbit_buf *err);
+/* A series point's value of type t from JSON (http_ts.c): string values
+ * borrow j; a JSON value's text goes to *text, which the caller frees.
+ * 0 or -1 (j is not of type t). */
+int hx_ts_value_from(json_t *j, orbit_ts_type t, orbit_ts_value *v, char **text);
+/* The duplicate policies by name, in orbit_ts_dup order (HX_TS_DUPS of them). */
+#define HX_TS_DUPS 6
+extern const char *const hx_ts_dups[HX_TS_DUPS];
 
 #endif

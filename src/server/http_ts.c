@@ -159,7 +159,7 @@ static json_t *value_json(const orbit_ts_value *v)
 
 /* v from JSON for a series of type t; text (freed by the caller) holds a
  * JSON value's text. 0 or -1. */
-static int value_from(json_t *j, orbit_ts_type t, orbit_ts_value *v, char **text)
+int hx_ts_value_from(json_t *j, orbit_ts_type t, orbit_ts_value *v, char **text)
 {
     memset(v, 0, sizeof *v);
     v->type = t;
@@ -323,7 +323,7 @@ void hx_series_last(hx_req *r)
 }
 
 static const char *const AGGS[] = {NULL, "avg", "sum", "min", "max", "count", "first", "last"};
-static const char *const DUPS[] = {"last", "block", "first", "min", "max", "sum"};
+const char *const hx_ts_dups[HX_TS_DUPS] = {"last", "block", "first", "min", "max", "sum"};
 
 static void add_points(hx_req *r, orbit_series *s)
 {
@@ -336,8 +336,8 @@ static void add_points(hx_req *r, orbit_series *s)
     int ok = json_is_array(pts) && json_array_size(pts) > 0;
     if (dn) {
         ok = 0;
-        for (int i = 0; i < 6; i++)
-            if (!strcmp(dn, DUPS[i])) {
+        for (int i = 0; i < HX_TS_DUPS; i++)
+            if (!strcmp(dn, hx_ts_dups[i])) {
                 dup = (orbit_ts_dup)i;
                 ok = ok || json_is_array(pts);
             }
@@ -351,7 +351,7 @@ static void add_points(hx_req *r, orbit_series *s)
         json_t *pair = json_array_get(pts, i);
         json_t *ts = json_array_get(pair, 0);
         if (!json_is_array(pair) || json_array_size(pair) != 2 || !json_is_integer(ts) ||
-            value_from(json_array_get(pair, 1), t, &p[i].v, &texts[i])) {
+            hx_ts_value_from(json_array_get(pair, 1), t, &p[i].v, &texts[i])) {
             ok = 0;
             bad_at = i;
             break;

@@ -451,45 +451,6 @@ static int vector_op(txn_arg *a, orbit_tx *tx, const char *kind, json_t *op)
     return rc;
 }
 
-static const char *const DUPS[] = {"last", "block", "first", "min", "max", "sum"};
-
-/* A point value of type t from JSON (string and JSON values borrow j or
- * *text, which the caller frees). 0 or -1. */
-static int ts_value(json_t *j, orbit_ts_type t, orbit_ts_value *v, char **text)
-{
-    memset(v, 0, sizeof *v);
-    v->type = t;
-    switch (t) {
-    case ORBIT_TS_INT64:
-        if (!json_is_integer(j))
-            return -1;
-        v->i = (int64_t)json_integer_value(j);
-        return 0;
-    case ORBIT_TS_FLOAT64:
-        if (!json_is_number(j))
-            return -1;
-        v->d = json_number_value(j);
-        return 0;
-    case ORBIT_TS_BOOL:
-        if (!json_is_boolean(j))
-            return -1;
-        v->b = json_is_true(j);
-        return 0;
-    case ORBIT_TS_STRING:
-        if (!json_is_string(j))
-            return -1;
-        v->s = json_string_value(j);
-        v->len = json_string_length(j);
-        return 0;
-    case ORBIT_TS_JSON:
-        if (!j || !(*text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY)))
-            return -1;
-        v->s = *text;
-        v->len = strlen(*text);
-        return 0;
-    }
-    return -1;
-}
 
 /* An optional integer member into *out (def when absent). 0 or -1. */
 static int opt_i64(json_t *op, const char *field, int64_t def, int64_t *out)
@@ -526,9 +487,9 @@ static int series_op(txn_arg *a, orbit_tx *tx, const char *kind, json_t *op, jso
     orbit_ts_dup dup = ORBIT_TS_DUP_LAST;
     if (json_object_get(op, "on_duplicate")) {
         size_t i = 0;
-        while (i < 6 && !(dn && !strcmp(dn, DUPS[i])))
+        while (i < HX_TS_DUPS && !(dn && !strcmp(dn, hx_ts_dups[i])))
             i++;
-        if (i == 6)
+        if (i == HX_TS_DUPS)
             return bad(a, "\"on_duplicate\": last, block, first, min, max or sum");
         dup = (orbit_ts_dup)i;
     }
@@ -544,7 +505,7 @@ static int series_op(txn_arg *a, orbit_tx *tx, const char *kind, json_t *op, jso
         json_t *pair = json_array_get(pts, i);
         json_t *ts = json_array_get(pair, 0);
         if (!json_is_array(pair) || json_array_size(pair) != 2 || !json_is_integer(ts) ||
-            ts_value(json_array_get(pair, 1), t, &p[i].v, &texts[i])) {
+            hx_ts_value_from(json_array_get(pair, 1), t, &p[i].v, &texts[i])) {
             char m[200];
             static const char *const TYPES[] = {"?", "int64", "float64", "string", "bool",
                                                 "json"};
