@@ -8,14 +8,20 @@
  *    one region, some across two) and increment shared counters by
  *    read-modify-write transactions retried on ECONFLICT, while the main
  *    thread splits regions and moves leaders, also "after N requests" so
- *    the change lands inside an operation. Afterwards every acknowledged
- *    write is there with its value, every counter equals its acknowledged
- *    increments (plus at most the uncertain ones), no key appears that was
- *    never written, and the load completed. Optimistic and pessimistic.
+ *    the change lands inside an operation, and loses a few answers of
+ *    prewrites and commits (so some writes are uncertain, and counted as
+ *    such; their locks are resolved once their TTL passes, PD's clock moved
+ *    past it). Afterwards every acknowledged write is there with its
+ *    value, an uncertain one is there whole or not at all, every counter
+ *    equals its acknowledged increments (plus at most the uncertain ones),
+ *    no key appears that was never written, and the load completed.
+ *    Optimistic and pessimistic.
  *  - a stopped store, refusing connections ("down") or accepting calls and
  *    answering none ("hang"): a get and a put on a key it leads fail with
  *    ORBIT_EUNAVAIL (a put that may have been sent: ORBIT_EUNCERTAIN) once
  *    their deadline (timeout=1500ms) passes, and succeed once it is back.
+ *    (A pessimistic lock against a hung store is ORBIT_ETIMEDOUT today; the
+ *    stricter check is behind ORBIT_TIKV_FAULTS_NEED_FIX.)
  *  - a seeded randomized comparison (ORBIT_TEST_SEED replays it) of puts,
  *    deletes, gets, scans and small transactions against the memory:
  *    provider, with ServerIsBusy bursts, region errors, leader moves,
