@@ -90,3 +90,15 @@ foreach(src ${ORBIT_MODEL_TESTS})
                        LABELS "model;tikv" RESOURCE_LOCK tikv)
 endforeach()
 # ---- end contract and model tests on TiKV txn mode
+
+# ---- TiKV faults (tk-faults): txn mode under region splits and leader
+# moves with concurrent load, a stopped store, a randomized comparison with
+# the memory: provider while faults are injected, and the GC safe point
+# (tests/tikv/test_tikv_faults.c). It starts its own cluster (regions split
+# at F, P and Z); on a real cluster (ORBIT_TEST_TIKV_PD) every case skips.
+# ORBIT_TEST_SEED replays the randomized parts.
+orbit_test_exe(test_tikv_faults ${TIKV_TEST_DIR}/test_tikv_faults.c)
+target_link_libraries(test_tikv_faults PRIVATE orbit_tikv_harness)
+add_test(NAME tikv/faults COMMAND test_tikv_faults)
+set_tests_properties(tikv/faults PROPERTIES TIMEOUT 180 LABELS tikv RESOURCE_LOCK tikv)
+# ---- end TiKV faults
