@@ -2176,7 +2176,13 @@ static int lock_keys(tk_txn *x, size_t n, const orbit_slice *keys, int want_valu
      * has committed nothing, so the failure is not "uncertain"). */
     if (rc == ORBIT_EUNCERTAIN || rc == ORBIT_ETIMEDOUT || rc == ORBIT_EUNAVAIL) {
         tikv_bo rb;
-        orbit__tikv_bo_init(&rb, t, 0);
+        /* a short budget of its own: the operation's deadline has passed */
+        uint32_t rel = t->o.timeout_ms / 4;
+        if (rel > 1000)
+            rel = 1000;
+        if (!rel)
+            rel = 1;
+        orbit__tikv_bo_init(&rb, t, rel);
         keys_arg ra = {0};
         ra.keys = keys;
         ra.start_ts = x->start_ts;
@@ -2186,8 +2192,10 @@ static int lock_keys(tk_txn *x, size_t n, const orbit_slice *keys, int want_valu
         char detail[384];
         snprintf(detail, sizeof detail, "%s", orbit_last_error_detail());
         (void)send_keys_req(t, &rb, &ra, n);
-        if (rc == ORBIT_EUNCERTAIN)
-            rc = ORBIT_ETIMEDOUT;
+        /* nothing of the transaction is committed: the store was not
+         * reachable in time, as a read would report it */
+        if (rc == ORBIT_EUNCERTAIN || rc == ORBIT_ETIMEDOUT)
+            rc = ORBIT_EUNAVAIL;
         return orbit_error_set(rc, "tikv: lock a key: %s", detail);
     }
     if (rc == ORBIT_EBUSY)
