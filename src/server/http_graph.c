@@ -35,65 +35,27 @@
 #include "server/http_int.h"
 #include "server/server.h"
 
-typedef struct gcache {
-    char *name;
-    orbit_graph *g;
-    struct gcache *next;
-} gcache;
-
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static orbit_actor *g_actor;
-static gcache *g_graphs;
-
-static int actor_locked(void)
+static int open_one(orbit_actor *a, const char *name, void **out)
 {
-    return g_actor ? 0 : srv_models_actor_open(&g_actor);
-}
-
-static int graph_get(const char *name, orbit_graph **out)
-{
-    pthread_mutex_lock(&g_mu);
-    int rc = actor_locked();
-    for (gcache *c = g_graphs; !rc && c; c = c->next)
-        if (!strcmp(c->name, name)) {
-            *out = c->g;
-            pthread_mutex_unlock(&g_mu);
-            return 0;
-        }
     orbit_graph *h = NULL;
-    if (!rc)
-        rc = orbit_graph_open(NULL, g_actor, name, &h);
-    if (!rc) {
-        gcache *c = calloc(1, sizeof *c);
-        if (!c || !(c->name = strdup(name))) {
-            free(c);
-            orbit_graph_close(h);
-            rc = ORBIT_ENOMEM;
-        } else {
-            c->g = h;
-            c->next = g_graphs;
-            g_graphs = c;
-            *out = h;
-        }
-    }
-    pthread_mutex_unlock(&g_mu);
+    int rc = orbit_graph_open(NULL, a, name, &h);
+    *out = h;
     return rc;
 }
 
-void srv_http_graph_release(void)
+static void close_one(void *h) { orbit_graph_close(h); }
+
+static hx_handles g_handles = HX_HANDLES_INIT(open_one, close_one);
+
+static int graph_get(const char *name, orbit_graph **out)
 {
-    pthread_mutex_lock(&g_mu);
-    while (g_graphs) {
-        gcache *c = g_graphs;
-        g_graphs = c->next;
-        orbit_graph_close(c->g);
-        free(c->name);
-        free(c);
-    }
-    orbit_actor_close(g_actor);
-    g_actor = NULL;
-    pthread_mutex_unlock(&g_mu);
+    void *h = NULL;
+    int rc = hx_handle_get(&g_handles, name, &h);
+    *out = h;
+    return rc;
 }
+
+void srv_http_graph_release(void) { hx_handles_release(&g_handles); }
 
 static const char *name_of(hx_req *r)
 {
@@ -176,11 +138,10 @@ void hx_graph(hx_req *r)
         json_decref(j);
         return;
     }
-    pthread_mutex_lock(&g_mu);
-    int rc = actor_locked();
-    pthread_mutex_unlock(&g_mu);
+    orbit_actor *actor = NULL;
+    int rc = hx_handles_actor(&g_handles, &actor);
     if (!rc)
-        rc = orbit_graph_create(NULL, g_actor, name, &o, NULL);
+        rc = orbit_graph_create(NULL, actor, name, &o, NULL);
     if (rc == ORBIT_EEXIST)
         hx_error(r, 409, "EEXIST", "graph %s exists", name);
     else if (rc)

@@ -11,6 +11,7 @@
 #define ORBIT_SERVER_HTTP_INT_H
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -104,6 +105,26 @@ json_t *hx_row_to_json(const struct orbit_row *row);
  * column's type) into row: 0, or -1 with err set. */
 int hx_row_from_params(struct orbit_table *t, const srv_http_target *tg,
                        struct orbit_row *row, orbit_buf *err);
+/* Handles of one kind of named model object, opened on the models actor
+ * at first use and kept until hx_handles_release (http_cache.c); any HTTP
+ * thread. open gives a new handle of the object NAME of actor a (0 or the
+ * model's code: NOTFOUND for no such object); close frees one. */
+struct orbit_actor;
+typedef struct hx_handle hx_handle;
+typedef struct hx_handles {
+    pthread_mutex_t mu;
+    struct orbit_actor *actor;
+    hx_handle *list;
+    int (*open)(struct orbit_actor *a, const char *name, void **out);
+    void (*close)(void *h);
+} hx_handles;
+#define HX_HANDLES_INIT(open_fn, close_fn) {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, open_fn, close_fn}
+/* *out: the cached handle of NAME, borrowed until hx_handles_release. */
+int hx_handle_get(hx_handles *hs, const char *name, void **out);
+/* *out: the models actor (opened at first use), borrowed likewise. */
+int hx_handles_actor(hx_handles *hs, struct orbit_actor **out);
+void hx_handles_release(hx_handles *hs);
+
 /* A series point's value of type t from JSON (http_ts.c): string values
  * borrow j; a JSON value's text goes to *text, which the caller frees.
  * 0 or -1 (j is not of type t). */

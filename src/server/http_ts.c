@@ -33,65 +33,27 @@
 #include "server/http_int.h"
 #include "server/server.h"
 
-typedef struct scache {
-    char *name;
-    orbit_series *s;
-    struct scache *next;
-} scache;
-
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static orbit_actor *g_actor;
-static scache *g_series;
-
-static int actor_locked(void)
+static int open_one(orbit_actor *a, const char *name, void **out)
 {
-    return g_actor ? 0 : srv_models_actor_open(&g_actor);
-}
-
-static int series_get(const char *name, orbit_series **out)
-{
-    pthread_mutex_lock(&g_mu);
-    int rc = actor_locked();
-    for (scache *c = g_series; !rc && c; c = c->next)
-        if (!strcmp(c->name, name)) {
-            *out = c->s;
-            pthread_mutex_unlock(&g_mu);
-            return 0;
-        }
     orbit_series *h = NULL;
-    if (!rc)
-        rc = orbit_ts_open(NULL, g_actor, name, &h);
-    if (!rc) {
-        scache *c = calloc(1, sizeof *c);
-        if (!c || !(c->name = strdup(name))) {
-            free(c);
-            orbit_ts_close(h);
-            rc = ORBIT_ENOMEM;
-        } else {
-            c->s = h;
-            c->next = g_series;
-            g_series = c;
-            *out = h;
-        }
-    }
-    pthread_mutex_unlock(&g_mu);
+    int rc = orbit_ts_open(NULL, a, name, &h);
+    *out = h;
     return rc;
 }
 
-void srv_http_ts_release(void)
+static void close_one(void *h) { orbit_ts_close(h); }
+
+static hx_handles g_handles = HX_HANDLES_INIT(open_one, close_one);
+
+static int series_get(const char *name, orbit_series **out)
 {
-    pthread_mutex_lock(&g_mu);
-    while (g_series) {
-        scache *c = g_series;
-        g_series = c->next;
-        orbit_ts_close(c->s);
-        free(c->name);
-        free(c);
-    }
-    orbit_actor_close(g_actor);
-    g_actor = NULL;
-    pthread_mutex_unlock(&g_mu);
+    void *h = NULL;
+    int rc = hx_handle_get(&g_handles, name, &h);
+    *out = h;
+    return rc;
 }
+
+void srv_http_ts_release(void) { hx_handles_release(&g_handles); }
 
 static const char *const TYPES[] = {NULL, "int64", "float64", "string", "bool", "json"};
 
@@ -240,11 +202,10 @@ static void create(hx_req *r, const char *name)
                  "a series is {\"type\": int64|float64|string|bool|json, \"retention_ms\": n, "
                  "\"labels\": {string: string}}");
     } else {
-        pthread_mutex_lock(&g_mu);
-        int rc = actor_locked();
-        pthread_mutex_unlock(&g_mu);
+        orbit_actor *actor = NULL;
+        int rc = hx_handles_actor(&g_handles, &actor);
         if (!rc)
-            rc = orbit_ts_create(NULL, g_actor, name, &o);
+            rc = orbit_ts_create(NULL, actor, name, &o);
         if (rc == ORBIT_EEXIST)
             hx_error(r, 409, "EEXIST", "series %s exists", name);
         else if (rc)

@@ -27,65 +27,27 @@
 #include "server/http_int.h"
 #include "server/server.h"
 
-typedef struct vcache {
-    char *name;
-    orbit_vec_coll *c;
-    struct vcache *next;
-} vcache;
-
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static orbit_actor *g_actor;
-static vcache *g_colls;
-
-static int actor_locked(void)
+static int open_one(orbit_actor *a, const char *name, void **out)
 {
-    return g_actor ? 0 : srv_models_actor_open(&g_actor);
-}
-
-static int vec_coll(const char *name, orbit_vec_coll **out)
-{
-    pthread_mutex_lock(&g_mu);
-    int rc = actor_locked();
-    for (vcache *c = g_colls; !rc && c; c = c->next)
-        if (!strcmp(c->name, name)) {
-            *out = c->c;
-            pthread_mutex_unlock(&g_mu);
-            return 0;
-        }
     orbit_vec_coll *h = NULL;
-    if (!rc)
-        rc = orbit_vec_coll_open(g_actor, name, &h);
-    if (!rc) {
-        vcache *c = calloc(1, sizeof *c);
-        if (!c || !(c->name = strdup(name))) {
-            free(c);
-            orbit_vec_coll_close(h);
-            rc = ORBIT_ENOMEM;
-        } else {
-            c->c = h;
-            c->next = g_colls;
-            g_colls = c;
-            *out = h;
-        }
-    }
-    pthread_mutex_unlock(&g_mu);
+    int rc = orbit_vec_coll_open(a, name, &h);
+    *out = h;
     return rc;
 }
 
-void srv_http_vec_release(void)
+static void close_one(void *h) { orbit_vec_coll_close(h); }
+
+static hx_handles g_handles = HX_HANDLES_INIT(open_one, close_one);
+
+static int vec_coll(const char *name, orbit_vec_coll **out)
 {
-    pthread_mutex_lock(&g_mu);
-    while (g_colls) {
-        vcache *c = g_colls;
-        g_colls = c->next;
-        orbit_vec_coll_close(c->c);
-        free(c->name);
-        free(c);
-    }
-    orbit_actor_close(g_actor);
-    g_actor = NULL;
-    pthread_mutex_unlock(&g_mu);
+    void *h = NULL;
+    int rc = hx_handle_get(&g_handles, name, &h);
+    *out = h;
+    return rc;
 }
+
+void srv_http_vec_release(void) { hx_handles_release(&g_handles); }
 
 static const char *name_of(hx_req *r)
 {
@@ -167,11 +129,10 @@ void hx_vec_coll(hx_req *r)
             json_decref(j);
             return;
         }
-        pthread_mutex_lock(&g_mu);
-        int rc = actor_locked();
-        pthread_mutex_unlock(&g_mu);
+        orbit_actor *actor = NULL;
+        int rc = hx_handles_actor(&g_handles, &actor);
         if (!rc)
-            rc = orbit_vec_coll_create(g_actor, name, (uint32_t)json_integer_value(dim), m);
+            rc = orbit_vec_coll_create(actor, name, (uint32_t)json_integer_value(dim), m);
         if (rc == ORBIT_EEXIST)
             hx_error(r, 409, "EEXIST", "vector collection %s exists", name);
         else if (rc)
