@@ -23,10 +23,7 @@
  *
  * One table serves both modes: each entry dispatches on the mode, and the
  * entries raw mode lacks (snapshots, transactions) answer ORBIT_ENOTSUP
- * there, as its capabilities say. Txn mode's entries are txn*.c's; they are
- * compiled in with ORBIT_TIKV_HAVE_TXN (CMake defines it when txn.c is
- * present). Without it the table has no transaction members and mode=txn
- * is refused at open.
+ * there, as its capabilities say. Txn mode's entries are txn*.c's.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -211,23 +208,12 @@ static int tk_open(orbit_uri *u, void **self)
         free(t);
         return rc;
     }
-#ifndef ORBIT_TIKV_HAVE_TXN
-    if (t->o.mode == TIKV_MODE_TXN) {
-        free(t->o.pd_endpoints);
-        free(t->o.ca_file);
-        free(t->o.ns);
-        free(t);
-        return orbit_error_set(ORBIT_ENOTSUP, "tikv: txn mode is not built into this library (mode=raw is)");
-    }
-#endif
     t->encoded_regions = t->o.mode == TIKV_MODE_TXN;
     rc = orbit__tikv_rcache_open(t);
     if (!rc)
         rc = orbit__tikv_pd_open(t);
-#ifdef ORBIT_TIKV_HAVE_TXN
     if (!rc && t->o.mode == TIKV_MODE_TXN)
         rc = orbit__tikv_txn_open(t);
-#endif
     if (rc) {
         char d[512];
         snprintf(d, sizeof d, "%s", orbit_last_error_detail());
@@ -249,10 +235,8 @@ static void tk_close(void *self)
     tikv *t = self;
     if (!t)
         return;
-#ifdef ORBIT_TIKV_HAVE_TXN
     if (t->o.mode == TIKV_MODE_TXN)
         orbit__tikv_txn_close(t);
-#endif
     orbit__tikv_pd_close(t);
     orbit__tikv_rcache_close(t);
     free(t->o.pd_endpoints);
@@ -302,55 +286,33 @@ static void tk_capabilities(void *self, orbit_capabilities *out)
 
 #define RAW(t) (((tikv *)(t))->o.mode == TIKV_MODE_RAW)
 
-#ifndef ORBIT_TIKV_HAVE_TXN
-static int no_txn_mode(void)
-{
-    return orbit_error_set(ORBIT_ENOTSUP, "tikv: txn mode is not built into this library");
-}
-#endif
 
 static int tk_get(void *self, void *snap, const uint8_t *k, size_t kl, orbit_value_fn fn, void *arg)
 {
     if (RAW(self))
         return orbit__tikv_raw_get(self, snap, k, kl, fn, arg);
-#ifdef ORBIT_TIKV_HAVE_TXN
     return orbit__tikv_get(self, snap, k, kl, fn, arg);
-#else
-    return no_txn_mode();
-#endif
 }
 
 static int tk_put(void *self, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
     if (RAW(self))
         return orbit__tikv_raw_put(self, k, kl, v, vl);
-#ifdef ORBIT_TIKV_HAVE_TXN
     return orbit__tikv_put(self, k, kl, v, vl);
-#else
-    return no_txn_mode();
-#endif
 }
 
 static int tk_del(void *self, const uint8_t *k, size_t kl)
 {
     if (RAW(self))
         return orbit__tikv_raw_del(self, k, kl);
-#ifdef ORBIT_TIKV_HAVE_TXN
     return orbit__tikv_del(self, k, kl);
-#else
-    return no_txn_mode();
-#endif
 }
 
 static int tk_write(void *self, const orbit_batch *b)
 {
     if (RAW(self))
         return orbit__tikv_raw_write(self, b);
-#ifdef ORBIT_TIKV_HAVE_TXN
     return orbit__tikv_write(self, b);
-#else
-    return no_txn_mode();
-#endif
 }
 
 static int tk_write_version(void *self, const orbit_batch *b, uint64_t *version)
@@ -359,33 +321,21 @@ static int tk_write_version(void *self, const orbit_batch *b, uint64_t *version)
         *version = 0; /* raw mode has no versions */
         return orbit__tikv_raw_write(self, b);
     }
-#ifdef ORBIT_TIKV_HAVE_TXN
     return orbit__tikv_write_version(self, b, version);
-#else
-    return no_txn_mode();
-#endif
 }
 
 static int tk_multi_get(void *self, void *snap, size_t n, const orbit_slice *keys, orbit_buf *vals, int *status)
 {
     if (RAW(self))
         return orbit__tikv_raw_multi_get(self, snap, n, keys, vals, status);
-#ifdef ORBIT_TIKV_HAVE_TXN
     return orbit__tikv_multi_get(self, snap, n, keys, vals, status);
-#else
-    return no_txn_mode();
-#endif
 }
 
 static int tk_delete_range(void *self, const orbit_range *r)
 {
     if (RAW(self))
         return orbit__tikv_raw_delete_range(self, r);
-#ifdef ORBIT_TIKV_HAVE_TXN
     return orbit__tikv_delete_range(self, r);
-#else
-    return no_txn_mode();
-#endif
 }
 
 /* Iterators: raw ones carry their own functions; an iterator's first member
@@ -399,14 +349,10 @@ static int wrap_iter(int raw, void *inner, void **out)
 {
     tk_iter *w = malloc(sizeof *w);
     if (!w) {
-#ifdef ORBIT_TIKV_HAVE_TXN
         if (raw)
             orbit__tikv_raw_iter_close(inner);
         else
             orbit__tikv_iter_close(inner);
-#else
-        orbit__tikv_raw_iter_close(inner);
-#endif
         return ORBIT_ENOMEM;
     }
     w->raw = raw;
@@ -423,12 +369,8 @@ static int tk_iter_open(void *self, void *snap, const orbit_range *r, void **it)
         rc = orbit__tikv_raw_iter_open(self, snap, r, &inner);
         return rc ? rc : wrap_iter(1, inner, it);
     }
-#ifdef ORBIT_TIKV_HAVE_TXN
     rc = orbit__tikv_iter_open(self, snap, r, &inner);
     return rc ? rc : wrap_iter(0, inner, it);
-#else
-    return no_txn_mode();
-#endif
 }
 
 static int tk_iter_next(void *p, const uint8_t **k, size_t *kl, const uint8_t **v, size_t *vl)
@@ -436,11 +378,7 @@ static int tk_iter_next(void *p, const uint8_t **k, size_t *kl, const uint8_t **
     tk_iter *w = p;
     if (w->raw)
         return orbit__tikv_raw_iter_next(w->it, k, kl, v, vl);
-#ifdef ORBIT_TIKV_HAVE_TXN
     return orbit__tikv_iter_next(w->it, k, kl, v, vl);
-#else
-    return no_txn_mode();
-#endif
 }
 
 static int tk_iter_seek(void *p, const uint8_t *k, size_t kl)
@@ -448,11 +386,7 @@ static int tk_iter_seek(void *p, const uint8_t *k, size_t kl)
     tk_iter *w = p;
     if (w->raw)
         return orbit__tikv_raw_iter_seek(w->it, k, kl);
-#ifdef ORBIT_TIKV_HAVE_TXN
     return orbit__tikv_iter_seek(w->it, k, kl);
-#else
-    return no_txn_mode();
-#endif
 }
 
 static void tk_iter_close(void *p)
@@ -462,10 +396,8 @@ static void tk_iter_close(void *p)
         return;
     if (w->raw)
         orbit__tikv_raw_iter_close(w->it);
-#ifdef ORBIT_TIKV_HAVE_TXN
     else
         orbit__tikv_iter_close(w->it);
-#endif
     free(w);
 }
 
@@ -480,7 +412,6 @@ static int raw_cas(void *self, const uint8_t *k, size_t kl, const orbit_slice *e
 #endif
 }
 
-#ifdef ORBIT_TIKV_HAVE_TXN
 static int raw_no_snapshots(void)
 {
     return orbit_error_set(ORBIT_ENOTSUP, "tikv raw mode has no snapshots (mode=txn has)");
@@ -587,15 +518,6 @@ static int tk_cas(void *self, const uint8_t *k, size_t kl, const orbit_slice *ex
     orbit_buf_release(&cur);
     return rc;
 }
-#else
-static int tk_cas(void *self, const uint8_t *k, size_t kl, const orbit_slice *expected, const orbit_slice *desired,
-                  orbit_buf *current)
-{
-    if (RAW(self))
-        return raw_cas(self, k, kl, expected, desired, current);
-    return no_txn_mode();
-}
-#endif
 
 const orbit_provider orbit__provider_tikv = {
     .version = ORBIT_PROVIDER_VERSION,
@@ -610,7 +532,6 @@ const orbit_provider orbit__provider_tikv = {
     .iter_open = tk_iter_open,
     .iter_next = tk_iter_next,
     .iter_close = tk_iter_close,
-#ifdef ORBIT_TIKV_HAVE_TXN
     .snapshot_open = tk_snapshot_open,
     .snapshot_release = tk_snapshot_release,
     .txn_begin = tk_txn_begin,
@@ -620,19 +541,14 @@ const orbit_provider orbit__provider_tikv = {
     .txn_iter_open = tk_txn_iter_open,
     .txn_commit = orbit__tikv_txn_commit,
     .txn_rollback = orbit__tikv_txn_rollback,
-#endif
     /* version 2 */
     .multi_get = tk_multi_get,
-#ifdef ORBIT_TIKV_HAVE_TXN
     .txn_multi_get = orbit__tikv_txn_multi_get,
-#endif
     .delete_range = tk_delete_range,
     .cas = tk_cas,
     .iter_seek = tk_iter_seek,
-#ifdef ORBIT_TIKV_HAVE_TXN
     .snapshot_version = tk_snapshot_version,
     .snapshot_open_at = tk_snapshot_open_at,
     .txn_commit_version = orbit__tikv_txn_commit_version,
-#endif
     .write_version = tk_write_version,
 };

@@ -547,10 +547,8 @@ int orbit__tikv_raw_cas(void *self, const uint8_t *k, size_t kl, const orbit_sli
 
 /* ---- txn mode: provided by txn*.c (tk-txn) -----------------------------------
  *
- * tikv.c fills the provider table's txn-mode entries with these. They are
- * compiled in when src/providers/tikv/txn.c exists (CMake then defines
- * ORBIT_TIKV_HAVE_TXN); without it mode=txn is refused at open with
- * ORBIT_ENOTSUP. Semantics are those of the matching orbit_provider
+ * tikv.c fills the provider table's txn-mode entries with these.
+ * Semantics are those of the matching orbit_provider
  * members (include/orbit/provider.h); self is a tikv *.
  */
 
