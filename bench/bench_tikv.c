@@ -4,9 +4,9 @@
  * In one run it measures, and prints as markdown tables:
  *
  *   1. Orbit against bare loops of the same gRPC calls, at depth 1 and 64
- *      (depth D: D threads, each one operation at a time; the provider has
- *      no native asynchronous submit, so orbit_kv_submit would run on the
- *      caller's thread anyway):
+ *      (depth D: D threads, each one synchronous operation at a time, as
+ *      the bare loops are; orbit_kv_submit would run them on the
+ *      provider's own pool of threads the same way, async.c):
  *        bare put   a TSO GetTs on the thread's own Tso stream to PD, then one
  *                   KvPrewrite with try_one_pc (a 1PC transaction) to the
  *                   leader of the key's region, sent with src/rpc and the

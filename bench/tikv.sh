@@ -89,9 +89,9 @@ echo "$r"
 echo
 echo "### What is measured"
 echo
-echo "Depth D is D client threads, each with one operation at a time (the"
-echo "provider has no native asynchronous submit, so \`orbit_kv_submit\` would run"
-echo "each operation on the calling thread). Keys \`bench/%08u\` (1024 of them, all"
+echo "Depth D is D client threads, each with one synchronous operation at a time,"
+echo "as the bare loops are (\`orbit_kv_submit\` runs each op the same way on a"
+echo "thread of the provider's own pool). Keys \`bench/%08u\` (1024 of them, all"
 echo "in one region, written once before timing), 100-byte values; thread s of D"
 echo "touches only keys = s mod D. The workloads take turns in 10 slices, in table"
 echo "order and in reverse, so drift and other load fall on all of them alike."

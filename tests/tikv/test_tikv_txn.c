@@ -21,7 +21,10 @@
  *  - versions: a commit's version is its commit ts, and a snapshot at it
  *    sees exactly the commits up to it;
  *  - a bank-transfer invariant under concurrency, optimistic and
- *    pessimistic, with readers checking the total in snapshots meanwhile.
+ *    pessimistic, with readers checking the total in snapshots meanwhile;
+ *  - the native asynchronous submit: one submission's ops are at the
+ *    store together (the cluster's most-in-flight count), and closing the
+ *    store waits for them.
  * Keys of each case start with a byte chosen per region (so a case can put
  * keys in distinct regions) and carry the process id, so runs against a
  * shared real cluster do not collide.
@@ -849,6 +852,185 @@ static void test_bank_pessimistic(void **state)
     bank_case("txn=pessimistic", "bkp");
 }
 
+/* ---- native asynchronous submit (async.c) ------------------------------------ */
+
+typedef struct sub_wait {
+    pthread_mutex_t m;
+    pthread_cond_t cv;
+    int calls;
+} sub_wait;
+
+static void sub_done(void *arg, orbit_kv_op *ops, size_t n)
+{
+    (void)ops;
+    (void)n;
+    sub_wait *w = arg;
+    pthread_mutex_lock(&w->m);
+    w->calls++;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->m);
+}
+
+static void sub_wait_done(sub_wait *w)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 60;
+    pthread_mutex_lock(&w->m);
+    while (w->calls == 0 && pthread_cond_timedwait(&w->cv, &w->m, &dl) == 0)
+        ;
+    assert_int_equal(w->calls, 1);
+    pthread_mutex_unlock(&w->m);
+}
+
+#define NSUB 8
+
+/* One submission of NSUB GETs (then of NSUB PUTs) has all of them at the
+ * store at once: with every KvGet (KvPrewrite) held 300 ms by the cluster,
+ * the most it served together is NSUB. submit returns before they finish,
+ * each op completes with its own result, and a WRITE and a MULTI_GET in one
+ * submission do what the synchronous calls do. */
+static void test_native_submit_overlaps(void **state)
+{
+    (void)state;
+    if (!th_has_faults(&cl))
+        skip();
+    orbit_kv *kv = open_kv("timeout=30s");
+    orbit_capabilities caps;
+    orbit_kv_capabilities(kv, &caps);
+    assert_int_equal(caps.native_async, 1);
+    char keys[NSUB][64];
+    size_t kl[NSUB];
+    for (int i = 0; i < NSUB; i++) {
+        kl[i] = (size_t)snprintf(keys[i], sizeof keys[i], "Async/%d/%d/%02d", (int)getpid(), case_no, i);
+        assert_int_equal(orbit_kv_put(kv, (const uint8_t *)keys[i], kl[i], V("before")), 0);
+    }
+    orbit_kv_op ops[NSUB];
+    orbit_buf out[NSUB];
+    memset(ops, 0, sizeof ops);
+    for (int i = 0; i < NSUB; i++) {
+        orbit_buf_init(&out[i]);
+        ops[i].type = ORBIT_OP_GET;
+        ops[i].key = (const uint8_t *)keys[i];
+        ops[i].klen = kl[i];
+        ops[i].out = &out[i];
+    }
+    assert_true(th_reset_counters(&cl) >= 0);
+    assert_int_equal(th_delay(&cl, 0, "KvGet", 300), 0);
+    sub_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    assert_int_equal(orbit_kv_submit(kv, ops, NSUB, sub_done, &w), 0);
+    pthread_mutex_lock(&w.m);
+    int early = w.calls; /* 300 ms per KvGet: none can be done yet */
+    pthread_mutex_unlock(&w.m);
+    assert_int_equal(early, 0);
+    sub_wait_done(&w);
+    assert_int_equal(th_delay(&cl, 0, "KvGet", 0), 0);
+    for (int i = 0; i < NSUB; i++) {
+        assert_int_equal(ops[i].result, 0);
+        assert_int_equal(out[i].len, 6);
+        assert_memory_equal(out[i].data, "before", 6);
+    }
+    assert_int_equal(th_max_inflight(&cl, "KvGet"), NSUB);
+
+    /* Puts: NSUB 1PC prewrites at once. */
+    memset(ops, 0, sizeof ops);
+    for (int i = 0; i < NSUB; i++) {
+        ops[i].type = ORBIT_OP_PUT;
+        ops[i].key = (const uint8_t *)keys[i];
+        ops[i].klen = kl[i];
+        ops[i].val = (const uint8_t *)"after";
+        ops[i].vlen = 5;
+    }
+    assert_true(th_reset_counters(&cl) >= 0);
+    assert_int_equal(th_delay(&cl, 0, "KvPrewrite", 300), 0);
+    sub_wait w2 = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    assert_int_equal(orbit_kv_submit(kv, ops, NSUB, sub_done, &w2), 0);
+    sub_wait_done(&w2);
+    assert_int_equal(th_delay(&cl, 0, "KvPrewrite", 0), 0);
+    for (int i = 0; i < NSUB; i++)
+        assert_int_equal(ops[i].result, 0);
+    assert_int_equal(th_max_inflight(&cl, "KvPrewrite"), NSUB);
+    assert_int_equal(th_counter(&cl, 0, "KvPrewrite"), NSUB);
+
+    /* A WRITE (a put and a delete, atomic) and a MULTI_GET of three keys,
+     * one of them absent, in one submission. */
+    orbit_batch *b = NULL;
+    assert_int_equal(orbit_batch_new(&b), 0);
+    assert_int_equal(orbit_batch_put(b, (const uint8_t *)keys[0], kl[0], V("batched")), 0);
+    assert_int_equal(orbit_batch_del(b, (const uint8_t *)keys[1], kl[1]), 0);
+    orbit_slice mk[3] = {{(const uint8_t *)keys[2], kl[2]}, {(const uint8_t *)"Async/none", 10},
+                         {(const uint8_t *)keys[3], kl[3]}};
+    orbit_buf mv[3];
+    int ms[3];
+    for (int i = 0; i < 3; i++)
+        orbit_buf_init(&mv[i]);
+    orbit_kv_op two[2];
+    memset(two, 0, sizeof two);
+    two[0].type = ORBIT_OP_WRITE;
+    two[0].batch = b;
+    two[1].type = ORBIT_OP_MULTI_GET;
+    two[1].nkeys = 3;
+    two[1].keys = mk;
+    two[1].vals = mv;
+    two[1].status = ms;
+    sub_wait w3 = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    assert_int_equal(orbit_kv_submit(kv, two, 2, sub_done, &w3), 0);
+    sub_wait_done(&w3);
+    assert_int_equal(two[0].result, 0);
+    assert_int_equal(two[1].result, 0);
+    assert_int_equal(ms[0], 0);
+    assert_int_equal(ms[1], ORBIT_NOTFOUND);
+    assert_int_equal(ms[2], 0);
+    assert_memory_equal(mv[0].data, "after", 5);
+    orbit_buf out0 = ORBIT_BUF_INIT;
+    assert_int_equal(orbit_kv_get(kv, NULL, (const uint8_t *)keys[0], kl[0], &out0), 0);
+    assert_memory_equal(out0.data, "batched", 7);
+    assert_int_equal(orbit_kv_get(kv, NULL, (const uint8_t *)keys[1], kl[1], &out0), ORBIT_NOTFOUND);
+    orbit_buf_release(&out0);
+    orbit_batch_free(b);
+    for (int i = 0; i < 3; i++)
+        orbit_buf_release(&mv[i]);
+    for (int i = 0; i < NSUB; i++)
+        orbit_buf_release(&out[i]);
+    orbit_kv_close(kv);
+}
+
+/* Closing the store while submitted ops are still at the store waits for
+ * them: done has run, with every op's result, when close returns. */
+static void test_native_submit_close_waits(void **state)
+{
+    (void)state;
+    if (!th_has_faults(&cl))
+        skip();
+    orbit_kv *kv = open_kv(NULL);
+    char keys[NSUB][64];
+    orbit_kv_op ops[NSUB];
+    memset(ops, 0, sizeof ops);
+    for (int i = 0; i < NSUB; i++) {
+        ops[i].type = ORBIT_OP_PUT;
+        ops[i].key = (const uint8_t *)keys[i];
+        ops[i].klen = (size_t)snprintf(keys[i], sizeof keys[i], "Aclose/%d/%d/%02d", (int)getpid(), case_no, i);
+        ops[i].val = (const uint8_t *)"v";
+        ops[i].vlen = 1;
+    }
+    assert_int_equal(th_delay(&cl, 0, "KvPrewrite", 200), 0);
+    sub_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    assert_int_equal(orbit_kv_submit(kv, ops, NSUB, sub_done, &w), 0);
+    orbit_kv_close(kv);
+    assert_int_equal(th_delay(&cl, 0, "KvPrewrite", 0), 0);
+    pthread_mutex_lock(&w.m);
+    assert_int_equal(w.calls, 1);
+    pthread_mutex_unlock(&w.m);
+    for (int i = 0; i < NSUB; i++)
+        assert_int_equal(ops[i].result, 0);
+    orbit_kv *kv2 = open_kv(NULL);
+    orbit_buf v = ORBIT_BUF_INIT;
+    for (int i = 0; i < NSUB; i++)
+        assert_int_equal(orbit_kv_get(kv2, NULL, ops[i].key, ops[i].klen, &v), 0);
+    orbit_buf_release(&v);
+    orbit_kv_close(kv2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -867,6 +1049,8 @@ int main(void)
         cmocka_unit_test_setup(test_versions_and_snapshots, case_setup),
         cmocka_unit_test_setup(test_bank_optimistic, case_setup),
         cmocka_unit_test_setup(test_bank_pessimistic, case_setup),
+        cmocka_unit_test_setup(test_native_submit_overlaps, case_setup),
+        cmocka_unit_test_setup(test_native_submit_close_waits, case_setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -214,6 +214,8 @@ static int tk_open(orbit_uri *u, void **self)
         rc = orbit__tikv_pd_open(t);
     if (!rc && t->o.mode == TIKV_MODE_TXN)
         rc = orbit__tikv_txn_open(t);
+    if (!rc && (rc = orbit__tikv_async_open(t)) && t->o.mode == TIKV_MODE_TXN)
+        orbit__tikv_txn_close(t);
     if (rc) {
         char d[512];
         snprintf(d, sizeof d, "%s", orbit_last_error_detail());
@@ -235,6 +237,7 @@ static void tk_close(void *self)
     tikv *t = self;
     if (!t)
         return;
+    orbit__tikv_async_close(t); /* its ops finish first */
     if (t->o.mode == TIKV_MODE_TXN)
         orbit__tikv_txn_close(t);
     orbit__tikv_pd_close(t);
@@ -256,6 +259,7 @@ static void tk_capabilities(void *self, orbit_capabilities *out)
     out->max_key_size = TIKV_MAX_KEY_SIZE;
     out->native_multi_get = 1;
     out->native_range_delete = 1;
+    out->native_async = 1; /* async.c: ops run on the store's own pool */
     out->supports_batch_range_delete = 1;
     if (t->o.mode == TIKV_MODE_RAW) {
         /* a value plus its key must fit one raft entry */
@@ -551,4 +555,5 @@ const orbit_provider orbit__provider_tikv = {
     .snapshot_open_at = tk_snapshot_open_at,
     .txn_commit_version = orbit__tikv_txn_commit_version,
     .write_version = tk_write_version,
+    .submit = orbit__tikv_submit,
 };

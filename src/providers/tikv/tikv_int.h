@@ -176,6 +176,8 @@ typedef struct tikv_pd tikv_pd;         /* pd.c, opaque */
 typedef struct tikv_rcache tikv_rcache; /* region.c, opaque */
 typedef struct tikv_store tikv_store;   /* pd.c, opaque */
 
+typedef struct tikv_async tikv_async;
+
 typedef struct tikv {
     tikv_opts o;
     /* txn mode: PD keeps region boundaries memcomparable-encoded (API V1
@@ -193,6 +195,8 @@ typedef struct tikv {
      * heartbeat thread...), set up by orbit__tikv_txn_open and freed by
      * orbit__tikv_txn_close. NULL in raw mode. */
     void *txn_priv;
+
+    tikv_async *async; /* owned; async.c: the pool native submit runs on */
 } tikv;
 
 /* Read the counters (self is the provider's void *self, a tikv *). Tests
@@ -591,6 +595,15 @@ int orbit__tikv_txn_multi_get(void *txn, size_t n, const orbit_slice *keys, orbi
 int orbit__tikv_txn_commit(void *txn);
 int orbit__tikv_txn_commit_version(void *txn, uint64_t *version);
 void orbit__tikv_txn_rollback(void *txn);
+
+/* ---- native asynchronous submit (async.c) ---------------------------------
+ *
+ * open sets t->async (0 or ORBIT_ENOMEM; no thread starts until a submit);
+ * close waits for every queued and running op, and for the pool's threads
+ * to leave. submit is the provider table's (orbit_kv_submit's rules). */
+int orbit__tikv_async_open(tikv *t);
+void orbit__tikv_async_close(tikv *t);
+int orbit__tikv_submit(void *self, orbit_kv_op *ops, size_t n, orbit_kv_done_fn done, void *arg);
 
 /* The provider table (tikv.c). */
 extern const orbit_provider orbit__provider_tikv;
