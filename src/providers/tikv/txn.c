@@ -3173,12 +3173,22 @@ int orbit__tikv_iter_open(void *self, void *snap, const orbit_range *r, void **i
 
 /* A plain write is a small optimistic transaction of blind writes: a
  * conflict means nothing was applied and depends on nothing read, so it is
- * retried with a new start_ts a few times. `fill` buffers the writes. */
+ * retried with a new start_ts, backing off (BoTxnLockFast, jittered, so
+ * writers of one hot key spread out) until the store's timeout; only then
+ * is it ECONFLICT. `fill` buffers the writes. */
 static int small_write(tikv *t, int (*fill)(tk_txn *x, void *arg), void *arg, uint64_t *version)
 {
-    int rc = ORBIT_OK;
-    uint64_t deadline = now_ms() + t->o.timeout_ms;
-    for (int attempt = 0; attempt < 8 && (attempt == 0 || now_ms() < deadline); attempt++) {
+    int rc;
+    tikv_bo bo;
+    orbit__tikv_bo_init(&bo, t, 0);
+    for (int attempt = 0;; attempt++) {
+        if (attempt) {
+            char d[384];
+            snprintf(d, sizeof d, "%s", orbit_last_error_detail());
+            orbit__tikv_bo_fail(&bo, ORBIT_ECONFLICT, "%s", d);
+            if (orbit__tikv_bo_sleep(&bo, TIKV_BO_TXN_LOCK_FAST, 0))
+                return orbit_error_set(ORBIT_ECONFLICT, "%s (retried %d times within the timeout)", d, attempt);
+        }
         tk_txn *x;
         rc = txn_new(t, ORBIT_ISO_SNAPSHOT, 0, 1, &x);
         if (rc)
@@ -3194,7 +3204,6 @@ static int small_write(tikv *t, int (*fill)(tk_txn *x, void *arg), void *arg, ui
             return rc;
         }
     }
-    return rc;
 }
 
 typedef struct one_write {
