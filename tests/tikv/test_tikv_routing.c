@@ -14,7 +14,8 @@
  *    once), in raw and txn mode (txn on a second cluster of 11 regions);
  *    a small limit costs one request, a chunk that hit its batch continues
  *    in its region, seek works into a read-ahead window, locks met in a
- *    window are resolved and only their regions re-read;
+ *    window are resolved and only their regions re-read, a split during
+ *    a window re-splits only its part;
  *  - a batch over R regions sends its per-region requests concurrently;
  *  - a stopped store fails reads and writes within the deadline with
  *    ORBIT_EUNAVAIL, and they succeed once it is back;
@@ -758,18 +759,36 @@ static void test_scan_parallel_txn(void **state)
         free(want);
     }
 
+    /* a split of region [c, d) while the window is in flight: its stale
+     * request is answered EpochNotMatch and its part re-split over the
+     * two halves; nothing is lost or doubled */
+    {
+        char *want = expected_scan(keys, n, 0);
+        key(k, sizeof k, 'c', "ts", 1);
+        assert_int_equal(th_split(&c2, k, strlen(k), "txn", 1), 0);
+        uint64_t e0 = rerr(t, TIKV_RERR_EPOCH_NOT_MATCH);
+        size_t reqs = 0;
+        char *all = txn_scan(t, NULL, NULL, 0, 0, &reqs);
+        assert_string_equal(all, want);
+        assert_int_equal(th_region_count(&c2), R + 1);
+        assert_int_equal(rerr(t, TIKV_RERR_EPOCH_NOT_MATCH) - e0, 1);
+        assert_int_equal(reqs, R + 1 + 2);
+        free(all);
+        free(want);
+    }
+
     /* a delete of the whole range reads its keys through the same windows */
     assert_int_equal(th_reset_counters(&c2), 0);
     orbit_range all = {0};
     rc = orbit__tikv_delete_range(t, &all);
     if (rc)
         fail_msg("delete_range: %s (%s)", orbit_err_name(rc), orbit_last_error_detail());
-    assert_int_equal(th_counter(&c2, 0, "KvScan"), R + 1);
+    assert_int_equal(th_counter(&c2, 0, "KvScan"), R + 2); /* R + 1 regions now */
     assert_int_equal(th_max_inflight(&c2, "KvScan"), WINDOW);
     size_t reqs = 0;
     char *none = txn_scan(t, NULL, NULL, 0, 0, &reqs);
     assert_string_equal(none, "");
-    assert_int_equal(reqs, R);
+    assert_int_equal(reqs, R + 1);
     free(none);
 
     assert_int_equal(th_delay(&c2, 0, "KvScan", 0), 0);
