@@ -17,6 +17,11 @@
  * calling thread: done, failed, resend the same task, or re-locate its keys
  * (regrouping them by the regions now cached) after the backoffs the round
  * collected. Nothing here sleeps on the transport's completion thread.
+ *
+ * Scans use windows (orbit__tikv_send_range_window): the first few regions
+ * of a range in scan order, located through the cache (PD on a miss), one
+ * task each, in one loop; a task re-located after a region error is
+ * re-split within its own part, so the window's bounds never move.
  */
 #include <stdarg.h>
 #include <stdio.h>
