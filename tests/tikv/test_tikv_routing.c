@@ -9,7 +9,13 @@
  *    regions), ServerIsBusy backed off and retried, StaleCommand,
  *    RegionNotFound, MaxTimestampNotSynced, ReadIndexNotReady;
  *  - a scan over R regions makes R requests, forward and reverse (counted
- *    both by the provider and by the cluster);
+ *    both by the provider and by the cluster), sent in parallel windows of
+ *    up to 8 regions (the cluster's most KvScans/RawScans in flight at
+ *    once), in raw and txn mode (txn on a second cluster of 11 regions);
+ *    a small limit costs one request, a chunk that hit its batch continues
+ *    in its region, seek works into a read-ahead window, locks met in a
+ *    window are resolved and only their regions re-read, a split during
+ *    a window re-splits only its part;
  *  - a batch over R regions sends its per-region requests concurrently;
  *  - a stopped store fails reads and writes within the deadline with
  *    ORBIT_EUNAVAIL, and they succeed once it is back;
@@ -40,6 +46,7 @@
 #include "orbit/provider.h"
 #include "base/base.h"
 #include "providers/tikv/tikv_int.h"
+#include "providers/tikv/txn_test.h"
 #include "tikv_harness.h"
 
 /* Regions: (-inf, b) [b, d) [d, f) [f, h) [h, +inf). */
@@ -429,6 +436,372 @@ static void test_scan_counts_regions(void **state)
     close_raw(t);
 }
 
+/* ---- scans over regions, in parallel ------------------------------------------------ */
+
+/* The scan windows of src/providers/tikv (txn.c SCAN_WINDOW, raw.c
+ * RAW_SCAN_WINDOW) and the per-request batches (txn.c SCAN_BATCH, raw.c
+ * RAW_SCAN_PAGE). */
+#define WINDOW 8
+#define TXN_BATCH 256
+#define RAW_PAGE 256
+
+static size_t entries(const char *s)
+{
+    size_t n = 0;
+    for (const char *p = s; *p; p++)
+        n += *p == ',';
+    return n;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The expected scan text "k=k,..." of keys[0..n) (each key its own value),
+ * ascending or descending. */
+static char *expected_scan(char **keys, size_t n, int reverse)
+{
+    qsort(keys, n, sizeof *keys, str_cmp);
+    orbit_buf out = ORBIT_BUF_INIT;
+    for (size_t j = 0; j < n; j++) {
+        const char *k = keys[reverse ? n - 1 - j : j];
+        orbit_buf_append(&out, k, strlen(k));
+        orbit_buf_append(&out, "=", 1);
+        orbit_buf_append(&out, k, strlen(k));
+        orbit_buf_append(&out, ",", 1);
+    }
+    orbit_buf_append(&out, "", 1);
+    char *s = strdup((const char *)out.data);
+    orbit_buf_release(&out);
+    return s;
+}
+
+static void test_scan_parallel_raw(void **state)
+{
+    need_faults();
+    tikv *t = open_raw(NULL);
+    wipe(t);
+    /* 4 keys in each of the 5 regions, and 300 more in [d, f): more than
+     * one page there */
+    const char regions[NREGIONS] = {'a', 'b', 'd', 'f', 'h'};
+    enum { EACH = 4, BIG = 300, N = NREGIONS * EACH + BIG };
+    char **keys = calloc(N, sizeof *keys);
+    size_t n = 0;
+    char k[64];
+    orbit_batch *b = NULL;
+    assert_int_equal(orbit_batch_new(&b), 0);
+    for (int r = 0; r < NREGIONS; r++)
+        for (int i = 0; i < EACH; i++) {
+            key(k, sizeof k, regions[r], "ps", i);
+            keys[n++] = strdup(k);
+        }
+    for (int i = 0; i < BIG; i++) {
+        key(k, sizeof k, 'd', "pb", i);
+        keys[n++] = strdup(k);
+    }
+    for (size_t i = 0; i < n; i++)
+        orbit_batch_put(b, (const uint8_t *)keys[i], strlen(keys[i]), (const uint8_t *)keys[i], strlen(keys[i]));
+    assert_int_equal(orbit__tikv_raw_write(t, b), 0);
+    orbit_batch_free(b);
+
+    /* every RawScan takes 200 ms: those of a window overlap */
+    assert_int_equal(th_delay(&cl, 0, "RawScan", 200), 0);
+    for (int reverse = 0; reverse < 2; reverse++) {
+        char *want = expected_scan(keys, n, reverse);
+        assert_int_equal(th_reset_counters(&cl), 0);
+        uint64_t s0 = sent(t, TIKV_RPC_RAW_SCAN);
+        char *all = scan_all(t, NULL, NULL, reverse, 0);
+        assert_int_equal(entries(all), N);
+        assert_string_equal(all, want);
+        /* one request per region, one more for [d, f)'s second page; the
+         * five regions' first requests were served at once */
+        uint64_t reqs = sent(t, TIKV_RPC_RAW_SCAN) - s0;
+        long most = th_max_inflight(&cl, "RawScan");
+        print_message("raw %s scan: %llu RawScans, %ld at once\n", reverse ? "reverse" : "forward",
+                      (unsigned long long)reqs, most);
+        assert_int_equal(reqs, NREGIONS + 1);
+        assert_int_equal(th_counter(&cl, 0, "RawScan"), NREGIONS + 1);
+        assert_int_equal(most, NREGIONS);
+        free(all);
+        free(want);
+    }
+
+    /* a small limit: the first read is one region's, nothing more */
+    for (int reverse = 0; reverse < 2; reverse++) {
+        assert_int_equal(th_reset_counters(&cl), 0);
+        uint64_t s0 = sent(t, TIKV_RPC_RAW_SCAN);
+        char *few = scan_all(t, NULL, NULL, reverse, 3);
+        assert_int_equal(entries(few), 3);
+        assert_int_equal(sent(t, TIKV_RPC_RAW_SCAN) - s0, 1);
+        assert_int_equal(th_max_inflight(&cl, "RawScan"), 1);
+        free(few);
+    }
+    /* a limit the first region cannot fill: then one window over the
+     * other regions (each asked for what is still wanted) */
+    assert_int_equal(th_reset_counters(&cl), 0);
+    uint64_t s0 = sent(t, TIKV_RPC_RAW_SCAN);
+    char *some = scan_all(t, NULL, NULL, 0, EACH + 2);
+    assert_int_equal(entries(some), EACH + 2);
+    assert_int_equal(sent(t, TIKV_RPC_RAW_SCAN) - s0, 1 + (NREGIONS - 1));
+    assert_int_equal(th_max_inflight(&cl, "RawScan"), NREGIONS - 1);
+    free(some);
+
+    /* seek into a window already read ahead: the entries from there */
+    orbit_range r = {0};
+    void *it = NULL;
+    assert_int_equal(orbit__tikv_raw_iter_open(t, NULL, &r, &it), 0);
+    const uint8_t *kk, *vv;
+    size_t kl, vl;
+    assert_int_equal(orbit__tikv_raw_iter_next(it, &kk, &kl, &vv, &vl), 0);
+    assert_int_equal(kk[0], 'a');
+    assert_int_equal(orbit__tikv_raw_iter_seek(it, (const uint8_t *)"f", 1), 0);
+    assert_int_equal(orbit__tikv_raw_iter_next(it, &kk, &kl, &vv, &vl), 0);
+    key(k, sizeof k, 'f', "ps", 0);
+    assert_int_equal(kl, strlen(k));
+    assert_memory_equal(kk, k, kl);
+    orbit__tikv_raw_iter_close(it);
+
+    assert_int_equal(th_delay(&cl, 0, "RawScan", 0), 0);
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+    wipe(t);
+    close_raw(t);
+}
+
+/* Collect a txn-mode scan at a fresh timestamp as "k=v,...". */
+static char *txn_scan(tikv *t, const char *lo, const char *hi, int reverse, size_t limit, size_t *nreq)
+{
+    orbit_range r = {0};
+    r.lo = lo ? (const uint8_t *)lo : NULL;
+    r.lo_len = lo ? strlen(lo) : 0;
+    r.hi = hi ? (const uint8_t *)hi : NULL;
+    r.hi_len = hi ? strlen(hi) : 0;
+    r.reverse = reverse;
+    r.limit = limit;
+    uint64_t s0 = sent(t, TIKV_RPC_KV_SCAN);
+    void *it = NULL;
+    int rc = orbit__tikv_iter_open(t, NULL, &r, &it);
+    if (rc)
+        fail_msg("iter_open: %s (%s)", orbit_err_name(rc), orbit_last_error_detail());
+    orbit_buf out = ORBIT_BUF_INIT;
+    const uint8_t *k, *v;
+    size_t kl, vl, n = 0;
+    while ((limit == 0 || n < limit) && (rc = orbit__tikv_iter_next(it, &k, &kl, &v, &vl)) == 0) {
+        orbit_buf_append(&out, k, kl);
+        orbit_buf_append(&out, "=", 1);
+        orbit_buf_append(&out, v, vl);
+        orbit_buf_append(&out, ",", 1);
+        n++;
+    }
+    if (rc < 0)
+        fail_msg("iter_next: %s (%s)", orbit_err_name(rc), orbit_last_error_detail());
+    orbit__tikv_iter_close(it);
+    orbit_buf_append(&out, "", 1);
+    char *s = strdup((const char *)out.data);
+    orbit_buf_release(&out);
+    if (nreq)
+        *nreq = (size_t)(sent(t, TIKV_RPC_KV_SCAN) - s0);
+    return s;
+}
+
+/* Txn mode (KvScan at a snapshot) on a cluster of its own with 11 regions
+ * split at transactional keys: more regions than a window. */
+static void test_scan_parallel_txn(void **state)
+{
+    need_faults();
+    if (cl.attached) {
+        print_message("an attached cluster: no second cluster of our own, skipped\n");
+        skip();
+    }
+    enum { R = 11, EACH = 3, BIG = 300, N = R * EACH + BIG };
+    th_cluster c2;
+    th_options o = {0};
+    o.stores = 3;
+    o.split = "b,c,d,e,f,g,h,i,j,k";
+    o.tie = 1;
+    assert_int_equal(th_start(&c2, &o), 0);
+    assert_int_equal(th_region_count(&c2), R);
+    char uri[600];
+    snprintf(uri, sizeof uri, "tikv://%s", th_pd(&c2));
+    orbit_uri *u = NULL;
+    assert_int_equal(orbit_uri_parse(uri, &u), 0);
+    void *self = NULL;
+    assert_int_equal(orbit__provider_tikv.open(u, &self), 0);
+    orbit_uri_free(u);
+    tikv *t = self;
+
+    /* EACH keys in every region, BIG more in [e, f) */
+    char **keys = calloc(N, sizeof *keys);
+    size_t n = 0;
+    char k[64];
+    orbit_batch *b = NULL;
+    assert_int_equal(orbit_batch_new(&b), 0);
+    for (int r = 0; r < R; r++)
+        for (int i = 0; i < EACH; i++) {
+            key(k, sizeof k, (char)('a' + r), "ts", i);
+            keys[n++] = strdup(k);
+        }
+    for (int i = 0; i < BIG; i++) {
+        key(k, sizeof k, 'e', "tb", i);
+        keys[n++] = strdup(k);
+    }
+    for (size_t i = 0; i < n; i++)
+        orbit_batch_put(b, (const uint8_t *)keys[i], strlen(keys[i]), (const uint8_t *)keys[i], strlen(keys[i]));
+    int rc = orbit__tikv_write(t, b);
+    if (rc)
+        fail_msg("write: %s (%s)", orbit_err_name(rc), orbit_last_error_detail());
+    orbit_batch_free(b);
+
+    /* every KvScan takes 200 ms: those of a window overlap */
+    assert_int_equal(th_delay(&c2, 0, "KvScan", 200), 0);
+    for (int reverse = 0; reverse < 2; reverse++) {
+        char *want = expected_scan(keys, n, reverse);
+        assert_int_equal(th_reset_counters(&c2), 0);
+        size_t reqs = 0;
+        char *all = txn_scan(t, NULL, NULL, reverse, 0, &reqs);
+        assert_int_equal(entries(all), N);
+        assert_string_equal(all, want);
+        long most = th_max_inflight(&c2, "KvScan");
+        print_message("txn %s scan over %d regions: %zu KvScans, %ld at once\n", reverse ? "reverse" : "forward",
+                      R, reqs, most);
+        /* one per region and one more for [e, f)'s second batch; a window
+         * of 8 regions at once */
+        assert_int_equal(reqs, R + 1);
+        assert_int_equal(th_counter(&c2, 0, "KvScan"), R + 1);
+        assert_int_equal(most, WINDOW);
+        free(all);
+        free(want);
+    }
+
+    /* a small limit: one request to the first region */
+    for (int reverse = 0; reverse < 2; reverse++) {
+        size_t reqs = 0;
+        char *few = txn_scan(t, NULL, NULL, reverse, 2, &reqs);
+        assert_int_equal(entries(few), 2);
+        assert_int_equal(reqs, 1);
+        free(few);
+    }
+    /* a limit the first region cannot fill: one window more, no further */
+    {
+        size_t reqs = 0;
+        char *some = txn_scan(t, NULL, NULL, 0, EACH + 2, &reqs);
+        assert_int_equal(entries(some), EACH + 2);
+        assert_int_equal(reqs, 1 + WINDOW);
+        free(some);
+    }
+    /* a bounded scan: [c, g) is four regions, one window */
+    {
+        assert_int_equal(th_reset_counters(&c2), 0);
+        size_t reqs = 0;
+        char *mid = txn_scan(t, "c", "g", 1, 0, &reqs);
+        assert_int_equal(entries(mid), 4 * EACH + BIG);
+        assert_int_equal(reqs, 4 + 1);
+        assert_int_equal(th_max_inflight(&c2, "KvScan"), 4);
+        free(mid);
+    }
+    assert_int_equal(th_delay(&c2, 0, "KvScan", 0), 0); /* counts only, from here */
+
+    /* seek into a window read ahead, forward and reverse */
+    for (int reverse = 0; reverse < 2; reverse++) {
+        orbit_range r = {0};
+        r.reverse = reverse;
+        void *it = NULL;
+        assert_int_equal(orbit__tikv_iter_open(t, NULL, &r, &it), 0);
+        const uint8_t *kk, *vv;
+        size_t kl, vl;
+        assert_int_equal(orbit__tikv_iter_next(it, &kk, &kl, &vv, &vl), 0);
+        assert_int_equal(kk[0], reverse ? 'k' : 'a');
+        assert_int_equal(orbit__tikv_iter_seek(it, (const uint8_t *)"g", 1), 0);
+        assert_int_equal(orbit__tikv_iter_next(it, &kk, &kl, &vv, &vl), 0);
+        if (reverse)
+            key(k, sizeof k, 'f', "ts", EACH - 1);
+        else
+            key(k, sizeof k, 'g', "ts", 0);
+        assert_int_equal(kl, strlen(k));
+        assert_memory_equal(kk, k, kl);
+        orbit__tikv_iter_close(it);
+    }
+
+    /* locks met in a window (a 2PC client killed after its prewrites, in
+     * regions c and g): resolved, and only those regions are read again */
+    atomic_store(&orbit__tikv_txn_test_lock_ttl_ms, 300);
+    {
+        char uri2[700];
+        snprintf(uri2, sizeof uri2, "tikv://%s?enable_one_pc=false&enable_async_commit=false", th_pd(&c2));
+        orbit_uri *u2 = NULL;
+        assert_int_equal(orbit_uri_parse(uri2, &u2), 0);
+        void *w = NULL;
+        assert_int_equal(orbit__provider_tikv.open(u2, &w), 0);
+        orbit_uri_free(u2);
+        void *x = NULL;
+        assert_int_equal(orbit__tikv_txn_begin(w, NULL, &x), 0);
+        key(k, sizeof k, 'c', "ts", 1);
+        assert_int_equal(orbit__tikv_txn_put(x, (const uint8_t *)k, strlen(k), (const uint8_t *)"new", 3), 0);
+        key(k, sizeof k, 'g', "ts", 1);
+        assert_int_equal(orbit__tikv_txn_put(x, (const uint8_t *)k, strlen(k), (const uint8_t *)"new", 3), 0);
+        atomic_store(&orbit__tikv_txn_test_stop_after_prewrite, ORBIT__TIKV_STOP_PREWRITE);
+        assert_int_equal(orbit__tikv_txn_commit(x), ORBIT_EUNCERTAIN);
+        orbit__provider_tikv.close(w);
+    }
+    atomic_store(&orbit__tikv_txn_test_lock_ttl_ms, 0);
+    assert_int_equal(th_locks(&c2, NULL, 0), 2);
+    assert_int_equal(th_advance_clock(&c2, 2000), 0);
+    {
+        char *want = expected_scan(keys, n, 0);
+        assert_int_equal(th_reset_counters(&c2), 0);
+        size_t reqs = 0;
+        char *all = txn_scan(t, NULL, NULL, 0, 0, &reqs);
+        print_message("txn scan meeting 2 locks: %zu KvScans\n", reqs);
+        assert_string_equal(all, want); /* rolled back: the old values */
+        assert_int_equal(reqs, R + 1 + 2);
+        assert_int_equal(th_locks(&c2, NULL, 0), 0);
+        free(all);
+        free(want);
+    }
+
+    /* a split of region [c, d) while the window is in flight: its stale
+     * request is answered EpochNotMatch and its part re-split over the
+     * two halves; nothing is lost or doubled */
+    {
+        char *want = expected_scan(keys, n, 0);
+        key(k, sizeof k, 'c', "ts", 1);
+        assert_int_equal(th_split(&c2, k, strlen(k), "txn", 1), 0);
+        uint64_t e0 = rerr(t, TIKV_RERR_EPOCH_NOT_MATCH);
+        size_t reqs = 0;
+        char *all = txn_scan(t, NULL, NULL, 0, 0, &reqs);
+        assert_string_equal(all, want);
+        assert_int_equal(th_region_count(&c2), R + 1);
+        assert_int_equal(rerr(t, TIKV_RERR_EPOCH_NOT_MATCH) - e0, 1);
+        assert_int_equal(reqs, R + 1 + 2);
+        free(all);
+        free(want);
+    }
+
+    /* a delete of the whole range reads its keys through the same windows */
+    assert_int_equal(th_delay(&c2, 0, "KvScan", 200), 0);
+    assert_int_equal(th_reset_counters(&c2), 0);
+    orbit_range all = {0};
+    rc = orbit__tikv_delete_range(t, &all);
+    if (rc)
+        fail_msg("delete_range: %s (%s)", orbit_err_name(rc), orbit_last_error_detail());
+    assert_int_equal(th_counter(&c2, 0, "KvScan"), R + 2); /* R + 1 regions now */
+    assert_int_equal(th_max_inflight(&c2, "KvScan"), WINDOW);
+    size_t reqs = 0;
+    char *none = txn_scan(t, NULL, NULL, 0, 0, &reqs);
+    assert_string_equal(none, "");
+    assert_int_equal(reqs, R + 1);
+    free(none);
+
+    assert_int_equal(th_delay(&c2, 0, "KvScan", 0), 0);
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+    orbit__provider_tikv.close(t);
+    th_stop(&c2);
+}
+
 /* ---- region errors ------------------------------------------------------------- */
 
 static void test_leader_move(void **state)
@@ -759,6 +1132,8 @@ int main(void)
         cmocka_unit_test(test_capabilities),
         cmocka_unit_test(test_raw_across_regions),
         cmocka_unit_test(test_scan_counts_regions),
+        cmocka_unit_test(test_scan_parallel_raw),
+        cmocka_unit_test(test_scan_parallel_txn),
         cmocka_unit_test(test_leader_move),
         cmocka_unit_test(test_split_mid_operation),
         cmocka_unit_test(test_server_busy_and_friends),

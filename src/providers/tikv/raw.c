@@ -749,24 +749,102 @@ int orbit__tikv_raw_cas(void *self, const uint8_t *k, size_t kl, const orbit_sli
 
 /* ---- iterators ----------------------------------------------------------------------------- */
 
+/*
+ * Windows, as in txn mode (txn.c, "iterators"): when the iterator runs dry,
+ * one RawScan per region for up to RAW_SCAN_WINDOW regions of the rest of
+ * the range goes out at once; each region's answer is kept as a chunk in
+ * scan order and handed out in turn. A chunk whose page came back full
+ * continues within its own region from its last key (one RawScan at a
+ * time) before the next chunk's turn. With a limit (or byte) hint the
+ * first read is one region's, and every read asks for what the hints still
+ * want.
+ */
+#define RAW_SCAN_WINDOW 8
+
+/* A part of the range, [lo, hi) (lo.len 0: from the first key; hi.len 0:
+ * no upper bound), with a page read from it not handed out yet; more: part
+ * of it is still to read (forward from lo, reverse below hi). */
+typedef struct raw_chunk {
+    Kvrpcpb__RawScanResponse *page;
+    int more;
+    orbit_buf lo, hi;
+} raw_chunk;
+
 typedef struct raw_iter {
     tikv *t;
     int reverse, keys_only;
     orbit_buf lo, hi;  /* the range; len 0 with has_*: open side */
     int has_lo, has_hi;
-    orbit_buf cur;     /* forward: next start (inclusive); reverse: next upper bound (exclusive) */
-    int cur_open;      /* reverse: cur is +inf */
-    int done;          /* no more pages */
-    size_t limit;      /* the caller's hint; 0: all */
-    size_t returned;
-    Kvrpcpb__RawScanResponse *page;
+    raw_chunk tail;    /* the part not read into chunks yet */
+    raw_chunk *q;      /* chunks read ahead, in scan order, from q[qh] on */
+    size_t qh, qn;
+    int first_one;     /* the next read of the tail is one region's */
+    size_t limit;      /* the caller's hints; 0: none */
+    size_t max_bytes;
+    size_t returned, bytes;
+    Kvrpcpb__RawScanResponse *page; /* being handed out */
     size_t at;
     uint32_t ask;      /* the page size asked for */
 } raw_iter;
 
+static void rchunk_init(raw_chunk *c)
+{
+    memset(c, 0, sizeof *c);
+    orbit_buf_init(&c->lo);
+    orbit_buf_init(&c->hi);
+}
+
+static void rchunk_release(raw_chunk *c)
+{
+    if (c->page)
+        kvrpcpb__raw_scan_response__free_unpacked(c->page, NULL);
+    c->page = NULL;
+    orbit_buf_release(&c->lo);
+    orbit_buf_release(&c->hi);
+}
+
+static void rchunks_free(raw_chunk *q, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        rchunk_release(&q[i]);
+    free(q);
+}
+
+static void rqueue_clear(raw_iter *it)
+{
+    rchunks_free(it->q, it->qn);
+    it->q = NULL;
+    it->qh = it->qn = 0;
+}
+
+static int rchunk_empty(const raw_chunk *c)
+{
+    return c->hi.len && orbit__key_cmp(c->lo.data, c->lo.len, c->hi.data, c->hi.len) >= 0;
+}
+
+/* The page size to ask for: RAW_SCAN_PAGE, or what the hints still want. */
+static uint32_t raw_want(const raw_iter *it)
+{
+    size_t want = RAW_SCAN_PAGE;
+    if (it->limit) {
+        size_t left = it->limit > it->returned ? it->limit - it->returned : 1;
+        want = left < RAW_SCAN_MAX ? left : RAW_SCAN_MAX;
+    }
+    if (it->max_bytes && it->returned && it->bytes < it->max_bytes) {
+        size_t avg = it->bytes / it->returned;
+        size_t est = (it->max_bytes - it->bytes) / (avg ? avg : 1) + 1;
+        if (est < want)
+            want = est;
+    }
+    return (uint32_t)want;
+}
+
 typedef struct scan_st {
     raw_iter *it;
     Kvrpcpb__RawScanResponse *got;
+    /* a window: one chunk per task answered */
+    raw_chunk *ch;
+    size_t nch, capch;
 } scan_st;
 
 static int scan_build(void *arg, const tikv_task *task, Kvrpcpb__Context *ctx, orbit_buf *req)
@@ -793,9 +871,8 @@ static int scan_build(void *arg, const tikv_task *task, Kvrpcpb__Context *ctx, o
     return ORBIT_OK;
 }
 
-static int scan_handle(void *arg, const tikv_task *task, const uint8_t *resp, size_t len)
+static int scan_parse(const uint8_t *resp, size_t len, Kvrpcpb__RawScanResponse **out)
 {
-    scan_st *s = arg;
     Kvrpcpb__RawScanResponse *r = kvrpcpb__raw_scan_response__unpack(NULL, len, resp);
     if (!r)
         return orbit_error_set(ORBIT_EPROTO, "RawScan: malformed response");
@@ -804,97 +881,233 @@ static int scan_handle(void *arg, const tikv_task *task, const uint8_t *resp, si
             kvrpcpb__raw_scan_response__free_unpacked(r, NULL);
             return orbit_error_set(ORBIT_EIO, "RawScan: key error in the answer");
         }
+    *out = r;
+    return ORBIT_OK;
+}
+
+static int scan_handle(void *arg, const tikv_task *task, const uint8_t *resp, size_t len)
+{
+    (void)task;
+    scan_st *s = arg;
+    Kvrpcpb__RawScanResponse *r = NULL;
+    int rc = scan_parse(resp, len, &r);
+    if (rc)
+        return rc;
     if (s->got)
         kvrpcpb__raw_scan_response__free_unpacked(s->got, NULL);
     s->got = r;
     return ORBIT_OK;
 }
 
-/* Fetch the next non-empty page (or find the end). */
-static int iter_fill(raw_iter *it)
+/* Narrow c after a page (c->page) read from [c->lo, c->hi): full, the
+ * page hit its limit: the rest starts after its last key; else the region
+ * that answered (loc; NULL: c was within one region) is read through. */
+static int rchunk_narrow(raw_iter *it, raw_chunk *c, const tikv_loc *loc)
 {
-    tikv *t = it->t;
-    tikv_bo bo;
-    orbit__tikv_bo_init(&bo, t, 0);
-    while (!it->done) {
-        if (it->page) {
-            kvrpcpb__raw_scan_response__free_unpacked(it->page, NULL);
-            it->page = NULL;
-            it->at = 0;
+    const Kvrpcpb__RawScanResponse *r = c->page;
+    if (r && r->n_kvs && r->n_kvs >= it->ask) {
+        const Kvrpcpb__KvPair *last = r->kvs[r->n_kvs - 1];
+        if (it->reverse) {
+            if (last->key.len == 0) {
+                c->more = 0;
+                return ORBIT_OK;
+            }
+            return orbit_buf_set(&c->hi, last->key.data, last->key.len);
         }
-        size_t want = RAW_SCAN_PAGE;
-        if (it->limit) {
-            size_t left = it->limit > it->returned ? it->limit - it->returned : 1;
-            want = left < RAW_SCAN_MAX ? left : RAW_SCAN_MAX;
-        }
-        it->ask = (uint32_t)want;
-        scan_st s = {it, NULL};
-        tikv_call c = {0};
-        c.method = TIKV_M_RAW_SCAN;
-        c.kind = TIKV_RPC_RAW_SCAN;
-        c.flags = TIKV_CALL_RESEND;
-        c.build = scan_build;
-        c.handle = scan_handle;
-        c.arg = &s;
-        tikv_loc loc = {0};
-        int rc;
-        if (it->reverse)
-            rc = orbit__tikv_send_range_one(t, &bo, it->lo.data, it->has_lo ? it->lo.len : 0,
-                                            it->cur_open ? NULL : it->cur.data, it->cur_open ? 0 : it->cur.len, 1,
-                                            &c, &loc);
+        int rc = orbit_buf_set(&c->lo, last->key.data, last->key.len);
+        return rc ? rc : orbit_buf_append(&c->lo, "", 1); /* just after the last key */
+    }
+    if (!loc) {
+        c->more = 0;
+        return ORBIT_OK;
+    }
+    if (it->reverse) {
+        if (loc->start_len == 0 || (c->lo.len && orbit__key_cmp(loc->start, loc->start_len, c->lo.data, c->lo.len) <= 0))
+            c->more = 0;
         else
-            rc = orbit__tikv_send_range_one(t, &bo, it->cur.data, it->cur.len, it->hi.data,
-                                            it->has_hi ? it->hi.len : 0, 0, &c, &loc);
-        if (rc) {
-            if (s.got)
-                kvrpcpb__raw_scan_response__free_unpacked(s.got, NULL);
-            orbit__tikv_loc_release(&loc);
-            return rc;
-        }
-        Kvrpcpb__RawScanResponse *r = s.got;
-        int full = r && r->n_kvs >= want;
-        if (full) {
-            const Kvrpcpb__KvPair *last = r->kvs[r->n_kvs - 1];
-            if (it->reverse) {
-                rc = orbit_buf_set(&it->cur, last->key.data, last->key.len);
-                it->cur_open = 0;
-            } else {
-                /* the next start: just after the last key */
-                rc = orbit_buf_set(&it->cur, last->key.data, last->key.len);
-                if (!rc)
-                    rc = orbit_buf_append(&it->cur, "", 1);
-            }
-        } else if (it->reverse) {
-            /* this region is exhausted: continue below its start */
-            if (loc.start_len == 0 ||
-                (it->has_lo && orbit__key_cmp(loc.start, loc.start_len, it->lo.data, it->lo.len) <= 0))
-                it->done = 1;
-            else {
-                rc = orbit_buf_set(&it->cur, loc.start, loc.start_len);
-                it->cur_open = 0;
-            }
-        } else {
-            if (loc.end_len == 0 ||
-                (it->has_hi && orbit__key_cmp(loc.end, loc.end_len, it->hi.data, it->hi.len) >= 0))
-                it->done = 1;
-            else
-                rc = orbit_buf_set(&it->cur, loc.end, loc.end_len);
-        }
-        orbit__tikv_loc_release(&loc);
-        if (rc) {
-            if (r)
-                kvrpcpb__raw_scan_response__free_unpacked(r, NULL);
-            return rc;
-        }
-        if (r && r->n_kvs) {
-            it->page = r;
-            it->at = 0;
-            return ORBIT_OK;
-        }
-        if (r)
-            kvrpcpb__raw_scan_response__free_unpacked(r, NULL);
+            return orbit_buf_set(&c->hi, loc->start, loc->start_len);
+    } else {
+        if (loc->end_len == 0 || (c->hi.len && orbit__key_cmp(loc->end, loc->end_len, c->hi.data, c->hi.len) >= 0))
+            c->more = 0;
+        else
+            return orbit_buf_set(&c->lo, loc->end, loc->end_len);
     }
     return ORBIT_OK;
+}
+
+/* Read the next page of c from the one region holding its start in scan
+ * order into c->page; c narrows. */
+static int rchunk_read_one(raw_iter *it, tikv_bo *bo, raw_chunk *c)
+{
+    if (rchunk_empty(c)) {
+        c->more = 0;
+        return ORBIT_OK;
+    }
+    it->ask = raw_want(it);
+    scan_st s = {0};
+    s.it = it;
+    tikv_call call = {0};
+    call.method = TIKV_M_RAW_SCAN;
+    call.kind = TIKV_RPC_RAW_SCAN;
+    call.flags = TIKV_CALL_RESEND;
+    call.build = scan_build;
+    call.handle = scan_handle;
+    call.arg = &s;
+    tikv_loc loc = {0};
+    int rc = orbit__tikv_send_range_one(it->t, bo, c->lo.data, c->lo.len, c->hi.data, c->hi.len, it->reverse, &call,
+                                        &loc);
+    if (!rc) {
+        c->page = s.got;
+        s.got = NULL;
+        rc = rchunk_narrow(it, c, &loc);
+    }
+    if (s.got)
+        kvrpcpb__raw_scan_response__free_unpacked(s.got, NULL);
+    orbit__tikv_loc_release(&loc);
+    return rc;
+}
+
+static int win_handle(void *arg, const tikv_task *task, const uint8_t *resp, size_t len)
+{
+    scan_st *s = arg;
+    if (s->nch == s->capch) {
+        size_t nc = s->capch ? s->capch * 2 : RAW_SCAN_WINDOW;
+        raw_chunk *x = realloc(s->ch, nc * sizeof *x);
+        if (!x)
+            return ORBIT_ENOMEM;
+        s->ch = x;
+        s->capch = nc;
+    }
+    raw_chunk *c = &s->ch[s->nch];
+    rchunk_init(c);
+    c->more = 1;
+    int rc = scan_parse(resp, len, &c->page);
+    if (!rc)
+        rc = orbit_buf_set(&c->lo, task->lo, task->lo_len);
+    if (!rc)
+        rc = orbit_buf_set(&c->hi, task->hi, task->hi_len);
+    if (!rc)
+        rc = rchunk_narrow(s->it, c, NULL);
+    if (rc) {
+        rchunk_release(c);
+        return rc;
+    }
+    s->nch++;
+    return ORBIT_OK;
+}
+
+static int rchunk_cmp_fwd(const void *x, const void *y)
+{
+    const raw_chunk *a = x, *b = y;
+    return orbit__key_cmp(a->lo.data, a->lo.len, b->lo.data, b->lo.len);
+}
+
+static int rchunk_cmp_rev(const void *x, const void *y)
+{
+    return -rchunk_cmp_fwd(x, y);
+}
+
+/* Read the next window of the tail into the (empty) queue. */
+static int tail_read_window(raw_iter *it, tikv_bo *bo)
+{
+    raw_chunk *tl = &it->tail;
+    if (rchunk_empty(tl)) {
+        tl->more = 0;
+        return ORBIT_OK;
+    }
+    it->ask = raw_want(it);
+    scan_st s = {0};
+    s.it = it;
+    tikv_call call = {0};
+    call.method = TIKV_M_RAW_SCAN;
+    call.kind = TIKV_RPC_RAW_SCAN;
+    call.flags = TIKV_CALL_RESEND;
+    call.build = scan_build;
+    call.handle = win_handle;
+    call.arg = &s;
+    orbit_buf edge = ORBIT_BUF_INIT;
+    int last = 0;
+    int rc = orbit__tikv_send_range_window(it->t, bo, tl->lo.data, tl->lo.len, tl->hi.data, tl->hi.len,
+                                           it->reverse, RAW_SCAN_WINDOW, &call, &edge, &last);
+    if (!rc) {
+        if (last)
+            tl->more = 0;
+        else
+            rc = orbit_buf_set(it->reverse ? &tl->hi : &tl->lo, edge.data, edge.len);
+    }
+    orbit_buf_release(&edge);
+    if (rc) {
+        rchunks_free(s.ch, s.nch);
+        return rc;
+    }
+    if (s.nch > 1)
+        qsort(s.ch, s.nch, sizeof *s.ch, it->reverse ? rchunk_cmp_rev : rchunk_cmp_fwd);
+    rqueue_clear(it);
+    it->q = s.ch;
+    it->qn = s.nch;
+    it->qh = 0;
+    return ORBIT_OK;
+}
+
+/* Make it->page the next non-empty page (NULL at the end). */
+static int iter_fill(raw_iter *it)
+{
+    if (it->page) {
+        kvrpcpb__raw_scan_response__free_unpacked(it->page, NULL);
+        it->page = NULL;
+    }
+    it->at = 0;
+    tikv_bo bo;
+    orbit__tikv_bo_init(&bo, it->t, 0);
+    int rc = ORBIT_OK;
+    for (;;) {
+        int is_tail = it->qh >= it->qn;
+        raw_chunk *c = is_tail ? &it->tail : &it->q[it->qh];
+        if (c->page && c->page->n_kvs) {
+            it->page = c->page;
+            c->page = NULL;
+            break;
+        }
+        if (c->page) {
+            kvrpcpb__raw_scan_response__free_unpacked(c->page, NULL);
+            c->page = NULL;
+        }
+        if (!c->more) {
+            if (is_tail)
+                break;
+            rchunk_release(c);
+            it->qh++;
+            continue;
+        }
+        if (is_tail && !it->first_one) {
+            rc = tail_read_window(it, &bo);
+        } else {
+            rc = rchunk_read_one(it, &bo, c);
+            if (is_tail)
+                it->first_one = 0;
+        }
+        if (rc)
+            break;
+    }
+    if (it->qh >= it->qn)
+        rqueue_clear(it);
+    return rc;
+}
+
+/* The tail is the whole range. */
+static int tail_reset(raw_iter *it)
+{
+    raw_chunk *tl = &it->tail;
+    if (tl->page)
+        kvrpcpb__raw_scan_response__free_unpacked(tl->page, NULL);
+    tl->page = NULL;
+    tl->more = 1;
+    int rc = orbit_buf_set(&tl->lo, it->lo.data, it->has_lo ? it->lo.len : 0);
+    if (!rc)
+        rc = orbit_buf_set(&tl->hi, it->hi.data, it->has_hi ? it->hi.len : 0);
+    if (it->has_hi && it->hi.len == 0)
+        tl->more = 0; /* below the empty key: nothing */
+    return rc;
 }
 
 int orbit__tikv_raw_iter_open(void *self, void *snap, const orbit_range *r, void **out)
@@ -907,19 +1120,14 @@ int orbit__tikv_raw_iter_open(void *self, void *snap, const orbit_range *r, void
     it->reverse = r->reverse;
     it->keys_only = r->keys_only;
     it->limit = r->limit;
+    it->max_bytes = r->max_bytes;
+    it->first_one = r->limit || r->max_bytes;
     orbit_buf_init(&it->lo);
     orbit_buf_init(&it->hi);
-    orbit_buf_init(&it->cur);
+    rchunk_init(&it->tail);
     int rc = ns_range(self, r->lo, r->lo_len, r->hi, r->hi_len, &it->lo, &it->hi, &it->has_lo, &it->has_hi);
-    if (!rc) {
-        if (it->reverse) {
-            it->cur_open = !it->has_hi;
-            if (it->has_hi)
-                rc = orbit_buf_set(&it->cur, it->hi.data, it->hi.len);
-        } else if (it->has_lo) {
-            rc = orbit_buf_set(&it->cur, it->lo.data, it->lo.len);
-        }
-    }
+    if (!rc)
+        rc = tail_reset(it);
     if (rc) {
         orbit__tikv_raw_iter_close(it);
         return rc;
@@ -947,6 +1155,7 @@ int orbit__tikv_raw_iter_next(void *p, const uint8_t **k, size_t *kl, const uint
     *v = kv->value.data ? kv->value.data : (const uint8_t *)"";
     *vl = it->keys_only ? 0 : kv->value.len;
     it->returned++;
+    it->bytes += *kl + *vl;
     return ORBIT_OK;
 }
 
@@ -956,39 +1165,29 @@ int orbit__tikv_raw_iter_seek(void *p, const uint8_t *uk, size_t ukl)
     orbit_buf nb = ORBIT_BUF_INIT;
     const uint8_t *k;
     size_t kl;
-    int nrc = ns_key(it->t, uk, ukl, &nb, &k, &kl);
-    if (nrc)
-        return nrc;
+    int rc = ns_key(it->t, uk, ukl, &nb, &k, &kl);
+    if (rc)
+        return rc;
     if (it->page) {
         kvrpcpb__raw_scan_response__free_unpacked(it->page, NULL);
         it->page = NULL;
     }
     it->at = 0;
-    it->done = 0;
-    int rc;
-    if (it->reverse) {
+    it->first_one = 0;
+    rqueue_clear(it);
+    rc = tail_reset(it);
+    raw_chunk *tl = &it->tail;
+    if (!rc && it->reverse) {
         /* the next entry is the last one <= k: upper bound k + "\0",
          * clipped to the range's end */
-        if (it->has_hi && orbit__key_cmp(k, kl, it->hi.data, it->hi.len) >= 0) {
-            rc = orbit_buf_set(&it->cur, it->hi.data, it->hi.len);
-        } else {
-            rc = orbit_buf_set(&it->cur, k, kl);
+        if (!it->has_hi || orbit__key_cmp(k, kl, it->hi.data, it->hi.len) < 0) {
+            rc = orbit_buf_set(&tl->hi, k, kl);
             if (!rc)
-                rc = orbit_buf_append(&it->cur, "", 1);
+                rc = orbit_buf_append(&tl->hi, "", 1);
         }
-        it->cur_open = 0;
-        if (!it->has_hi && it->cur.len == 0)
-            it->cur_open = 1;
-    } else {
-        if (it->has_lo && orbit__key_cmp(k, kl, it->lo.data, it->lo.len) < 0)
-            rc = orbit_buf_set(&it->cur, it->lo.data, it->lo.len);
-        else
-            rc = orbit_buf_set(&it->cur, k, kl);
-        if (!rc && it->has_hi && orbit__key_cmp(it->cur.data, it->cur.len, it->hi.data, it->hi.len) >= 0)
-            it->done = 1;
+    } else if (!rc && (!it->has_lo || orbit__key_cmp(k, kl, it->lo.data, it->lo.len) > 0)) {
+        rc = orbit_buf_set(&tl->lo, k, kl);
     }
-    if (!rc && it->reverse && it->has_lo && orbit__key_cmp(it->cur.data, it->cur.len, it->lo.data, it->lo.len) <= 0)
-        it->done = 1;
     orbit_buf_release(&nb);
     return rc;
 }
@@ -1000,8 +1199,9 @@ void orbit__tikv_raw_iter_close(void *p)
         return;
     if (it->page)
         kvrpcpb__raw_scan_response__free_unpacked(it->page, NULL);
+    rqueue_clear(it);
+    rchunk_release(&it->tail);
     orbit_buf_release(&it->lo);
     orbit_buf_release(&it->hi);
-    orbit_buf_release(&it->cur);
     free(it);
 }

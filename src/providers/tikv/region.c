@@ -17,6 +17,11 @@
  * calling thread: done, failed, resend the same task, or re-locate its keys
  * (regrouping them by the regions now cached) after the backoffs the round
  * collected. Nothing here sleeps on the transport's completion thread.
+ *
+ * Scans use windows (orbit__tikv_send_range_window): the first few regions
+ * of a range in scan order, located through the cache (PD on a miss), one
+ * task each, in one loop; a task re-located after a region error is
+ * re-split within its own part, so the window's bounds never move.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -997,6 +1002,76 @@ static int add_one_task(sloop *L, const uint8_t *lo, size_t lo_len, const uint8_
     return rc;
 }
 
+/* The tasks of send_range_window: up to max regions of [lo, hi) in scan
+ * order, each clipped to the range. *last: the window reaches the range's
+ * far end; else edge holds the window's far bound (forward: the exclusive
+ * end of its last region; reverse: the start of its lowest region). */
+static int add_window_tasks(sloop *L, const uint8_t *lo, size_t lo_len, const uint8_t *hi, size_t hi_len,
+                            int reverse, size_t max, orbit_buf *edge, int *last)
+{
+    orbit_buf cur;
+    orbit_buf_init(&cur);
+    int rc = 0;
+    *last = 0;
+    if (!reverse && lo_len)
+        rc = orbit_buf_set(&cur, lo, lo_len);
+    else if (reverse && hi_len)
+        rc = orbit_buf_set(&cur, hi, hi_len);
+    for (size_t n = 0; !rc; n++) {
+        if (n == max) {
+            rc = orbit_buf_set(edge, cur.data, cur.len);
+            break;
+        }
+        stask *s = loop_add(L);
+        if (!s) {
+            rc = ORBIT_ENOMEM;
+            break;
+        }
+        if (!reverse) {
+            rc = orbit__tikv_locate(L->t, L->bo, cur.data, cur.len, &s->loc);
+            if (rc)
+                break;
+            if (cur.len)
+                rc = orbit_buf_set(&s->lo, cur.data, cur.len);
+            const uint8_t *e = s->loc.end;
+            size_t el = s->loc.end_len;
+            int clip = hi_len && (el == 0 || orbit__key_cmp(hi, hi_len, e, el) <= 0);
+            if (!rc && clip)
+                rc = orbit_buf_set(&s->hi, hi, hi_len);
+            else if (!rc && el)
+                rc = orbit_buf_set(&s->hi, e, el);
+            if (!rc && (clip || el == 0)) {
+                *last = 1;
+                break;
+            }
+            if (!rc)
+                rc = orbit_buf_set(&cur, e, el);
+        } else {
+            /* cur.len 0 (no upper bound yet): the last region */
+            rc = orbit__tikv_locate_end(L->t, L->bo, cur.data, cur.len, &s->loc);
+            if (rc)
+                break;
+            if (cur.len)
+                rc = orbit_buf_set(&s->hi, cur.data, cur.len);
+            const uint8_t *b = s->loc.start;
+            size_t bl = s->loc.start_len;
+            int clip = lo_len && (bl == 0 || orbit__key_cmp(lo, lo_len, b, bl) >= 0);
+            if (!rc && clip)
+                rc = orbit_buf_set(&s->lo, lo, lo_len);
+            else if (!rc && bl)
+                rc = orbit_buf_set(&s->lo, b, bl);
+            if (!rc && (clip || bl == 0)) {
+                *last = 1;
+                break;
+            }
+            if (!rc)
+                rc = orbit_buf_set(&cur, b, bl);
+        }
+    }
+    orbit_buf_release(&cur);
+    return rc;
+}
+
 static void on_answer(void *arg, int rc, const char *detail, const uint8_t *resp, size_t len)
 {
     stask *s = arg;
@@ -1497,6 +1572,23 @@ int orbit__tikv_send_range_one(tikv *t, tikv_bo *bo, const uint8_t *lo, size_t l
     } else {
         orbit__tikv_loc_release(&got);
     }
+    loop_release(&L);
+    return rc;
+}
+
+int orbit__tikv_send_range_window(tikv *t, tikv_bo *bo, const uint8_t *lo, size_t lo_len, const uint8_t *hi,
+                                  size_t hi_len, int reverse, size_t max_regions, const tikv_call *call,
+                                  orbit_buf *edge, int *last)
+{
+    sloop L;
+    loop_init(&L, t, bo, call);
+    if (max_regions == 0)
+        max_regions = 1;
+    if (max_regions > MAX_PARALLEL)
+        max_regions = MAX_PARALLEL;
+    int rc = add_window_tasks(&L, lo, lo_len, hi, hi_len, reverse ? 1 : 0, max_regions, edge, last);
+    if (!rc)
+        rc = run_loop(&L, NULL);
     loop_release(&L);
     return rc;
 }

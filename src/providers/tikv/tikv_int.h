@@ -506,6 +506,26 @@ int orbit__tikv_send_range(tikv *t, tikv_bo *bo, const uint8_t *lo, size_t lo_le
 int orbit__tikv_send_range_one(tikv *t, tikv_bo *bo, const uint8_t *lo, size_t lo_len, const uint8_t *hi,
                                size_t hi_len, int reverse, const tikv_call *call, tikv_loc *done_loc);
 
+/* ---- parallel scan windows (s3-scan) ---- */
+/*
+ * A scan window: one request per region for the first max_regions regions
+ * of [lo, hi) in scan order (forward: from lo up; reverse: from hi down;
+ * lo_len 0 / hi_len 0: open), all in parallel, each task given its part
+ * clipped to its region (region cache first, PD only on a miss). Region
+ * errors as send_range: a re-located part is re-split by the new regions,
+ * so the handler may see more tasks than max_regions, but together they
+ * cover exactly the window, and each succeeds (handler called) once.
+ * max_regions is cut to 1 .. 64. On success *last is 1 when the window
+ * reaches the range's far end; else edge (contents replaced) holds the
+ * window's far bound: forward, its exclusive end (the next window starts
+ * there); reverse, its lowest start (the next window's exclusive upper
+ * bound). The handler sees the tasks in no particular order.
+ */
+int orbit__tikv_send_range_window(tikv *t, tikv_bo *bo, const uint8_t *lo, size_t lo_len, const uint8_t *hi,
+                                  size_t hi_len, int reverse, size_t max_regions, const tikv_call *call,
+                                  orbit_buf *edge, int *last);
+/* ---- end parallel scan windows ---- */
+
 /* Extract field 1 (region_error) of any TiKV response without knowing its
  * type: 0 and *err NULL when absent, 0 and *err set (free with
  * errorpb__error__free_unpacked) when present, ORBIT_EPROTO when resp is

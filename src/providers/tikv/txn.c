@@ -16,7 +16,7 @@
  *   begin     start_ts = one TSO, registered with the GC registry so the
  *             safe point never passes it.
  *   reads     KvGet / KvBatchGet (grouped by region, in parallel) / KvScan
- *             (region by region, forward or reverse) at start_ts (SNAPSHOT)
+ *             (windows of regions in parallel, forward or reverse) at start_ts (SNAPSHOT)
  *             or at a fresh TSO per read (READ_COMMITTED), overlaid by the
  *             transaction's own writes (txn_buf.c). A lock met on the way
  *             is resolved (below) and the read is redone.
@@ -1327,12 +1327,38 @@ static int read_many(tikv *t, uint64_t ts, size_t n, const orbit_slice *keys, or
 
 /* ---- iterators ------------------------------------------------------------ */
 
+/*
+ * A scan reads its range in windows: when the iterator runs dry and the
+ * rest of its range spans several regions, one KvScan per region for up to
+ * SCAN_WINDOW regions goes out at once (orbit__tikv_send_range_window),
+ * each with the batch limit. Every region's answer is kept as a chunk, in
+ * scan order: the reads are at a fixed ts, so chunks of later regions stay
+ * valid while earlier ones are handed out. A chunk whose answer hit its
+ * limit (or met a lock) keeps the part of its region still to read and is
+ * continued there, one KvScan at a time, before the next chunk's turn. A
+ * caller's small limit (or byte) hint makes the first read a single
+ * region's, and every read asks no more than the hint still wants.
+ */
+#define SCAN_WINDOW 8
+
 typedef struct kvp {
     uint8_t *k;
     size_t kl;
     uint8_t *v;
     size_t vl;
 } kvp;
+
+/* A part of the range in stored keys, [lo, hi) (lo.len 0: from the first
+ * key; hi.len 0: no upper bound), with the pairs read from it, in scan
+ * order, not handed out yet. more: part of [lo, hi) is still to be read
+ * (after p in scan order: forward from lo, reverse below hi). */
+typedef struct tk_chunk {
+    kvp *p;
+    size_t n;
+    int more;
+    int locked; /* a window's answer met a lock: p dropped, all re-read */
+    orbit_buf lo, hi;
+} tk_chunk;
 
 typedef struct tk_iter {
     tikv *t;
@@ -1342,14 +1368,18 @@ typedef struct tk_iter {
     size_t lol, hil;
     int reverse, keys_only;
     size_t nsl; /* namespace length: stripped from the keys handed out */
-    size_t first_batch; /* limit of the first KvScan (a caller's limit hint) */
-    /* Where the next KvScan starts: forward, its inclusive start (cur_set
-     * 0: lo); reverse, its exclusive upper bound (cur_set 0: hi). */
-    orbit_buf cur;
-    int cur_set;
-    int exhausted; /* no more stored entries */
+    size_t first_batch; /* the first read is one region's, this many (a
+                         * caller's small hint); 0: windows from the start */
+    size_t hint, hint_bytes; /* the caller's hints (0: none) */
+    size_t handed, bytes;    /* entries (and key + value bytes) handed out */
+    /* The part of the range not read into chunks yet (more 0: none). */
+    tk_chunk tail;
+    /* Chunks read ahead, in scan order, from q[qh] on. */
+    tk_chunk *q;
+    size_t qh, qn;
+    int exhausted; /* nothing stored is left to read or hand out */
     int failed;
-    kvp *b; /* the last KvScan's pairs, in scan order */
+    kvp *b; /* the pairs being handed out, in scan order */
     size_t bn, bpos;
     ts_set ignore;
     /* The transaction's own writes in the range, copied in scan order
@@ -1358,24 +1388,86 @@ typedef struct tk_iter {
     size_t ln, lpos;
 } tk_iter;
 
+static void pairs_free(kvp *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(p[i].k);
+        free(p[i].v);
+    }
+    free(p);
+}
+
 static void batch_free(tk_iter *it)
 {
-    for (size_t i = 0; i < it->bn; i++) {
-        free(it->b[i].k);
-        free(it->b[i].v);
-    }
-    free(it->b);
+    pairs_free(it->b, it->bn);
     it->b = NULL;
     it->bn = it->bpos = 0;
+}
+
+static void chunk_init(tk_chunk *c)
+{
+    memset(c, 0, sizeof *c);
+    orbit_buf_init(&c->lo);
+    orbit_buf_init(&c->hi);
+}
+
+static void chunk_release(tk_chunk *c)
+{
+    pairs_free(c->p, c->n);
+    c->p = NULL;
+    c->n = 0;
+    orbit_buf_release(&c->lo);
+    orbit_buf_release(&c->hi);
+}
+
+static void chunks_free(tk_chunk *q, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        chunk_release(&q[i]);
+    free(q);
+}
+
+static void queue_clear(tk_iter *it)
+{
+    chunks_free(it->q, it->qn);
+    it->q = NULL;
+    it->qh = it->qn = 0;
+}
+
+/* Whether c's [lo, hi) holds no key. */
+static int chunk_empty(const tk_chunk *c)
+{
+    return c->hi.len && orbit__key_cmp(c->lo.data, c->lo.len, c->hi.data, c->hi.len) >= 0;
+}
+
+/* How many pairs a request should ask for: the batch, or what the caller's
+ * hints still want (hints are about entries handed out, so they steer the
+ * request sizes only). */
+static uint32_t scan_want(const tk_iter *it)
+{
+    size_t want = SCAN_BATCH;
+    if (it->hint && it->handed < it->hint && it->hint - it->handed < want)
+        want = it->hint - it->handed;
+    if (it->hint_bytes && it->handed && it->bytes < it->hint_bytes) {
+        size_t avg = it->bytes / it->handed;
+        size_t est = (it->hint_bytes - it->bytes) / (avg ? avg : 1) + 1;
+        if (est < want)
+            want = est;
+    }
+    return (uint32_t)want;
 }
 
 typedef struct scan_arg {
     tk_iter *it;
     uint32_t limit;
     lock_list locks;
+    /* send_range_one: the answer */
     kvp *pairs;
     size_t n;
     size_t got; /* pairs the store returned, locked ones included */
+    /* a window: one chunk per task answered */
+    tk_chunk *ch;
+    size_t nch, capch;
 } scan_arg;
 
 /* An upper bound above every key TiKV can store (8 KiB at most): a reverse
@@ -1417,25 +1509,21 @@ static int scan_build(void *arg, const tikv_task *task, Kvrpcpb__Context *ctx, o
     return pack_msg(&r.base, req);
 }
 
-static int scan_handle(void *arg, const tikv_task *task, const uint8_t *resp, size_t len)
+/* Decode a ScanResponse: its unlocked pairs into *pairs, *n (malloc'd, scan
+ * order), the locks met into a->locks, *got = pairs returned. */
+static int scan_parse(scan_arg *a, const uint8_t *resp, size_t len, kvp **pairs, size_t *n, size_t *got)
 {
-    (void)task;
-    scan_arg *a = arg;
+    *pairs = NULL;
+    *n = *got = 0;
     Kvrpcpb__ScanResponse *r = kvrpcpb__scan_response__unpack(NULL, len, resp);
     if (!r)
         return decode_fail("KvScan");
     int rc = ORBIT_OK;
-    /* A resend after a region error replaces an earlier answer. */
-    for (size_t i = 0; i < a->n; i++) {
-        free(a->pairs[i].k);
-        free(a->pairs[i].v);
-    }
-    free(a->pairs);
-    a->pairs = NULL;
-    a->n = 0;
     if (r->error)
         rc = r->error->locked ? locks_add(&a->locks, r->error->locked) : key_error_rc(r->error, "scan");
-    if (!rc && r->n_pairs && !(a->pairs = calloc(r->n_pairs, sizeof *a->pairs)))
+    kvp *ps = NULL;
+    size_t np = 0;
+    if (!rc && r->n_pairs && !(ps = calloc(r->n_pairs, sizeof *ps)))
         rc = ORBIT_ENOMEM;
     for (size_t i = 0; !rc && i < r->n_pairs; i++) {
         Kvrpcpb__KvPair *p = r->pairs[i];
@@ -1443,7 +1531,7 @@ static int scan_handle(void *arg, const tikv_task *task, const uint8_t *resp, si
             rc = p->error->locked ? locks_add(&a->locks, p->error->locked) : key_error_rc(p->error, "scan");
             continue;
         }
-        kvp *d = &a->pairs[a->n];
+        kvp *d = &ps[np];
         d->k = dup_bytes(p->key.data, p->key.len);
         d->v = dup_bytes(p->value.data, a->it->keys_only ? 0 : p->value.len);
         if (!d->k || !d->v) {
@@ -1454,105 +1542,254 @@ static int scan_handle(void *arg, const tikv_task *task, const uint8_t *resp, si
         }
         d->kl = p->key.len;
         d->vl = a->it->keys_only ? 0 : p->value.len;
-        a->n++;
+        np++;
     }
     /* The pairs count toward the limit even when one carried a lock. */
-    a->got = r->n_pairs;
+    *got = r->n_pairs;
     kvrpcpb__scan_response__free_unpacked(r, NULL);
-    return rc;
+    if (rc) {
+        pairs_free(ps, np);
+        return rc;
+    }
+    *pairs = ps;
+    *n = np;
+    return ORBIT_OK;
 }
 
 static void scan_pairs_free(scan_arg *a)
 {
-    for (size_t i = 0; i < a->n; i++) {
-        free(a->pairs[i].k);
-        free(a->pairs[i].v);
-    }
-    free(a->pairs);
+    pairs_free(a->pairs, a->n);
     a->pairs = NULL;
     a->n = 0;
 }
 
-/* Fetch the next KvScan batch into it->b. */
-static int iter_fetch(tk_iter *it)
+static int scan_handle(void *arg, const tikv_task *task, const uint8_t *resp, size_t len)
 {
-    batch_free(it);
-    tikv *t = it->t;
-    tikv_bo bo;
-    orbit__tikv_bo_init(&bo, t, 0);
+    (void)task;
+    scan_arg *a = arg;
+    /* A resend after a region error replaces an earlier answer. */
+    scan_pairs_free(a);
+    return scan_parse(a, resp, len, &a->pairs, &a->n, &a->got);
+}
+
+/* Narrow c after an answer to [c->lo, c->hi) (pairs already in c->p):
+ * full, the answer hit its limit: the rest starts after its last pair;
+ * else the region that answered (loc; NULL: c was within one region) is
+ * read through, and the rest (if any) starts at its far side. */
+static int chunk_narrow(tk_iter *it, tk_chunk *c, int full, const tikv_loc *loc)
+{
+    if (full && c->n) {
+        const kvp *last = &c->p[c->n - 1];
+        if (it->reverse) {
+            if (last->kl == 0) {
+                c->more = 0; /* nothing is below the empty key */
+                return ORBIT_OK;
+            }
+            return orbit_buf_set(&c->hi, last->k, last->kl);
+        }
+        int rc = orbit_buf_set(&c->lo, last->k, last->kl);
+        return rc ? rc : orbit_buf_append(&c->lo, "", 1); /* the key right after it */
+    }
+    if (!loc) {
+        c->more = 0;
+        return ORBIT_OK;
+    }
+    if (it->reverse) {
+        if (loc->start_len == 0 || (c->lo.len && orbit__key_cmp(loc->start, loc->start_len, c->lo.data, c->lo.len) <= 0))
+            c->more = 0;
+        else
+            return orbit_buf_set(&c->hi, loc->start, loc->start_len);
+    } else {
+        if (loc->end_len == 0 || (c->hi.len && orbit__key_cmp(loc->end, loc->end_len, c->hi.data, c->hi.len) >= 0))
+            c->more = 0;
+        else
+            return orbit_buf_set(&c->lo, loc->end, loc->end_len);
+    }
+    return ORBIT_OK;
+}
+
+/* Resolve the locks a read met (then it is read again). */
+static int scan_resolve(tk_iter *it, tikv_bo *bo, scan_arg *a)
+{
+    uint32_t wait = 0;
+    int rc = resolve_locks(it->t, bo, &a->locks, it->ts, &it->ignore, &wait);
+    locks_clear(&a->locks);
+    if (!rc)
+        rc = wait_locks(bo, wait, 1, 0);
+    return rc;
+}
+
+/* Read the next part of c (c->more, c->n 0) from the one region holding
+ * its start in scan order, limit pairs: c->p gets them, c narrows. */
+static int chunk_read_one(tk_iter *it, tikv_bo *bo, tk_chunk *c, uint32_t limit)
+{
     scan_arg a = {0};
     a.it = it;
-    tikv_call c = {TIKV_M_KV_SCAN, TIKV_RPC_KV_SCAN, TIKV_CALL_RESEND, scan_build, scan_handle, &a, 0, 0, NULL};
+    a.limit = limit;
+    tikv_call call = {TIKV_M_KV_SCAN, TIKV_RPC_KV_SCAN, TIKV_CALL_RESEND, scan_build, scan_handle, &a, 0, 0, NULL};
     int rc = ORBIT_OK;
-    while (!it->exhausted) {
-        /* This request's range. */
-        const uint8_t *lo = it->lo, *hi = it->hi;
-        size_t lol = it->lol, hil = it->hil;
-        if (it->cur_set) {
-            if (it->reverse) {
-                hi = it->cur.data;
-                hil = it->cur.len;
-            } else {
-                lo = it->cur.data;
-                lol = it->cur.len;
-            }
-        }
-        if (lo && hi && orbit__key_cmp(lo, lol, hi, hil) >= 0) {
-            it->exhausted = 1;
+    c->locked = 0;
+    for (;;) {
+        if (chunk_empty(c)) {
+            c->more = 0;
             break;
         }
-        a.limit = it->first_batch ? (uint32_t)it->first_batch : SCAN_BATCH;
         tikv_loc loc = {0};
-        rc = orbit__tikv_send_range_one(t, &bo, lo, lo ? lol : 0, hi, hi ? hil : 0, it->reverse, &c, &loc);
+        rc = orbit__tikv_send_range_one(it->t, bo, c->lo.data, c->lo.len, c->hi.data, c->hi.len, it->reverse,
+                                        &call, &loc);
         if (!rc && a.locks.n) {
-            uint32_t wait = 0;
-            rc = resolve_locks(t, &bo, &a.locks, it->ts, &it->ignore, &wait);
-            locks_clear(&a.locks);
-            if (!rc)
-                rc = wait_locks(&bo, wait, 1, 0);
+            orbit__tikv_loc_release(&loc);
             scan_pairs_free(&a);
-            orbit__tikv_loc_release(&loc);
-            if (rc)
+            if ((rc = scan_resolve(it, bo, &a)) != 0)
                 break;
-            continue; /* the same range again */
+            continue; /* the same part again */
         }
-        if (rc) {
-            orbit__tikv_loc_release(&loc);
-            break;
+        if (!rc) {
+            c->p = a.pairs;
+            c->n = a.n;
+            a.pairs = NULL;
+            a.n = 0;
+            rc = chunk_narrow(it, c, a.got >= a.limit, &loc);
         }
-        it->first_batch = 0;
-        it->b = a.pairs;
-        it->bn = a.n;
-        it->bpos = 0;
-        a.pairs = NULL;
-        a.n = 0;
-        /* Where the next batch starts. */
-        if (a.got < a.limit) {
-            if (it->reverse) {
-                if (loc.start_len == 0 || (it->lo && orbit__key_cmp(loc.start, loc.start_len, it->lo, it->lol) <= 0))
-                    it->exhausted = 1;
-                else
-                    rc = orbit_buf_set(&it->cur, loc.start, loc.start_len);
-            } else {
-                if (loc.end_len == 0 || (it->hi && orbit__key_cmp(loc.end, loc.end_len, it->hi, it->hil) >= 0))
-                    it->exhausted = 1;
-                else
-                    rc = orbit_buf_set(&it->cur, loc.end, loc.end_len);
-            }
-        } else if (it->bn) {
-            kvp *last = &it->b[it->bn - 1];
-            rc = orbit_buf_set(&it->cur, last->k, last->kl);
-            if (!rc && !it->reverse)
-                rc = orbit_buf_append(&it->cur, "", 1); /* the key right after it */
-        }
-        it->cur_set = 1;
         orbit__tikv_loc_release(&loc);
-        if (rc || it->bn)
-            break;
-        /* An empty region: go on to the next one. */
+        break;
     }
     scan_pairs_free(&a);
     locks_free(&a.locks);
+    return rc;
+}
+
+static int win_handle(void *arg, const tikv_task *task, const uint8_t *resp, size_t len)
+{
+    scan_arg *a = arg;
+    if (a->nch == a->capch) {
+        size_t nc = a->capch ? a->capch * 2 : SCAN_WINDOW;
+        tk_chunk *x = realloc(a->ch, nc * sizeof *x);
+        if (!x)
+            return ORBIT_ENOMEM;
+        a->ch = x;
+        a->capch = nc;
+    }
+    size_t locks0 = a->locks.n, got = 0;
+    tk_chunk *c = &a->ch[a->nch];
+    chunk_init(c);
+    int rc = scan_parse(a, resp, len, &c->p, &c->n, &got);
+    if (!rc)
+        rc = orbit_buf_set(&c->lo, task->lo, task->lo_len);
+    if (!rc)
+        rc = orbit_buf_set(&c->hi, task->hi, task->hi_len);
+    if (rc) {
+        chunk_release(c);
+        return rc;
+    }
+    c->more = 1;
+    if (a->locks.n > locks0) {
+        /* re-read this region's part once its locks are resolved */
+        c->locked = 1;
+        pairs_free(c->p, c->n);
+        c->p = NULL;
+        c->n = 0;
+    } else if ((rc = chunk_narrow(a->it, c, got >= a->limit, NULL)) != 0) {
+        chunk_release(c);
+        return rc;
+    }
+    a->nch++;
+    return ORBIT_OK;
+}
+
+static int chunk_cmp_fwd(const void *x, const void *y)
+{
+    const tk_chunk *a = x, *b = y;
+    return orbit__key_cmp(a->lo.data, a->lo.len, b->lo.data, b->lo.len);
+}
+
+static int chunk_cmp_rev(const void *x, const void *y)
+{
+    return -chunk_cmp_fwd(x, y);
+}
+
+/* Read the next window of the tail: up to SCAN_WINDOW regions at once,
+ * their answers queued as chunks in scan order; the tail narrows past it.
+ * The queue is empty when this runs. */
+static int tail_read_window(tk_iter *it, tikv_bo *bo)
+{
+    tk_chunk *tl = &it->tail;
+    if (chunk_empty(tl)) {
+        tl->more = 0;
+        return ORBIT_OK;
+    }
+    scan_arg a = {0};
+    a.it = it;
+    a.limit = scan_want(it);
+    tikv_call call = {TIKV_M_KV_SCAN, TIKV_RPC_KV_SCAN, TIKV_CALL_RESEND, scan_build, win_handle, &a, 0, 0, NULL};
+    orbit_buf edge = ORBIT_BUF_INIT;
+    int last = 0;
+    int rc = orbit__tikv_send_range_window(it->t, bo, tl->lo.data, tl->lo.len, tl->hi.data, tl->hi.len,
+                                           it->reverse, SCAN_WINDOW, &call, &edge, &last);
+    /* Lock-holding parts are read again when their turn comes; resolve
+     * the locks now, once for the whole window. */
+    if (!rc && a.locks.n)
+        rc = scan_resolve(it, bo, &a);
+    if (!rc) {
+        if (last)
+            tl->more = 0;
+        else
+            rc = orbit_buf_set(it->reverse ? &tl->hi : &tl->lo, edge.data, edge.len);
+    }
+    orbit_buf_release(&edge);
+    locks_free(&a.locks);
+    if (rc) {
+        chunks_free(a.ch, a.nch);
+        return rc;
+    }
+    if (a.nch > 1)
+        qsort(a.ch, a.nch, sizeof *a.ch, it->reverse ? chunk_cmp_rev : chunk_cmp_fwd);
+    queue_clear(it);
+    it->q = a.ch;
+    it->qn = a.nch;
+    it->qh = 0;
+    return ORBIT_OK;
+}
+
+/* Fill it->b with the next pairs in scan order (none: exhausted). */
+static int iter_fetch(tk_iter *it)
+{
+    batch_free(it);
+    tikv_bo bo;
+    orbit__tikv_bo_init(&bo, it->t, 0);
+    int rc = ORBIT_OK;
+    for (;;) {
+        int is_tail = it->qh >= it->qn;
+        tk_chunk *c = is_tail ? &it->tail : &it->q[it->qh];
+        if (c->n) {
+            it->b = c->p;
+            it->bn = c->n;
+            it->bpos = 0;
+            c->p = NULL;
+            c->n = 0;
+            break;
+        }
+        if (!c->more) {
+            if (is_tail)
+                break; /* nothing left */
+            chunk_release(c);
+            it->qh++;
+            continue;
+        }
+        if (is_tail && !it->first_batch) {
+            rc = tail_read_window(it, &bo);
+        } else {
+            uint32_t limit = it->first_batch && is_tail ? (uint32_t)it->first_batch : scan_want(it);
+            rc = chunk_read_one(it, &bo, c, limit);
+            if (is_tail)
+                it->first_batch = 0;
+        }
+        if (rc)
+            break;
+    }
+    if (it->qh >= it->qn)
+        queue_clear(it);
+    it->exhausted = it->qn == 0 && !it->tail.more && !it->tail.n;
     return rc;
 }
 
@@ -1590,6 +1827,8 @@ int orbit__tikv_iter_next(void *p, const uint8_t **k, size_t *kl, const uint8_t 
             *kl = r->kl - it->nsl;
             *v = r->v;
             *vl = r->vl;
+            it->handed++;
+            it->bytes += *kl + *vl;
             return ORBIT_OK;
         }
         /* The local write wins over (or stands without) the stored entry. */
@@ -1602,6 +1841,8 @@ int orbit__tikv_iter_next(void *p, const uint8_t **k, size_t *kl, const uint8_t 
         *kl = l->kl - it->nsl;
         *v = it->keys_only || !l->v ? (const uint8_t *)"" : l->v;
         *vl = it->keys_only ? 0 : l->vl;
+        it->handed++;
+        it->bytes += *kl + *vl;
         return ORBIT_OK;
     }
 }
@@ -1623,29 +1864,48 @@ int orbit__tikv_iter_seek(void *p, const uint8_t *k, size_t kl)
     return rc;
 }
 
+/* The tail is the whole range, [it->lo, it->hi). */
+static int tail_reset(tk_iter *it)
+{
+    tk_chunk *tl = &it->tail;
+    pairs_free(tl->p, tl->n);
+    tl->p = NULL;
+    tl->n = 0;
+    tl->locked = 0;
+    tl->more = 1;
+    int rc = orbit_buf_set(&tl->lo, it->lo, it->lo ? it->lol : 0);
+    if (!rc)
+        rc = orbit_buf_set(&tl->hi, it->hi, it->hi ? it->hil : 0);
+    /* a bound below every key: k < "" holds for none */
+    if (it->hi && it->hil == 0)
+        tl->more = 0;
+    return rc;
+}
+
 static int iter_seek_stored(tk_iter *it, const uint8_t *k, size_t kl)
 {
     batch_free(it);
-    it->exhausted = 0;
+    queue_clear(it);
     it->first_batch = 0;
-    int rc;
-    if (it->reverse) {
+    int rc = tail_reset(it);
+    tk_chunk *tl = &it->tail;
+    if (!rc && it->reverse) {
         /* The last key <= k: an exclusive upper bound of k + 0x00, within hi. */
-        rc = orbit_buf_set(&it->cur, k, kl);
+        orbit_buf b = ORBIT_BUF_INIT;
+        rc = orbit_buf_set(&b, k, kl);
         if (!rc)
-            rc = orbit_buf_append(&it->cur, "", 1);
-        if (!rc && it->hi && orbit__key_cmp(it->cur.data, it->cur.len, it->hi, it->hil) > 0)
-            rc = orbit_buf_set(&it->cur, it->hi, it->hil);
-    } else {
-        rc = orbit_buf_set(&it->cur, k, kl);
-        if (!rc && it->lo && orbit__key_cmp(k, kl, it->lo, it->lol) < 0)
-            rc = orbit_buf_set(&it->cur, it->lo, it->lol);
+            rc = orbit_buf_append(&b, "", 1);
+        if (!rc && (!it->hi || orbit__key_cmp(b.data, b.len, it->hi, it->hil) < 0))
+            rc = orbit_buf_set(&tl->hi, b.data, b.len);
+        orbit_buf_release(&b);
+    } else if (!rc && (!it->lo || orbit__key_cmp(k, kl, it->lo, it->lol) > 0)) {
+        rc = orbit_buf_set(&tl->lo, k, kl);
     }
     if (rc) {
         it->failed = 1;
         return rc;
     }
-    it->cur_set = 1;
+    it->exhausted = !tl->more;
     /* The local entries before the new position (in scan order) are passed. */
     it->lpos = 0;
     while (it->lpos < it->ln) {
@@ -1665,13 +1925,14 @@ void orbit__tikv_iter_close(void *p)
     if (it->live)
         orbit__tikv_live_remove(it->t, it->ts);
     batch_free(it);
+    queue_clear(it);
+    chunk_release(&it->tail);
     for (size_t i = 0; i < it->ln; i++) {
         free(it->l[i].k);
         free(it->l[i].v);
     }
     free(it->l);
     ts_set_free(&it->ignore);
-    orbit_buf_release(&it->cur);
     free(it->lo);
     free(it->hi);
     free(it);
@@ -1690,6 +1951,7 @@ static int iter_make(tikv *t, uint64_t ts, int live, const orbit_range *r, const
     it->reverse = r->reverse;
     it->keys_only = r->keys_only;
     it->nsl = t->o.nslen;
+    chunk_init(&it->tail);
     int rc = ORBIT_OK;
     /* The stored range: inside the namespace [ns, successor of ns). */
     orbit_buf b = ORBIT_BUF_INIT;
@@ -1719,6 +1981,8 @@ static int iter_make(tikv *t, uint64_t ts, int live, const orbit_range *r, const
         }
     }
     orbit_buf_release(&b);
+    if (!rc)
+        rc = tail_reset(it);
     size_t nl = 0;
     if (!rc && local && local->n) {
         if (!(it->l = calloc(local->n, sizeof *it->l)))
@@ -1747,10 +2011,18 @@ static int iter_make(tikv *t, uint64_t ts, int live, const orbit_range *r, const
             nl++;
         }
     }
-    /* A small limit needs no more than that from the store, unless local
-     * deletes may hide some of it. */
-    if (r->limit && r->limit < SCAN_BATCH && nl == 0)
-        it->first_batch = r->limit;
+    /* A small limit (or a byte limit) needs no more than that from the
+     * store, unless local deletes may hide some of it: the first read is
+     * one region's, and later ones ask for what the hints still want. */
+    if (nl == 0) {
+        it->hint = r->limit;
+        it->hint_bytes = r->max_bytes;
+        if (r->limit && r->limit < SCAN_BATCH)
+            it->first_batch = r->limit;
+        else if (r->max_bytes)
+            it->first_batch = SCAN_BATCH;
+    }
+    it->exhausted = !it->tail.more;
     if (!rc && live) {
         rc = orbit__tikv_live_add(t, ts);
         it->live = rc == ORBIT_OK;
