@@ -16,9 +16,9 @@ dir_ph='{dir}'
 uniq_ph='{uniq}'
 STORE=${STORE//"$dir_ph"/$TMP/data}
 STORE=${STORE//"$uniq_ph"/cli$$-$RANDOM}
-# etcd round trips are slow: fewer benchmark requests there
+# etcd and the TiKV test cluster answer slowly: fewer benchmark requests there
 BENCH_N=10000
-case $STORE in etcd:*) BENCH_N=500 ;; esac
+case $STORE in etcd:*) BENCH_N=500 ;; tikv:*) BENCH_N=300 ;; esac
 PID=
 cleanup() {
   if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then kill -KILL "$PID"; wait "$PID" || true; fi

@@ -102,3 +102,28 @@ target_link_libraries(test_tikv_faults PRIVATE orbit_tikv_harness)
 add_test(NAME tikv/faults COMMAND test_tikv_faults)
 set_tests_properties(tikv/faults PROPERTIES TIMEOUT 180 LABELS tikv RESOURCE_LOCK tikv)
 # ---- end TiKV faults
+
+# ---- orbitd on TiKV txn mode: the server's black-box suites
+# (tests/server/) against the shared cluster, where orbitd takes the
+# asynchronous path (the provider's native submit, async.c). As on etcd,
+# the provider-independent process cases are left out (--skip-process);
+# test_cli.sh runs a shorter redis-benchmark here (the cluster is a Python
+# process serving a few hundred requests a second).
+if(TARGET orbitd)
+  set(_srv_tikv "tikv://{pd}?namespace={uniq}/")
+  add_test(NAME server/python/tikv
+           COMMAND tikv_cluster run ${TIKV_CLUSTER_FILE} -- /usr/bin/python3
+                   ${CMAKE_SOURCE_DIR}/tests/server/test_server.py $<TARGET_FILE:orbitd>
+                   --store ${_srv_tikv} --skip-process)
+  add_test(NAME server/cli/tikv
+           COMMAND tikv_cluster run ${TIKV_CLUSTER_FILE} -- bash
+                   ${CMAKE_SOURCE_DIR}/tests/server/test_cli.sh $<TARGET_FILE:orbitd> ${_srv_tikv})
+  add_test(NAME server/models/tikv
+           COMMAND tikv_cluster run ${TIKV_CLUSTER_FILE} -- /usr/bin/python3
+                   ${CMAKE_SOURCE_DIR}/tests/server/test_models.py $<TARGET_FILE:orbitd>
+                   --store ${_srv_tikv})
+  set_tests_properties(server/python/tikv server/cli/tikv server/models/tikv PROPERTIES
+                       FIXTURES_REQUIRED tikv_cluster TIMEOUT 300
+                       LABELS "server;tikv" RESOURCE_LOCK tikv)
+endif()
+# ---- end orbitd on TiKV

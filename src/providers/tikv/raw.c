@@ -13,11 +13,12 @@
  * been applied. Every write sets for_cas, as TiKV requires of all writes
  * to a key space that compare-and-swap (RawCompareAndSwap) is used on.
  *
- * Scans walk region by region (RawScan only returns keys of the region it
- * is sent to): forward from the range's start, moving to the region's end
- * when a page comes back short; reverse from the range's end (RawScan with
- * reverse=true treats start_key as the exclusive upper bound), moving to
- * the region's start. Keys are raw: PD keeps raw-mode region boundaries
+ * Scans read windows of up to 8 regions in parallel (RawScan only returns
+ * keys of the region it is sent to), one request per region, each region's
+ * page kept in scan order; a page that came back full continues in its
+ * region after its last key; reverse scans go down from the range's end
+ * (RawScan with reverse=true treats start_key as the exclusive upper
+ * bound). Keys are raw: PD keeps raw-mode region boundaries
  * unencoded (API V1). With the namespace option every key is stored as
  * NS||key and every range is clamped to the keys under NS, so stores with
  * different namespaces share a cluster without seeing each other.

@@ -491,8 +491,8 @@ int orbit__tikv_send_key(tikv *t, tikv_bo *bo, const uint8_t *k, size_t kl, cons
 /*
  * One request per region overlapping [lo, hi) (lo_len 0 / hi_len 0: open),
  * in parallel, each task given its clipped part; region errors as above
- * (a re-located part is re-split by the new regions). For scans with a
- * limit, callers usually prefer orbit__tikv_send_range_one region at a time.
+ * (a re-located part is re-split by the new regions). Scans use
+ * orbit__tikv_send_range_window.
  */
 int orbit__tikv_send_range(tikv *t, tikv_bo *bo, const uint8_t *lo, size_t lo_len, const uint8_t *hi,
                            size_t hi_len, const tikv_call *call);
