@@ -102,3 +102,18 @@ target_link_libraries(test_tikv_faults PRIVATE orbit_tikv_harness)
 add_test(NAME tikv/faults COMMAND test_tikv_faults)
 set_tests_properties(tikv/faults PROPERTIES TIMEOUT 180 LABELS tikv RESOURCE_LOCK tikv)
 # ---- end TiKV faults
+
+# ---- ThreadSanitizer (s3-tsan): these also run in the TSan build (label
+# "tsan"; tests/tsan.supp hides only what happens inside the uninstrumented
+# gRPC/Abseil libraries): the transaction paths (TSO stream, heartbeats,
+# background commits), the contract suite on one mode, concurrent contract
+# clients on both, and load under splits and leader moves (parallel region
+# sends). tikv/routing and the raw contract cases are labelled in
+# tests/CMakeLists.txt, where they are registered.
+foreach(t tikv/txn contract/tikv-optimistic contract-concurrency/tikv-optimistic
+          contract-concurrency/tikv-pessimistic tikv/faults)
+  if(TEST ${t})
+    set_property(TEST ${t} APPEND PROPERTY LABELS tsan)
+  endif()
+endforeach()
+# ---- end ThreadSanitizer
