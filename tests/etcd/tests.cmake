@@ -93,8 +93,8 @@ endif()
 
 # ---- ThreadSanitizer (s3-tsan): these also run in the TSan build (label
 # "tsan"; tests/tsan.supp hides only what happens inside the uninstrumented
-# gRPC/Abseil libraries): group commit and async calls from many threads,
-# concurrent contract clients, and load while the leader is killed.
+# gRPC/Abseil/OpenSSL libraries): group commit and async calls from many
+# threads, concurrent contract clients, and load while the leader is killed.
 foreach(t etcd/writes contract-concurrency/etcd etcd/faults)
   if(TEST ${t})
     set_property(TEST ${t} APPEND PROPERTY LABELS tsan)
