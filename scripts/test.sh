@@ -3,7 +3,7 @@
 # every one (-DORBIT_WERROR=ON; a user's build does not make them errors):
 #   1. RelWithDebInfo, every test                                (build/)
 #   2. AddressSanitizer + UBSan, every test                      (build-asan/)
-#   3. ThreadSanitizer, tests labelled "tsan"                    (build-tsan/)
+#   3. ThreadSanitizer, tests labelled "tsan" (also etcd, TiKV)  (build-tsan/)
 #   4. true Release (-O3, NDEBUG): unit tests, the contract suite on memory
 #      and rocksdb, the install test                             (build-release/)
 #   5. no optional provider (ORBIT_WITH_ROCKSDB=OFF, ORBIT_WITH_ETCD=OFF):

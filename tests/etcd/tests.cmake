@@ -90,3 +90,14 @@ if(TARGET contract_crash)
                        TIMEOUT 300 LABELS "contract;etcd" RESOURCE_LOCK etcd
                        SKIP_RETURN_CODE 77)
 endif()
+
+# ---- ThreadSanitizer (s3-tsan): these also run in the TSan build (label
+# "tsan"; tests/tsan.supp hides only what happens inside the uninstrumented
+# gRPC/Abseil/OpenSSL libraries): group commit and async calls from many
+# threads, concurrent contract clients, and load while the leader is killed.
+foreach(t etcd/writes contract-concurrency/etcd etcd/faults)
+  if(TEST ${t})
+    set_property(TEST ${t} APPEND PROPERTY LABELS tsan)
+  endif()
+endforeach()
+# ---- end ThreadSanitizer
