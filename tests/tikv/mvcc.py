@@ -664,6 +664,18 @@ class Mvcc:
                 out.append((k, b"" if key_only else self.raw.get(k)))
             return out
 
+    def raw_cas(self, key, prev_not_exist, prev_value, value, delete):
+        """RawCompareAndSwap: (succeeded, the value before or None)."""
+        with self.cv:
+            cur = self.raw.get(key)
+            ok = cur is None if prev_not_exist else (cur is not None and cur == prev_value)
+            if ok:
+                if delete:
+                    self.raw.pop(key)
+                else:
+                    self.raw.set(key, value)
+            return ok, cur
+
     def raw_delete_range(self, lo, hi):
         with self.cv:
             for k in list(self.raw.range(lo, hi)):

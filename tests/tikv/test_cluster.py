@@ -778,6 +778,89 @@ class RawTest(unittest.TestCase):
         self.assertEqual(H.send("RawGet", b"a", raw=True, key=b"a").value, b"1")
         self.assertTrue(H.send("RawPut", b"r1", raw=True, key=b"r1", value=b"x", cf="lock").error)
 
+    def test_raw_cas(self):
+        def cas(k, **f):
+            r = H.send("RawCompareAndSwap", k, raw=True, key=k, **f)
+            self.assertFalse(r.HasField("region_error"), r)
+            self.assertFalse(r.error, r)
+            return r
+        H.ctl("reset")
+        # insert-if-absent, then a second one fails and reports the value
+        r = cas(b"ycas1", value=b"a", previous_not_exist=True)
+        self.assertTrue(r.succeed)
+        self.assertTrue(r.previous_not_exist)
+        r = cas(b"ycas1", value=b"b", previous_not_exist=True)
+        self.assertFalse(r.succeed)
+        self.assertFalse(r.previous_not_exist)
+        self.assertEqual(r.previous_value, b"a")
+        # compare a value: mismatch leaves it, match swaps it
+        r = cas(b"ycas1", value=b"c", previous_value=b"x")
+        self.assertFalse(r.succeed)
+        self.assertEqual(r.previous_value, b"a")
+        self.assertEqual(H.send("RawGet", b"ycas1", raw=True, key=b"ycas1").value, b"a")
+        r = cas(b"ycas1", value=b"c", previous_value=b"a")
+        self.assertTrue(r.succeed)
+        self.assertEqual(r.previous_value, b"a")
+        self.assertEqual(H.send("RawGet", b"ycas1", raw=True, key=b"ycas1").value, b"c")
+        # an empty value is a value, not absence
+        self.assertTrue(cas(b"ycas2", value=b"", previous_not_exist=True).succeed)
+        r = cas(b"ycas2", value=b"y", previous_not_exist=True)
+        self.assertFalse(r.succeed)
+        self.assertFalse(r.previous_not_exist)
+        self.assertTrue(cas(b"ycas2", value=b"y", previous_value=b"").succeed)
+        # an expected value against an absent key fails, reporting absence
+        r = cas(b"ycas3", value=b"z", previous_value=b"")
+        self.assertFalse(r.succeed)
+        self.assertTrue(r.previous_not_exist)
+        self.assertTrue(H.send("RawGet", b"ycas3", raw=True, key=b"ycas3").not_found)
+        # compare-and-delete
+        self.assertFalse(cas(b"ycas1", previous_value=b"a", **{"delete": True}).succeed)
+        self.assertTrue(cas(b"ycas1", previous_value=b"c", **{"delete": True}).succeed)
+        self.assertTrue(H.send("RawGet", b"ycas1", raw=True, key=b"ycas1").not_found)
+        # raw and txn keyspaces stay apart; TTL and other column families refused
+        self.assertTrue(H.get(b"ycas2").not_found)
+        self.assertIn("TTL", H.send("RawCompareAndSwap", b"ycas4", raw=True, key=b"ycas4", value=b"v",
+                                    previous_not_exist=True, ttl=5).error)
+        self.assertTrue(H.send("RawCompareAndSwap", b"ycas4", raw=True, key=b"ycas4", value=b"v",
+                               previous_not_exist=True, cf="lock").error)
+        # region checks: a key outside the addressed region
+        region, leader = H.region(b"a", raw=True)
+        ctx = kv.Context(region_id=region.id, region_epoch=region.region_epoch, peer=leader)
+        r = H.send("RawCompareAndSwap", ctx=ctx, key=b"zz", value=b"v", previous_not_exist=True)
+        self.assertTrue(r.region_error.HasField("key_not_in_region"))
+        self.assertTrue(H.send("RawGet", b"zz", raw=True, key=b"zz").not_found)
+        # counted per method; raw writes without for_cas are counted apart
+        c = H.counters()["stores"]
+        self.assertEqual(sum(x.get("RawCompareAndSwap", 0) for x in c.values()), 13)
+        H.ctl("reset")
+        H.send("RawPut", b"ycas5", raw=True, key=b"ycas5", value=b"1", for_cas=True)
+        H.send("RawPut", b"ycas5", raw=True, key=b"ycas5", value=b"2")
+        H.send("RawDelete", b"ycas5", raw=True, key=b"ycas5", for_cas=True)
+        c = H.counters()["stores"]
+        self.assertEqual(sum(x.get("RawPut/no_for_cas", 0) for x in c.values()), 1)
+        self.assertEqual(sum(x.get("RawDelete/no_for_cas", 0) for x in c.values()), 0)
+
+    def test_raw_cas_is_atomic(self):
+        """Concurrent increments by compare-and-swap lose none."""
+        import threading
+        k = b"ycas-counter"
+        H.send("RawPut", k, raw=True, key=k, value=b"0", for_cas=True)
+
+        def worker():
+            for _ in range(20):
+                while True:
+                    cur = H.send("RawGet", k, raw=True, key=k).value
+                    r = H.send("RawCompareAndSwap", k, raw=True, key=k, previous_value=cur,
+                               value=str(int(cur) + 1).encode())
+                    if r.succeed:
+                        break
+        ts = [threading.Thread(target=worker) for _ in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        self.assertEqual(H.send("RawGet", k, raw=True, key=k).value, b"80")
+
 
 class FaultTest(unittest.TestCase):
     """On a cluster of its own: faults change the topology."""

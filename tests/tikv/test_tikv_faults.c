@@ -25,6 +25,9 @@
  *    provider, with ServerIsBusy bursts, region errors, leader moves,
  *    splits and dropped connections injected between steps; every read and
  *    the final state must match.
+ *  - raw mode's compare-and-swap: a RawCompareAndSwap whose answer is lost
+ *    after it was applied is ORBIT_EUNCERTAIN and sent once; one refused
+ *    by a region error is resent; every raw write carries for_cas.
  *  - the GC safe point: a snapshot open at a timestamp stays readable and
  *    holds the safe point below it however far PD's clock moves; a
  *    snapshot_at below the safe point is ORBIT_ECOMPACTED.
@@ -884,6 +887,71 @@ static void test_gc_safe_point(void **state)
     P->close(t);
 }
 
+/* ---- raw mode: compare-and-swap ---------------------------------------------- */
+
+/* A RawCompareAndSwap whose answer was lost after the store applied it is
+ * ORBIT_EUNCERTAIN, never resent (a second compare would meet its own
+ * write and report a mismatch); one refused before it ran is resent and
+ * answers. Every raw write carries for_cas, so TiKV serialises it with the
+ * compare-and-swaps. */
+static void test_raw_cas_lost_answer(void **state)
+{
+    (void)state;
+    need_faults();
+    char ns[64];
+    snprintf(ns, sizeof ns, "mode=raw&timeout=3s&namespace=fl%d-cas/", (int)getpid());
+    orbit_kv *kv = open_kv(ns);
+    orbit_capabilities caps;
+    orbit_kv_capabilities(kv, &caps);
+    assert_int_equal(caps.native_cas, 1);
+    assert_int_equal(caps.supports_transactions, 0);
+    assert_int_equal(orbit_kv_put(kv, U8("k"), U8("v1")), 0);
+    orbit_slice v1 = {(const uint8_t *)"v1", 2}, v2 = {(const uint8_t *)"v2", 2}, v3 = {(const uint8_t *)"v3", 2};
+    assert_int_equal(th_reset_counters(&cl), 0);
+    /* the answer lost after applying: uncertain, sent once, applied */
+    assert_int_equal(th_inject(&cl, 0, "lose_response", 1, "RawCompareAndSwap"), 0);
+    int rc = orbit_kv_cas(kv, U8("k"), &v1, &v2, NULL);
+    assert_int_equal(rc, ORBIT_EUNCERTAIN);
+    assert_false(orbit_err_retryable(rc));
+    assert_int_equal(th_counter(&cl, 0, "RawCompareAndSwap"), 1);
+    char got[64];
+    assert_int_equal(get_str(kv, NULL, "k", got, sizeof got), 0);
+    assert_string_equal(got, "v2");
+    /* a region error (not applied) is resent and answers */
+    assert_int_equal(th_reset_counters(&cl), 0);
+    assert_int_equal(th_inject(&cl, 0, "not_leader", 1, "RawCompareAndSwap"), 0);
+    assert_int_equal(orbit_kv_cas(kv, U8("k"), &v2, &v3, NULL), 0);
+    assert_int_equal(th_counter(&cl, 0, "RawCompareAndSwap"), 2);
+    assert_int_equal(get_str(kv, NULL, "k", got, sizeof got), 0);
+    assert_string_equal(got, "v3");
+    /* a lost compare-and-delete is uncertain too */
+    assert_int_equal(th_inject(&cl, 0, "lose_response", 1, "RawCompareAndSwap"), 0);
+    assert_int_equal(orbit_kv_cas(kv, U8("k"), &v3, NULL, NULL), ORBIT_EUNCERTAIN);
+    assert_int_equal(get_str(kv, NULL, "k", got, sizeof got), ORBIT_NOTFOUND);
+    /* every kind of raw write carries for_cas */
+    assert_int_equal(th_reset_counters(&cl), 0);
+    assert_int_equal(orbit_kv_put(kv, U8("a"), U8("1")), 0);
+    assert_int_equal(orbit_kv_del(kv, U8("a")), 0);
+    orbit_batch *b = NULL;
+    assert_int_equal(orbit_batch_new(&b), 0);
+    assert_int_equal(orbit_batch_put(b, U8("Bx"), U8("1")), 0);
+    assert_int_equal(orbit_batch_put(b, U8("Rx"), U8("2")), 0);
+    assert_int_equal(orbit_batch_del(b, U8("bx")), 0);
+    assert_int_equal(orbit_batch_del(b, U8("Hx")), 0);
+    assert_int_equal(orbit_kv_write(kv, b), 0);
+    orbit_batch_free(b);
+    assert_true(th_counter(&cl, 0, "RawPut") + th_counter(&cl, 0, "RawBatchPut") >= 2);
+    assert_true(th_counter(&cl, 0, "RawDelete") + th_counter(&cl, 0, "RawBatchDelete") >= 2);
+    static const char *const writes[] = {"RawPut", "RawBatchPut", "RawDelete", "RawBatchDelete"};
+    for (size_t i = 0; i < sizeof writes / sizeof *writes; i++) {
+        char m[64];
+        snprintf(m, sizeof m, "%s/no_for_cas", writes[i]);
+        if (th_counter(&cl, 0, m) != 0)
+            fail_msg("%s: %ld sent without for_cas", writes[i], th_counter(&cl, 0, m));
+    }
+    orbit_kv_close(kv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -892,6 +960,7 @@ int main(void)
         cmocka_unit_test(test_stopped_store),
         cmocka_unit_test(test_random_with_faults_optimistic),
         cmocka_unit_test(test_random_with_faults_pessimistic),
+        cmocka_unit_test(test_raw_cas_lost_answer),
         /* last: it moves PD's clock and the cluster's safe point */
         cmocka_unit_test(test_gc_safe_point),
     };
