@@ -797,7 +797,8 @@ class StoreServer:
         errors, min_cts, one_pc = self.c.db.prewrite(
             muts, req.primary_lock, req.start_version, req.lock_ttl, req.for_update_ts,
             list(req.pessimistic_actions), req.txn_size, req.min_commit_ts, req.use_async_commit,
-            list(req.secondaries), req.try_one_pc, req.max_commit_ts, req.skip_constraint_check)
+            list(req.secondaries), req.try_one_pc, req.max_commit_ts, req.skip_constraint_check,
+            req.context.is_retry_request)
         for e in errors:
             resp.errors.append(self.key_error(e))
         resp.min_commit_ts = min_cts
@@ -1008,6 +1009,7 @@ class Control:
                                       a transport fault: "unavailable" (fails,
                                       not applied) or "lose_response" (applied,
                                       then fails with UNAVAILABLE)
+      clear_faults                    forget every injected fault not used yet
       delay       ms [store_id] [method]   sleep before serving
       drop        store_id            restart the store's gRPC server (drops
                                       its connections)
@@ -1110,6 +1112,11 @@ class Control:
             with c.mu:
                 for s in targets:
                     s.faults.append([kind, n, a.get("method")])
+            return {}
+        if cmd == "clear_faults":
+            with c.mu:
+                for s in c.stores.values():
+                    s.faults = []
             return {}
         if cmd == "delay":
             st = self._store(a, required=False)

@@ -502,6 +502,68 @@ class TxnTest(unittest.TestCase):
         self.assertEqual(H.get(b"a15").value, b"ac")
         self.assertEqual(H.get(b"n15", need_commit_ts=True).commit_ts, commit)
 
+    @staticmethod
+    def retry_ctx(k):
+        region, leader = H.region(k)
+        return kv.Context(region_id=region.id, region_epoch=region.region_epoch, peer=leader,
+                          is_retry_request=True)
+
+    def test_retried_prewrite_after_commit_or_rollback(self):
+        # 1PC committed, then the prewrite resent: the same commit ts, no
+        # second write
+        start = H.tso()
+        args = dict(mutations=[kv.Mutation(op=kv.Put, key=b"c30", value=b"x")], primary_lock=b"c30",
+                    start_version=start, lock_ttl=3000, try_one_pc=True, min_commit_ts=start + 1,
+                    max_commit_ts=start + (10000 << 18))
+        r1 = H.send("KvPrewrite", b"c30", **args)
+        self.assertGreater(r1.one_pc_commit_ts, 0)
+        H.put_2pc([(b"c30", b"later")])  # a newer commit on the key
+        r2 = H.send("KvPrewrite", b"c30", ctx=self.retry_ctx(b"c30"), **args)
+        self.assertFalse(r2.errors)
+        self.assertEqual(r2.one_pc_commit_ts, r1.one_pc_commit_ts)
+        self.assertEqual(H.get(b"c30").value, b"later")
+        self.assertEqual(H.get(b"c30", ts=r1.one_pc_commit_ts).value, b"x")
+        self.assertFalse(H.locked(b"c30"))
+        # async commit resolved (committed) by a reader, then resent: the
+        # commit ts as min_commit_ts
+        start = H.tso()
+        args = dict(mutations=[kv.Mutation(op=kv.Put, key=b"c31", value=b"y")], primary_lock=b"c31",
+                    start_version=start, lock_ttl=3000, use_async_commit=True, min_commit_ts=start + 1,
+                    max_commit_ts=start + (10000 << 18))
+        r1 = H.send("KvPrewrite", b"c31", **args)
+        H.send("KvCommit", b"c31", keys=[b"c31"], start_version=start, commit_version=r1.min_commit_ts)
+        r2 = H.send("KvPrewrite", b"c31", ctx=self.retry_ctx(b"c31"), **args)
+        self.assertFalse(r2.errors)
+        self.assertEqual(r2.min_commit_ts, r1.min_commit_ts)
+        self.assertFalse(H.locked(b"c31"))
+        # rolled back, then resent: WriteConflict SelfRolledBack, nothing written
+        start = H.tso()
+        args = dict(mutations=[kv.Mutation(op=kv.Put, key=b"c32", value=b"z")], primary_lock=b"c32",
+                    start_version=start, lock_ttl=3000, use_async_commit=True, min_commit_ts=start + 1,
+                    max_commit_ts=start + (10000 << 18))
+        H.send("KvPrewrite", b"c32", **args)
+        H.send("KvBatchRollback", b"c32", keys=[b"c32"], start_version=start)
+        r2 = H.send("KvPrewrite", b"c32", ctx=self.retry_ctx(b"c32"), **args)
+        self.assertTrue(r2.errors[0].HasField("conflict"))
+        self.assertEqual(r2.errors[0].conflict.reason, kv.WriteConflict.SelfRolledBack)
+        self.assertFalse(H.locked(b"c32"))
+        self.assertTrue(H.get(b"c32").not_found)
+        # a pessimistic txn's locked key, committed, then the prewrite
+        # resent: the pessimistic lock is gone, the commit record answers
+        start = H.tso()
+        fu = H.tso()
+        H.send("KvPessimisticLock", b"c33", mutations=[kv.Mutation(op=kv.PessimisticLock, key=b"c33")],
+               primary_lock=b"c33", start_version=start, lock_ttl=3000, for_update_ts=fu)
+        args = dict(mutations=[kv.Mutation(op=kv.Put, key=b"c33", value=b"p")], primary_lock=b"c33",
+                    start_version=start, lock_ttl=3000, for_update_ts=fu, try_one_pc=True,
+                    min_commit_ts=fu + 1, max_commit_ts=fu + (10000 << 18),
+                    pessimistic_actions=[kv.PrewriteRequest.DO_PESSIMISTIC_CHECK])
+        r1 = H.send("KvPrewrite", b"c33", **args)
+        self.assertGreater(r1.one_pc_commit_ts, 0)
+        r2 = H.send("KvPrewrite", b"c33", ctx=self.retry_ctx(b"c33"), **args)
+        self.assertFalse(r2.errors)
+        self.assertEqual(r2.one_pc_commit_ts, r1.one_pc_commit_ts)
+
     def test_resent_prewrite_answers_the_same(self):
         start = H.tso()
         args = dict(mutations=[kv.Mutation(op=kv.Put, key=b"c20", value=b"x")], primary_lock=b"c20",
@@ -525,10 +587,16 @@ class TxnTest(unittest.TestCase):
     def test_pessimistic_txn_checks_unlocked_keys(self):
         start = H.tso()
         H.put_2pc([(b"c22", b"newer")])
-        r = H.send("KvPrewrite", b"c22", mutations=[kv.Mutation(op=kv.Put, key=b"c22", value=b"x")],
-                   primary_lock=b"c22", start_version=start, lock_ttl=3000, for_update_ts=H.tso(),
-                   pessimistic_actions=[kv.PrewriteRequest.SKIP_PESSIMISTIC_CHECK])
+        # as TiKV: a key the pessimistic txn did not lock is checked for
+        # newer versions only in a retried request
+        args = dict(mutations=[kv.Mutation(op=kv.Put, key=b"c22", value=b"x")],
+                    primary_lock=b"c22", start_version=start, lock_ttl=3000, for_update_ts=H.tso(),
+                    pessimistic_actions=[kv.PrewriteRequest.SKIP_PESSIMISTIC_CHECK])
+        r = H.send("KvPrewrite", b"c22", ctx=self.retry_ctx(b"c22"), **args)
         self.assertTrue(r.errors[0].HasField("conflict"))
+        r = H.send("KvPrewrite", b"c22", **args)
+        self.assertFalse(r.errors)
+        H.send("KvBatchRollback", b"c22", keys=[b"c22"], start_version=start)
         r = H.send("KvPrewrite", b"c23", mutations=[kv.Mutation(op=kv.Put, key=b"c23", value=b"x")],
                    primary_lock=b"c22", start_version=start, lock_ttl=3000, for_update_ts=H.tso(),
                    pessimistic_actions=[kv.PrewriteRequest.DO_PESSIMISTIC_CHECK])
