@@ -28,7 +28,8 @@
  *  - a 1PC or async-commit prewrite applied by the store whose answer is
  *    lost: resent with the same start_ts, it commits exactly once (one
  *    write record per key) and reports OK at the version it committed
- *    at; when no resend can reach the store before the deadline, it is
+ *    at; one that a resolver rolled back meanwhile is ORBIT_ECONFLICT;
+ *    when no resend can reach the store before the deadline, it is
  *    ORBIT_EUNCERTAIN.
  *  - raw mode's compare-and-swap: a RawCompareAndSwap whose answer is lost
  *    after it was applied is ORBIT_EUNCERTAIN and sent once; one refused
@@ -1035,6 +1036,76 @@ static void test_lost_prewrite_one_pc_split(void **state)
     orbit_kv_close(kv);
 }
 
+typedef struct rb_commit {
+    orbit_kv *kv;
+    const char *k1, *k2;
+    int rc;
+    char detail[256];
+} rb_commit;
+
+static void *rb_commit_main(void *arg)
+{
+    rb_commit *c = arg;
+    orbit_txn *tx = NULL;
+    c->rc = orbit_kv_txn_begin(c->kv, NULL, &tx);
+    if (!c->rc)
+        c->rc = orbit_txn_put(tx, U8(c->k1), U8("r1"));
+    if (!c->rc)
+        c->rc = orbit_txn_put(tx, U8(c->k2), U8("r2"));
+    if (!c->rc)
+        c->rc = orbit_txn_commit(tx);
+    else if (tx)
+        orbit_txn_rollback(tx);
+    snprintf(c->detail, sizeof c->detail, "%s", orbit_last_error_detail());
+    return NULL;
+}
+
+/* The async-commit primary's prewrite is applied and its answer lost; while
+ * the resend waits (the store delays prewrites), the lock expires and a
+ * reader resolves the transaction: its secondary was never prewritten, so
+ * it is rolled back. The resend meets the rollback record (WriteConflict
+ * SelfRolledBack): a definite failure, ECONFLICT, nothing committed. */
+static void test_lost_prewrite_async_rolled_back(void **state)
+{
+    (void)state;
+    need_faults();
+    assert_int_equal(th_ctl(&cl, "clear_faults", NULL, NULL), 0);
+    orbit_kv *kv = open_kv("timeout=15s");
+    orbit_kv *reader = open_kv("timeout=15s");
+    char k1[96], k2[96];
+    snprintf(k1, sizeof k1, "Bfl/%d/async-rb", (int)getpid());
+    snprintf(k2, sizeof k2, "Rfl/%d/async-rb", (int)getpid());
+    uint64_t leader = th_leader_of(&cl, U8(k1), "txn");
+    assert_int_equal(th_inject(&cl, leader, "lose_response", 1, "KvPrewrite"), 0);
+    assert_int_equal(th_delay(&cl, leader, "KvPrewrite", 2000), 0);
+    rb_commit c = {kv, k1, k2, 0, ""};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, rb_commit_main, &c), 0);
+    /* the first attempt applied: the primary is locked */
+    uint64_t until = now_ms() + 10000;
+    while (th_locks(&cl, U8(k1)) != 1 && now_ms() < until)
+        sleep_ms(10);
+    assert_int_equal(th_locks(&cl, U8(k1)), 1);
+    /* the lock's TTL passes; a reader resolves it: rolled back */
+    assert_int_equal(th_advance_clock(&cl, 30000), 0);
+    char got[96];
+    int rc = get_str(reader, NULL, k1, got, sizeof got);
+    assert_int_equal(th_delay(&cl, leader, "KvPrewrite", 0), 0);
+    pthread_join(th, NULL);
+    if (rc != ORBIT_NOTFOUND)
+        fail_msg("the reader got %s, expected NOTFOUND", orbit_err_name(rc));
+    if (c.rc != ORBIT_ECONFLICT)
+        fail_msg("commit: %s (%s), expected ECONFLICT", orbit_err_name(c.rc), c.detail);
+    if (!strstr(c.detail, "rolled back"))
+        fail_msg("commit: ECONFLICT, but not for the rollback: %s", c.detail);
+    assert_int_equal(get_str(kv, NULL, k1, got, sizeof got), ORBIT_NOTFOUND);
+    assert_int_equal(get_str(kv, NULL, k2, got, sizeof got), ORBIT_NOTFOUND);
+    assert_int_equal(th_locks(&cl, U8(k1)), 0);
+    assert_int_equal(th_locks(&cl, U8(k2)), 0);
+    orbit_kv_close(reader);
+    orbit_kv_close(kv);
+}
+
 /* A lost 1PC answer whose resends cannot reach the store before the
  * deadline stays ORBIT_EUNCERTAIN (and it did commit: the first attempt
  * was applied). */
@@ -1146,6 +1217,7 @@ int main(void)
         cmocka_unit_test(test_lost_prewrite_one_pc),
         cmocka_unit_test(test_lost_prewrite_one_pc_split),
         cmocka_unit_test(test_lost_prewrite_async),
+        cmocka_unit_test(test_lost_prewrite_async_rolled_back),
         cmocka_unit_test(test_lost_prewrite_unreachable),
         cmocka_unit_test(test_raw_cas_lost_answer),
         /* last: it moves PD's clock and the cluster's safe point */

@@ -486,6 +486,11 @@ static int key_error_rc(const Kvrpcpb__KeyError *e, const char *what)
     char kb[64];
     if (e->conflict) {
         const Kvrpcpb__WriteConflict *c = e->conflict;
+        if (c->reason == KVRPCPB__WRITE_CONFLICT__REASON__SelfRolledBack)
+            return orbit_error_set(ORBIT_ECONFLICT,
+                                   "tikv: %s: key '%s': this transaction (%llu) was rolled back by another "
+                                   "client (its rollback record is there)",
+                                   what, key_text(c->key.data, c->key.len, kb), (unsigned long long)c->start_ts);
         return orbit_error_set(ORBIT_ECONFLICT,
                                "tikv: %s: write conflict on key '%s' (this txn started at %llu; "
                                "txn %llu committed at %llu)",
