@@ -461,6 +461,7 @@ TIKV_METHODS = {
     "RawBatchDelete": ("RawBatchDeleteRequest", "RawBatchDeleteResponse", "raw", True),
     "RawScan": ("RawScanRequest", "RawScanResponse", "raw", False),
     "RawDeleteRange": ("RawDeleteRangeRequest", "RawDeleteRangeResponse", "raw", True),
+    "RawCompareAndSwap": ("RawCASRequest", "RawCASResponse", "raw", True),
 }
 
 # transport faults the `inject` control command can cause: the call fails
@@ -676,7 +677,7 @@ class StoreServer:
     def request_keys(method, req):
         """The point keys a request names (ranges are checked by the
         command itself)."""
-        if method in ("KvGet", "KvCleanup", "RawGet", "RawPut", "RawDelete"):
+        if method in ("KvGet", "KvCleanup", "RawGet", "RawPut", "RawDelete", "RawCompareAndSwap"):
             return [req.key]
         if method in ("KvBatchGet", "KvCommit", "KvBatchRollback", "KvCheckSecondaryLocks",
                       "KvResolveLock", "KVPessimisticRollback", "RawBatchGet", "RawBatchDelete"):
@@ -796,7 +797,8 @@ class StoreServer:
         errors, min_cts, one_pc = self.c.db.prewrite(
             muts, req.primary_lock, req.start_version, req.lock_ttl, req.for_update_ts,
             list(req.pessimistic_actions), req.txn_size, req.min_commit_ts, req.use_async_commit,
-            list(req.secondaries), req.try_one_pc, req.max_commit_ts, req.skip_constraint_check)
+            list(req.secondaries), req.try_one_pc, req.max_commit_ts, req.skip_constraint_check,
+            req.context.is_retry_request)
         for e in errors:
             resp.errors.append(self.key_error(e))
         resp.min_commit_ts = min_cts
@@ -908,7 +910,15 @@ class StoreServer:
         for k, v in self.c.db.raw_batch_get(list(req.keys)):
             resp.pairs.add(key=k, value=v)
 
+    def _raw_for_cas(self, method, req):
+        """TiKV makes RawCompareAndSwap atomic only against raw writes sent
+        with for_cas; the test cluster serialises every raw write anyway,
+        and counts the writes without it as "<method>/no_for_cas"."""
+        if not req.for_cas:
+            self.c.count(self.id, method + "/no_for_cas")
+
     def do_RawPut(self, req, resp, r, space):
+        self._raw_for_cas("RawPut", req)
         if self._raw_cf_error(req, resp):
             return
         if req.ttl:
@@ -917,6 +927,7 @@ class StoreServer:
         self.c.db.raw_put([(req.key, req.value)])
 
     def do_RawBatchPut(self, req, resp, r, space):
+        self._raw_for_cas("RawBatchPut", req)
         if self._raw_cf_error(req, resp):
             return
         if req.ttl or any(req.ttls):
@@ -925,10 +936,12 @@ class StoreServer:
         self.c.db.raw_put([(p.key, p.value) for p in req.pairs])
 
     def do_RawDelete(self, req, resp, r, space):
+        self._raw_for_cas("RawDelete", req)
         if not self._raw_cf_error(req, resp):
             self.c.db.raw_delete([req.key])
 
     def do_RawBatchDelete(self, req, resp, r, space):
+        self._raw_for_cas("RawBatchDelete", req)
         if not self._raw_cf_error(req, resp):
             self.c.db.raw_delete(list(req.keys))
 
@@ -945,6 +958,24 @@ class StoreServer:
         lo, hi, pred = self._range(r, space, req.start_key, req.end_key, False)
         self._check_range_end(r, space, req.end_key)
         self.c.db.raw_delete_range(lo, hi)
+
+    def do_RawCompareAndSwap(self, req, resp, r, space):
+        """Compare the key's state with previous_not_exist / previous_value
+        and, on a match, write value (or delete, with `delete`), atomically
+        with every other raw write; the previous state is returned either
+        way."""
+        if self._raw_cf_error(req, resp):
+            return
+        if req.ttl:
+            resp.error = "TTL is not enabled (API V1)"
+            return
+        ok, prev = self.c.db.raw_cas(req.key, req.previous_not_exist, req.previous_value,
+                                     req.value, getattr(req, "delete"))
+        resp.succeed = ok
+        if prev is None:
+            resp.previous_not_exist = True
+        else:
+            resp.previous_value = prev
 
 
 def mc_encode_if(space, k):
@@ -978,6 +1009,7 @@ class Control:
                                       a transport fault: "unavailable" (fails,
                                       not applied) or "lose_response" (applied,
                                       then fails with UNAVAILABLE)
+      clear_faults                    forget every injected fault not used yet
       delay       ms [store_id] [method]   sleep before serving
       drop        store_id            restart the store's gRPC server (drops
                                       its connections)
@@ -1080,6 +1112,11 @@ class Control:
             with c.mu:
                 for s in targets:
                     s.faults.append([kind, n, a.get("method")])
+            return {}
+        if cmd == "clear_faults":
+            with c.mu:
+                for s in c.stores.values():
+                    s.faults = []
             return {}
         if cmd == "delay":
             st = self._store(a, required=False)

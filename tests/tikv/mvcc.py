@@ -263,10 +263,11 @@ class Mvcc:
     def prewrite(self, mutations, primary, start_ts, ttl, for_update_ts=0,
                  pessimistic_actions=(), txn_size=0, min_commit_ts=0,
                  use_async_commit=False, secondaries=(), try_one_pc=False,
-                 max_commit_ts=0, skip_constraint_check=False):
+                 max_commit_ts=0, skip_constraint_check=False, is_retry=False):
         """mutations: [(op, key, value)]. Returns (errors, min_commit_ts,
         one_pc_commit_ts); errors is a list of KeyErr, and when it is not
-        empty nothing was written."""
+        empty nothing was written. is_retry: the request's
+        Context.is_retry_request (a resend after a lost answer)."""
         with self.cv:
             errors = []
             todo = []
@@ -274,7 +275,7 @@ class Mvcc:
                 pa = pessimistic_actions[i] if i < len(pessimistic_actions) else 0
                 try:
                     r = self._prewrite_check(op, key, start_ts, for_update_ts, pa,
-                                             skip_constraint_check)
+                                             skip_constraint_check, is_retry)
                     if r is not None:
                         todo.append((op, key, value, r))
                 except KeyErr as e:
@@ -320,9 +321,19 @@ class Mvcc:
                 return [], 0, final_min
             return [], max(final_min, prev_min) if async_commit else 0, 0
 
-    def _prewrite_check(self, op, key, start_ts, for_update_ts, pa, skip_check):
+    def _prewrite_check(self, op, key, start_ts, for_update_ts, pa, skip_check, is_retry=False):
         """"write"; ("done", lock): prewritten before; ("committed",
-        commit_ts): committed before; None: nothing to do; raises KeyErr."""
+        commit_ts): committed before; None: nothing to do; raises KeyErr.
+
+        As TiKV (actions/prewrite.rs, commands/prewrite.rs): a prewrite is
+        idempotent per start_ts. Its own lock: done, answering the lock's
+        min_commit_ts. No lock but its own commit record (1PC, or a
+        resolver committed it): committed, answering that commit ts (TiKV
+        finds it when the newer-version check or the pessimistic-lock check
+        fails). Its own rollback record: WriteConflict SelfRolledBack.
+        Keys a pessimistic transaction did not lock skip the newer-version
+        check unless the request is a retry (TiKV issue 11187), so only a
+        retried request finds its own records there."""
         lock = self.locks.get(key)
         if lock is not None:
             if lock.start_ts != start_ts:
@@ -332,9 +343,13 @@ class Mvcc:
                     raise KeyErr("already_exist", key, key=key)
                 return "write"  # a pessimistic lock becomes the prewrite lock
             return ("done", lock)  # the same prewrite again
-        if pa == 1:  # DO_PESSIMISTIC_CHECK, but the pessimistic lock is gone
-            raise KeyErr("abort", key, abort="PessimisticLockNotFound { start_ts: %d, key: %r }" % (start_ts, key))
         own = self._find_txn_write(key, start_ts)
+        if pa == 1:  # DO_PESSIMISTIC_CHECK, but the pessimistic lock is gone
+            if own is not None and own[1].kind != W_ROLLBACK:
+                return ("committed", own[0])
+            raise KeyErr("abort", key, abort="PessimisticLockNotFound { start_ts: %d, key: %r }" % (start_ts, key))
+        if for_update_ts and pa == 0 and not is_retry:
+            return "write"
         if own is not None:
             if own[1].kind == W_ROLLBACK:
                 raise KeyErr("conflict", key, start_ts=start_ts, conflict_ts=start_ts, key=key,
@@ -663,6 +678,18 @@ class Mvcc:
                     break
                 out.append((k, b"" if key_only else self.raw.get(k)))
             return out
+
+    def raw_cas(self, key, prev_not_exist, prev_value, value, delete):
+        """RawCompareAndSwap: (succeeded, the value before or None)."""
+        with self.cv:
+            cur = self.raw.get(key)
+            ok = cur is None if prev_not_exist else (cur is not None and cur == prev_value)
+            if ok:
+                if delete:
+                    self.raw.pop(key)
+                else:
+                    self.raw.set(key, value)
+            return ok, cur
 
     def raw_delete_range(self, lo, hi):
         with self.cv:

@@ -502,6 +502,68 @@ class TxnTest(unittest.TestCase):
         self.assertEqual(H.get(b"a15").value, b"ac")
         self.assertEqual(H.get(b"n15", need_commit_ts=True).commit_ts, commit)
 
+    @staticmethod
+    def retry_ctx(k):
+        region, leader = H.region(k)
+        return kv.Context(region_id=region.id, region_epoch=region.region_epoch, peer=leader,
+                          is_retry_request=True)
+
+    def test_retried_prewrite_after_commit_or_rollback(self):
+        # 1PC committed, then the prewrite resent: the same commit ts, no
+        # second write
+        start = H.tso()
+        args = dict(mutations=[kv.Mutation(op=kv.Put, key=b"c30", value=b"x")], primary_lock=b"c30",
+                    start_version=start, lock_ttl=3000, try_one_pc=True, min_commit_ts=start + 1,
+                    max_commit_ts=start + (10000 << 18))
+        r1 = H.send("KvPrewrite", b"c30", **args)
+        self.assertGreater(r1.one_pc_commit_ts, 0)
+        H.put_2pc([(b"c30", b"later")])  # a newer commit on the key
+        r2 = H.send("KvPrewrite", b"c30", ctx=self.retry_ctx(b"c30"), **args)
+        self.assertFalse(r2.errors)
+        self.assertEqual(r2.one_pc_commit_ts, r1.one_pc_commit_ts)
+        self.assertEqual(H.get(b"c30").value, b"later")
+        self.assertEqual(H.get(b"c30", ts=r1.one_pc_commit_ts).value, b"x")
+        self.assertFalse(H.locked(b"c30"))
+        # async commit resolved (committed) by a reader, then resent: the
+        # commit ts as min_commit_ts
+        start = H.tso()
+        args = dict(mutations=[kv.Mutation(op=kv.Put, key=b"c31", value=b"y")], primary_lock=b"c31",
+                    start_version=start, lock_ttl=3000, use_async_commit=True, min_commit_ts=start + 1,
+                    max_commit_ts=start + (10000 << 18))
+        r1 = H.send("KvPrewrite", b"c31", **args)
+        H.send("KvCommit", b"c31", keys=[b"c31"], start_version=start, commit_version=r1.min_commit_ts)
+        r2 = H.send("KvPrewrite", b"c31", ctx=self.retry_ctx(b"c31"), **args)
+        self.assertFalse(r2.errors)
+        self.assertEqual(r2.min_commit_ts, r1.min_commit_ts)
+        self.assertFalse(H.locked(b"c31"))
+        # rolled back, then resent: WriteConflict SelfRolledBack, nothing written
+        start = H.tso()
+        args = dict(mutations=[kv.Mutation(op=kv.Put, key=b"c32", value=b"z")], primary_lock=b"c32",
+                    start_version=start, lock_ttl=3000, use_async_commit=True, min_commit_ts=start + 1,
+                    max_commit_ts=start + (10000 << 18))
+        H.send("KvPrewrite", b"c32", **args)
+        H.send("KvBatchRollback", b"c32", keys=[b"c32"], start_version=start)
+        r2 = H.send("KvPrewrite", b"c32", ctx=self.retry_ctx(b"c32"), **args)
+        self.assertTrue(r2.errors[0].HasField("conflict"))
+        self.assertEqual(r2.errors[0].conflict.reason, kv.WriteConflict.SelfRolledBack)
+        self.assertFalse(H.locked(b"c32"))
+        self.assertTrue(H.get(b"c32").not_found)
+        # a pessimistic txn's locked key, committed, then the prewrite
+        # resent: the pessimistic lock is gone, the commit record answers
+        start = H.tso()
+        fu = H.tso()
+        H.send("KvPessimisticLock", b"c33", mutations=[kv.Mutation(op=kv.PessimisticLock, key=b"c33")],
+               primary_lock=b"c33", start_version=start, lock_ttl=3000, for_update_ts=fu)
+        args = dict(mutations=[kv.Mutation(op=kv.Put, key=b"c33", value=b"p")], primary_lock=b"c33",
+                    start_version=start, lock_ttl=3000, for_update_ts=fu, try_one_pc=True,
+                    min_commit_ts=fu + 1, max_commit_ts=fu + (10000 << 18),
+                    pessimistic_actions=[kv.PrewriteRequest.DO_PESSIMISTIC_CHECK])
+        r1 = H.send("KvPrewrite", b"c33", **args)
+        self.assertGreater(r1.one_pc_commit_ts, 0)
+        r2 = H.send("KvPrewrite", b"c33", ctx=self.retry_ctx(b"c33"), **args)
+        self.assertFalse(r2.errors)
+        self.assertEqual(r2.one_pc_commit_ts, r1.one_pc_commit_ts)
+
     def test_resent_prewrite_answers_the_same(self):
         start = H.tso()
         args = dict(mutations=[kv.Mutation(op=kv.Put, key=b"c20", value=b"x")], primary_lock=b"c20",
@@ -525,10 +587,16 @@ class TxnTest(unittest.TestCase):
     def test_pessimistic_txn_checks_unlocked_keys(self):
         start = H.tso()
         H.put_2pc([(b"c22", b"newer")])
-        r = H.send("KvPrewrite", b"c22", mutations=[kv.Mutation(op=kv.Put, key=b"c22", value=b"x")],
-                   primary_lock=b"c22", start_version=start, lock_ttl=3000, for_update_ts=H.tso(),
-                   pessimistic_actions=[kv.PrewriteRequest.SKIP_PESSIMISTIC_CHECK])
+        # as TiKV: a key the pessimistic txn did not lock is checked for
+        # newer versions only in a retried request
+        args = dict(mutations=[kv.Mutation(op=kv.Put, key=b"c22", value=b"x")],
+                    primary_lock=b"c22", start_version=start, lock_ttl=3000, for_update_ts=H.tso(),
+                    pessimistic_actions=[kv.PrewriteRequest.SKIP_PESSIMISTIC_CHECK])
+        r = H.send("KvPrewrite", b"c22", ctx=self.retry_ctx(b"c22"), **args)
         self.assertTrue(r.errors[0].HasField("conflict"))
+        r = H.send("KvPrewrite", b"c22", **args)
+        self.assertFalse(r.errors)
+        H.send("KvBatchRollback", b"c22", keys=[b"c22"], start_version=start)
         r = H.send("KvPrewrite", b"c23", mutations=[kv.Mutation(op=kv.Put, key=b"c23", value=b"x")],
                    primary_lock=b"c22", start_version=start, lock_ttl=3000, for_update_ts=H.tso(),
                    pessimistic_actions=[kv.PrewriteRequest.DO_PESSIMISTIC_CHECK])
@@ -777,6 +845,89 @@ class RawTest(unittest.TestCase):
         self.assertTrue(r.region_error.HasField("key_not_in_region"))
         self.assertEqual(H.send("RawGet", b"a", raw=True, key=b"a").value, b"1")
         self.assertTrue(H.send("RawPut", b"r1", raw=True, key=b"r1", value=b"x", cf="lock").error)
+
+    def test_raw_cas(self):
+        def cas(k, **f):
+            r = H.send("RawCompareAndSwap", k, raw=True, key=k, **f)
+            self.assertFalse(r.HasField("region_error"), r)
+            self.assertFalse(r.error, r)
+            return r
+        H.ctl("reset")
+        # insert-if-absent, then a second one fails and reports the value
+        r = cas(b"ycas1", value=b"a", previous_not_exist=True)
+        self.assertTrue(r.succeed)
+        self.assertTrue(r.previous_not_exist)
+        r = cas(b"ycas1", value=b"b", previous_not_exist=True)
+        self.assertFalse(r.succeed)
+        self.assertFalse(r.previous_not_exist)
+        self.assertEqual(r.previous_value, b"a")
+        # compare a value: mismatch leaves it, match swaps it
+        r = cas(b"ycas1", value=b"c", previous_value=b"x")
+        self.assertFalse(r.succeed)
+        self.assertEqual(r.previous_value, b"a")
+        self.assertEqual(H.send("RawGet", b"ycas1", raw=True, key=b"ycas1").value, b"a")
+        r = cas(b"ycas1", value=b"c", previous_value=b"a")
+        self.assertTrue(r.succeed)
+        self.assertEqual(r.previous_value, b"a")
+        self.assertEqual(H.send("RawGet", b"ycas1", raw=True, key=b"ycas1").value, b"c")
+        # an empty value is a value, not absence
+        self.assertTrue(cas(b"ycas2", value=b"", previous_not_exist=True).succeed)
+        r = cas(b"ycas2", value=b"y", previous_not_exist=True)
+        self.assertFalse(r.succeed)
+        self.assertFalse(r.previous_not_exist)
+        self.assertTrue(cas(b"ycas2", value=b"y", previous_value=b"").succeed)
+        # an expected value against an absent key fails, reporting absence
+        r = cas(b"ycas3", value=b"z", previous_value=b"")
+        self.assertFalse(r.succeed)
+        self.assertTrue(r.previous_not_exist)
+        self.assertTrue(H.send("RawGet", b"ycas3", raw=True, key=b"ycas3").not_found)
+        # compare-and-delete
+        self.assertFalse(cas(b"ycas1", previous_value=b"a", **{"delete": True}).succeed)
+        self.assertTrue(cas(b"ycas1", previous_value=b"c", **{"delete": True}).succeed)
+        self.assertTrue(H.send("RawGet", b"ycas1", raw=True, key=b"ycas1").not_found)
+        # raw and txn keyspaces stay apart; TTL and other column families refused
+        self.assertTrue(H.get(b"ycas2").not_found)
+        self.assertIn("TTL", H.send("RawCompareAndSwap", b"ycas4", raw=True, key=b"ycas4", value=b"v",
+                                    previous_not_exist=True, ttl=5).error)
+        self.assertTrue(H.send("RawCompareAndSwap", b"ycas4", raw=True, key=b"ycas4", value=b"v",
+                               previous_not_exist=True, cf="lock").error)
+        # region checks: a key outside the addressed region
+        region, leader = H.region(b"a", raw=True)
+        ctx = kv.Context(region_id=region.id, region_epoch=region.region_epoch, peer=leader)
+        r = H.send("RawCompareAndSwap", ctx=ctx, key=b"zz", value=b"v", previous_not_exist=True)
+        self.assertTrue(r.region_error.HasField("key_not_in_region"))
+        self.assertTrue(H.send("RawGet", b"zz", raw=True, key=b"zz").not_found)
+        # counted per method; raw writes without for_cas are counted apart
+        c = H.counters()["stores"]
+        self.assertEqual(sum(x.get("RawCompareAndSwap", 0) for x in c.values()), 13)
+        H.ctl("reset")
+        H.send("RawPut", b"ycas5", raw=True, key=b"ycas5", value=b"1", for_cas=True)
+        H.send("RawPut", b"ycas5", raw=True, key=b"ycas5", value=b"2")
+        H.send("RawDelete", b"ycas5", raw=True, key=b"ycas5", for_cas=True)
+        c = H.counters()["stores"]
+        self.assertEqual(sum(x.get("RawPut/no_for_cas", 0) for x in c.values()), 1)
+        self.assertEqual(sum(x.get("RawDelete/no_for_cas", 0) for x in c.values()), 0)
+
+    def test_raw_cas_is_atomic(self):
+        """Concurrent increments by compare-and-swap lose none."""
+        import threading
+        k = b"ycas-counter"
+        H.send("RawPut", k, raw=True, key=k, value=b"0", for_cas=True)
+
+        def worker():
+            for _ in range(20):
+                while True:
+                    cur = H.send("RawGet", k, raw=True, key=k).value
+                    r = H.send("RawCompareAndSwap", k, raw=True, key=k, previous_value=cur,
+                               value=str(int(cur) + 1).encode())
+                    if r.succeed:
+                        break
+        ts = [threading.Thread(target=worker) for _ in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        self.assertEqual(H.send("RawGet", k, raw=True, key=k).value, b"80")
 
 
 class FaultTest(unittest.TestCase):

@@ -25,6 +25,15 @@
  *    provider, with ServerIsBusy bursts, region errors, leader moves,
  *    splits and dropped connections injected between steps; every read and
  *    the final state must match.
+ *  - a 1PC or async-commit prewrite applied by the store whose answer is
+ *    lost: resent with the same start_ts, it commits exactly once (one
+ *    write record per key) and reports OK at the version it committed
+ *    at; one that a resolver rolled back meanwhile is ORBIT_ECONFLICT;
+ *    when no resend can reach the store before the deadline, it is
+ *    ORBIT_EUNCERTAIN.
+ *  - raw mode's compare-and-swap: a RawCompareAndSwap whose answer is lost
+ *    after it was applied is ORBIT_EUNCERTAIN and sent once; one refused
+ *    by a region error is resent; every raw write carries for_cas.
  *  - the GC safe point: a snapshot open at a timestamp stays readable and
  *    holds the safe point below it however far PD's clock moves; a
  *    snapshot_at below the safe point is ORBIT_ECOMPACTED.
@@ -884,6 +893,319 @@ static void test_gc_safe_point(void **state)
     P->close(t);
 }
 
+/* ---- a lost 1PC / async-commit prewrite answer ------------------------------- */
+
+/* How many write records key k holds, and whether it is locked (the
+ * cluster's "key" control command); -1 on a control failure. */
+static int key_writes(const char *k, int *locked)
+{
+    char args[256], *out = NULL;
+    snprintf(args, sizeof args, "{\"key\": \"%s\"}", k);
+    if (th_ctl(&cl, "key", args, &out) != 0 || !out)
+        return -1;
+    *locked = strstr(out, "\"lock\": null") == NULL;
+    int n = 0;
+    for (const char *p = strstr(out, "\"writes\""); p && (p = strstr(p, "\"commit_ts\"")); p++)
+        n++;
+    free(out);
+    return n;
+}
+
+/* key holds want at version v and nothing just before it (a fresh key). */
+static void expect_at_version(orbit_kv *kv, const char *k, const char *want, uint64_t v)
+{
+    orbit_snapshot *sn = NULL;
+    char got[96];
+    assert_int_equal(orbit_kv_snapshot_at(kv, v, &sn), 0);
+    orbit_read_opts ro = {sn};
+    assert_int_equal(get_str(kv, &ro, k, got, sizeof got), 0);
+    assert_string_equal(got, want);
+    orbit_snapshot_release(sn);
+    assert_int_equal(orbit_kv_snapshot_at(kv, v - 1, &sn), 0);
+    ro.snapshot = sn;
+    assert_int_equal(get_str(kv, &ro, k, got, sizeof got), ORBIT_NOTFOUND);
+    orbit_snapshot_release(sn);
+}
+
+/* A 1PC prewrite applied by the store, its answer lost: the provider sends
+ * it again with the same start_ts; the store finds its own commit record
+ * and answers with that commit ts. Committed exactly once, reported OK at
+ * the version it committed at. */
+static void test_lost_prewrite_one_pc(void **state)
+{
+    (void)state;
+    need_faults();
+    /* faults armed by earlier cases and not met yet would add losses */
+    assert_int_equal(th_ctl(&cl, "clear_faults", NULL, NULL), 0);
+    orbit_kv *kv = open_kv("timeout=5s");
+    char k[96];
+    snprintf(k, sizeof k, "Bfl/%d/1pc-lost", (int)getpid());
+    assert_int_equal(th_reset_counters(&cl), 0);
+    /* (a fault injected on store 0 arms every store: name the leader) */
+    assert_int_equal(th_inject(&cl, th_leader_of(&cl, U8(k), "txn"), "lose_response", 1, "KvPrewrite"), 0);
+    orbit_batch *b = NULL;
+    assert_int_equal(orbit_batch_new(&b), 0);
+    assert_int_equal(orbit_batch_put(b, U8(k), U8("once")), 0);
+    uint64_t v = 0;
+    int rc = orbit_kv_write_version(kv, b, &v);
+    orbit_batch_free(b);
+    if (rc)
+        fail_msg("1PC write with a lost answer: %s (%s)", orbit_err_name(rc), orbit_last_error_detail());
+    assert_int_equal(th_counter(&cl, 0, "KvPrewrite"), 2); /* the lost one and its resend */
+    assert_int_equal(th_counter(&cl, 0, "KvCommit"), 0);
+    int locked = 1;
+    assert_int_equal(key_writes(k, &locked), 1); /* one commit record, not two */
+    assert_false(locked);
+    expect_at_version(kv, k, "once", v);
+    orbit_kv_close(kv);
+}
+
+/* The same for async commit over two regions: the primary's prewrite
+ * answer is lost, the resend finds the lock and answers its min_commit_ts;
+ * the transaction commits once, at the version reported. */
+static void test_lost_prewrite_async(void **state)
+{
+    (void)state;
+    need_faults();
+    /* faults armed by earlier cases and not met yet would add losses */
+    assert_int_equal(th_ctl(&cl, "clear_faults", NULL, NULL), 0);
+    orbit_kv *kv = open_kv("timeout=5s");
+    char k1[96], k2[96];
+    snprintf(k1, sizeof k1, "Bfl/%d/async-lost", (int)getpid());
+    snprintf(k2, sizeof k2, "Rfl/%d/async-lost", (int)getpid());
+    assert_int_equal(th_reset_counters(&cl), 0);
+    /* k1 sorts first: the primary, whose batch goes first */
+    assert_int_equal(th_inject(&cl, th_leader_of(&cl, U8(k1), "txn"), "lose_response", 1, "KvPrewrite"), 0);
+    orbit_txn *tx = NULL;
+    assert_int_equal(orbit_kv_txn_begin(kv, NULL, &tx), 0);
+    assert_int_equal(orbit_txn_put(tx, U8(k1), U8("a1")), 0);
+    assert_int_equal(orbit_txn_put(tx, U8(k2), U8("a2")), 0);
+    uint64_t v = 0;
+    int rc = orbit_txn_commit_version(tx, &v);
+    if (rc)
+        fail_msg("async commit with a lost answer: %s (%s)", orbit_err_name(rc), orbit_last_error_detail());
+    assert_int_equal(th_counter(&cl, 0, "KvPrewrite"), 3); /* two batches, one resent */
+    expect_at_version(kv, k1, "a1", v);
+    expect_at_version(kv, k2, "a2", v);
+    /* the reads resolved or found the background commit: one record each */
+    int locked = 1;
+    assert_int_equal(key_writes(k1, &locked), 1);
+    assert_int_equal(key_writes(k2, &locked), 1);
+    orbit_kv_close(kv);
+}
+
+/* The 1PC attempt committed, its answer lost, and the region split before
+ * the resend: the resend goes out as one prewrite per new region (no
+ * longer 1PC), which the stores answer with success and no commit ts; the
+ * primary's status (CheckTxnStatus) gives the commit ts. Committed once,
+ * reported OK at that version, nothing committed again. */
+static void test_lost_prewrite_one_pc_split(void **state)
+{
+    (void)state;
+    need_faults();
+    assert_int_equal(th_ctl(&cl, "clear_faults", NULL, NULL), 0);
+    orbit_kv *kv = open_kv("timeout=5s");
+    char k1[96], k2[96];
+    snprintf(k1, sizeof k1, "Cfl/%d/1pc-split-a", (int)getpid());
+    snprintf(k2, sizeof k2, "Cfl/%d/1pc-split-b", (int)getpid());
+    orbit_batch *b = NULL;
+    assert_int_equal(orbit_batch_new(&b), 0);
+    assert_int_equal(orbit_batch_put(b, U8(k1), U8("s1")), 0);
+    assert_int_equal(orbit_batch_put(b, U8(k2), U8("s2")), 0);
+    /* warm the region cache, so the prewrite is the first store request */
+    char got[96];
+    assert_int_equal(get_str(kv, NULL, k1, got, sizeof got), ORBIT_NOTFOUND);
+    assert_int_equal(th_reset_counters(&cl), 0);
+    assert_int_equal(th_inject(&cl, th_leader_of(&cl, U8(k1), "txn"), "lose_response", 1, "KvPrewrite"), 0);
+    /* the resend (the 2nd store request) meets the split */
+    assert_int_equal(th_split(&cl, U8(k2), "txn", 2), 0);
+    uint64_t v = 0;
+    int rc = orbit_kv_write_version(kv, b, &v);
+    orbit_batch_free(b);
+    if (rc)
+        fail_msg("1PC write, lost answer, split: %s (%s)", orbit_err_name(rc), orbit_last_error_detail());
+    assert_int_equal(th_counter(&cl, 0, "KvCheckTxnStatus"), 1);
+    assert_int_equal(th_counter(&cl, 0, "KvCommit"), 0);
+    int locked = 1;
+    assert_int_equal(key_writes(k1, &locked), 1);
+    assert_false(locked);
+    assert_int_equal(key_writes(k2, &locked), 1);
+    assert_false(locked);
+    expect_at_version(kv, k1, "s1", v);
+    expect_at_version(kv, k2, "s2", v);
+    orbit_kv_close(kv);
+}
+
+typedef struct rb_commit {
+    orbit_kv *kv;
+    const char *k1, *k2;
+    int rc;
+    char detail[256];
+} rb_commit;
+
+static void *rb_commit_main(void *arg)
+{
+    rb_commit *c = arg;
+    orbit_txn *tx = NULL;
+    c->rc = orbit_kv_txn_begin(c->kv, NULL, &tx);
+    if (!c->rc)
+        c->rc = orbit_txn_put(tx, U8(c->k1), U8("r1"));
+    if (!c->rc)
+        c->rc = orbit_txn_put(tx, U8(c->k2), U8("r2"));
+    if (!c->rc)
+        c->rc = orbit_txn_commit(tx);
+    else if (tx)
+        orbit_txn_rollback(tx);
+    snprintf(c->detail, sizeof c->detail, "%s", orbit_last_error_detail());
+    return NULL;
+}
+
+/* The async-commit primary's prewrite is applied and its answer lost; while
+ * the resend waits (the store delays prewrites), the lock expires and a
+ * reader resolves the transaction: its secondary was never prewritten, so
+ * it is rolled back. The resend meets the rollback record (WriteConflict
+ * SelfRolledBack): a definite failure, ECONFLICT, nothing committed. */
+static void test_lost_prewrite_async_rolled_back(void **state)
+{
+    (void)state;
+    need_faults();
+    assert_int_equal(th_ctl(&cl, "clear_faults", NULL, NULL), 0);
+    orbit_kv *kv = open_kv("timeout=15s");
+    orbit_kv *reader = open_kv("timeout=15s");
+    char k1[96], k2[96];
+    snprintf(k1, sizeof k1, "Bfl/%d/async-rb", (int)getpid());
+    snprintf(k2, sizeof k2, "Rfl/%d/async-rb", (int)getpid());
+    uint64_t leader = th_leader_of(&cl, U8(k1), "txn");
+    assert_int_equal(th_inject(&cl, leader, "lose_response", 1, "KvPrewrite"), 0);
+    assert_int_equal(th_delay(&cl, leader, "KvPrewrite", 2000), 0);
+    rb_commit c = {kv, k1, k2, 0, ""};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, rb_commit_main, &c), 0);
+    /* the first attempt applied: the primary is locked */
+    uint64_t until = now_ms() + 10000;
+    while (th_locks(&cl, U8(k1)) != 1 && now_ms() < until)
+        sleep_ms(10);
+    assert_int_equal(th_locks(&cl, U8(k1)), 1);
+    /* the lock's TTL passes; a reader resolves it: rolled back */
+    assert_int_equal(th_advance_clock(&cl, 30000), 0);
+    char got[96];
+    int rc = get_str(reader, NULL, k1, got, sizeof got);
+    assert_int_equal(th_delay(&cl, leader, "KvPrewrite", 0), 0);
+    pthread_join(th, NULL);
+    if (rc != ORBIT_NOTFOUND)
+        fail_msg("the reader got %s, expected NOTFOUND", orbit_err_name(rc));
+    if (c.rc != ORBIT_ECONFLICT)
+        fail_msg("commit: %s (%s), expected ECONFLICT", orbit_err_name(c.rc), c.detail);
+    if (!strstr(c.detail, "rolled back"))
+        fail_msg("commit: ECONFLICT, but not for the rollback: %s", c.detail);
+    assert_int_equal(get_str(kv, NULL, k1, got, sizeof got), ORBIT_NOTFOUND);
+    assert_int_equal(get_str(kv, NULL, k2, got, sizeof got), ORBIT_NOTFOUND);
+    assert_int_equal(th_locks(&cl, U8(k1)), 0);
+    assert_int_equal(th_locks(&cl, U8(k2)), 0);
+    orbit_kv_close(reader);
+    orbit_kv_close(kv);
+}
+
+/* A lost 1PC answer whose resends cannot reach the store before the
+ * deadline stays ORBIT_EUNCERTAIN (and it did commit: the first attempt
+ * was applied). */
+static void test_lost_prewrite_unreachable(void **state)
+{
+    (void)state;
+    need_faults();
+    /* faults armed by earlier cases and not met yet would add losses */
+    assert_int_equal(th_ctl(&cl, "clear_faults", NULL, NULL), 0);
+    orbit_kv *kv = open_kv("timeout=1500ms");
+    char k[96];
+    snprintf(k, sizeof k, "Hfl/%d/1pc-unreachable", (int)getpid());
+    assert_int_equal(th_reset_counters(&cl), 0);
+    uint64_t leader = th_leader_of(&cl, U8(k), "txn");
+    assert_int_equal(th_inject(&cl, leader, "lose_response", 1, "KvPrewrite"), 0);
+    assert_int_equal(th_inject(&cl, 0, "unavailable", 1000, "KvPrewrite"), 0);
+    int rc = orbit_kv_put(kv, U8(k), U8("maybe"));
+    assert_int_equal(th_ctl(&cl, "clear_faults", NULL, NULL), 0);
+    if (rc != ORBIT_EUNCERTAIN)
+        fail_msg("expected EUNCERTAIN, got %s (%s)", orbit_err_name(rc), orbit_last_error_detail());
+    assert_false(orbit_err_retryable(rc));
+    assert_true(th_counter(&cl, 0, "KvPrewrite") >= 2); /* it was resent */
+    char got[96];
+    assert_int_equal(get_str(kv, NULL, k, got, sizeof got), 0);
+    assert_string_equal(got, "maybe");
+    int locked = 1;
+    assert_int_equal(key_writes(k, &locked), 1);
+    assert_false(locked);
+    orbit_kv_close(kv);
+}
+
+/* ---- raw mode: compare-and-swap ---------------------------------------------- */
+
+/* A RawCompareAndSwap whose answer was lost after the store applied it is
+ * ORBIT_EUNCERTAIN, never resent (a second compare would meet its own
+ * write and report a mismatch); one refused before it ran is resent and
+ * answers. Every raw write carries for_cas, so TiKV serialises it with the
+ * compare-and-swaps. */
+static void test_raw_cas_lost_answer(void **state)
+{
+    (void)state;
+    need_faults();
+    /* faults armed by earlier cases and not met yet would add losses */
+    assert_int_equal(th_ctl(&cl, "clear_faults", NULL, NULL), 0);
+    char ns[64];
+    snprintf(ns, sizeof ns, "mode=raw&timeout=3s&namespace=fl%d-cas/", (int)getpid());
+    orbit_kv *kv = open_kv(ns);
+    orbit_capabilities caps;
+    orbit_kv_capabilities(kv, &caps);
+    assert_int_equal(caps.native_cas, 1);
+    assert_int_equal(caps.supports_transactions, 0);
+    assert_int_equal(orbit_kv_put(kv, U8("k"), U8("v1")), 0);
+    orbit_slice v1 = {(const uint8_t *)"v1", 2}, v2 = {(const uint8_t *)"v2", 2}, v3 = {(const uint8_t *)"v3", 2};
+    assert_int_equal(th_reset_counters(&cl), 0);
+    /* the answer lost after applying: uncertain, sent once, applied */
+    assert_int_equal(th_inject(&cl, 0, "lose_response", 1, "RawCompareAndSwap"), 0);
+    int rc = orbit_kv_cas(kv, U8("k"), &v1, &v2, NULL);
+    assert_int_equal(rc, ORBIT_EUNCERTAIN);
+    assert_false(orbit_err_retryable(rc));
+    assert_int_equal(th_counter(&cl, 0, "RawCompareAndSwap"), 1);
+    char got[64];
+    assert_int_equal(get_str(kv, NULL, "k", got, sizeof got), 0);
+    assert_string_equal(got, "v2");
+    /* a region error (not applied) is resent and answers */
+    assert_int_equal(th_reset_counters(&cl), 0);
+    assert_int_equal(th_inject(&cl, 0, "not_leader", 1, "RawCompareAndSwap"), 0);
+    assert_int_equal(orbit_kv_cas(kv, U8("k"), &v2, &v3, NULL), 0);
+    assert_int_equal(th_counter(&cl, 0, "RawCompareAndSwap"), 2);
+    assert_int_equal(get_str(kv, NULL, "k", got, sizeof got), 0);
+    assert_string_equal(got, "v3");
+    /* a lost compare-and-delete is uncertain too */
+    assert_int_equal(th_inject(&cl, 0, "lose_response", 1, "RawCompareAndSwap"), 0);
+    assert_int_equal(orbit_kv_cas(kv, U8("k"), &v3, NULL, NULL), ORBIT_EUNCERTAIN);
+    assert_int_equal(get_str(kv, NULL, "k", got, sizeof got), ORBIT_NOTFOUND);
+    /* store 0 armed every store; the others' faults were never met */
+    assert_int_equal(th_ctl(&cl, "clear_faults", NULL, NULL), 0);
+    /* every kind of raw write carries for_cas */
+    assert_int_equal(th_reset_counters(&cl), 0);
+    assert_int_equal(orbit_kv_put(kv, U8("a"), U8("1")), 0);
+    assert_int_equal(orbit_kv_del(kv, U8("a")), 0);
+    orbit_batch *b = NULL;
+    assert_int_equal(orbit_batch_new(&b), 0);
+    assert_int_equal(orbit_batch_put(b, U8("Bx"), U8("1")), 0);
+    assert_int_equal(orbit_batch_put(b, U8("Rx"), U8("2")), 0);
+    assert_int_equal(orbit_batch_del(b, U8("bx")), 0);
+    assert_int_equal(orbit_batch_del(b, U8("Hx")), 0);
+    assert_int_equal(orbit_kv_write(kv, b), 0);
+    orbit_batch_free(b);
+    assert_true(th_counter(&cl, 0, "RawPut") + th_counter(&cl, 0, "RawBatchPut") >= 2);
+    assert_true(th_counter(&cl, 0, "RawDelete") + th_counter(&cl, 0, "RawBatchDelete") >= 2);
+    static const char *const writes[] = {"RawPut", "RawBatchPut", "RawDelete", "RawBatchDelete"};
+    for (size_t i = 0; i < sizeof writes / sizeof *writes; i++) {
+        char m[64];
+        snprintf(m, sizeof m, "%s/no_for_cas", writes[i]);
+        if (th_counter(&cl, 0, m) != 0)
+            fail_msg("%s: %ld sent without for_cas", writes[i], th_counter(&cl, 0, m));
+    }
+    orbit_kv_close(kv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -892,6 +1214,12 @@ int main(void)
         cmocka_unit_test(test_stopped_store),
         cmocka_unit_test(test_random_with_faults_optimistic),
         cmocka_unit_test(test_random_with_faults_pessimistic),
+        cmocka_unit_test(test_lost_prewrite_one_pc),
+        cmocka_unit_test(test_lost_prewrite_one_pc_split),
+        cmocka_unit_test(test_lost_prewrite_async),
+        cmocka_unit_test(test_lost_prewrite_async_rolled_back),
+        cmocka_unit_test(test_lost_prewrite_unreachable),
+        cmocka_unit_test(test_raw_cas_lost_answer),
         /* last: it moves PD's clock and the cluster's safe point */
         cmocka_unit_test(test_gc_safe_point),
     };

@@ -11,7 +11,16 @@
  * (RawDeleteRange, per region in parallel) runs after the segment before it.
  * A batch that fails part-way is ORBIT_EUNCERTAIN once any part may have
  * been applied. Every write sets for_cas, as TiKV requires of all writes
- * to a key space that compare-and-swap (RawCompareAndSwap) is used on.
+ * to a key space that compare-and-swap (RawCompareAndSwap) is used on
+ * (client-go's atomic mode, SetAtomicForCAS): TiKV then runs them through
+ * the same latches as the compare-and-swaps. RawDeleteRange has no for_cas
+ * field: on TiKV a range delete is not ordered against a compare-and-swap
+ * running at the same moment on a key inside the range.
+ *
+ * Compare-and-swap (orbit__tikv_raw_cas) is one RawCompareAndSwap to the
+ * key's leader. It is resent after region errors (not applied) but never
+ * after a failure that may have reached the store: a lost answer is
+ * ORBIT_EUNCERTAIN.
  *
  * Scans read windows of up to 8 regions in parallel (RawScan only returns
  * keys of the region it is sent to), one request per region, each region's
@@ -733,12 +742,14 @@ int orbit__tikv_raw_cas(void *self, const uint8_t *k, size_t kl, const orbit_sli
     orbit__tikv_bo_init(&bo, t, 0);
     int rc = orbit__tikv_send_key(t, &bo, k, kl, &c);
     if (!rc && !s.ok) {
-        rc = ORBIT_CMPFAIL;
+        /* the contract: an expected value against an absent key is
+         * NOTFOUND, any other mismatch CMPFAIL with the value found */
+        rc = s.prev_absent && expected ? ORBIT_NOTFOUND : ORBIT_CMPFAIL;
         if (current) {
             if (s.prev_absent)
                 current->len = 0;
-            else
-                rc = orbit_buf_set(current, s.prev.data, s.prev.len) ? ORBIT_ENOMEM : ORBIT_CMPFAIL;
+            else if (orbit_buf_set(current, s.prev.data, s.prev.len))
+                rc = ORBIT_ENOMEM;
         }
     }
     orbit_buf_release(&s.prev);

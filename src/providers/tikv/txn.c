@@ -76,10 +76,19 @@
  * at most LOCK_WAIT_MS (1 s, RocksDB's lock timeout) for another live
  * transaction's lock: then a plain write fails with ORBIT_EBUSY and a
  * transaction's write or commit with ORBIT_ECONFLICT; a reader waits up to
- * its deadline (then ORBIT_ECONFLICT). A primary commit whose answer
- * was lost (and an async-commit or 1PC prewrite whose answer was lost) is
- * ORBIT_EUNCERTAIN; TxnLockNotFound on the primary commit means another
- * client rolled the transaction back: ORBIT_ECONFLICT. A secondary failure
+ * its deadline (then ORBIT_ECONFLICT). A prewrite whose answer was lost,
+ * 1PC and async commit ones included, is resent with the same start_ts
+ * (is_retry_request set) within the operation's deadline, as client-go
+ * does: TiKV answers it idempotently, so a resend's answer is the
+ * outcome (committed: OK at the commit ts it reports; rolled back by a
+ * resolver: WriteConflict SelfRolledBack, ORBIT_ECONFLICT after rolling
+ * back the rest). A 1PC resend that a split cut into parts reads the
+ * outcome from the primary (CheckTxnStatus). Only when no resend is
+ * answered before the deadline is a 1PC or async-commit prewrite
+ * ORBIT_EUNCERTAIN (a 2PC one is rolled back: ORBIT_EUNAVAIL). A primary
+ * commit whose answer was lost is ORBIT_EUNCERTAIN; TxnLockNotFound on the
+ * primary commit means another client rolled the transaction back:
+ * ORBIT_ECONFLICT. A secondary failure
  * after the commit point is not reported. The transaction's commit_ts is
  * its contract version.
  */
@@ -477,6 +486,11 @@ static int key_error_rc(const Kvrpcpb__KeyError *e, const char *what)
     char kb[64];
     if (e->conflict) {
         const Kvrpcpb__WriteConflict *c = e->conflict;
+        if (c->reason == KVRPCPB__WRITE_CONFLICT__REASON__SelfRolledBack)
+            return orbit_error_set(ORBIT_ECONFLICT,
+                                   "tikv: %s: key '%s': this transaction (%llu) was rolled back by another "
+                                   "client (its rollback record is there)",
+                                   what, key_text(c->key.data, c->key.len, kb), (unsigned long long)c->start_ts);
         return orbit_error_set(ORBIT_ECONFLICT,
                                "tikv: %s: write conflict on key '%s' (this txn started at %llu; "
                                "txn %llu committed at %llu)",
@@ -2685,6 +2699,8 @@ typedef struct pw_arg {
     int async_refused;       /* async: a batch answered min_commit_ts 0 */
     uint64_t one_pc_ts;      /* 1PC: committed at this ts */
     int one_pc_tried;        /* a request carried every mutation with try_one_pc */
+    int one_pc_split;        /* after that, a resend carried only some (a split):
+                              * the 1PC attempt may have committed unseen */
     int definite;            /* a key error proves the txn cannot commit */
     lock_list locks;
     unsigned char *pending; /* by send_keys index: met a lock, send again */
@@ -2760,6 +2776,10 @@ static int pw_build(void *arg, const tikv_task *task, Kvrpcpb__Context *ctx, orb
             r.try_one_pc = 1;
             r.max_commit_ts = a->max_commit_ts;
             a->one_pc_tried = 1;
+        } else if (a->one_pc && a->one_pc_tried) {
+            /* A store that committed the 1PC attempt answers this part
+             * with success and no commit ts (its own commit record). */
+            a->one_pc_split = 1;
         }
         rc = pack_msg(&r.base, req);
     }
@@ -2828,9 +2848,16 @@ static int prewrite_set(tikv *t, tikv_bo *bo, pw_arg *a, size_t *sel, size_t ns)
         free(pending);
         return ORBIT_ENOMEM;
     }
-    /* Commit requests of 1PC and async commit are the commit itself: a lost
-     * answer leaves the outcome unknown, so they are never resent blind. */
-    unsigned flags = TIKV_CALL_WRITE | ((a->one_pc || a->async) ? 0 : TIKV_CALL_RESEND);
+    /* Every prewrite may be resent after a lost answer, 1PC and async
+     * commit ones too (client-go's region request sender does): the loop
+     * marks the resend is_retry_request, and TiKV answers a prewrite of the
+     * same start_ts idempotently: its own lock is kept (async: the lock's
+     * min_commit_ts comes back), its own commit record answers success with
+     * that commit ts (1PC: one_pc_commit_ts; async: min_commit_ts), its own
+     * rollback record is WriteConflict SelfRolledBack (a definite failure).
+     * Only when no resend is answered before the deadline is the result
+     * ORBIT_EUNCERTAIN. */
+    unsigned flags = TIKV_CALL_WRITE | TIKV_CALL_RESEND;
     tikv_call c = {TIKV_M_KV_PREWRITE, TIKV_RPC_KV_PREWRITE, flags, pw_build, pw_handle, a,
                    0, TXN_BATCH_BYTES, NULL};
     if (a->one_pc)
@@ -3134,6 +3161,32 @@ static int stopped(tk_txn *x)
     return orbit_error_set(ORBIT_EUNCERTAIN, "tikv: test hook: the commit stopped here, as if killed");
 }
 
+/* After a 1PC attempt whose answer was lost was resent in parts: whether
+ * it had committed. *commit_ts: its commit ts, or 0 when the primary holds
+ * this transaction's lock (it did not; go on as 2PC). */
+static int one_pc_status(tk_txn *x, tikv_bo *bo, const muts *mu, uint64_t *commit_ts)
+{
+    txn_status st;
+    memset(&st, 0, sizeof st);
+    cts_arg c = {0};
+    c.primary = mu->keys[mu->primary].data;
+    c.pl = mu->keys[mu->primary].len;
+    c.lock_ts = x->start_ts;
+    c.out = &st;
+    int rc = check_txn_status(x->t, bo, &c);
+    lock_release(&st.lock);
+    if (rc)
+        return rc;
+    *commit_ts = 0;
+    if (st.state == ST_COMMITTED) {
+        *commit_ts = st.commit_ts;
+        return ORBIT_OK;
+    }
+    if (st.state == ST_LOCKED)
+        return ORBIT_OK;
+    return orbit_error_set(ORBIT_ECONFLICT, "tikv: commit: the transaction was rolled back by another client");
+}
+
 /* Everything after the mutations are known. *version: the commit ts. */
 static int commit_muts(tk_txn *x, muts *mu, uint64_t *version)
 {
@@ -3218,6 +3271,20 @@ static int commit_muts(tk_txn *x, muts *mu, uint64_t *version)
         if (rc == ORBIT_EUNCERTAIN)
             return orbit_error_set(ORBIT_EUNAVAIL, "tikv: commit: the prewrite was not answered; rolled back");
         return rc;
+    }
+    if (one_pc && !a.one_pc_ts && a.one_pc_split) {
+        /* The 1PC attempt's answer was lost, and the resend went out in
+         * parts after a split: stores that had committed it answered
+         * success without a commit ts. The primary's status tells. */
+        rc = one_pc_status(x, &bo, mu, &a.one_pc_ts);
+        if (rc == ORBIT_EUNCERTAIN || rc == ORBIT_ETIMEDOUT || rc == ORBIT_EUNAVAIL)
+            return orbit_error_set(ORBIT_EUNCERTAIN, "tikv: commit: a 1PC attempt's answer was lost and its "
+                                                     "outcome could not be read back: %s",
+                                   orbit_last_error_detail());
+        if (rc) {
+            rollback_all(x, mu);
+            return rc;
+        }
     }
     if (one_pc && a.one_pc_ts) {
         atomic_fetch_add(&st_one_pc, 1);
