@@ -668,7 +668,6 @@ int orbit__tikv_raw_write(void *self, const orbit_batch *b)
     return rc;
 }
 
-#ifdef TIKV_HAVE_RAW_CAS
 /* ---- compare-and-swap ------------------------------------------------------------------- */
 
 typedef struct cas_st {
@@ -757,7 +756,6 @@ int orbit__tikv_raw_cas(void *self, const uint8_t *k, size_t kl, const orbit_sli
     return rc;
 }
 
-#endif
 
 /* ---- iterators ----------------------------------------------------------------------------- */
 

@@ -264,9 +264,7 @@ static void tk_capabilities(void *self, orbit_capabilities *out)
     if (t->o.mode == TIKV_MODE_RAW) {
         /* a value plus its key must fit one raft entry */
         out->max_value_size = TIKV_MAX_ENTRY_SIZE;
-#ifdef TIKV_HAVE_RAW_CAS
-        out->native_cas = 1;
-#endif
+        out->native_cas = 1; /* RawCompareAndSwap */
         return;
     }
     out->supports_transactions = 1;
@@ -405,16 +403,6 @@ static void tk_iter_close(void *p)
     free(w);
 }
 
-static int raw_cas(void *self, const uint8_t *k, size_t kl, const orbit_slice *expected,
-                   const orbit_slice *desired, orbit_buf *current)
-{
-#ifdef TIKV_HAVE_RAW_CAS
-    return orbit__tikv_raw_cas(self, k, kl, expected, desired, current);
-#else
-    return orbit_error_set(ORBIT_ENOTSUP, "tikv raw mode: compare-and-set needs RawCompareAndSwap, which "
-                                          "proto/kvrpcpb.proto does not declare");
-#endif
-}
 
 static int raw_no_snapshots(void)
 {
@@ -472,7 +460,7 @@ static int tk_cas(void *self, const uint8_t *k, size_t kl, const orbit_slice *ex
 {
     tikv *t = self;
     if (RAW(self))
-        return raw_cas(self, k, kl, expected, desired, current);
+        return orbit__tikv_raw_cas(self, k, kl, expected, desired, current);
     tikv_bo bo;
     orbit__tikv_bo_init(&bo, t, 0);
     orbit_buf cur;

@@ -560,14 +560,12 @@ int orbit__tikv_raw_iter_next(void *it, const uint8_t **k, size_t *kl, const uin
 int orbit__tikv_raw_iter_seek(void *it, const uint8_t *k, size_t kl);
 void orbit__tikv_raw_iter_close(void *it);
 /* RawCompareAndSwap (expected NULL: must be absent; desired NULL: delete):
- * 0, ORBIT_CMPFAIL (current gets the value found, emptied when absent).
- * Built only when proto/kvrpcpb.proto declares RawCASRequest (raw mode has
- * no compare-and-set otherwise: its capabilities say native_cas 0). */
-#ifdef KVRPCPB__RAW_CASREQUEST__INIT
-#define TIKV_HAVE_RAW_CAS 1
+ * 0, ORBIT_NOTFOUND (expected given, the key is absent; current emptied),
+ * ORBIT_CMPFAIL (current gets the value found, emptied when absent), or
+ * ORBIT_EUNCERTAIN when the answer was lost (a CAS is never resent after a
+ * failure that may have reached the store). */
 int orbit__tikv_raw_cas(void *self, const uint8_t *k, size_t kl, const orbit_slice *expected,
                         const orbit_slice *desired, orbit_buf *current);
-#endif
 
 /* ---- txn mode: provided by txn*.c (tk-txn) -----------------------------------
  *
