@@ -54,6 +54,7 @@ struct tikv_async {
     pthread_cond_t work;  /* a job was queued, or the pool is stopping */
     pthread_cond_t gone;  /* a thread left */
     job *head, *tail;
+    size_t queued; /* jobs in the list */
     size_t threads, idle;
     int stopping;
 };
@@ -153,6 +154,7 @@ static void *pool_main(void *arg)
         a->head = j->next;
         if (!a->head)
             a->tail = NULL;
+        a->queued--;
         pthread_mutex_unlock(&a->m);
         run_op(t, &j->s->ops[j->i]);
         job_finish(j);
@@ -208,8 +210,11 @@ int orbit__tikv_submit(void *self, orbit_kv_op *ops, size_t n, orbit_kv_done_fn 
         free(s);
         return orbit_error_set(ORBIT_ECLOSED, "tikv: submit: the store is closing");
     }
-    /* Threads for the ops no idle thread will take, up to the cap. */
-    size_t want = n > a->idle ? n - a->idle : 0;
+    /* Threads for the queued ops no idle thread will take (an idle one
+     * already woken for an earlier op still counts as idle until it runs,
+     * hence the whole queue), up to the cap. */
+    size_t queued = a->queued + n;
+    size_t want = queued > a->idle ? queued - a->idle : 0;
     int rc = ORBIT_OK;
     while (want && a->threads < ASYNC_MAX_THREADS) {
         if ((rc = pool_grow(t)))
@@ -227,6 +232,7 @@ int orbit__tikv_submit(void *self, orbit_kv_op *ops, size_t n, orbit_kv_done_fn 
     else
         a->head = &s->jobs[0];
     a->tail = &s->jobs[n - 1];
+    a->queued += n;
     if (n == 1)
         pthread_cond_signal(&a->work);
     else
