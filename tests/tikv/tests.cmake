@@ -134,11 +134,9 @@ endif()
 # (tikv/harness), the transaction paths (TSO stream, heartbeats,
 # background commits), the contract suite on one mode and concurrent
 # contract clients on both. tikv/routing and the raw contract cases are
-# labelled in tests/CMakeLists.txt, where they are registered. tikv/faults
-# is race-free under TSan too but not labelled: its stopped-store case
-# expects a write to succeed within 1.5 s of the store's return, which the
-# reconnect backoff plus TSan's slowdown sometimes exceeds.
-foreach(t tikv/harness tikv/txn contract/tikv-optimistic
+# labelled in tests/CMakeLists.txt, where they are registered; tikv/faults
+# (lost answers, resends, splits and leader moves under load) too.
+foreach(t tikv/harness tikv/txn tikv/faults contract/tikv-optimistic
           contract-concurrency/tikv-optimistic
           contract-concurrency/tikv-pessimistic)
   if(TEST ${t})
