@@ -1787,7 +1787,12 @@ static int meta_edit_fn_tx(orbit_tx *tx, void *arg)
 static int meta_edit_run(orbit_doc_coll *c, int create, meta_edit_fn fn, void *arg)
 {
     meta_edit e = {c, fn, arg, create, NULL, 0};
-    int rc = orbit_tx_run(NULL, 0, meta_edit_fn_tx, &e);
+    /* Every writer of the collection reads its meta record for update, so
+     * on a pessimistic store an edit meets their locks: it retries until a
+     * deadline, as a backfill batch does, so busy writers delay an index
+     * build or drop, never fail it. */
+    orbit_tx_opts to = {ORBIT_TX_REPEATABLE_READ, BACKFILL_DEADLINE_MS};
+    int rc = orbit_tx_run(&to, BACKFILL_ATTEMPTS, meta_edit_fn_tx, &e);
     if (!rc && e.final) {
         doc_def *d;
         rc = def_parse(c, e.final, e.final_len, &d);

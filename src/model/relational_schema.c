@@ -575,10 +575,19 @@ static int change_fn(orbit_tx *tx, void *arg)
     return ORBIT_OK;
 }
 
+/* A schema change locks the table's version key, which every writer of the
+ * table also reads for update; on a pessimistic store a lock it meets fails
+ * it at once (RocksDB's lock_timeout_ms 0). So, like an index backfill
+ * batch, it retries until a deadline rather than a small count: a busy
+ * table delays an ALTER or an index build, never fails it. */
+#define SCHEMA_CHANGE_DEADLINE_MS 120000
+#define SCHEMA_CHANGE_ATTEMPTS 100000
+
 int orbit__rel_schema_change(orbit_table *t, rel_mutate_fn mutate, void *arg)
 {
     change_ctx c = {t, mutate, arg, NULL};
-    int rc = orbit_tx_run(NULL, 0, change_fn, &c);
+    orbit_tx_opts to = {ORBIT_TX_REPEATABLE_READ, SCHEMA_CHANGE_DEADLINE_MS};
+    int rc = orbit_tx_run(&to, SCHEMA_CHANGE_ATTEMPTS, change_fn, &c);
     if (rc == 0 && c.result)
         orbit__rel_schema_install(t, c.result);
     orbit__rel_schema_unref(c.result);
