@@ -288,6 +288,27 @@ static int pd_call(tikv *t, tikv_bo *bo, const char *method, tikv_rpc_kind kind,
     }
 }
 
+/* pd_call with messages: pack req, call, unpack the answer as rd into *out
+ * (free it with its type's free_unpacked). 0, ORBIT_EPROTO for an answer
+ * that does not decode, or pd_call's code. */
+static int pd_msg_call(tikv *t, tikv_bo *bo, const char *method, tikv_rpc_kind kind, const ProtobufCMessage *req,
+                       const ProtobufCMessageDescriptor *rd, ProtobufCMessage **out)
+{
+    *out = NULL;
+    orbit_buf q = ORBIT_BUF_INIT, resp = ORBIT_BUF_INIT;
+    size_t len = protobuf_c_message_get_packed_size(req);
+    int rc = orbit_buf_reserve(&q, len ? len : 1);
+    if (!rc) {
+        protobuf_c_message_pack(req, q.data);
+        rc = pd_call(t, bo, method, kind, q.data, len, &resp);
+    }
+    if (!rc && !(*out = protobuf_c_message_unpack(rd, NULL, resp.len, resp.data)))
+        rc = orbit_error_set(ORBIT_EPROTO, "PD %s: malformed response", method);
+    orbit_buf_release(&q);
+    orbit_buf_release(&resp);
+    return rc;
+}
+
 /* ---- open / close -------------------------------------------------------------- */
 
 static void *gc_main(void *arg);
@@ -528,22 +549,8 @@ int orbit__tikv_pd_get_region(tikv *t, tikv_bo *bo, int prev, const uint8_t *key
     req.header = &h;
     req.region_key.data = (uint8_t *)key;
     req.region_key.len = klen;
-    size_t len = pdpb__get_region_request__get_packed_size(&req);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
-        return ORBIT_ENOMEM;
-    pdpb__get_region_request__pack(&req, buf);
-    orbit_buf resp;
-    orbit_buf_init(&resp);
-    int rc = pd_call(t, bo, prev ? PD_M_GET_PREV_REGION : PD_M_GET_REGION, TIKV_RPC_PD_GET_REGION, buf, len,
-                     &resp);
-    free(buf);
-    if (!rc) {
-        *out = pdpb__get_region_response__unpack(NULL, resp.len, resp.data);
-        if (!*out)
-            rc = orbit_error_set(ORBIT_EPROTO, "PD GetRegion: malformed response");
-    }
-    orbit_buf_release(&resp);
+    int rc = pd_msg_call(t, bo, prev ? PD_M_GET_PREV_REGION : PD_M_GET_REGION, TIKV_RPC_PD_GET_REGION, &req.base,
+                         &pdpb__get_region_response__descriptor, (ProtobufCMessage **)out);
     if (!rc && (*out)->header && (*out)->header->error &&
         (*out)->header->error->type == PDPB__ERROR_TYPE__REGION_NOT_FOUND) {
         if ((*out)->region) {
@@ -574,21 +581,8 @@ int orbit__tikv_pd_scan_regions(tikv *t, tikv_bo *bo, const uint8_t *start, size
     req.end_key.data = (uint8_t *)end;
     req.end_key.len = elen;
     req.limit = limit;
-    size_t len = pdpb__scan_regions_request__get_packed_size(&req);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (!buf)
-        return ORBIT_ENOMEM;
-    pdpb__scan_regions_request__pack(&req, buf);
-    orbit_buf resp;
-    orbit_buf_init(&resp);
-    int rc = pd_call(t, bo, PD_M_SCAN_REGIONS, TIKV_RPC_PD_SCAN_REGIONS, buf, len, &resp);
-    free(buf);
-    if (!rc) {
-        *out = pdpb__scan_regions_response__unpack(NULL, resp.len, resp.data);
-        if (!*out)
-            rc = orbit_error_set(ORBIT_EPROTO, "PD ScanRegions: malformed response");
-    }
-    orbit_buf_release(&resp);
+    int rc = pd_msg_call(t, bo, PD_M_SCAN_REGIONS, TIKV_RPC_PD_SCAN_REGIONS, &req.base,
+                         &pdpb__scan_regions_response__descriptor, (ProtobufCMessage **)out);
     if (!rc)
         rc = header_rc((*out)->header, "ScanRegions");
     if (rc && *out) {
@@ -635,20 +629,11 @@ int orbit__tikv_store_rpc(tikv *t, tikv_bo *bo, uint64_t store_id, orbit__rpc **
     header_init(t, &h);
     req.header = &h;
     req.store_id = store_id;
-    uint8_t buf[64];
-    size_t len = pdpb__get_store_request__get_packed_size(&req);
-    pdpb__get_store_request__pack(&req, buf);
-    orbit_buf resp;
-    orbit_buf_init(&resp);
-    int rc = pd_call(t, bo, PD_M_GET_STORE, TIKV_RPC_PD_GET_STORE, buf, len, &resp);
-    if (rc) {
-        orbit_buf_release(&resp);
+    Pdpb__GetStoreResponse *r;
+    int rc = pd_msg_call(t, bo, PD_M_GET_STORE, TIKV_RPC_PD_GET_STORE, &req.base,
+                         &pdpb__get_store_response__descriptor, (ProtobufCMessage **)&r);
+    if (rc)
         return rc;
-    }
-    Pdpb__GetStoreResponse *r = pdpb__get_store_response__unpack(NULL, resp.len, resp.data);
-    orbit_buf_release(&resp);
-    if (!r)
-        return orbit_error_set(ORBIT_EPROTO, "PD GetStore: malformed response");
     rc = header_rc(r->header, "GetStore");
     if (rc == ORBIT_EIO)
         rc = orbit_error_set(ORBIT_EUNAVAIL, "tikv: store %llu: %s", (unsigned long long)store_id,
@@ -788,20 +773,11 @@ static int gc_get(tikv *t, tikv_bo *bo, uint64_t *sp)
     Pdpb__RequestHeader h;
     header_init(t, &h);
     req.header = &h;
-    uint8_t buf[64];
-    size_t len = pdpb__get_gcsafe_point_request__get_packed_size(&req);
-    pdpb__get_gcsafe_point_request__pack(&req, buf);
-    orbit_buf resp;
-    orbit_buf_init(&resp);
-    int rc = pd_call(t, bo, PD_M_GET_GC_SAFE_POINT, TIKV_RPC_PD_GC_SAFE_POINT, buf, len, &resp);
-    if (rc) {
-        orbit_buf_release(&resp);
+    Pdpb__GetGCSafePointResponse *r;
+    int rc = pd_msg_call(t, bo, PD_M_GET_GC_SAFE_POINT, TIKV_RPC_PD_GC_SAFE_POINT, &req.base,
+                         &pdpb__get_gcsafe_point_response__descriptor, (ProtobufCMessage **)&r);
+    if (rc)
         return rc;
-    }
-    Pdpb__GetGCSafePointResponse *r = pdpb__get_gcsafe_point_response__unpack(NULL, resp.len, resp.data);
-    orbit_buf_release(&resp);
-    if (!r)
-        return orbit_error_set(ORBIT_EPROTO, "PD GetGCSafePoint: malformed response");
     rc = header_rc(r->header, "GetGCSafePoint");
     if (!rc)
         *sp = r->safe_point;
@@ -816,21 +792,11 @@ static int gc_set(tikv *t, tikv_bo *bo, uint64_t want, uint64_t *now)
     header_init(t, &h);
     req.header = &h;
     req.safe_point = want;
-    uint8_t buf[64];
-    size_t len = pdpb__update_gcsafe_point_request__get_packed_size(&req);
-    pdpb__update_gcsafe_point_request__pack(&req, buf);
-    orbit_buf resp;
-    orbit_buf_init(&resp);
-    int rc = pd_call(t, bo, PD_M_UPDATE_GC_SAFE_POINT, TIKV_RPC_PD_GC_SAFE_POINT, buf, len, &resp);
-    if (rc) {
-        orbit_buf_release(&resp);
+    Pdpb__UpdateGCSafePointResponse *r;
+    int rc = pd_msg_call(t, bo, PD_M_UPDATE_GC_SAFE_POINT, TIKV_RPC_PD_GC_SAFE_POINT, &req.base,
+                         &pdpb__update_gcsafe_point_response__descriptor, (ProtobufCMessage **)&r);
+    if (rc)
         return rc;
-    }
-    Pdpb__UpdateGCSafePointResponse *r =
-        pdpb__update_gcsafe_point_response__unpack(NULL, resp.len, resp.data);
-    orbit_buf_release(&resp);
-    if (!r)
-        return orbit_error_set(ORBIT_EPROTO, "PD UpdateGCSafePoint: malformed response");
     rc = header_rc(r->header, "UpdateGCSafePoint");
     if (!rc)
         *now = r->new_safe_point;

@@ -54,6 +54,20 @@ static int raw_error(const char *method, const char *err)
     return orbit_error_set(ORBIT_EIO, "%s: %s", method, err);
 }
 
+/* The answer of a raw write (RawPut, RawBatchPut, RawDelete,
+ * RawBatchDelete, RawDeleteRange): every one of these responses is
+ * {1 region_error, 2 string error} on the wire, so one decoding (as
+ * RawPutResponse) reads them all; the loop has checked field 1. */
+static int raw_write_answer(const char *method, const uint8_t *resp, size_t len)
+{
+    Kvrpcpb__RawPutResponse *r = kvrpcpb__raw_put_response__unpack(NULL, len, resp);
+    if (!r)
+        return orbit_error_set(ORBIT_EPROTO, "%s: malformed response", method);
+    int rc = raw_error(method, r->error);
+    kvrpcpb__raw_put_response__free_unpacked(r, NULL);
+    return rc;
+}
+
 #define PACK_INTO(buf, type, msg)                                           \
     do {                                                                    \
         size_t n_ = type##__get_packed_size(msg);                           \
@@ -222,21 +236,7 @@ static int put_build(void *arg, const tikv_task *task, Kvrpcpb__Context *ctx, or
 static int put_handle(void *arg, const tikv_task *task, const uint8_t *resp, size_t len)
 {
     put_st *p = arg;
-    int rc;
-    if (p->del) {
-        Kvrpcpb__RawDeleteResponse *r = kvrpcpb__raw_delete_response__unpack(NULL, len, resp);
-        if (!r)
-            return orbit_error_set(ORBIT_EPROTO, "RawDelete: malformed response");
-        rc = raw_error("RawDelete", r->error);
-        kvrpcpb__raw_delete_response__free_unpacked(r, NULL);
-    } else {
-        Kvrpcpb__RawPutResponse *r = kvrpcpb__raw_put_response__unpack(NULL, len, resp);
-        if (!r)
-            return orbit_error_set(ORBIT_EPROTO, "RawPut: malformed response");
-        rc = raw_error("RawPut", r->error);
-        kvrpcpb__raw_put_response__free_unpacked(r, NULL);
-    }
-    return rc;
+    return raw_write_answer(p->del ? "RawDelete" : "RawPut", resp, len);
 }
 
 static int raw_put_del(tikv *t, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl, int del)
@@ -462,20 +462,7 @@ static int bw_build(void *arg, const tikv_task *task, Kvrpcpb__Context *ctx, orb
 static int bw_handle(void *arg, const tikv_task *task, const uint8_t *resp, size_t len)
 {
     bw_st *b = arg;
-    int rc;
-    if (b->vals) {
-        Kvrpcpb__RawBatchPutResponse *r = kvrpcpb__raw_batch_put_response__unpack(NULL, len, resp);
-        if (!r)
-            return orbit_error_set(ORBIT_EPROTO, "RawBatchPut: malformed response");
-        rc = raw_error("RawBatchPut", r->error);
-        kvrpcpb__raw_batch_put_response__free_unpacked(r, NULL);
-    } else {
-        Kvrpcpb__RawBatchDeleteResponse *r = kvrpcpb__raw_batch_delete_response__unpack(NULL, len, resp);
-        if (!r)
-            return orbit_error_set(ORBIT_EPROTO, "RawBatchDelete: malformed response");
-        rc = raw_error("RawBatchDelete", r->error);
-        kvrpcpb__raw_batch_delete_response__free_unpacked(r, NULL);
-    }
+    int rc = raw_write_answer(b->vals ? "RawBatchPut" : "RawBatchDelete", resp, len);
     if (!rc)
         *b->applied = 1;
     return rc;
@@ -499,11 +486,7 @@ static int dr_build(void *arg, const tikv_task *task, Kvrpcpb__Context *ctx, orb
 
 static int dr_handle(void *arg, const tikv_task *task, const uint8_t *resp, size_t len)
 {
-    Kvrpcpb__RawDeleteRangeResponse *r = kvrpcpb__raw_delete_range_response__unpack(NULL, len, resp);
-    if (!r)
-        return orbit_error_set(ORBIT_EPROTO, "RawDeleteRange: malformed response");
-    int rc = raw_error("RawDeleteRange", r->error);
-    kvrpcpb__raw_delete_range_response__free_unpacked(r, NULL);
+    int rc = raw_write_answer("RawDeleteRange", resp, len);
     if (!rc)
         *((dr_st *)arg)->applied = 1;
     return rc;
