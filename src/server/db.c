@@ -936,6 +936,10 @@ int db_expire_cycle(size_t max)
             if (!r) {
                 db_run_cleanup(&x);
                 deleted += gone;
+                /* counted as it commits: a reader who sees the key gone
+                 * sees it counted, and a cycle failing later keeps it */
+                if (gone)
+                    atomic_fetch_add(&g_srv.stats.expired_keys, 1);
             } else {
                 db_drop_cleanup(&x);
             }

@@ -179,7 +179,8 @@ int db_decode_meta(const uint8_t *rec, size_t n, const uint8_t *enc_key, size_t 
                    db_meta *m);
 
 /* Active expiry (db_expire.c): one cycle deleting up to max due keys.
- * Returns the number deleted, or a negative error. */
+ * Returns the number deleted, or a negative error; each deletion is added
+ * to g_srv.stats.expired_keys as it commits. */
 int db_expire_cycle(size_t max);
 
 #endif
